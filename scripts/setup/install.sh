@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs everything the server and its test suite need on a fresh Debian machine:
+# Debian packages, Bun (from npm), the JS packages, the unicase extension and the Python venv.
+# Idempotent: each step is skipped when already satisfied. Source it or run it.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+BUN_VERSION="1.4.5"
+APT_PACKAGES=(gcc libc6-dev libsqlite3-dev)
+# Extra Debian packages wanted by optional parts of the suite (set by scripts/test.sh).
+APT_PACKAGES+=(${ANKISYNCD_EXTRA_APT:-})
+
+log() { printf '[setup] %s\n' "$*"; }
+
+ensure_apt_packages() {
+  local missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if ((${#missing[@]})); then
+    log "installing Debian packages: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+ensure_bun() {
+  if command -v bun >/dev/null 2>&1 && [ "$(bun --version)" = "$BUN_VERSION" ]; then return; fi
+  log "installing Bun $BUN_VERSION from npm"
+  npm install -g --no-fund --no-audit "bun@$BUN_VERSION" >/dev/null
+  hash -r
+  [ "$(bun --version)" = "$BUN_VERSION" ] || { echo "bun $BUN_VERSION did not install" >&2; exit 1; }
+}
+
+ensure_js_packages() {
+  (cd "$ROOT" && bun install --frozen-lockfile >/dev/null)
+}
+
+ensure_native() {
+  bash "$ROOT/scripts/build-native.sh"
+}
+
+ensure_venv() {
+  local venv="$ROOT/.venv" req="$ROOT/test/e2e/requirements.txt" stamp="$ROOT/.venv/.requirements"
+  [ -x "$venv/bin/python" ] || { log "creating Python venv"; python3 -m venv "$venv"; }
+  if ! cmp -s "$req" "$stamp"; then
+    log "installing Python test dependencies"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+    cp "$req" "$stamp"
+  fi
+}
+
+install_all() {
+  ensure_apt_packages
+  ensure_bun
+  ensure_js_packages
+  ensure_native
+  ensure_venv
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then install_all; fi

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what it needs, type-checks, lints, then
+# runs unit and protocol tests (bun test) and the end-to-end tests with the real Anki client
+# against ankisyncd and against Anki's own server (which proves the scenarios).
+#   bash scripts/test.sh            everything
+#   E2E_SERVERS=ours bash scripts/test.sh   skip the run against Anki's own server
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+source scripts/setup/install.sh
+install_all
+
+REPORTS="$ROOT/.test-tmp/reports"
+rm -rf "$REPORTS" && mkdir -p "$REPORTS"
+
+echo "== type-check (tsc --noEmit)"
+bunx tsc --noEmit
+echo "== lint and format check (biome)"
+bunx biome check .
+echo "== unit and protocol tests (bun test)"
+bun test --reporter=junit --reporter-outfile="$REPORTS/bun.xml" || BUN_FAILED=1
+# The junit reporter replaces the console one; show a short summary too.
+python3 scripts/test-summary.py "$REPORTS/bun.xml" --label "bun test" || true
+
+for server in ${E2E_SERVERS:-ours official}; do
+  echo "== end-to-end with the real Anki client against: $server"
+  E2E_SERVER="$server" .venv/bin/python -m pytest test/e2e -q -p no:cacheprovider \
+    --junitxml="$REPORTS/e2e-$server.xml" || E2E_FAILED=1
+done
+
+python3 scripts/test-summary.py "$REPORTS"/*.xml --label "all"
+if [ -n "${BUN_FAILED:-}" ] || [ -n "${E2E_FAILED:-}" ]; then exit 1; fi

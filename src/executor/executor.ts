@@ -1,0 +1,111 @@
+/**
+ * Where collection work runs. The server uses a pool of worker threads (users pinned to a
+ * worker, one job at a time per user); unit tests use the in-process executor.
+ */
+import { SyncError } from "../sync/errors.ts";
+import { CollectionHost } from "./host.ts";
+import type { Job, JobReplyMessage, JobResult, WorkerSettings } from "./jobs.ts";
+import { KeyedMutex } from "./keyedMutex.ts";
+
+export interface CollectionExecutor {
+  run<J extends Job>(job: J): Promise<JobResult<J>>;
+  close(): Promise<void>;
+}
+
+export class InProcessExecutor implements CollectionExecutor {
+  private readonly host: CollectionHost;
+  private readonly mutex = new KeyedMutex();
+
+  constructor(settings: WorkerSettings) {
+    this.host = new CollectionHost(settings);
+  }
+
+  run<J extends Job>(job: J): Promise<JobResult<J>> {
+    return this.mutex.run(job.user.uuid, () => this.host.handle(job));
+  }
+
+  async close(): Promise<void> {
+    this.host.shutdown();
+  }
+}
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+}
+
+class WorkerHandle {
+  private worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  constructor(private readonly settings: WorkerSettings) {
+    this.worker = this.spawn();
+  }
+
+  private spawn(): Worker {
+    const worker = new Worker(new URL("./worker.ts", import.meta.url).href);
+    worker.onmessage = (event: MessageEvent<JobReplyMessage>) => this.settle(event.data);
+    worker.onerror = (event) => this.crashed(event.message);
+    worker.postMessage({ init: this.settings });
+    return worker;
+  }
+
+  call(job: Job): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, job });
+    });
+  }
+
+  private settle(reply: JobReplyMessage): void {
+    const waiter = this.pending.get(reply.id);
+    if (!waiter) return;
+    this.pending.delete(reply.id);
+    if (reply.ok) waiter.resolve(reply.value);
+    else waiter.reject(new SyncError(reply.error.kind, reply.error.message));
+  }
+
+  /** A crashed worker loses its open sessions (rolled back by SQLite); start a fresh one. */
+  private crashed(message: string): void {
+    for (const waiter of this.pending.values()) waiter.reject(new SyncError("serverError", `worker crashed: ${message}`));
+    this.pending.clear();
+    this.worker.terminate();
+    this.worker = this.spawn();
+  }
+
+  async shutdown(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.pending.set(-1, { resolve: () => resolve(), reject: () => resolve() });
+      this.worker.postMessage({ shutdown: true });
+      setTimeout(resolve, 2000).unref?.();
+    });
+    this.worker.terminate();
+  }
+}
+
+export class WorkerPoolExecutor implements CollectionExecutor {
+  private readonly workers: WorkerHandle[];
+  private readonly mutex = new KeyedMutex();
+
+  constructor(settings: WorkerSettings, size: number) {
+    this.workers = Array.from({ length: Math.max(1, size) }, () => new WorkerHandle(settings));
+  }
+
+  run<J extends Job>(job: J): Promise<JobResult<J>> {
+    const worker = this.workers[pin(job.user.uuid, this.workers.length)] as WorkerHandle;
+    return this.mutex.run(job.user.uuid, () => worker.call(job) as Promise<JobResult<J>>);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.shutdown()));
+  }
+}
+
+/** Stable user -> worker assignment (FNV-1a), so a user's open sync stays on one thread. */
+function pin(key: string, buckets: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193) >>> 0;
+  return hash % buckets;
+}

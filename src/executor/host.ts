@@ -1,0 +1,79 @@
+/**
+ * Runs jobs for the users pinned to one worker. Collections stay open between the requests of
+ * a sync and are closed when idle; unfinished normal syncs are rolled back after a timeout.
+ */
+import { createLogger, type Logger } from "../log.ts";
+import { userPaths } from "../storage/paths.ts";
+import { download } from "../sync/collection/download.ts";
+import { meta } from "../sync/collection/meta.ts";
+import { runNormalSyncStep } from "../sync/collection/normalSync.ts";
+import { upload } from "../sync/collection/upload.ts";
+import type { Job, JobResult, WorkerSettings } from "./jobs.ts";
+import { UserState } from "./userState.ts";
+
+export class CollectionHost {
+  private readonly users = new Map<string, UserState>();
+  private readonly log: Logger;
+  private sweeper: ReturnType<typeof setInterval> | undefined;
+
+  constructor(private readonly settings: WorkerSettings) {
+    this.log = createLogger(settings.logLevel, settings.logFormat);
+    const everyMs = Math.min(settings.idleCloseSecs, settings.syncSessionTimeoutSecs) * 500;
+    this.sweeper = setInterval(() => this.sweep(), Math.max(everyMs, 250));
+    this.sweeper.unref?.();
+  }
+
+  async handle<J extends Job>(job: J): Promise<JobResult<J>> {
+    const user = this.user(job.user.uuid);
+    user.collection.lastUsed = Date.now();
+    return (await this.dispatch(user, job)) as JobResult<J>;
+  }
+
+  private dispatch(user: UserState, job: Job): unknown {
+    const s = this.settings;
+    switch (job.kind) {
+      case "meta":
+        return meta(user, job.req, s);
+      case "upload":
+        return upload(user, job.input, s);
+      case "download":
+        return download(user, job.compress);
+      case "normalSync":
+        return runNormalSyncStep(user, job.method, job.skey, job.payload);
+      case "release":
+        user.close();
+        this.users.delete(job.user.uuid);
+        return null;
+    }
+  }
+
+  private user(uuid: string): UserState {
+    let user = this.users.get(uuid);
+    if (!user) {
+      user = new UserState(userPaths(this.settings.dataDir, uuid));
+      this.users.set(uuid, user);
+    }
+    return user;
+  }
+
+  /** Closes idle collections and rolls back abandoned syncs. */
+  sweep(now = Date.now()): void {
+    for (const [uuid, user] of this.users) {
+      const idleMs = now - user.collection.lastUsed;
+      if (user.session && idleMs > this.settings.syncSessionTimeoutSecs * 1000) {
+        this.log.warn("normal sync abandoned; rolled back", { uuid, idleSecs: Math.round(idleMs / 1000) });
+        user.abortSession();
+      }
+      if (!user.session && idleMs > this.settings.idleCloseSecs * 1000) {
+        user.close();
+        this.users.delete(uuid);
+      }
+    }
+  }
+
+  shutdown(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    for (const user of this.users.values()) user.close();
+    this.users.clear();
+  }
+}

@@ -1,0 +1,48 @@
+/** The typed messages the main thread sends to the collection workers, and their results. */
+import type { DownloadOutcome } from "../sync/collection/download.ts";
+import type { MetaRequest, MetaResponse } from "../sync/collection/meta.ts";
+import type { UploadInput, UploadOutcome } from "../sync/collection/upload.ts";
+import type { SyncErrorKind } from "../sync/errors.ts";
+import type { LogFormat, LogLevel } from "../config.ts";
+
+export interface UserRef {
+  uuid: string;
+}
+
+export type Job =
+  | { kind: "meta"; user: UserRef; req: MetaRequest }
+  | { kind: "upload"; user: UserRef; input: UploadInput }
+  | { kind: "download"; user: UserRef; compress: boolean }
+  | { kind: "normalSync"; user: UserRef; method: string; skey: string; payload: unknown }
+  /** Close the user's files (rolling back any sync) so an admin tool can act on them. */
+  | { kind: "release"; user: UserRef };
+
+export interface JobResults {
+  meta: MetaResponse;
+  upload: UploadOutcome;
+  download: DownloadOutcome;
+  normalSync: unknown;
+  release: null;
+}
+
+export type JobResult<J extends Job> = JobResults[J["kind"]];
+
+/** What a worker needs to know; plain data so it can cross the thread boundary. */
+export interface WorkerSettings {
+  dataDir: string;
+  maxUncompressedBytes: number;
+  backupsKept: number;
+  idleCloseSecs: number;
+  syncSessionTimeoutSecs: number;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+}
+
+export interface JobRequestMessage {
+  id: number;
+  job: Job;
+}
+
+export type JobReplyMessage =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; error: { kind: SyncErrorKind; message: string } };

@@ -1,0 +1,129 @@
+/**
+ * Decoding of sync requests in both framings:
+ * - v11: an `anki-sync` JSON header (version, host key, client version, session key) and a
+ *   zstd body;
+ * - legacy (v8-v10): multipart/form-data with fields data, c (gzip flag), k/sk, s, v.
+ * The body is left as a stream: JSON methods read it (bounded), uploads stream it to disk.
+ */
+import { BodyTooLarge, type Compression, decompressStream, readAll } from "../compression.ts";
+import { badRequest } from "../sync/errors.ts";
+import { isSupportedVersion, SYNC_VERSION_10_V2_TIMEZONE, SYNC_VERSION_11_DIRECT_POST } from "../sync/version.ts";
+
+export interface SyncRequest {
+  /** Effective protocol version: legacy requests count as 10, as in Anki's server. */
+  version: number;
+  legacy: boolean;
+  hostKey: string;
+  skey: string;
+  clientVersion: string;
+  body: ReadableStream<Uint8Array>;
+  compression: Compression;
+}
+
+const EMPTY_BODY = new TextEncoder().encode("{}");
+
+export async function decodeSyncRequest(request: Request, maxLegacyBodyBytes: number): Promise<SyncRequest> {
+  const header = request.headers.get("anki-sync");
+  if (header !== null) return decodeHeaderRequest(header, request);
+  return decodeMultipart(request, maxLegacyBodyBytes);
+}
+
+function decodeHeaderRequest(header: string, request: Request): SyncRequest {
+  const parsed = parseSyncHeader(header);
+  if (!isSupportedVersion(parsed.v)) throw badRequest(`unsupported sync version ${parsed.v}`);
+  return {
+    version: parsed.v,
+    legacy: parsed.v < SYNC_VERSION_11_DIRECT_POST,
+    hostKey: parsed.k,
+    skey: parsed.s,
+    clientVersion: parsed.c,
+    body: request.body ?? streamOf(new Uint8Array()),
+    compression: "zstd",
+  };
+}
+
+interface SyncHeader {
+  v: number;
+  k: string;
+  c: string;
+  s: string;
+}
+
+function parseSyncHeader(text: string): SyncHeader {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw badRequest("anki-sync header is not JSON");
+  }
+  const h = value as Partial<SyncHeader> | null;
+  if (
+    !h ||
+    typeof h !== "object" ||
+    typeof h.v !== "number" ||
+    typeof h.k !== "string" ||
+    typeof h.c !== "string" ||
+    typeof h.s !== "string"
+  ) {
+    throw badRequest("anki-sync header lacks v, k, c or s");
+  }
+  return h as SyncHeader;
+}
+
+async function decodeMultipart(request: Request, maxBytes: number): Promise<SyncRequest> {
+  const type = request.headers.get("content-type") ?? "";
+  if (!type.startsWith("multipart/form-data")) throw badRequest("neither anki-sync header nor multipart body");
+  const length = Number(request.headers.get("content-length") ?? "0");
+  if (length > maxBytes) throw badRequest(`multipart body of ${length} bytes exceeds the limit`);
+  let form: FormData;
+  try {
+    form = await request.formData();
+  } catch (err) {
+    throw badRequest(`unreadable multipart body: ${(err as Error).message}`);
+  }
+  const text = (name: string) => {
+    const v = form.get(name);
+    return typeof v === "string" ? v : "";
+  };
+  const data = form.get("data");
+  const bytes = data === null ? null : typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const empty = bytes === null || ("size" in bytes ? bytes.size === 0 : bytes.byteLength === 0);
+  const c = form.get("c");
+  return {
+    version: SYNC_VERSION_10_V2_TIMEZONE,
+    legacy: true,
+    hostKey: text("k") || text("sk"),
+    skey: text("s"),
+    clientVersion: text("v"),
+    body: empty ? streamOf(EMPTY_BODY) : bytes instanceof Uint8Array ? streamOf(bytes) : (bytes as Blob).stream(),
+    compression: empty || c === null || c === "0" ? "none" : "gzip",
+  };
+}
+
+function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+}
+
+/** The decompressed body, bounded; broken compression or an oversized body is a 400. */
+export async function readBody(req: SyncRequest, maxBytes: number): Promise<Uint8Array> {
+  try {
+    return await readAll(decompressStream(req.body, req.compression), maxBytes);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) throw badRequest(err.message);
+    throw badRequest(`cannot decompress body: ${(err as Error).message}`);
+  }
+}
+
+export async function readJsonBody(req: SyncRequest, maxBytes: number): Promise<unknown> {
+  const bytes = await readBody(req, maxBytes);
+  try {
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (err) {
+    throw badRequest(`invalid json: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * Encoding of successful responses: v11 clients get a zstd body and `anki-original-size`
+ * (they refuse a success without it); legacy clients get the raw bytes.
+ */
+import { zstdCompress } from "../platform/zstd.ts";
+
+export async function bytesResponse(payload: Uint8Array<ArrayBuffer>, legacy: boolean): Promise<Response> {
+  if (legacy) return new Response(payload, { headers: { "content-type": "application/octet-stream" } });
+  const body = (await zstdCompress(payload)) as Uint8Array<ArrayBuffer>;
+  return new Response(body, {
+    headers: { "content-type": "application/octet-stream", "anki-original-size": String(payload.byteLength) },
+  });
+}
+
+export function jsonResponse(value: unknown, legacy: boolean): Promise<Response> {
+  return textResponse(JSON.stringify(value), legacy);
+}
+
+export function textResponse(text: string, legacy: boolean): Promise<Response> {
+  return bytesResponse(new TextEncoder().encode(text), legacy);
+}
+
+/** A body that is already in its final encoding (e.g. a zstd file streamed from disk). */
+export function streamResponse(
+  body: ReadableStream<Uint8Array>,
+  originalSize: number,
+  legacy: boolean,
+): Response {
+  const headers: Record<string, string> = { "content-type": "application/octet-stream" };
+  if (!legacy) headers["anki-original-size"] = String(originalSize);
+  else headers["content-length"] = String(originalSize);
+  return new Response(body, { headers });
+}

@@ -1,0 +1,51 @@
+/** session.db: profiles, local credentials and host-key sessions (Drizzle, migrations/). */
+import { sql } from "drizzle-orm";
+import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+const now = sql`(unixepoch())`;
+
+export const profiles = sqliteTable("profiles", {
+  profileId: integer("profile_id").primaryKey({ autoIncrement: true }),
+  /** Permanent key of the user's data: the Cognito `sub`, or a generated UUID for local users. */
+  uuid: text("uuid").notNull().unique(),
+  name: text("name").notNull(),
+  createdAt: integer("created_at", { mode: "timestamp" }).notNull().default(now),
+  isActive: integer("is_active", { mode: "boolean" }).notNull().default(true),
+  provider: text("provider", { enum: ["local", "cognito"] }).notNull().default("local"),
+  email: text("email"),
+  lastLoginAt: integer("last_login_at", { mode: "timestamp" }),
+  lastSyncAt: integer("last_sync_at", { mode: "timestamp" }),
+});
+
+export const localCredentials = sqliteTable("local_credentials", {
+  profileId: integer("profile_id")
+    .primaryKey()
+    .references(() => profiles.profileId, { onDelete: "cascade" }),
+  /** Login name, compared exactly (case-sensitive), as Anki's own server does. */
+  username: text("username").notNull().unique(),
+  /** PHC string: argon2id for passwords we hashed, pbkdf2-sha256 when given pre-hashed. */
+  passwordHash: text("password_hash").notNull(),
+  /** `env:SYNC_USER1` when managed by the environment, `admin` when added by the CLI. */
+  source: text("source").notNull(),
+  updatedAt: integer("updated_at", { mode: "timestamp" }).notNull().default(now),
+});
+
+export const sessions = sqliteTable(
+  "sessions",
+  {
+    sessionId: integer("session_id").primaryKey({ autoIncrement: true }),
+    /** SHA-256 of the host key; the key itself is never stored. */
+    keyHash: text("key_hash").notNull().unique(),
+    profileId: integer("profile_id")
+      .notNull()
+      .references(() => profiles.profileId, { onDelete: "cascade" }),
+    createdAt: integer("created_at", { mode: "timestamp" }).notNull().default(now),
+    lastUsedAt: integer("last_used_at", { mode: "timestamp" }).notNull().default(now),
+    clientVersion: text("client_version"),
+    revokedAt: integer("revoked_at", { mode: "timestamp" }),
+  },
+  (t) => [index("sessions_profile_idx").on(t.profileId)],
+);
+
+export type Profile = typeof profiles.$inferSelect;
+export type Session = typeof sessions.$inferSelect;

@@ -1,0 +1,32 @@
+/** Entry point: `bun run start`. Configuration comes from the environment and `.env`. */
+import { ConfigError, loadConfig, unknownSettings } from "./config.ts";
+import { createLogger } from "./log.ts";
+import { startServer } from "./server.ts";
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel, config.logFormat);
+  for (const name of unknownSettings()) log.warn("unknown setting ignored (typo?)", { name });
+  if (config.syncUsers.length === 0) {
+    log.warn("no SYNC_USERn configured: only users added with `bun run admin user add` can log in");
+  }
+  const server = await startServer(config, { log });
+  const shutdown = async (signal: string) => {
+    log.info("shutting down", { signal });
+    await server.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+await main();

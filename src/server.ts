@@ -1,0 +1,83 @@
+/**
+ * Wires configuration, identity, storage and the HTTP app together. `startServer` is what the
+ * entry point and the tests call; it returns the bound address and a `stop()`.
+ */
+import { mkdirSync } from "node:fs";
+import type { Config } from "./config.ts";
+import { type CollectionExecutor, InProcessExecutor, WorkerPoolExecutor } from "./executor/executor.ts";
+import type { WorkerSettings } from "./executor/jobs.ts";
+import { createApp } from "./http/app.ts";
+import { LocalProvider } from "./identity/localProvider.ts";
+import { LocalUserStore } from "./identity/localUsers.ts";
+import { ProfileStore } from "./identity/profiles.ts";
+import { IdentityService } from "./identity/service.ts";
+import { SessionStore } from "./identity/sessions.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { openSessionDb, type SessionDb } from "./platform/sessionDb.ts";
+import { adoptAnkiServerFolders } from "./storage/ankiServerLayout.ts";
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  log?: Logger;
+  /** Run collection work on the calling thread (unit tests). */
+  inProcess?: boolean;
+}
+
+export interface Services {
+  sessionDb: SessionDb;
+  profiles: ProfileStore;
+  sessions: SessionStore;
+  localUsers: LocalUserStore;
+  identity: IdentityService;
+}
+
+export function openServices(config: Config, log: Logger): Services {
+  mkdirSync(config.dataDir, { recursive: true });
+  const sessionDb = openSessionDb(config.sessionDbPath, { networkFs: config.networkFs === true });
+  const profiles = new ProfileStore(sessionDb);
+  const sessions = new SessionStore(sessionDb);
+  const localUsers = new LocalUserStore(sessionDb, profiles);
+  const identity = new IdentityService([new LocalProvider(localUsers, profiles)], profiles, sessions, log);
+  return { sessionDb, profiles, sessions, localUsers, identity };
+}
+
+export function workerSettings(config: Config): WorkerSettings {
+  return {
+    dataDir: config.dataDir,
+    maxUncompressedBytes: config.maxUncompressedBytes,
+    backupsKept: config.backupsKept,
+    idleCloseSecs: config.idleCloseSecs,
+    syncSessionTimeoutSecs: config.syncSessionTimeoutSecs,
+    logLevel: config.logLevel,
+    logFormat: config.logFormat,
+  };
+}
+
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  const log = options.log ?? createLogger(config.logLevel, config.logFormat);
+  const services = openServices(config, log);
+  await services.localUsers.syncFromEnv(config.syncUsers, config.passwordsHashed, log);
+  adoptAnkiServerFolders(config.dataDir, services.localUsers.list(), services.profiles, log);
+  const executor: CollectionExecutor = options.inProcess
+    ? new InProcessExecutor(workerSettings(config))
+    : new WorkerPoolExecutor(workerSettings(config), config.workers);
+  const app = createApp({ config, identity: services.identity, executor, log });
+  app.listen({ hostname: config.host, port: config.port });
+  const port = app.server?.port ?? config.port;
+  const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
+  log.info("ankisyncd listening", { url: `http://${host}:${port}/`, data: config.dataDir, users: config.syncUsers.length });
+  return {
+    url: `http://${host}:${port}/`,
+    port,
+    async stop() {
+      await app.stop();
+      await executor.close();
+      services.sessionDb.$client.close();
+    },
+  };
+}

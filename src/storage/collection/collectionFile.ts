@@ -1,0 +1,84 @@
+/**
+ * Opening and creating schema-11 collection files. Files at rest use a rollback journal, so
+ * between transactions the main file is always complete: it can be served, backed up or
+ * copied as is, and it is safe on network filesystems.
+ */
+import { existsSync, mkdirSync, renameSync } from "node:fs";
+import { dirname } from "node:path";
+import { stringify } from "lossless-json";
+import { type Db, openDatabase } from "../../platform/sqlite.ts";
+import { tempPathBeside } from "../paths.ts";
+import { SCHEMA11_DDL, SCHEMA11_VERSION } from "./schema11.ts";
+import { defaultConfig, defaultDeck, defaultDeckConfig, stockNotetypes } from "./stockContent.ts";
+
+export interface ColRow {
+  crt: number;
+  mod: number;
+  scm: number;
+  ver: number;
+  usn: number;
+  ls: number;
+}
+
+export function openCollection(path: string): Db {
+  if (!existsSync(path)) createEmptyCollection(path);
+  const db = openDatabase(path);
+  db.exec("PRAGMA journal_mode = DELETE");
+  db.exec("PRAGMA busy_timeout = 5000");
+  return db;
+}
+
+export function readCol(db: Db): ColRow {
+  const row = db.query("select crt, mod, scm, ver, usn, ls from col where id = 1").get() as ColRow | null;
+  if (!row) throw new Error("collection has no col row");
+  return row;
+}
+
+export function hasCards(db: Db): boolean {
+  return db.query("select 1 from cards limit 1").get() !== null;
+}
+
+/** Builds the new collection beside its final name and renames it in, so no half file is seen. */
+export function createEmptyCollection(path: string, now = new Date()): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const temp = tempPathBeside(path, ".anki2");
+  const db = openDatabase(temp);
+  try {
+    db.exec("PRAGMA page_size = 4096");
+    db.exec("PRAGMA journal_mode = DELETE");
+    db.transaction(() => {
+      db.exec(SCHEMA11_DDL);
+      insertEmptyColRow(db, now);
+    })();
+  } finally {
+    db.close();
+  }
+  renameSync(temp, path);
+}
+
+function insertEmptyColRow(db: Db, now: Date): void {
+  const notetypes = stockNotetypes(now.getTime());
+  const firstId = notetypes[0]?.id as number;
+  const byId = <T extends Record<string, unknown>>(items: T[]) =>
+    stringify(Object.fromEntries(items.map((item) => [String(item.id), item]))) as string;
+  db.query(
+    `insert into col (id, crt, mod, scm, ver, dty, usn, ls, conf, models, decks, dconf, tags)
+     values (1, $crt, 0, $scm, $ver, 0, 0, 0, $conf, $models, $decks, $dconf, '{}')`,
+  ).run({
+    crt: dayStartSecs(now),
+    scm: now.getTime(),
+    ver: SCHEMA11_VERSION,
+    conf: stringify(defaultConfig(firstId)) as string,
+    models: byId(notetypes),
+    decks: byId([defaultDeck()]),
+    dconf: byId([defaultDeckConfig()]),
+  });
+}
+
+/** The most recent 04:00 local time at or before `now`: the scheduler's day boundary. */
+export function dayStartSecs(now: Date): number {
+  const start = new Date(now);
+  start.setHours(4, 0, 0, 0);
+  if (start > now) start.setDate(start.getDate() - 1);
+  return Math.floor(start.getTime() / 1000);
+}

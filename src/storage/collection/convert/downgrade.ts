@@ -1,0 +1,1 @@
+export function downgradeToSchema11(_db: unknown): void { throw new Error("not yet"); }

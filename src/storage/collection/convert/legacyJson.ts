@@ -1,0 +1,64 @@
+/**
+ * JSON text <-> values for Anki's legacy (schema 11) objects, without number loss.
+ *
+ * Number model (stable under parse -> stringify -> parse):
+ * - integers that are safe in a double -> `number`;
+ * - larger integers (random 64-bit field/template ids) -> `bigint`;
+ * - anything written with a fraction or exponent -> `LosslessNumber`, keeping the exact
+ *   text, so `1.0` stays a float for Rust readers that reject floats for integer keys
+ *   and f32 values keep their shortest spelling.
+ */
+import { isInteger, isLosslessNumber, LosslessNumber, parse, stringify } from "lossless-json";
+
+export { isLosslessNumber, LosslessNumber } from "lossless-json";
+
+export type LegacyJson =
+  | null
+  | boolean
+  | string
+  | number
+  | bigint
+  | LosslessNumber
+  | LegacyJson[]
+  | LegacyObject;
+
+export interface LegacyObject {
+  [key: string]: LegacyJson;
+}
+
+function parseNumber(text: string): number | bigint | LosslessNumber {
+  if (!isInteger(text) || text === "-0") return new LosslessNumber(text);
+  const value = Number(text);
+  return Number.isSafeInteger(value) ? value : BigInt(text);
+}
+
+/** Parses JSON text; a repeated key keeps its last value, as serde_json maps do. */
+export function parseLegacyJson(text: string): LegacyJson {
+  return parse(text, null, {
+    parseNumber,
+    onDuplicateKey: ({ newValue }) => newValue,
+  }) as LegacyJson;
+}
+
+/** Compact JSON text. Non-finite `number`s print as `null`, like serde_json. */
+export function stringifyLegacyJson(value: LegacyJson): string {
+  const text = stringify(value);
+  if (text === undefined) throw new TypeError("value has no JSON representation");
+  return text;
+}
+
+export function isLegacyObject(value: LegacyJson | undefined): value is LegacyObject {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !isLosslessNumber(value)
+  );
+}
+
+/** An integer as the number model above wants it: `number` when safe, else `bigint`. */
+export function jsonInt(value: number | bigint): number | bigint {
+  if (typeof value === "number") return value;
+  const asNumber = Number(value);
+  return Number.isSafeInteger(asNumber) ? asNumber : value;
+}

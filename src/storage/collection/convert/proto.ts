@@ -1,0 +1,405 @@
+/**
+ * The protobuf messages Anki stores in schema 18 blobs (collection-format spec §3),
+ * written from the spec's field tables. Only numbers and wire types matter on disk;
+ * package and message names follow the reference so errors read naturally.
+ *
+ * Decoded values: 64-bit integers are `bigint` (field and template ids are random i64),
+ * enums stay numeric so unknown values survive, absent proto3 `optional` scalars and
+ * absent sub-messages are `null`.
+ */
+import { parse, Root, type Type } from "protobufjs";
+
+// Enum-typed fields are declared int32: same varint on the wire, and unknown numbers
+// (from newer clients) survive without a lookup table. Their values are listed in the
+// spec tables and, where the conversion needs them, in the modules that use them.
+const NOTETYPES = `
+syntax = "proto3";
+package anki.notetypes;
+
+message Notetype {
+  message Config {
+    message CardRequirement {
+      uint32 card_ord = 1;
+      int32 kind = 2;
+      repeated uint32 field_ords = 3;
+    }
+    int32 kind = 1;
+    uint32 sort_field_idx = 2;
+    string css = 3;
+    int64 target_deck_id_unused = 4;
+    string latex_pre = 5;
+    string latex_post = 6;
+    bool latex_svg = 7;
+    repeated CardRequirement reqs = 8;
+    int32 original_stock_kind = 9;
+    optional int64 original_id = 10;
+    bytes other = 255;
+  }
+  message Field {
+    message Config {
+      bool sticky = 1;
+      bool rtl = 2;
+      string font_name = 3;
+      uint32 font_size = 4;
+      string description = 5;
+      bool plain_text = 6;
+      bool collapsed = 7;
+      bool exclude_from_search = 8;
+      optional int64 id = 9;
+      optional uint32 tag = 10;
+      bool prevent_deletion = 11;
+      bytes other = 255;
+    }
+  }
+  message Template {
+    message Config {
+      string q_format = 1;
+      string a_format = 2;
+      string q_format_browser = 3;
+      string a_format_browser = 4;
+      int64 target_deck_id = 5;
+      string browser_font_name = 6;
+      uint32 browser_font_size = 7;
+      optional int64 id = 8;
+      bytes other = 255;
+    }
+  }
+}
+`;
+
+const DECKS = `
+syntax = "proto3";
+package anki.decks;
+
+message Deck {
+  message Common {
+    reserved 8 to 13;
+    bool study_collapsed = 1;
+    bool browser_collapsed = 2;
+    uint32 last_day_studied = 3;
+    int32 new_studied = 4;
+    int32 review_studied = 5;
+    int32 learning_studied = 6;
+    int32 milliseconds_studied = 7;
+    bytes other = 255;
+  }
+  message Normal {
+    message DayLimit {
+      uint32 limit = 1;
+      uint32 today = 2;
+    }
+    reserved 12 to 15;
+    int64 config_id = 1;
+    uint32 extend_new = 2;
+    uint32 extend_review = 3;
+    string description = 4;
+    bool markdown_description = 5;
+    optional uint32 review_limit = 6;
+    optional uint32 new_limit = 7;
+    DayLimit review_limit_today = 8;
+    DayLimit new_limit_today = 9;
+    optional float desired_retention = 10;
+  }
+  message Filtered {
+    message SearchTerm {
+      string search = 1;
+      uint32 limit = 2;
+      int32 order = 3;
+    }
+    bool reschedule = 1;
+    repeated SearchTerm search_terms = 2;
+    repeated float delays = 3;
+    uint32 preview_delay = 4;
+    uint32 preview_hard_secs = 5;
+    uint32 preview_good_secs = 6;
+    uint32 preview_again_secs = 7;
+  }
+  message KindContainer {
+    oneof kind {
+      Normal normal = 1;
+      Filtered filtered = 2;
+    }
+  }
+}
+`;
+
+const DECK_CONFIG = `
+syntax = "proto3";
+package anki.deck_config;
+
+message DeckConfig {
+  message Config {
+    reserved 7, 8, 39;
+    repeated float learn_steps = 1;
+    repeated float relearn_steps = 2;
+    repeated float fsrs_params_4 = 3;
+    repeated float easy_days_percentages = 4;
+    repeated float fsrs_params_5 = 5;
+    repeated float fsrs_params_6 = 6;
+    uint32 new_per_day = 9;
+    uint32 reviews_per_day = 10;
+    float initial_ease = 11;
+    float easy_multiplier = 12;
+    float hard_multiplier = 13;
+    float lapse_multiplier = 14;
+    float interval_multiplier = 15;
+    uint32 maximum_review_interval = 16;
+    uint32 minimum_lapse_interval = 17;
+    uint32 graduating_interval_good = 18;
+    uint32 graduating_interval_easy = 19;
+    int32 new_card_insert_order = 20;
+    int32 leech_action = 21;
+    uint32 leech_threshold = 22;
+    bool disable_autoplay = 23;
+    uint32 cap_answer_time_to_secs = 24;
+    bool show_timer = 25;
+    bool skip_question_when_replaying_answer = 26;
+    bool bury_new = 27;
+    bool bury_reviews = 28;
+    bool bury_interday_learning = 29;
+    int32 new_mix = 30;
+    int32 interday_learning_mix = 31;
+    int32 new_card_sort_order = 32;
+    int32 review_order = 33;
+    int32 new_card_gather_priority = 34;
+    uint32 new_per_day_minimum = 35;
+    int32 question_action = 36;
+    float desired_retention = 37;
+    bool stop_timer_on_answer = 38;
+    float historical_retention = 40;
+    float seconds_to_show_question = 41;
+    float seconds_to_show_answer = 42;
+    int32 answer_action = 43;
+    bool wait_for_audio = 44;
+    string param_search = 45;
+    string ignore_revlogs_before_date = 46;
+    bytes other = 255;
+  }
+}
+`;
+
+const root = new Root();
+for (const source of [NOTETYPES, DECKS, DECK_CONFIG]) parse(source, root);
+
+function lookup(name: string): Type {
+  return root.lookupType(name);
+}
+
+const types = {
+  notetypeConfig: lookup("anki.notetypes.Notetype.Config"),
+  fieldConfig: lookup("anki.notetypes.Notetype.Field.Config"),
+  templateConfig: lookup("anki.notetypes.Notetype.Template.Config"),
+  deckCommon: lookup("anki.decks.Deck.Common"),
+  deckKind: lookup("anki.decks.Deck.KindContainer"),
+  deckConfig: lookup("anki.deck_config.DeckConfig.Config"),
+};
+
+export interface CardRequirement {
+  cardOrd: number;
+  kind: number;
+  fieldOrds: number[];
+}
+
+export interface NotetypeConfig {
+  kind: number;
+  sortFieldIdx: number;
+  css: string;
+  targetDeckIdUnused: bigint;
+  latexPre: string;
+  latexPost: string;
+  latexSvg: boolean;
+  reqs: CardRequirement[];
+  originalStockKind: number;
+  originalId: bigint | null;
+  other: Uint8Array;
+}
+
+export interface FieldConfig {
+  sticky: boolean;
+  rtl: boolean;
+  fontName: string;
+  fontSize: number;
+  description: string;
+  plainText: boolean;
+  collapsed: boolean;
+  excludeFromSearch: boolean;
+  id: bigint | null;
+  tag: number | null;
+  preventDeletion: boolean;
+  other: Uint8Array;
+}
+
+export interface TemplateConfig {
+  qFormat: string;
+  aFormat: string;
+  qFormatBrowser: string;
+  aFormatBrowser: string;
+  targetDeckId: bigint;
+  browserFontName: string;
+  browserFontSize: number;
+  id: bigint | null;
+  other: Uint8Array;
+}
+
+export interface DeckCommon {
+  studyCollapsed: boolean;
+  browserCollapsed: boolean;
+  lastDayStudied: number;
+  newStudied: number;
+  reviewStudied: number;
+  learningStudied: number;
+  millisecondsStudied: number;
+  other: Uint8Array;
+}
+
+export interface DayLimit {
+  limit: number;
+  today: number;
+}
+
+export interface NormalDeck {
+  configId: bigint;
+  extendNew: number;
+  extendReview: number;
+  description: string;
+  markdownDescription: boolean;
+  reviewLimit: number | null;
+  newLimit: number | null;
+  reviewLimitToday: DayLimit | null;
+  newLimitToday: DayLimit | null;
+  desiredRetention: number | null;
+}
+
+export interface SearchTerm {
+  search: string;
+  limit: number;
+  order: number;
+}
+
+export interface FilteredDeck {
+  reschedule: boolean;
+  searchTerms: SearchTerm[];
+  delays: number[];
+  previewDelay: number;
+  previewHardSecs: number;
+  previewGoodSecs: number;
+  previewAgainSecs: number;
+}
+
+export type DeckKind = { normal: NormalDeck } | { filtered: FilteredDeck };
+
+export interface DeckConfigConfig {
+  learnSteps: number[];
+  relearnSteps: number[];
+  fsrsParams_4: number[];
+  easyDaysPercentages: number[];
+  fsrsParams_5: number[];
+  fsrsParams_6: number[];
+  newPerDay: number;
+  reviewsPerDay: number;
+  initialEase: number;
+  easyMultiplier: number;
+  hardMultiplier: number;
+  lapseMultiplier: number;
+  intervalMultiplier: number;
+  maximumReviewInterval: number;
+  minimumLapseInterval: number;
+  graduatingIntervalGood: number;
+  graduatingIntervalEasy: number;
+  newCardInsertOrder: number;
+  leechAction: number;
+  leechThreshold: number;
+  disableAutoplay: boolean;
+  capAnswerTimeToSecs: number;
+  showTimer: boolean;
+  skipQuestionWhenReplayingAnswer: boolean;
+  buryNew: boolean;
+  buryReviews: boolean;
+  buryInterdayLearning: boolean;
+  newMix: number;
+  interdayLearningMix: number;
+  newCardSortOrder: number;
+  reviewOrder: number;
+  newCardGatherPriority: number;
+  newPerDayMinimum: number;
+  questionAction: number;
+  desiredRetention: number;
+  stopTimerOnAnswer: boolean;
+  historicalRetention: number;
+  secondsToShowQuestion: number;
+  secondsToShowAnswer: number;
+  answerAction: number;
+  waitForAudio: boolean;
+  paramSearch: string;
+  ignoreRevlogsBeforeDate: string;
+  other: Uint8Array;
+}
+
+const TO_OBJECT = {
+  longs: BigInt,
+  enums: Number,
+  defaults: true,
+  arrays: true,
+  oneofs: false,
+} as const;
+
+function decode<T>(type: Type, bytes: Uint8Array): T {
+  const value = type.toObject(type.decode(bytes), TO_OBJECT);
+  markAbsentOptionals(type, value);
+  return value as T;
+}
+
+/** toObject leaves absent proto3 `optional` scalars out; make that absence explicit. */
+function markAbsentOptionals(type: Type, value: Record<string, unknown>): void {
+  for (const field of type.fieldsArray) {
+    const item = value[field.name];
+    if (item === undefined && field.options?.proto3_optional) value[field.name] = null;
+    const nested = field.resolvedType;
+    if (!nested || !("fieldsArray" in nested) || item == null) continue;
+    const children = Array.isArray(item) ? item : [item];
+    for (const child of children) markAbsentOptionals(nested, child as Record<string, unknown>);
+  }
+}
+
+function encode(type: Type, value: object): Uint8Array {
+  return type.encode(type.fromObject(value)).finish();
+}
+
+export const decodeNotetypeConfig = (b: Uint8Array) =>
+  decode<NotetypeConfig>(types.notetypeConfig, b);
+export const decodeFieldConfig = (b: Uint8Array) => decode<FieldConfig>(types.fieldConfig, b);
+export const decodeTemplateConfig = (b: Uint8Array) =>
+  decode<TemplateConfig>(types.templateConfig, b);
+export const decodeDeckCommon = (b: Uint8Array) => decode<DeckCommon>(types.deckCommon, b);
+export const decodeDeckConfig = (b: Uint8Array) => decode<DeckConfigConfig>(types.deckConfig, b);
+
+export class InvalidDeckKindError extends Error {
+  constructor() {
+    super("invalid deck kind: neither normal nor filtered");
+    this.name = "InvalidDeckKindError";
+  }
+}
+
+/** Decodes `decks.kind`; a blob with neither variant is refused, as Anki does. */
+export function decodeDeckKind(bytes: Uint8Array): DeckKind {
+  const kind = decode<{ normal: NormalDeck | null; filtered: FilteredDeck | null }>(
+    types.deckKind,
+    bytes,
+  );
+  if (kind.normal) return { normal: kind.normal };
+  if (kind.filtered) return { filtered: kind.filtered };
+  throw new InvalidDeckKindError();
+}
+
+// Encoders take partial plain objects (bigint accepted for 64-bit fields); they exist
+// for tests and for producing native rows from legacy objects.
+export const encodeNotetypeConfig = (v: Partial<NotetypeConfig>) =>
+  encode(types.notetypeConfig, v);
+export const encodeFieldConfig = (v: Partial<FieldConfig>) => encode(types.fieldConfig, v);
+export const encodeTemplateConfig = (v: Partial<TemplateConfig>) =>
+  encode(types.templateConfig, v);
+export const encodeDeckCommon = (v: Partial<DeckCommon>) => encode(types.deckCommon, v);
+export const encodeDeckKind = (
+  v: { normal: Partial<NormalDeck> } | { filtered: Partial<FilteredDeck> },
+) => encode(types.deckKind, v);
+export const encodeDeckConfig = (v: Partial<DeckConfigConfig>) => encode(types.deckConfig, v);

@@ -1,0 +1,45 @@
+/**
+ * Atomic, durable replacement of a user's collection, keeping the replaced file as a backup
+ * so a mistaken full upload can be undone by an admin.
+ */
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+export function fsyncPath(path: string): void {
+  const fd = openSync(path, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Moves `incoming` over `target`; the old file stays reachable in `backupDir` (hard link). */
+export function replaceWithBackup(incoming: string, target: string, backupDir: string, keep: number, now = new Date()): string | null {
+  fsyncPath(incoming);
+  let backup: string | null = null;
+  if (keep > 0 && existsSync(target)) {
+    mkdirSync(backupDir, { recursive: true });
+    backup = join(backupDir, `collection-${stamp(now)}.anki2`);
+    // A link, not a rename: there is never a moment without a collection at `target`.
+    linkSync(target, backup);
+    fsyncPath(backupDir);
+  }
+  renameSync(incoming, target);
+  fsyncPath(dirname(target));
+  pruneBackups(backupDir, keep);
+  return backup;
+}
+
+export function pruneBackups(backupDir: string, keep: number): void {
+  if (!existsSync(backupDir)) return;
+  const files = readdirSync(backupDir)
+    .filter((f) => f.startsWith("collection-") && f.endsWith(".anki2"))
+    .sort();
+  for (const old of files.slice(0, Math.max(0, files.length - keep))) rmSync(join(backupDir, old), { force: true });
+}
+
+function stamp(now: Date): string {
+  const rand = crypto.getRandomValues(new Uint16Array(1))[0]?.toString(16).padStart(4, "0");
+  return `${now.toISOString().replace(/[:.]/g, "-")}-${rand}`;
+}

@@ -1,0 +1,58 @@
+/**
+ * Checks a received collection file and turns it into our at-rest form (schema 11, rollback
+ * journal) in place. Any problem throws CorruptCollection; the caller's stored collection is
+ * never touched by this module.
+ */
+import type { Db } from "../../platform/sqlite.ts";
+import { openDatabase } from "../../platform/sqlite.ts";
+import { downgradeToSchema11 } from "./convert/downgrade.ts";
+import { REQUIRED_TABLES, SCHEMA11_VERSION } from "./schema11.ts";
+
+/** The schema Anki writes at rest today; 12 and 13 were abandoned, 14-17 are transitional. */
+const SCHEMA18_VERSION = 18;
+
+export class CorruptCollection extends Error {
+  constructor(detail: string) {
+    super(detail);
+    this.name = "CorruptCollection";
+  }
+}
+
+export function prepareReceivedCollection(path: string): { convertedFrom: number } {
+  let db: Db;
+  try {
+    db = openDatabase(path, { unicase: true });
+  } catch (err) {
+    throw new CorruptCollection(`cannot open: ${(err as Error).message}`);
+  }
+  try {
+    const version = checkCollection(db);
+    if (version === SCHEMA18_VERSION) downgradeToSchema11(db);
+    db.exec("PRAGMA journal_mode = DELETE");
+    return { convertedFrom: version };
+  } catch (err) {
+    if (err instanceof CorruptCollection) throw err;
+    throw new CorruptCollection((err as Error).message);
+  } finally {
+    db.close();
+  }
+}
+
+function checkCollection(db: Db): number {
+  const integrity = db.query("PRAGMA integrity_check").all() as { integrity_check: string }[];
+  if (integrity.length !== 1 || integrity[0]?.integrity_check !== "ok") {
+    const detail = integrity.slice(0, 3).map((r) => r.integrity_check).join("; ");
+    throw new CorruptCollection(`integrity check failed: ${detail}`);
+  }
+  const tables = new Set(
+    (db.query("select name from sqlite_master where type = 'table'").all() as { name: string }[]).map((r) => r.name),
+  );
+  const missing = REQUIRED_TABLES.filter((t) => !tables.has(t));
+  if (missing.length) throw new CorruptCollection(`missing tables: ${missing.join(", ")}`);
+  const col = db.query("select ver from col where id = 1").get() as { ver: number } | null;
+  if (!col) throw new CorruptCollection("no col row");
+  if (col.ver !== SCHEMA11_VERSION && col.ver !== SCHEMA18_VERSION) {
+    throw new CorruptCollection(`unsupported schema version ${col.ver}`);
+  }
+  return col.ver;
+}

@@ -1,0 +1,31 @@
+/** Where a user's files live: `<data>/collections/<uuid>/`. */
+import { join } from "node:path";
+
+export interface UserPaths {
+  dir: string;
+  collection: string;
+  media: string;
+  mediaDb: string;
+  backups: string;
+}
+
+const UUID_LIKE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
+
+export function userPaths(dataDir: string, uuid: string): UserPaths {
+  // The uuid becomes a path component; refuse anything that could escape the data folder.
+  if (!UUID_LIKE.test(uuid)) throw new Error(`unsafe user key: ${JSON.stringify(uuid)}`);
+  const dir = join(dataDir, "collections", uuid);
+  return {
+    dir,
+    collection: join(dir, "collection.anki2"),
+    media: join(dir, "media"),
+    mediaDb: join(dir, "media.db"),
+    backups: join(dir, "backups"),
+  };
+}
+
+/** A unique temporary name in the same folder as `target`, so a rename over it is atomic. */
+export function tempPathBeside(target: string, suffix: string): string {
+  const rand = crypto.getRandomValues(new Uint32Array(2)).join("");
+  return `${target}.tmp-${process.pid}-${rand}${suffix}`;
+}

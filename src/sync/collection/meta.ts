@@ -1,0 +1,65 @@
+/** `meta`: the server collection's state, from which the client decides what kind of sync to run. */
+import { statSync } from "node:fs";
+import { hasCards, readCol } from "../../storage/collection/collectionFile.ts";
+import type { UserState } from "../../executor/userState.ts";
+import { readMediaUsn } from "../../storage/media/mediaUsn.ts";
+import { SyncError } from "../errors.ts";
+import { isSupportedVersion, SYNC_VERSION_09_V2_SCHEDULER, SYNC_VERSION_10_V2_TIMEZONE } from "../version.ts";
+
+export interface MetaRequest {
+  v: number;
+  cv: string;
+}
+
+export interface MetaResponse {
+  mod: number;
+  scm: number;
+  usn: number;
+  ts: number;
+  msg: string;
+  cont: boolean;
+  hostNum: number;
+  empty: boolean;
+  media_usn: number;
+}
+
+export interface MetaLimits {
+  maxUncompressedBytes: number;
+}
+
+export function meta(user: UserState, req: MetaRequest, limits: MetaLimits, now = Date.now()): MetaResponse {
+  // A status check from another device ends any sync in progress, as Anki's server does.
+  user.abortSession();
+  if (!isSupportedVersion(req.v)) throw new SyncError("clientTooOld", `unsupported sync version ${req.v}`);
+  const db = user.collection.open();
+  const col = readCol(db);
+  const response: MetaResponse = {
+    mod: col.mod,
+    scm: oversized(user.paths.collection, limits) ? now : col.scm,
+    usn: col.usn,
+    ts: Math.floor(now / 1000),
+    msg: "",
+    cont: true,
+    hostNum: 0,
+    empty: !hasCards(db),
+    media_usn: readMediaUsn(user.paths.mediaDb),
+  };
+  return { ...response, ...legacyRefusal(db, req.v) };
+}
+
+/** A collection too big to upload again pushes clients to a one-way sync by faking a schema change. */
+function oversized(path: string, limits: MetaLimits): boolean {
+  return statSync(path).size > limits.maxUncompressedBytes;
+}
+
+function legacyRefusal(db: ReturnType<UserState["collection"]["open"]>, v: number): Partial<MetaResponse> {
+  if (v >= SYNC_VERSION_10_V2_TIMEZONE) return {};
+  const conf = JSON.parse((db.query("select conf from col").get() as { conf: string }).conf) as Record<string, unknown>;
+  if (v < SYNC_VERSION_09_V2_SCHEDULER && conf.schedVer === 2) {
+    return { cont: false, msg: "Your client does not support the v2 scheduler" };
+  }
+  if (conf.creationOffset !== undefined && conf.creationOffset !== null) {
+    return { cont: false, msg: "Your client does not support the new timezone handling." };
+  }
+  return {};
+}

@@ -1,0 +1,31 @@
+/**
+ * Errors that carry a protocol meaning. The HTTP layer maps `kind` to a status in one place
+ * (src/http/status.ts); the client only ever sees the status, the log gets `message`.
+ */
+export type SyncErrorKind =
+  | "badRequest" // 400: malformed request, or the client should run Check Database
+  | "authFailed" // 403: wrong credentials or unknown host key
+  | "notFound" // 404: unknown method
+  | "conflict" // 409: no/other active sync, missing media file
+  | "tooManyRequests" // 429: login rate limit
+  | "clientTooOld" // 501: meta with an unsupported version
+  | "serverError"; // 500
+
+export class SyncError extends Error {
+  constructor(
+    readonly kind: SyncErrorKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = "SyncError";
+  }
+}
+
+export const badRequest = (msg: string) => new SyncError("badRequest", msg);
+export const authFailed = (msg: string) => new SyncError("authFailed", msg);
+export const conflict = (msg: string) => new SyncError("conflict", msg);
+export const serverError = (msg: string) => new SyncError("serverError", msg);
+
+export function isSyncError(err: unknown): err is SyncError {
+  return err instanceof SyncError;
+}

@@ -1,0 +1,260 @@
+"""Full-sync scenarios with the real Anki client (see conftest.py for how to run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from anki.collection import Collection
+from anki.errors import SyncError
+
+import anki_client as ac
+from conftest import USERS, SyncServer
+
+META = {"v": 11, "cv": "anki,26.9.3 (29bb700b),linux"}
+
+
+def upload_rich(device, server: SyncServer, user: str = "user1") -> tuple[Collection, object, dict]:
+    """New device with rich content; first sync must be a forced full upload."""
+    a = device(f"{user}-A")
+    ac.populate(a)
+    auth = ac.login(a, server, user, USERS[user])
+    res = ac.sync(a, auth)
+    assert (res.required, res.action) == ("FULL_UPLOAD", "upload"), res
+    ac.assert_no_pending(a)
+    res = ac.sync(a, auth)
+    assert res.action == "none", f"sync right after upload should be a no-op: {res}"
+    return a, auth, ac.snapshot(a)
+
+
+def download_fresh(device, server: SyncServer, name: str, user: str = "user1") -> Collection:
+    """New empty device logs in; first sync must be a forced full download."""
+    b = device(name)
+    auth = ac.login(b, server, user, USERS[user])
+    res = ac.sync(b, auth)
+    assert (res.required, res.action) == ("FULL_DOWNLOAD", "download"), res
+    ac.assert_no_pending(b)
+    res = ac.sync(b, auth)
+    assert res.action == "none", f"sync right after download should be a no-op: {res}"
+    return b
+
+
+def assert_rich(snap: dict) -> None:
+    """Guard against a populate() that silently produced little content."""
+    c = ac.counts(snap)
+    for section in ("notes", "cards", "revlog", "decks", "deck_configs", "notetypes", "tags"):
+        assert c[section] > 0, f"populated collection has no {section}: {c}"
+    assert any(d.get("dyn") for d in snap["decks"].values()), "no filtered deck"
+    assert any("::" in name for name in snap["decks"]), "no nested deck"
+    assert any(nt.get("type") == 1 for nt in snap["notetypes"].values()), "no cloze notetype"
+    assert any(
+        conf.get("fsrsParams6") or conf.get("fsrsParams5") for conf in snap["deck_configs"].values()
+    ), "no deck config with FSRS params"
+
+
+def raw_meta(server: SyncServer, hkey: str) -> dict:
+    r = ac.raw_post(server.url, "sync/meta", hkey=hkey, payload=META)
+    assert r.status == 200, r
+    return r.json()
+
+
+# ---------------------------------------------------------------------------
+
+
+def test_wrong_password_refused(server: SyncServer, device):
+    col = device("A")
+    with pytest.raises(SyncError) as exc:
+        ac.login(col, server, "user1", "wrong")
+    assert ac.is_auth_error(exc.value), f"expected an auth error, got {exc.value!r} kind={exc.value.kind}"
+    with pytest.raises(SyncError) as exc:
+        ac.login(col, server, "nobody", "pass1")
+    assert ac.is_auth_error(exc.value), exc.value
+
+    # what the server answered, on the wire
+    r = ac.raw_post(server.url, "sync/hostKey", payload={"u": "user1", "p": "wrong"})
+    assert r.status == 403, r
+    assert "anki-original-size" not in r.headers, "error responses must not be zstd-framed"
+    r = ac.raw_post(server.url, "sync/hostKey", payload={"u": "nobody", "p": "pass1"})
+    assert r.status == 403, r
+    r = ac.raw_post(server.url, "sync/hostKey", payload={"u": "User1", "p": "pass1"})
+    assert r.status == 403, f"usernames are case-sensitive: {r}"
+
+    # the right password still works, and the client and a raw login agree on the wire format
+    auth = ac.login(col, server, "user1", "pass1")
+    assert auth.hkey
+    r = ac.raw_post(server.url, "sync/hostKey", payload={"u": "user1", "p": "pass1"})
+    assert r.status == 200, r
+    assert set(r.json()) == {"key"} and r.json()["key"], r
+
+
+def test_login_password_containing_colons(server: SyncServer, device):
+    # SYNC_USER3=user3:pa:ss:3 -> username "user3", password "pa:ss:3" (split at the first colon)
+    col = device("A")
+    auth = ac.login(col, server, "user3", "pa:ss:3")
+    assert auth.hkey
+    res = ac.sync(col, auth)
+    assert res.action == "none", res
+
+
+def test_upload_then_download_equal(server: SyncServer, device):
+    a, auth_a, snap_a = upload_rich(device, server)
+    assert_rich(snap_a)
+
+    b = download_fresh(device, server, "B")
+    ac.assert_same(snap_a, ac.snapshot(b), "uploader A vs downloader B")
+
+    # A's next sync needs no full sync (Anki's server bumps mod on download, so
+    # this is an empty normal sync there) and changes nothing.
+    res = ac.sync(a, auth_a)
+    assert res.action in ("none", "normal"), res
+    ac.assert_same(snap_a, ac.snapshot(a), "A before vs after its follow-up sync")
+    ac.assert_no_pending(a)
+
+
+def test_users_isolated(server: SyncServer, device):
+    a, auth1, snap_a = upload_rich(device, server, "user1")
+
+    # user2 sees an empty, never-synced server collection
+    c = device("user2-C")
+    auth2 = ac.login(c, server, "user2", USERS["user2"])
+    assert auth2.hkey != auth1.hkey
+    meta2 = raw_meta(server, auth2.hkey)
+    assert (meta2["mod"], meta2["usn"], meta2.get("empty")) == (0, 0, True), meta2
+    res = ac.sync(c, auth2)
+    assert res.action == "none", f"fresh device vs fresh server collection must be no-changes: {res}"
+    assert c.card_count() == 0
+
+    # user2 uploads different content...
+    d = device("user2-D")
+    for i in range(3):
+        note = d.new_note(d.models.by_name("Basic"))
+        note["Front"], note["Back"] = f"user2 q{i}", f"user2 a{i}"
+        d.add_note(note, d.decks.id("User2 deck"))
+    auth_d = ac.login(d, server, "user2", USERS["user2"])
+    res = ac.sync(d, auth_d)
+    assert res.action == "upload", res
+    snap_d = ac.snapshot(d)
+
+    # ...which leaves user1 untouched
+    meta1 = raw_meta(server, auth1.hkey)
+    assert meta1["mod"] == a.db.scalar("select mod from col"), (meta1, "user1's server collection changed")
+    assert ac.sync(a, auth1).action == "none"
+    b = download_fresh(device, server, "user1-B", "user1")
+    ac.assert_same(snap_a, ac.snapshot(b), "user1: A vs B")
+
+    e = download_fresh(device, server, "user2-E", "user2")
+    ac.assert_same(snap_d, ac.snapshot(e), "user2: D vs E")
+    assert snap_d["notes"].keys().isdisjoint(snap_a["notes"].keys())
+
+
+@pytest.mark.parametrize("hard", [False, True], ids=["sigterm", "sigkill"])
+def test_restart_between_syncs(server: SyncServer, device, hard: bool):
+    a, auth, snap_a = upload_rich(device, server)
+
+    server.restart(hard=hard)
+
+    # same auth object as before the restart: no new login
+    res = ac.sync(a, auth)
+    assert (res.required, res.action) == ("NO_CHANGES", "none"), res
+    b = download_fresh(device, server, "B")
+    ac.assert_same(snap_a, ac.snapshot(b), "uploader A vs downloader B after restart")
+
+    # and the hkey keeps working across a second restart too
+    server.restart()
+    assert ac.sync(b, ac.make_auth(auth.hkey, auth.endpoint)).action == "none"
+
+
+def _collection_bytes(col: Collection) -> bytes:
+    """The file as the client would upload it (closed, so no WAL pending)."""
+    col.close(downgrade=False)
+    data = Path(col.path).read_bytes()
+    col.reopen()
+    return data
+
+
+def test_corrupt_upload_refused(server: SyncServer, device):
+    a, auth, snap_a = upload_rich(device, server)
+    meta_before = raw_meta(server, auth.hkey)
+
+    real = _collection_bytes(a)
+    assert real.startswith(b"SQLite format 3\x00") and len(real) > 8192
+    cases = {
+        "garbage": bytes(range(256)) * 40,
+        "truncated collection": real[: len(real) // 2],
+    }
+    for name, payload in cases.items():
+        r = ac.raw_post(server.url, "sync/upload", hkey=auth.hkey, data=payload)
+        assert r.status == 200, f"{name}: {r}"
+        assert r.body is not None, f"{name}: upload answer must be zstd with anki-original-size: {r}"
+        assert r.body != b"OK", f"{name}: corrupt upload was accepted"
+        assert r.body.decode() == ac.CORRUPT_UPLOAD_TEXT, f"{name}: {r.body!r}"
+
+    # stored collection untouched
+    assert raw_meta(server, auth.hkey) == {**meta_before, "ts": raw_meta(server, auth.hkey)["ts"]}
+    assert ac.sync(a, auth).action == "none"
+    b = download_fresh(device, server, "B")
+    ac.assert_same(snap_a, ac.snapshot(b), "A vs B after refused corrupt uploads")
+
+
+def test_garbage_requests_answered_4xx(server: SyncServer, device):
+    col = device("probe")
+    hkey = ac.login(col, server, "user1", USERS["user1"]).hkey
+    url = server.url
+    meta_json = b'{"v":11,"cv":"anki,26.9.3 (29bb700b),linux"}'
+
+    def post(path: str, **kw):
+        return ac.raw_post(url, path, **kw)
+
+    cases = [
+        # (name, thunk, allowed statuses)
+        ("bad anki-sync header JSON", lambda: post("sync/meta", header="{not json", data=meta_json), {400}),
+        ("anki-sync header missing a key", lambda: post("sync/meta", header={"v": 11, "k": hkey, "c": "x"}, data=meta_json), {400}),
+        ("unknown hkey", lambda: post("sync/meta", hkey="0" * 40, data=meta_json), {403}),
+        ("unknown hkey on upload", lambda: post("sync/upload", hkey="f" * 40, data=b"whatever"), {403}),
+        ("invalid zstd body", lambda: post("sync/meta", hkey=hkey, compressed_body=b"this is not zstd"), {400}),
+        ("truncated zstd frame", lambda: post("sync/meta", hkey=hkey, compressed_body=ac.zstd_compress(meta_json * 40)[:15]), {400}),
+        ("bad JSON body for meta", lambda: post("sync/meta", hkey=hkey, data=b"{not json"), {400}),
+        ("meta JSON of the wrong shape", lambda: post("sync/meta", hkey=hkey, payload={"x": 1}), {400}),
+        ("hostKey JSON of the wrong shape", lambda: post("sync/hostKey", payload={"user": "user1"}), {400}),
+        ("v=12 in header", lambda: post("sync/meta", hkey=hkey, data=meta_json, version=12), {400}),
+        ("v=7 in header", lambda: post("sync/meta", hkey=hkey, data=meta_json, version=7), {400}),
+        ("meta with JSON v=7 (client too old)", lambda: post("sync/meta", hkey=hkey, payload={"v": 7, "cv": "ankidroid,2.0,x"}), {501}),
+        ("GET on a POST route", lambda: ac.raw_request("GET", url, "sync/meta"), {404, 405}),
+        ("GET on upload", lambda: ac.raw_request("GET", url, "sync/upload"), {404, 405}),
+        ("unknown method path", lambda: post("sync/fooBar", hkey=hkey, payload={}), None),
+        ("method name with wrong case", lambda: post("sync/Meta", hkey=hkey, data=meta_json), None),
+        ("no anki-sync header, not multipart", lambda: ac.raw_request("POST", url, "sync/meta", data=b"hello", headers={"Content-Type": "text/plain"}), {400}),
+        ("stateful method without a session", lambda: post("sync/chunk", hkey=hkey, payload={"_pad": None}), {409}),
+    ]  # fmt: skip
+    failures = []
+    for name, thunk, allowed in cases:
+        try:
+            r = thunk()
+        except Exception as e:  # connection reset etc. counts as a failure too
+            failures.append(f"{name}: request failed: {e!r}")
+            continue
+        ok = (400 <= r.status < 500) if allowed is None else (r.status in allowed)
+        if not ok:
+            failures.append(f"{name}: got {r.status}, want {sorted(allowed) if allowed else '4xx'}: {r!r}")
+        elif "anki-original-size" in r.headers:
+            failures.append(f"{name}: error response carries anki-original-size (must not be zstd-framed)")
+    assert not failures, "\n".join(failures)
+
+    # the server still serves normally
+    assert ac.raw_request("GET", url, "health").status == 200
+    a, auth, snap_a = upload_rich(device, server)
+    b = download_fresh(device, server, "B")
+    ac.assert_same(snap_a, ac.snapshot(b))
+
+
+def test_fresh_server_meta(server: SyncServer, device):
+    """Spec §4.5/§8.39: a never-synced account reports mod 0, usn 0, empty;
+    every meta key the v11 client requires is present (media_usn snake_case)."""
+    col = device("A")
+    hkey = ac.login(col, server, "user1", USERS["user1"]).hkey
+    meta = raw_meta(server, hkey)
+    for key in ("mod", "scm", "usn", "ts", "msg", "cont", "hostNum", "media_usn"):
+        assert key in meta, f"meta lacks {key!r}: {meta}"
+    assert (meta["mod"], meta["usn"], meta["cont"], meta["msg"]) == (0, 0, True, ""), meta
+    assert meta.get("empty", False) is True, meta
+    assert ac.sync(col, ac.make_auth(hkey, server.url)).action == "none"
