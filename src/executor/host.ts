@@ -26,6 +26,7 @@ export class CollectionHost {
   async handle<J extends Job>(job: J): Promise<JobResult<J>> {
     const user = this.user(job.user.uuid);
     user.collection.lastUsed = Date.now();
+    if (job.kind !== "release") user.acquire();
     return (await this.dispatch(user, job)) as JobResult<J>;
   }
 

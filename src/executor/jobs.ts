@@ -13,7 +13,8 @@ export type Job =
   | { kind: "meta"; user: UserRef; req: MetaRequest }
   | { kind: "upload"; user: UserRef; input: UploadInput }
   | { kind: "download"; user: UserRef; compress: boolean }
-  | { kind: "normalSync"; user: UserRef; method: string; skey: string; payload: unknown }
+  /** `payload` is the request body as JSON text, parsed in the worker (64-bit ids stay exact). */
+  | { kind: "normalSync"; user: UserRef; method: string; skey: string; payload: string }
   /** Close the user's files (rolling back any sync) so an admin tool can act on them. */
   | { kind: "release"; user: UserRef };
 
@@ -21,7 +22,8 @@ export interface JobResults {
   meta: MetaResponse;
   upload: UploadOutcome;
   download: DownloadOutcome;
-  normalSync: unknown;
+  /** The response body, already serialised (legacy JSON keeps 64-bit ids exact). */
+  normalSync: { json: string };
   release: null;
 }
 

@@ -119,10 +119,19 @@ export async function readBody(req: SyncRequest, maxBytes: number): Promise<Uint
   }
 }
 
-export async function readJsonBody(req: SyncRequest, maxBytes: number): Promise<unknown> {
+export async function readTextBody(req: SyncRequest, maxBytes: number): Promise<string> {
   const bytes = await readBody(req, maxBytes);
   try {
-    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw badRequest("body is not UTF-8");
+  }
+}
+
+export async function readJsonBody(req: SyncRequest, maxBytes: number): Promise<unknown> {
+  const text = await readTextBody(req, maxBytes);
+  try {
+    return JSON.parse(text);
   } catch (err) {
     throw badRequest(`invalid json: ${(err as Error).message}`);
   }

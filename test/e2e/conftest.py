@@ -77,6 +77,16 @@ def server_kind(pytestconfig: pytest.Config) -> str:
     return _server_kind(pytestconfig)
 
 
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    """Linux: SIGKILL the server if the test process dies without teardown."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -136,6 +146,7 @@ class SyncServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # own process group: stop() can kill bun's children too
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         self._wait_healthy()
 

@@ -13,7 +13,7 @@ import { badRequest, SyncError } from "../../sync/errors.ts";
 import { clientIp } from "../clientIp.ts";
 import type { AppDeps } from "../deps.ts";
 import { errorResponse, statusFor } from "../status.ts";
-import { decodeSyncRequest, readJsonBody, type SyncRequest } from "../syncRequest.ts";
+import { decodeSyncRequest, readJsonBody, readTextBody, type SyncRequest } from "../syncRequest.ts";
 import { jsonResponse, streamResponse, textResponse } from "../syncResponse.ts";
 
 export const NORMAL_SYNC_METHODS = new Set([
@@ -86,15 +86,10 @@ const download: Handler = async (call) => {
 const normalSync =
   (method: string): Handler =>
   async (call) => {
-    const payload = await readJsonBody(call.req, maxJsonBytes(call.deps));
+    // Parsed in the worker: legacy JSON carries 64-bit ids that JSON.parse would round.
+    const payload = await readTextBody(call.req, maxJsonBytes(call.deps));
     const user = authenticate(call);
-    const result = (await call.deps.executor.run({
-      kind: "normalSync",
-      user,
-      method,
-      skey: call.req.skey,
-      payload,
-    })) as { json: string };
+    const result = await call.deps.executor.run({ kind: "normalSync", user, method, skey: call.req.skey, payload });
     return textResponse(result.json, call.req.legacy);
   };
 

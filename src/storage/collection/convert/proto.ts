@@ -373,22 +373,15 @@ export const decodeTemplateConfig = (b: Uint8Array) =>
 export const decodeDeckCommon = (b: Uint8Array) => decode<DeckCommon>(types.deckCommon, b);
 export const decodeDeckConfig = (b: Uint8Array) => decode<DeckConfigConfig>(types.deckConfig, b);
 
-export class InvalidDeckKindError extends Error {
-  constructor() {
-    super("invalid deck kind: neither normal nor filtered");
-    this.name = "InvalidDeckKindError";
-  }
-}
-
-/** Decodes `decks.kind`; a blob with neither variant is refused, as Anki does. */
-export function decodeDeckKind(bytes: Uint8Array): DeckKind {
+/** Decodes `decks.kind`; `null` when the blob holds neither variant. */
+export function decodeDeckKind(bytes: Uint8Array): DeckKind | null {
   const kind = decode<{ normal: NormalDeck | null; filtered: FilteredDeck | null }>(
     types.deckKind,
     bytes,
   );
   if (kind.normal) return { normal: kind.normal };
   if (kind.filtered) return { filtered: kind.filtered };
-  throw new InvalidDeckKindError();
+  return null;
 }
 
 // Encoders take partial plain objects (bigint accepted for 64-bit fields); they exist

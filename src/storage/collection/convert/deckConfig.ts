@@ -1,0 +1,177 @@
+/** Native deck config row -> legacy JSON object (spec §4.3), clamp included. */
+import { reinterpretI32, saturatingUnsigned, U16_MAX, wrapU16 } from "./casts.ts";
+import { clampDeckConfig } from "./deckConfigClamp.ts";
+import { f32Json, f32JsonArray } from "./f32.ts";
+import { isLegacyObject, jsonInt, type LegacyObject } from "./legacyJson.ts";
+import { mergeInto, parseOther, takeKey, withoutReserved } from "./other.ts";
+import { type DeckConfigConfig, decodeDeckConfig } from "./proto.ts";
+import type { DeckConfigRow } from "./rows.ts";
+
+const NEW_CARD_INSERT_ORDER_RANDOM = 1;
+const LEECH_ACTION_TAG_ONLY = 1;
+const QUESTION_ACTION_SHOW_REMINDER = 1;
+const ANSWER_ACTION_MAX = 4;
+
+const RESERVED_TOP_KEYS: ReadonlySet<string> = new Set([
+  "id",
+  "mod",
+  "name",
+  "usn",
+  "maxTaken",
+  "autoplay",
+  "timer",
+  "replayq",
+  "dyn",
+  "newMix",
+  "newPerDayMinimum",
+  "interdayLearningMix",
+  "reviewOrder",
+  "newSortOrder",
+  "newGatherPriority",
+  "buryInterdayLearning",
+  "fsrsWeights",
+  "fsrsParams5",
+  "fsrsParams6",
+  "desiredRetention",
+  "stopTimerOnAnswer",
+  "secondsToShowQuestion",
+  "secondsToShowAnswer",
+  "questionAction",
+  "answerAction",
+  "waitForAudio",
+  "sm2Retention",
+  "weightSearch",
+  "ignoreRevlogsBeforeDate",
+  "easyDaysPercentages",
+]);
+const RESERVED_NEW_KEYS: ReadonlySet<string> = new Set([
+  "order",
+  "delays",
+  "bury",
+  "perDay",
+  "initialFactor",
+  "ints",
+]);
+const RESERVED_REV_KEYS: ReadonlySet<string> = new Set([
+  "maxIvl",
+  "hardFactor",
+  "ease4",
+  "ivlFct",
+  "perDay",
+  "bury",
+]);
+const RESERVED_LAPSE_KEYS: ReadonlySet<string> = new Set([
+  "leechFails",
+  "mult",
+  "leechAction",
+  "delays",
+  "minInt",
+]);
+
+/** Unknown keys of the top level and of the three sub-objects, all from one blob. */
+interface SplitOther {
+  top: LegacyObject;
+  new: LegacyObject;
+  rev: LegacyObject;
+  lapse: LegacyObject;
+}
+
+export function deckConfigToLegacy(row: DeckConfigRow): LegacyObject {
+  const config = clampDeckConfig(decodeDeckConfig(row.config));
+  const other = splitOther(config.other);
+  const legacy: LegacyObject = {
+    id: jsonInt(row.id),
+    mod: jsonInt(row.mtimeSecs),
+    name: row.name,
+    usn: jsonInt(row.usn),
+    maxTaken: reinterpretI32(config.capAnswerTimeToSecs),
+    autoplay: !config.disableAutoplay,
+    timer: config.showTimer ? 1 : 0,
+    replayq: !config.skipQuestionWhenReplayingAnswer,
+    new: mergeInto(newToLegacy(config), other.new),
+    rev: mergeInto(revToLegacy(config), other.rev),
+    lapse: mergeInto(lapseToLegacy(config), other.lapse),
+    ...schedulerKeys(config),
+  };
+  return mergeInto(legacy, other.top);
+}
+
+function splitOther(bytes: Uint8Array): SplitOther {
+  const top = parseOther(bytes);
+  const nested = (key: string, reserved: ReadonlySet<string>): LegacyObject => {
+    const value = takeKey(top, key);
+    return isLegacyObject(value) ? withoutReserved(value, reserved) : {};
+  };
+  const split = {
+    new: nested("new", RESERVED_NEW_KEYS),
+    rev: nested("rev", RESERVED_REV_KEYS),
+    lapse: nested("lapse", RESERVED_LAPSE_KEYS),
+  };
+  return { top: withoutReserved(top, RESERVED_TOP_KEYS), ...split };
+}
+
+function newToLegacy(config: DeckConfigConfig): LegacyObject {
+  return {
+    bury: config.buryNew,
+    delays: f32JsonArray(config.learnSteps),
+    // Stored as a factor (2.5), legacy as permille (2500); f32 product, then `as u16`.
+    initialFactor: saturatingUnsigned(Math.fround(config.initialEase * 1000), U16_MAX),
+    ints: [wrapU16(config.graduatingIntervalGood), wrapU16(config.graduatingIntervalEasy), 0],
+    // Inverted on purpose: legacy 0 = random, 1 = due; unknown stored values read as due.
+    order: config.newCardInsertOrder === NEW_CARD_INSERT_ORDER_RANDOM ? 0 : 1,
+    perDay: config.newPerDay,
+  };
+}
+
+function revToLegacy(config: DeckConfigConfig): LegacyObject {
+  return {
+    bury: config.buryReviews,
+    ease4: f32Json(config.easyMultiplier),
+    ivlFct: f32Json(config.intervalMultiplier),
+    maxIvl: config.maximumReviewInterval,
+    perDay: config.reviewsPerDay,
+    hardFactor: f32Json(config.hardMultiplier),
+  };
+}
+
+function lapseToLegacy(config: DeckConfigConfig): LegacyObject {
+  return {
+    delays: f32JsonArray(config.relearnSteps),
+    leechAction: config.leechAction === LEECH_ACTION_TAG_ONLY ? 1 : 0,
+    leechFails: config.leechThreshold,
+    minInt: config.minimumLapseInterval,
+    mult: f32Json(config.lapseMultiplier),
+  };
+}
+
+/** Keys added after schema 11 by the v3 scheduler and FSRS. */
+function schedulerKeys(config: DeckConfigConfig): LegacyObject {
+  return {
+    dyn: false,
+    newMix: config.newMix,
+    newPerDayMinimum: config.newPerDayMinimum,
+    interdayLearningMix: config.interdayLearningMix,
+    reviewOrder: config.reviewOrder,
+    newSortOrder: config.newCardSortOrder,
+    newGatherPriority: config.newCardGatherPriority,
+    buryInterdayLearning: config.buryInterdayLearning,
+    fsrsWeights: f32JsonArray(config.fsrsParams_4),
+    fsrsParams5: f32JsonArray(config.fsrsParams_5),
+    fsrsParams6: f32JsonArray(config.fsrsParams_6),
+    desiredRetention: f32Json(config.desiredRetention),
+    ignoreRevlogsBeforeDate: config.ignoreRevlogsBeforeDate,
+    easyDaysPercentages: f32JsonArray(config.easyDaysPercentages),
+    stopTimerOnAnswer: config.stopTimerOnAnswer,
+    secondsToShowQuestion: f32Json(config.secondsToShowQuestion),
+    secondsToShowAnswer: f32Json(config.secondsToShowAnswer),
+    questionAction: config.questionAction === QUESTION_ACTION_SHOW_REMINDER ? 1 : 0,
+    answerAction: isKnownAnswerAction(config.answerAction) ? config.answerAction : 0,
+    waitForAudio: config.waitForAudio,
+    sm2Retention: f32Json(config.historicalRetention),
+    weightSearch: config.paramSearch,
+  };
+}
+
+function isKnownAnswerAction(value: number): boolean {
+  return value >= 0 && value <= ANSWER_ACTION_MAX;
+}

@@ -1,0 +1,138 @@
+/** Native notetype (row + fields + templates) -> legacy JSON object (spec §4.1). */
+import { wrapU8, wrapU16 } from "./casts.ts";
+import { jsonInt, type LegacyJson, type LegacyObject } from "./legacyJson.ts";
+import { mergeInto, parseOther, withoutReserved } from "./other.ts";
+import {
+  type CardRequirement,
+  decodeFieldConfig,
+  decodeNotetypeConfig,
+  decodeTemplateConfig,
+} from "./proto.ts";
+import type { FieldRow, NotetypeRow, TemplateRow } from "./rows.ts";
+
+const NOTETYPE_KIND_CLOZE = 1;
+
+const REQUIREMENT_KIND_NAMES: Record<number, string> = { 1: "any", 2: "all" };
+
+const RESERVED_NOTETYPE_KEYS: ReadonlySet<string> = new Set([
+  "latexPost",
+  "flds",
+  "css",
+  "originalStockKind",
+  "originalId",
+  "id",
+  "usn",
+  "mod",
+  "req",
+  "latexPre",
+  "name",
+  "did",
+  "tmpls",
+  "type",
+  "sortf",
+  "latexsvg",
+]);
+
+const RESERVED_FIELD_KEYS: ReadonlySet<string> = new Set([
+  "name",
+  "ord",
+  "sticky",
+  "rtl",
+  "plainText",
+  "font",
+  "size",
+  "collapsed",
+  "description",
+  "excludeFromSearch",
+  "id",
+  "tag",
+  "preventDeletion",
+]);
+
+const RESERVED_TEMPLATE_KEYS: ReadonlySet<string> = new Set([
+  "name",
+  "ord",
+  "did",
+  "afmt",
+  "bafmt",
+  "qfmt",
+  "bqfmt",
+  "bfont",
+  "bsize",
+  "id",
+]);
+
+/** `fields` and `templates` must be in `ord` order. */
+export function notetypeToLegacy(
+  row: NotetypeRow,
+  fields: readonly FieldRow[],
+  templates: readonly TemplateRow[],
+): LegacyObject {
+  const config = decodeNotetypeConfig(row.config);
+  const legacy: LegacyObject = {
+    id: jsonInt(row.id),
+    name: row.name,
+    type: config.kind === NOTETYPE_KIND_CLOZE ? 1 : 0,
+    mod: jsonInt(row.mtimeSecs),
+    usn: jsonInt(row.usn),
+    sortf: wrapU16(config.sortFieldIdx),
+    did: config.targetDeckIdUnused === 0n ? null : jsonInt(config.targetDeckIdUnused),
+    tmpls: templates.map(templateToLegacy),
+    flds: fields.map(fieldToLegacy),
+    css: config.css,
+    latexPre: config.latexPre,
+    latexPost: config.latexPost,
+    latexsvg: config.latexSvg,
+    req: config.reqs.map(requirementToLegacy),
+  };
+  // Both are left out rather than printed as 0/null, so older clients never see them.
+  if (config.originalStockKind !== 0) legacy.originalStockKind = config.originalStockKind;
+  if (config.originalId !== null) legacy.originalId = jsonInt(config.originalId);
+  return mergeInto(legacy, withoutReserved(parseOther(config.other), RESERVED_NOTETYPE_KEYS));
+}
+
+export function fieldToLegacy(row: FieldRow): LegacyObject {
+  const config = decodeFieldConfig(row.config);
+  const legacy: LegacyObject = {
+    name: row.name,
+    ord: wrapU16(row.ord),
+    sticky: config.sticky,
+    rtl: config.rtl,
+    font: config.fontName,
+    size: wrapU16(config.fontSize),
+    description: config.description,
+    plainText: config.plainText,
+    collapsed: config.collapsed,
+    excludeFromSearch: config.excludeFromSearch,
+    id: config.id === null ? null : jsonInt(config.id),
+    tag: config.tag,
+    preventDeletion: config.preventDeletion,
+  };
+  return mergeInto(legacy, withoutReserved(parseOther(config.other), RESERVED_FIELD_KEYS));
+}
+
+export function templateToLegacy(row: TemplateRow): LegacyObject {
+  const config = decodeTemplateConfig(row.config);
+  const legacy: LegacyObject = {
+    name: row.name,
+    ord: wrapU16(row.ord),
+    qfmt: config.qFormat,
+    afmt: config.aFormat,
+    bqfmt: config.qFormatBrowser,
+    bafmt: config.aFormatBrowser,
+    // Negative deck ids are as meaningless as 0 here; both mean "no override".
+    did: config.targetDeckId > 0n ? jsonInt(config.targetDeckId) : null,
+    bfont: config.browserFontName,
+    bsize: wrapU8(config.browserFontSize),
+    id: config.id === null ? null : jsonInt(config.id),
+  };
+  return mergeInto(legacy, withoutReserved(parseOther(config.other), RESERVED_TEMPLATE_KEYS));
+}
+
+function requirementToLegacy(requirement: CardRequirement): LegacyJson {
+  return [
+    wrapU16(requirement.cardOrd),
+    REQUIREMENT_KIND_NAMES[requirement.kind] ?? "none",
+    requirement.fieldOrds.map(wrapU16),
+  ];
+}
