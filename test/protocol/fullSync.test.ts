@@ -1,0 +1,159 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createEmptyCollection } from "../../src/storage/collection/collectionFile.ts";
+import { UPLOAD_CORRUPT, UPLOAD_TOO_LARGE } from "../../src/sync/collection/upload.ts";
+import { startTestServer, type TestServer } from "../helpers/testServer.ts";
+import { gzipJson, legacy, login, v11 } from "../helpers/syncClient.ts";
+
+let server: TestServer;
+const scratch = mkdtempSync(join(tmpdir(), "ankisyncd-proto-"));
+
+/** A schema-11 collection with one note and card, as a legacy client would upload it. */
+function collectionWithNote(name: string, front: string): Uint8Array {
+  const path = join(scratch, name);
+  createEmptyCollection(path);
+  const db = new Database(path);
+  db.run("update col set mod = 1700000000000, scm = 1700000000000, usn = 1");
+  db.run(
+    "insert into notes values (1700000000001, 'guid1', (select cast(json_each.key as integer) from col, json_each(col.models) limit 1), 1700000000, 0, '', ?, ?, 0, 0, '')",
+    [`${front}\x1fback`, front],
+  );
+  db.run("insert into cards values (1700000000002, 1700000000001, 1, 0, 1700000000, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, '{}')");
+  db.close();
+  return readFileSync(path);
+}
+
+beforeAll(async () => {
+  server = await startTestServer({ MAX_SYNC_PAYLOAD_MEGS: "1" });
+});
+afterAll(async () => {
+  await server.dispose();
+});
+
+describe("login", () => {
+  test("answers a 256-bit host key for good credentials", async () => {
+    expect(await login(server.url, "alice", "secret")).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  test("refuses wrong password and unknown user with 403", async () => {
+    expect((await v11(server.url, "hostKey", { u: "alice", p: "nope" })).status).toBe(403);
+    expect((await v11(server.url, "hostKey", { u: "mallory", p: "secret" })).status).toBe(403);
+  });
+
+  test("refuses a malformed body with 400", async () => {
+    expect((await v11(server.url, "hostKey", "{not json")).status).toBe(400);
+    expect((await v11(server.url, "hostKey", { u: 1 })).status).toBe(400);
+  });
+});
+
+describe("meta", () => {
+  test("reports a fresh, empty collection", async () => {
+    const hkey = await login(server.url, "bob", "hunter2");
+    const reply = await v11(server.url, "meta", { v: 11, cv: "anki,26.09.3 (x),linux" }, { hkey });
+    expect(reply.status).toBe(200);
+    expect(Number(reply.headers.get("anki-original-size"))).toBe(reply.body.byteLength);
+    const meta = reply.json() as Record<string, unknown>;
+    expect(meta).toMatchObject({ mod: 0, usn: 0, msg: "", cont: true, hostNum: 0, empty: true, media_usn: 0 });
+    expect(Math.abs((meta.ts as number) - Date.now() / 1000)).toBeLessThan(5);
+  });
+
+  test("answers 501 to a meta version outside 8..11 and 400 to a header version", async () => {
+    const hkey = await login(server.url, "bob", "hunter2");
+    expect((await v11(server.url, "meta", { v: 7, cv: "x" }, { hkey })).status).toBe(501);
+    expect((await v11(server.url, "meta", { v: 11, cv: "x" }, { hkey, v: 12 })).status).toBe(400);
+  });
+});
+
+describe("bad input gets a 4xx and the server keeps serving", () => {
+  test("unknown host key, bad header, broken zstd, unknown method, GET", async () => {
+    expect((await v11(server.url, "meta", { v: 11, cv: "x" }, { hkey: "f".repeat(64) })).status).toBe(403);
+    const badHeader = await fetch(`${server.url}sync/meta`, { method: "POST", headers: { "anki-sync": "{nope" }, body: "x" });
+    expect(badHeader.status).toBe(400);
+    const hkey = await login(server.url, "bob", "hunter2");
+    const broken = await v11(server.url, "meta", {}, { hkey, rawBody: new Uint8Array([40, 181, 47, 253, 1, 2, 3]) });
+    expect(broken.status).toBe(400);
+    expect((await v11(server.url, "noSuchMethod", {}, { hkey })).status).toBe(404);
+    expect((await fetch(`${server.url}sync/meta`)).status).toBe(404);
+    expect((await fetch(`${server.url}health`)).status).toBe(200);
+  });
+});
+
+describe("full upload and download", () => {
+  test("an uploaded collection comes back on download with a bumped usn", async () => {
+    const hkey = await login(server.url, "alice", "secret");
+    const up = await v11(server.url, "upload", collectionWithNote("a.anki2", "hello"), { hkey });
+    expect(up.text).toBe("OK");
+    const meta = (await v11(server.url, "meta", { v: 11, cv: "x" }, { hkey })).json() as Record<string, unknown>;
+    expect(meta).toMatchObject({ mod: 1700000000000, scm: 1700000000000, usn: 1, empty: false });
+
+    const down = await v11(server.url, "download", { _pad: null }, { hkey });
+    expect(down.status).toBe(200);
+    const file = join(scratch, "down.anki2");
+    writeFileSync(file, down.body);
+    const db = new Database(file, { readonly: true });
+    expect(db.query("select usn from col").get()).toEqual({ usn: 2 });
+    expect(db.query("select sfld from notes").get()).toEqual({ sfld: "hello" });
+    db.close();
+  });
+
+  test("a corrupt upload is refused with Anki's message and the stored collection is untouched", async () => {
+    const hkey = await login(server.url, "alice", "secret");
+    expect((await v11(server.url, "upload", collectionWithNote("b.anki2", "keep me"), { hkey })).text).toBe("OK");
+    const garbage = new TextEncoder().encode("SQLite format 3\0 but not really".repeat(100));
+    expect((await v11(server.url, "upload", garbage, { hkey })).text).toBe(UPLOAD_CORRUPT);
+    const truncated = collectionWithNote("c.anki2", "truncated").slice(0, 6000);
+    expect((await v11(server.url, "upload", truncated, { hkey })).text).toBe(UPLOAD_CORRUPT);
+
+    const down = await v11(server.url, "download", { _pad: null }, { hkey });
+    const file = join(scratch, "down2.anki2");
+    writeFileSync(file, down.body);
+    const db = new Database(file, { readonly: true });
+    expect(db.query("select sfld from notes").get()).toEqual({ sfld: "keep me" });
+    db.close();
+  });
+
+  test("an oversized upload is refused with Anki's message", async () => {
+    const hkey = await login(server.url, "alice", "secret");
+    const big = new Uint8Array(3 * 1024 * 1024 + 10).fill(7);
+    expect((await v11(server.url, "upload", big, { hkey })).text).toBe(UPLOAD_TOO_LARGE);
+  });
+
+  test("replaced collections are kept as backups", async () => {
+    const hkey = await login(server.url, "alice", "secret");
+    await v11(server.url, "upload", collectionWithNote("d.anki2", "one"), { hkey });
+    await v11(server.url, "upload", collectionWithNote("e.anki2", "two"), { hkey });
+    const collections = join(server.dataDir, "collections");
+    const backups = readdirSync(collections).flatMap((uuid) => {
+      try {
+        return readdirSync(join(collections, uuid, "backups"));
+      } catch {
+        return [];
+      }
+    });
+    expect(backups.length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe("legacy (multipart) clients", () => {
+  test("login, meta and download with raw responses", async () => {
+    const login = await legacy(server.url, "hostKey", { data: gzipJson({ u: "bob", p: "hunter2" }), c: "1" });
+    expect(login.status).toBe(200);
+    const { key } = JSON.parse(login.text) as { key: string };
+    const meta = await legacy(server.url, "meta", { k: key, s: "s1", data: gzipJson({ v: 10, cv: "ankidroid,2.15" }), c: "1" });
+    expect(JSON.parse(meta.text)).toMatchObject({ usn: 0, cont: true });
+    const down = await legacy(server.url, "download", { k: key, s: "s1" });
+    expect(down.status).toBe(200);
+    expect(new TextDecoder().decode(down.body.slice(0, 15))).toBe("SQLite format 3");
+  });
+});
+
+describe("sessions", () => {
+  test("a host key keeps working after a restart", async () => {
+    const hkey = await login(server.url, "bob", "hunter2");
+    server = await server.restart();
+    expect((await v11(server.url, "meta", { v: 11, cv: "x" }, { hkey })).status).toBe(200);
+  });
+});
