@@ -4,14 +4,30 @@
  */
 export type Compression = "zstd" | "gzip" | "none";
 
-export function decompressStream(stream: ReadableStream<Uint8Array>, format: Compression): ReadableStream<Uint8Array> {
+export function decompressStream(
+  stream: ReadableStream<Uint8Array>,
+  format: Compression,
+): ReadableStream<Uint8Array> {
   if (format === "none") return stream;
-  return stream.pipeThrough(new DecompressionStream(format as CompressionFormat) as unknown as TransformStream<Uint8Array, Uint8Array>);
+  return stream.pipeThrough(
+    new DecompressionStream(format as CompressionFormat) as unknown as TransformStream<
+      Uint8Array,
+      Uint8Array
+    >,
+  );
 }
 
-export function compressStream(stream: ReadableStream<Uint8Array>, format: Compression): ReadableStream<Uint8Array> {
+export function compressStream(
+  stream: ReadableStream<Uint8Array>,
+  format: Compression,
+): ReadableStream<Uint8Array> {
   if (format === "none") return stream;
-  return stream.pipeThrough(new CompressionStream(format as CompressionFormat) as unknown as TransformStream<Uint8Array, Uint8Array>);
+  return stream.pipeThrough(
+    new CompressionStream(format as CompressionFormat) as unknown as TransformStream<
+      Uint8Array,
+      Uint8Array
+    >,
+  );
 }
 
 export class BodyTooLarge extends Error {
@@ -21,7 +37,10 @@ export class BodyTooLarge extends Error {
 }
 
 /** Reads a whole (small) stream, refusing more than `maxBytes`. */
-export async function readAll(stream: ReadableStream<Uint8Array>, maxBytes: number): Promise<Uint8Array> {
+export async function readAll(
+  stream: ReadableStream<Uint8Array>,
+  maxBytes: number,
+): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of stream) {

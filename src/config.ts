@@ -45,21 +45,74 @@ interface SettingSpec {
 
 /** The documented settings (SYNC_USERn is a family, documented as SYNC_USER1). */
 export const SETTINGS: readonly SettingSpec[] = [
-  { name: "SYNC_USER1", default: "", doc: "A local user as `username:password`; SYNC_USER2, SYNC_USER3, ... add more (read until the first gap)." },
-  { name: "PASSWORDS_HASHED", default: "", doc: "If set, the passwords in SYNC_USERn are PHC strings (`$pbkdf2-sha256$...` as Anki's server uses, or `$argon2id$...`)." },
+  {
+    name: "SYNC_USER1",
+    default: "",
+    doc: "A local user as `username:password`; SYNC_USER2, SYNC_USER3, ... add more (read until the first gap).",
+  },
+  {
+    name: "PASSWORDS_HASHED",
+    default: "",
+    doc: "If set, the passwords in SYNC_USERn are PHC strings (`$pbkdf2-sha256$...` as Anki's server uses, or `$argon2id$...`).",
+  },
   { name: "SYNC_HOST", default: "0.0.0.0", doc: "Address to listen on." },
   { name: "SYNC_PORT", default: "8080", doc: "Port to listen on." },
-  { name: "SYNC_BASE", default: "./data", doc: "Data folder: `collections/<uuid>/` per user, `session.db`." },
-  { name: "MAX_SYNC_PAYLOAD_MEGS", default: "100", doc: "Request body limit in MiB; decompressed bodies and collections may be 3x this." },
-  { name: "SYNC_IP_HEADER", default: "", doc: "Trust this header for the client IP (e.g. `X-Forwarded-For`, `X-Real-IP`); off when empty. Only set it behind a proxy that overwrites it." },
-  { name: "ANKISYNCD_SESSION_DB", default: "<SYNC_BASE>/session.db", doc: "Profiles and sessions database." },
+  {
+    name: "SYNC_BASE",
+    default: "./data",
+    doc: "Data folder: `collections/<uuid>/` per user, `session.db`.",
+  },
+  {
+    name: "MAX_SYNC_PAYLOAD_MEGS",
+    default: "100",
+    doc: "Request body limit in MiB; decompressed bodies and collections may be 3x this.",
+  },
+  {
+    name: "SYNC_IP_HEADER",
+    default: "",
+    doc: "Trust this header for the client IP (e.g. `X-Forwarded-For`, `X-Real-IP`); off when empty. Only set it behind a proxy that overwrites it.",
+  },
+  {
+    name: "ANKISYNCD_SESSION_DB",
+    default: "<SYNC_BASE>/session.db",
+    doc: "Profiles and sessions database.",
+  },
   { name: "ANKISYNCD_LOG_LEVEL", default: "info", doc: "debug, info, warn or error." },
-  { name: "ANKISYNCD_LOG_FORMAT", default: "text", doc: "`text` or `json` (one JSON object per line)." },
-  { name: "ANKISYNCD_WORKERS", default: "2", doc: "Worker threads doing collection work; each user is pinned to one." },
-  { name: "ANKISYNCD_IDLE_CLOSE_SECS", default: "60", doc: "Close a user's collection after this many idle seconds." },
-  { name: "ANKISYNCD_BACKUPS", default: "3", doc: "Replaced collections kept in `backups/` after each full upload." },
-  { name: "ANKISYNCD_SYNC_SESSION_TIMEOUT_SECS", default: "300", doc: "An unfinished normal sync idle this long is rolled back." },
-  { name: "ANKISYNCD_NETWORK_FS", default: "auto", doc: "`1` if the data folder is on NFS/EFS (rollback journal instead of WAL), `0` if not, `auto` to detect." },
+  {
+    name: "ANKISYNCD_LOG_FORMAT",
+    default: "text",
+    doc: "`text` or `json` (one JSON object per line).",
+  },
+  {
+    name: "ANKISYNCD_WORKERS",
+    default: "2",
+    doc: "Worker threads doing collection work; each user is pinned to one.",
+  },
+  {
+    name: "ANKISYNCD_IDLE_CLOSE_SECS",
+    default: "60",
+    doc: "Close a user's collection after this many idle seconds.",
+  },
+  {
+    name: "ANKISYNCD_BACKUPS",
+    default: "3",
+    doc: "Replaced collections kept in `backups/` after each full upload.",
+  },
+  {
+    name: "ANKISYNCD_SYNC_SESSION_TIMEOUT_SECS",
+    default: "300",
+    doc: "An unfinished normal sync idle this long is rolled back.",
+  },
+  {
+    name: "ANKISYNCD_NETWORK_FS",
+    default: "auto",
+    doc: "`1` if the data folder is on NFS/EFS (rollback journal instead of WAL), `0` if not, `auto` to detect.",
+  },
+  {
+    name: "ANKISYNCD_UNICASE_EXTENSION",
+    default: "build/unicase.so",
+    doc: "Path of the compiled `unicase` SQLite extension (read by src/platform/sqlite.ts).",
+  },
 ];
 
 export class ConfigError extends Error {
@@ -89,14 +142,26 @@ export function loadConfig(env: Env = process.env): Config {
     host: get("SYNC_HOST"),
     port: int("SYNC_PORT", 0),
     dataDir,
-    sessionDbPath: resolve(envValue(env, "ANKISYNCD_SESSION_DB", problems) ?? `${dataDir}/session.db`),
+    sessionDbPath: resolve(
+      envValue(env, "ANKISYNCD_SESSION_DB", problems) ?? `${dataDir}/session.db`,
+    ),
     maxPayloadMegs,
     maxUncompressedBytes: 3 * maxPayloadMegs * 1024 * 1024,
     passwordsHashed: (env.PASSWORDS_HASHED ?? "") !== "",
     syncUsers: readSyncUsers(env, problems),
     ipHeader: get("SYNC_IP_HEADER") || null,
-    logLevel: oneOf(get("ANKISYNCD_LOG_LEVEL"), ["debug", "info", "warn", "error"], "ANKISYNCD_LOG_LEVEL", problems),
-    logFormat: oneOf(get("ANKISYNCD_LOG_FORMAT"), ["text", "json"], "ANKISYNCD_LOG_FORMAT", problems),
+    logLevel: oneOf(
+      get("ANKISYNCD_LOG_LEVEL"),
+      ["debug", "info", "warn", "error"],
+      "ANKISYNCD_LOG_LEVEL",
+      problems,
+    ),
+    logFormat: oneOf(
+      get("ANKISYNCD_LOG_FORMAT"),
+      ["text", "json"],
+      "ANKISYNCD_LOG_FORMAT",
+      problems,
+    ),
     workers: int("ANKISYNCD_WORKERS", 1),
     idleCloseSecs: int("ANKISYNCD_IDLE_CLOSE_SECS", 1),
     backupsKept: int("ANKISYNCD_BACKUPS", 0),
@@ -115,8 +180,7 @@ export function unknownSettings(env: Env = process.env): string[] {
       name.startsWith("ANKISYNCD_") &&
       !known.has(name) &&
       !known.has(name.replace(/_FILE$/, "")) &&
-      !name.startsWith("ANKISYNCD_COGNITO_") &&
-      name !== "ANKISYNCD_UNICASE_EXTENSION",
+      !name.startsWith("ANKISYNCD_COGNITO_"),
   );
 }
 
@@ -154,7 +218,12 @@ function readSyncUsers(env: Env, problems: string[]): SyncUserSpec[] {
   return users;
 }
 
-function oneOf<T extends string>(value: string, allowed: readonly T[], name: string, problems: string[]): T {
+function oneOf<T extends string>(
+  value: string,
+  allowed: readonly T[],
+  name: string,
+  problems: string[],
+): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
   problems.push(`${name}=${value}: expected one of ${allowed.join(", ")}`);
   return allowed[0] as T;

@@ -4,7 +4,11 @@
  */
 import { mkdirSync } from "node:fs";
 import type { Config } from "./config.ts";
-import { type CollectionExecutor, InProcessExecutor, WorkerPoolExecutor } from "./executor/executor.ts";
+import {
+  type CollectionExecutor,
+  InProcessExecutor,
+  WorkerPoolExecutor,
+} from "./executor/executor.ts";
 import type { WorkerSettings } from "./executor/jobs.ts";
 import { createApp } from "./http/app.ts";
 import { LocalProvider } from "./identity/localProvider.ts";
@@ -42,7 +46,12 @@ export function openServices(config: Config, log: Logger): Services {
   const profiles = new ProfileStore(sessionDb);
   const sessions = new SessionStore(sessionDb);
   const localUsers = new LocalUserStore(sessionDb, profiles);
-  const identity = new IdentityService([new LocalProvider(localUsers, profiles)], profiles, sessions, log);
+  const identity = new IdentityService(
+    [new LocalProvider(localUsers, profiles)],
+    profiles,
+    sessions,
+    log,
+  );
   return { sessionDb, profiles, sessions, localUsers, identity };
 }
 
@@ -58,7 +67,10 @@ export function workerSettings(config: Config): WorkerSettings {
   };
 }
 
-export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  options: StartOptions = {},
+): Promise<RunningServer> {
   const log = options.log ?? createLogger(config.logLevel, config.logFormat);
   const services = openServices(config, log);
   await services.localUsers.syncFromEnv(config.syncUsers, config.passwordsHashed, log);
@@ -70,7 +82,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   app.listen({ hostname: config.host, port: config.port });
   const port = app.server?.port ?? config.port;
   const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
-  log.info("ankisyncd listening", { url: `http://${host}:${port}/`, data: config.dataDir, users: config.syncUsers.length });
+  log.info("ankisyncd listening", {
+    url: `http://${host}:${port}/`,
+    data: config.dataDir,
+    users: config.syncUsers.length,
+  });
   return {
     url: `http://${host}:${port}/`,
     port,

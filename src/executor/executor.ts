@@ -69,7 +69,8 @@ class WorkerHandle {
 
   /** A crashed worker loses its open sessions (rolled back by SQLite); start a fresh one. */
   private crashed(message: string): void {
-    for (const waiter of this.pending.values()) waiter.reject(new SyncError("serverError", `worker crashed: ${message}`));
+    for (const waiter of this.pending.values())
+      waiter.reject(new SyncError("serverError", `worker crashed: ${message}`));
     this.pending.clear();
     this.worker.terminate();
     this.worker = this.spawn();

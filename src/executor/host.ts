@@ -62,7 +62,10 @@ export class CollectionHost {
     for (const [uuid, user] of this.users) {
       const idleMs = now - user.collection.lastUsed;
       if (user.session && idleMs > this.settings.syncSessionTimeoutSecs * 1000) {
-        this.log.warn("normal sync abandoned; rolled back", { uuid, idleSecs: Math.round(idleMs / 1000) });
+        this.log.warn("normal sync abandoned; rolled back", {
+          uuid,
+          idleSecs: Math.round(idleMs / 1000),
+        });
         user.abortSession();
       }
       if (!user.session && idleMs > this.settings.idleCloseSecs * 1000) {

@@ -1,9 +1,10 @@
 /** The typed messages the main thread sends to the collection workers, and their results. */
+
+import type { LogFormat, LogLevel } from "../config.ts";
 import type { DownloadOutcome } from "../sync/collection/download.ts";
 import type { MetaRequest, MetaResponse } from "../sync/collection/meta.ts";
 import type { UploadInput, UploadOutcome } from "../sync/collection/upload.ts";
 import type { SyncErrorKind } from "../sync/errors.ts";
-import type { LogFormat, LogLevel } from "../config.ts";
 
 export interface UserRef {
   uuid: string;

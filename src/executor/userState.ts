@@ -2,8 +2,8 @@
 import { UserCollection } from "../storage/collection/userCollection.ts";
 import type { UserPaths } from "../storage/paths.ts";
 import { UserLock } from "../storage/userLock.ts";
-import { conflict } from "../sync/errors.ts";
 import { rollbackSessionTransaction, type SyncSession } from "../sync/collection/session.ts";
+import { conflict } from "../sync/errors.ts";
 
 export class UserState {
   readonly collection: UserCollection;

@@ -7,7 +7,9 @@ declare const self: Worker;
 
 let host: CollectionHost | undefined;
 
-self.onmessage = async (event: MessageEvent<{ init: WorkerSettings } | JobRequestMessage | { shutdown: true }>) => {
+self.onmessage = async (
+  event: MessageEvent<{ init: WorkerSettings } | JobRequestMessage | { shutdown: true }>,
+) => {
   const message = event.data;
   if ("init" in message) {
     host = new CollectionHost(message.init);

@@ -17,5 +17,8 @@ export function statusFor(err: unknown): number {
 
 /** Errors are a plain-text status number, never compressed, as Anki's server answers them. */
 export function errorResponse(status: number): Response {
-  return new Response(String(status), { status, headers: { "content-type": "text/plain; charset=utf-8" } });
+  return new Response(String(status), {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+  });
 }

@@ -7,7 +7,11 @@
  */
 import { BodyTooLarge, type Compression, decompressStream, readAll } from "../compression.ts";
 import { badRequest } from "../sync/errors.ts";
-import { isSupportedVersion, SYNC_VERSION_10_V2_TIMEZONE, SYNC_VERSION_11_DIRECT_POST } from "../sync/version.ts";
+import {
+  isSupportedVersion,
+  SYNC_VERSION_10_V2_TIMEZONE,
+  SYNC_VERSION_11_DIRECT_POST,
+} from "../sync/version.ts";
 
 export interface SyncRequest {
   /** Effective protocol version: legacy requests count as 10, as in Anki's server. */
@@ -22,7 +26,10 @@ export interface SyncRequest {
 
 const EMPTY_BODY = new TextEncoder().encode("{}");
 
-export async function decodeSyncRequest(request: Request, maxLegacyBodyBytes: number): Promise<SyncRequest> {
+export async function decodeSyncRequest(
+  request: Request,
+  maxLegacyBodyBytes: number,
+): Promise<SyncRequest> {
   const header = request.headers.get("anki-sync");
   if (header !== null) return decodeHeaderRequest(header, request);
   return decodeMultipart(request, maxLegacyBodyBytes);
@@ -72,7 +79,8 @@ function parseSyncHeader(text: string): SyncHeader {
 
 async function decodeMultipart(request: Request, maxBytes: number): Promise<SyncRequest> {
   const type = request.headers.get("content-type") ?? "";
-  if (!type.startsWith("multipart/form-data")) throw badRequest("neither anki-sync header nor multipart body");
+  if (!type.startsWith("multipart/form-data"))
+    throw badRequest("neither anki-sync header nor multipart body");
   const length = Number(request.headers.get("content-length") ?? "0");
   if (length > maxBytes) throw badRequest(`multipart body of ${length} bytes exceeds the limit`);
   let form: FormData;
@@ -86,7 +94,8 @@ async function decodeMultipart(request: Request, maxBytes: number): Promise<Sync
     return typeof v === "string" ? v : "";
   };
   const data = form.get("data");
-  const bytes = data === null ? null : typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const bytes =
+    data === null ? null : typeof data === "string" ? new TextEncoder().encode(data) : data;
   const empty = bytes === null || ("size" in bytes ? bytes.size === 0 : bytes.byteLength === 0);
   const c = form.get("c");
   return {
@@ -95,7 +104,11 @@ async function decodeMultipart(request: Request, maxBytes: number): Promise<Sync
     hostKey: text("k") || text("sk"),
     skey: text("s"),
     clientVersion: text("v"),
-    body: empty ? streamOf(EMPTY_BODY) : bytes instanceof Uint8Array ? streamOf(bytes) : (bytes as Blob).stream(),
+    body: empty
+      ? streamOf(EMPTY_BODY)
+      : bytes instanceof Uint8Array
+        ? streamOf(bytes)
+        : (bytes as Blob).stream(),
     compression: empty || c === null || c === "0" ? "none" : "gzip",
   };
 }

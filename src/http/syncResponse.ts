@@ -4,11 +4,18 @@
  */
 import { zstdCompress } from "../platform/zstd.ts";
 
-export async function bytesResponse(payload: Uint8Array<ArrayBuffer>, legacy: boolean): Promise<Response> {
-  if (legacy) return new Response(payload, { headers: { "content-type": "application/octet-stream" } });
+export async function bytesResponse(
+  payload: Uint8Array<ArrayBuffer>,
+  legacy: boolean,
+): Promise<Response> {
+  if (legacy)
+    return new Response(payload, { headers: { "content-type": "application/octet-stream" } });
   const body = (await zstdCompress(payload)) as Uint8Array<ArrayBuffer>;
   return new Response(body, {
-    headers: { "content-type": "application/octet-stream", "anki-original-size": String(payload.byteLength) },
+    headers: {
+      "content-type": "application/octet-stream",
+      "anki-original-size": String(payload.byteLength),
+    },
   });
 }
 

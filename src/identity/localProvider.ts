@@ -1,7 +1,7 @@
+import type { LocalUserStore } from "./localUsers.ts";
 import { burnPasswordCheck, verifyPassword } from "./passwords.ts";
 import type { ProfileStore } from "./profiles.ts";
 import type { AuthOutcome, IdentityProvider } from "./provider.ts";
-import type { LocalUserStore } from "./localUsers.ts";
 
 export class LocalProvider implements IdentityProvider {
   readonly name = "local";

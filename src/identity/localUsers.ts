@@ -16,7 +16,11 @@ export class LocalUserStore {
   ) {}
 
   byUsername(username: string): LocalCredential | undefined {
-    return this.db.select().from(localCredentials).where(eq(localCredentials.username, username)).get();
+    return this.db
+      .select()
+      .from(localCredentials)
+      .where(eq(localCredentials.username, username))
+      .get();
   }
 
   list(): LocalCredential[] {
@@ -36,7 +40,10 @@ export class LocalUserStore {
     }
     return this.db.transaction(() => {
       const profile = this.profiles.create({ name: username, provider: "local" });
-      this.db.insert(localCredentials).values({ profileId: profile.profileId, username, passwordHash, source }).run();
+      this.db
+        .insert(localCredentials)
+        .values({ profileId: profile.profileId, username, passwordHash, source })
+        .run();
       return profile;
     });
   }
@@ -51,21 +58,31 @@ export class LocalUserStore {
       const hash = await this.hashFor(user, passwordsHashed, existing);
       if (hash === existing?.passwordHash && existing.source === `env:${user.source}`) continue;
       this.upsert(user.username, hash, `env:${user.source}`);
-      log.info(existing ? "local user updated from environment" : "local user created from environment", {
-        user: user.username,
-        source: user.source,
-      });
+      log.info(
+        existing ? "local user updated from environment" : "local user created from environment",
+        {
+          user: user.username,
+          source: user.source,
+        },
+      );
     }
   }
 
-  private async hashFor(user: SyncUserSpec, hashed: boolean, existing?: LocalCredential): Promise<string> {
+  private async hashFor(
+    user: SyncUserSpec,
+    hashed: boolean,
+    existing?: LocalCredential,
+  ): Promise<string> {
     if (hashed) {
       if (!user.secret.startsWith("$argon2") && !parsePbkdf2Phc(user.secret)) {
-        throw new Error(`${user.source}: PASSWORDS_HASHED is set but the password is not a PHC string`);
+        throw new Error(
+          `${user.source}: PASSWORDS_HASHED is set but the password is not a PHC string`,
+        );
       }
       return user.secret;
     }
-    if (existing && (await verifyPassword(user.secret, existing.passwordHash))) return existing.passwordHash;
+    if (existing && (await verifyPassword(user.secret, existing.passwordHash)))
+      return existing.passwordHash;
     return hashPassword(user.secret);
   }
 }

@@ -31,7 +31,13 @@ async function verifyPbkdf2(password: string, phc: string): Promise<boolean> {
   // PHC salts are B64 text; implementations disagree on hashing the decoded bytes or the text.
   for (const salt of [b64Decode(parsed.salt), new TextEncoder().encode(parsed.salt)]) {
     if (!salt) continue;
-    const derived = await pbkdf2(password, salt, parsed.hash, parsed.iterations, parsed.expected.length);
+    const derived = await pbkdf2(
+      password,
+      salt,
+      parsed.hash,
+      parsed.iterations,
+      parsed.expected.length,
+    );
     if (timingSafeEqual(derived, parsed.expected)) return true;
   }
   return false;
@@ -61,8 +67,18 @@ async function pbkdf2(
   iterations: number,
   length: number,
 ): Promise<Uint8Array> {
-  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(password), "PBKDF2", false, ["deriveBits"]);
-  const bits = await crypto.subtle.deriveBits({ name: "PBKDF2", hash, salt, iterations }, key, length * 8);
+  const key = await crypto.subtle.importKey(
+    "raw",
+    new TextEncoder().encode(password),
+    "PBKDF2",
+    false,
+    ["deriveBits"],
+  );
+  const bits = await crypto.subtle.deriveBits(
+    { name: "PBKDF2", hash, salt, iterations },
+    key,
+    length * 8,
+  );
   return new Uint8Array(bits);
 }
 

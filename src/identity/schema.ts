@@ -11,7 +11,9 @@ export const profiles = sqliteTable("profiles", {
   name: text("name").notNull(),
   createdAt: integer("created_at", { mode: "timestamp" }).notNull().default(now),
   isActive: integer("is_active", { mode: "boolean" }).notNull().default(true),
-  provider: text("provider", { enum: ["local", "cognito"] }).notNull().default("local"),
+  provider: text("provider", { enum: ["local", "cognito"] })
+    .notNull()
+    .default("local"),
   email: text("email"),
   lastLoginAt: integer("last_login_at", { mode: "timestamp" }),
   lastSyncAt: integer("last_sync_at", { mode: "timestamp" }),

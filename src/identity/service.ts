@@ -24,7 +24,12 @@ export class IdentityService {
   ) {}
 
   /** Returns a new host key, or throws authFailed (403). */
-  async login(username: string, password: string, clientVersion: string | null, ip: string): Promise<string> {
+  async login(
+    username: string,
+    password: string,
+    clientVersion: string | null,
+    ip: string,
+  ): Promise<string> {
     const reasons: string[] = [];
     for (const provider of this.providers) {
       const outcome = await provider.authenticate(username, password);
@@ -34,7 +39,12 @@ export class IdentityService {
           break;
         }
         this.profiles.update(outcome.profile.profileId, { lastLoginAt: new Date() });
-        this.log.info("login", { user: username, uuid: outcome.profile.uuid, provider: provider.name, ip });
+        this.log.info("login", {
+          user: username,
+          uuid: outcome.profile.uuid,
+          provider: provider.name,
+          ip,
+        });
         return this.sessions.create(outcome.profile.profileId, clientVersion);
       }
       reasons.push(`${provider.name}: ${outcome.reason}`);
@@ -48,7 +58,8 @@ export class IdentityService {
   authenticate(hostKey: string): SyncUser {
     const resolved = this.sessions.resolve(hostKey);
     if (!resolved) throw authFailed("invalid hkey");
-    if (!resolved.profile.isActive) throw authFailed(`profile ${resolved.profile.uuid} is disabled`);
+    if (!resolved.profile.isActive)
+      throw authFailed(`profile ${resolved.profile.uuid} is disabled`);
     return {
       profileId: resolved.profile.profileId,
       uuid: resolved.profile.uuid,

@@ -37,7 +37,11 @@ export class SessionStore {
       .get();
     if (!row) return undefined;
     if (now.getTime() - row.sessions.lastUsedAt.getTime() > TOUCH_INTERVAL_MS) {
-      this.db.update(sessions).set({ lastUsedAt: now }).where(eq(sessions.sessionId, row.sessions.sessionId)).run();
+      this.db
+        .update(sessions)
+        .set({ lastUsedAt: now })
+        .where(eq(sessions.sessionId, row.sessions.sessionId))
+        .run();
     }
     return { session: row.sessions, profile: row.profiles };
   }
@@ -71,7 +75,11 @@ export class SessionStore {
 
   /** Sessions unused for a long time are deleted rather than kept forever. */
   prune(olderThan: Date): number {
-    return this.db.delete(sessions).where(lt(sessions.lastUsedAt, olderThan)).returning({ id: sessions.sessionId }).all().length;
+    return this.db
+      .delete(sessions)
+      .where(lt(sessions.lastUsedAt, olderThan))
+      .returning({ id: sessions.sessionId })
+      .all().length;
   }
 }
 

@@ -4,7 +4,15 @@
  * databases are copied consistently (VACUUM INTO also captures a WAL left by a crash) and media
  * files are hard-linked, so the old server's folder stays usable.
  */
-import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  statSync,
+} from "node:fs";
 import { join } from "node:path";
 import type { LocalCredential } from "../identity/localUsers.ts";
 import type { ProfileStore } from "../identity/profiles.ts";
@@ -12,7 +20,12 @@ import type { Logger } from "../log.ts";
 import { openDatabase } from "../platform/sqlite.ts";
 import { tempPathBeside, userPaths } from "./paths.ts";
 
-export function adoptAnkiServerFolders(dataDir: string, users: LocalCredential[], profiles: ProfileStore, log: Logger): void {
+export function adoptAnkiServerFolders(
+  dataDir: string,
+  users: LocalCredential[],
+  profiles: ProfileStore,
+  log: Logger,
+): void {
   for (const user of users) {
     const source = join(dataDir, user.username);
     if (!isSafeName(user.username) || !existsSync(join(source, "collection.anki2"))) continue;
@@ -24,14 +37,18 @@ export function adoptAnkiServerFolders(dataDir: string, users: LocalCredential[]
       adoptFolder(source, target);
       log.info("adopted Anki server data", { user: user.username, from: source, to: target.dir });
     } catch (err) {
-      log.error("could not adopt Anki server data; left untouched", { user: user.username, error: (err as Error).message });
+      log.error("could not adopt Anki server data; left untouched", {
+        user: user.username,
+        error: (err as Error).message,
+      });
     }
   }
 }
 
 function adoptFolder(source: string, target: ReturnType<typeof userPaths>): void {
   mkdirSync(target.dir, { recursive: true });
-  if (existsSync(join(source, "media")) && !existsSync(target.media)) linkTree(join(source, "media"), target.media);
+  if (existsSync(join(source, "media")) && !existsSync(target.media))
+    linkTree(join(source, "media"), target.media);
   if (existsSync(join(source, "media.db")) && !existsSync(target.mediaDb)) {
     copyDatabase(join(source, "media.db"), target.mediaDb, false);
   }
@@ -67,5 +84,7 @@ function linkTree(from: string, to: string): void {
 }
 
 function isSafeName(name: string): boolean {
-  return name !== "" && name !== "." && name !== ".." && name !== "collections" && !/[/\\\0]/.test(name);
+  return (
+    name !== "" && name !== "." && name !== ".." && name !== "collections" && !/[/\\\0]/.test(name)
+  );
 }

@@ -128,10 +128,7 @@ def test_users_isolated(server: SyncServer, device):
 
     # user2 uploads different content...
     d = device("user2-D")
-    for i in range(3):
-        note = d.new_note(d.models.by_name("Basic"))
-        note["Front"], note["Back"] = f"user2 q{i}", f"user2 a{i}"
-        d.add_note(note, d.decks.id("User2 deck"))
+    _add_own_notes(d, "user2")
     auth_d = ac.login(d, server, "user2", USERS["user2"])
     res = ac.sync(d, auth_d)
     assert res.action == "upload", res
@@ -147,6 +144,38 @@ def test_users_isolated(server: SyncServer, device):
     e = download_fresh(device, server, "user2-E", "user2")
     ac.assert_same(snap_d, ac.snapshot(e), "user2: D vs E")
     assert snap_d["notes"].keys().isdisjoint(snap_a["notes"].keys())
+
+
+def _add_own_notes(col: Collection, tag: str, n: int = 3) -> None:
+    for i in range(n):
+        note = col.new_note(col.models.by_name("Basic"))
+        note["Front"], note["Back"] = f"{tag} q{i}", f"{tag} a{i}"
+        col.add_note(note, col.decks.id(f"{tag} deck"))
+
+
+def test_both_sides_have_content_user_chooses(server: SyncServer, device):
+    """Schema differs and neither side is empty -> FULL_SYNC, desktop asks the
+    user; both answers must work."""
+    a, auth_a, snap_a = upload_rich(device, server)
+
+    b = device("B")
+    _add_own_notes(b, "B")
+    auth_b = ac.login(b, server, "user1", USERS["user1"])
+    res = ac.sync(b, auth_b, prefer="download")
+    assert (res.required, res.action) == ("FULL_SYNC", "download"), res
+    ac.assert_same(snap_a, ac.snapshot(b), "A vs B after B chose download")
+
+    c = device("C")
+    _add_own_notes(c, "C")
+    auth_c = ac.login(c, server, "user1", USERS["user1"])
+    res = ac.sync(c, auth_c, prefer="upload")
+    assert (res.required, res.action) == ("FULL_SYNC", "upload"), res
+    snap_c = ac.snapshot(c)
+
+    # A's collection is now behind a schema change: full sync again
+    res = ac.sync(a, auth_a, prefer="download")
+    assert (res.required, res.action) == ("FULL_SYNC", "download"), res
+    ac.assert_same(snap_c, ac.snapshot(a), "C vs A after C overwrote the server")
 
 
 @pytest.mark.parametrize("hard", [False, True], ids=["sigterm", "sigkill"])

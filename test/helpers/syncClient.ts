@@ -19,16 +19,28 @@ export async function v11(
       : body instanceof Uint8Array
         ? body
         : new TextEncoder().encode(JSON.stringify(body));
-  const header = JSON.stringify({ v: opts.v ?? 11, k: opts.hkey ?? "", c: "test,1.0,linux", s: opts.skey ?? "skey1" });
+  const header = JSON.stringify({
+    v: opts.v ?? 11,
+    k: opts.hkey ?? "",
+    c: "test,1.0,linux",
+    s: opts.skey ?? "skey1",
+  });
   const res = await fetch(`${url}${opts.path ?? "sync"}/${method}`, {
     method: "POST",
     headers: { "anki-sync": header, "content-type": "application/octet-stream" },
     body: opts.rawBody ?? Bun.zstdCompressSync(payload),
   });
   const raw = new Uint8Array(await res.arrayBuffer());
-  const decoded = res.status === 200 && res.headers.has("anki-original-size") ? Bun.zstdDecompressSync(raw) : raw;
+  const decoded =
+    res.status === 200 && res.headers.has("anki-original-size") ? Bun.zstdDecompressSync(raw) : raw;
   const text = new TextDecoder().decode(decoded);
-  return { status: res.status, headers: res.headers, body: decoded, text, json: () => JSON.parse(text) };
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: decoded,
+    text,
+    json: () => JSON.parse(text),
+  };
 }
 
 export async function legacy(

@@ -1,12 +1,12 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createEmptyCollection } from "../../src/storage/collection/collectionFile.ts";
 import { UPLOAD_CORRUPT, UPLOAD_TOO_LARGE } from "../../src/sync/collection/upload.ts";
-import { startTestServer, type TestServer } from "../helpers/testServer.ts";
 import { gzipJson, legacy, login, v11 } from "../helpers/syncClient.ts";
+import { startTestServer, type TestServer } from "../helpers/testServer.ts";
 
 let server: TestServer;
 const scratch = mkdtempSync(join(tmpdir(), "ankisyncd-proto-"));
@@ -21,7 +21,9 @@ function collectionWithNote(name: string, front: string): Uint8Array {
     "insert into notes values (1700000000001, 'guid1', (select cast(json_each.key as integer) from col, json_each(col.models) limit 1), 1700000000, 0, '', ?, ?, 0, 0, '')",
     [`${front}\x1fback`, front],
   );
-  db.run("insert into cards values (1700000000002, 1700000000001, 1, 0, 1700000000, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, '{}')");
+  db.run(
+    "insert into cards values (1700000000002, 1700000000001, 1, 0, 1700000000, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, '{}')",
+  );
   db.close();
   return readFileSync(path);
 }
@@ -56,7 +58,15 @@ describe("meta", () => {
     expect(reply.status).toBe(200);
     expect(Number(reply.headers.get("anki-original-size"))).toBe(reply.body.byteLength);
     const meta = reply.json() as Record<string, unknown>;
-    expect(meta).toMatchObject({ mod: 0, usn: 0, msg: "", cont: true, hostNum: 0, empty: true, media_usn: 0 });
+    expect(meta).toMatchObject({
+      mod: 0,
+      usn: 0,
+      msg: "",
+      cont: true,
+      hostNum: 0,
+      empty: true,
+      media_usn: 0,
+    });
     expect(Math.abs((meta.ts as number) - Date.now() / 1000)).toBeLessThan(5);
   });
 
@@ -69,11 +79,22 @@ describe("meta", () => {
 
 describe("bad input gets a 4xx and the server keeps serving", () => {
   test("unknown host key, bad header, broken zstd, unknown method, GET", async () => {
-    expect((await v11(server.url, "meta", { v: 11, cv: "x" }, { hkey: "f".repeat(64) })).status).toBe(403);
-    const badHeader = await fetch(`${server.url}sync/meta`, { method: "POST", headers: { "anki-sync": "{nope" }, body: "x" });
+    expect(
+      (await v11(server.url, "meta", { v: 11, cv: "x" }, { hkey: "f".repeat(64) })).status,
+    ).toBe(403);
+    const badHeader = await fetch(`${server.url}sync/meta`, {
+      method: "POST",
+      headers: { "anki-sync": "{nope" },
+      body: "x",
+    });
     expect(badHeader.status).toBe(400);
     const hkey = await login(server.url, "bob", "hunter2");
-    const broken = await v11(server.url, "meta", {}, { hkey, rawBody: new Uint8Array([40, 181, 47, 253, 1, 2, 3]) });
+    const broken = await v11(
+      server.url,
+      "meta",
+      {},
+      { hkey, rawBody: new Uint8Array([40, 181, 47, 253, 1, 2, 3]) },
+    );
     expect(broken.status).toBe(400);
     expect((await v11(server.url, "noSuchMethod", {}, { hkey })).status).toBe(404);
     expect((await fetch(`${server.url}sync/meta`)).status).toBe(404);
@@ -86,7 +107,10 @@ describe("full upload and download", () => {
     const hkey = await login(server.url, "alice", "secret");
     const up = await v11(server.url, "upload", collectionWithNote("a.anki2", "hello"), { hkey });
     expect(up.text).toBe("OK");
-    const meta = (await v11(server.url, "meta", { v: 11, cv: "x" }, { hkey })).json() as Record<string, unknown>;
+    const meta = (await v11(server.url, "meta", { v: 11, cv: "x" }, { hkey })).json() as Record<
+      string,
+      unknown
+    >;
     expect(meta).toMatchObject({ mod: 1700000000000, scm: 1700000000000, usn: 1, empty: false });
 
     const down = await v11(server.url, "download", { _pad: null }, { hkey });
@@ -101,7 +125,9 @@ describe("full upload and download", () => {
 
   test("a corrupt upload is refused with Anki's message and the stored collection is untouched", async () => {
     const hkey = await login(server.url, "alice", "secret");
-    expect((await v11(server.url, "upload", collectionWithNote("b.anki2", "keep me"), { hkey })).text).toBe("OK");
+    expect(
+      (await v11(server.url, "upload", collectionWithNote("b.anki2", "keep me"), { hkey })).text,
+    ).toBe("OK");
     const garbage = new TextEncoder().encode("SQLite format 3\0 but not really".repeat(100));
     expect((await v11(server.url, "upload", garbage, { hkey })).text).toBe(UPLOAD_CORRUPT);
     const truncated = collectionWithNote("c.anki2", "truncated").slice(0, 6000);
@@ -139,10 +165,18 @@ describe("full upload and download", () => {
 
 describe("legacy (multipart) clients", () => {
   test("login, meta and download with raw responses", async () => {
-    const login = await legacy(server.url, "hostKey", { data: gzipJson({ u: "bob", p: "hunter2" }), c: "1" });
+    const login = await legacy(server.url, "hostKey", {
+      data: gzipJson({ u: "bob", p: "hunter2" }),
+      c: "1",
+    });
     expect(login.status).toBe(200);
     const { key } = JSON.parse(login.text) as { key: string };
-    const meta = await legacy(server.url, "meta", { k: key, s: "s1", data: gzipJson({ v: 10, cv: "ankidroid,2.15" }), c: "1" });
+    const meta = await legacy(server.url, "meta", {
+      k: key,
+      s: "s1",
+      data: gzipJson({ v: 10, cv: "ankidroid,2.15" }),
+      c: "1",
+    });
     expect(JSON.parse(meta.text)).toMatchObject({ usn: 0, cont: true });
     const down = await legacy(server.url, "download", { k: key, s: "s1" });
     expect(down.status).toBe(200);

@@ -3,10 +3,11 @@
  * decodes, calls the protocol step (through the executor), and encodes; status mapping and the
  * per-request log line live in `handleSync`.
  */
-import { Elysia } from "elysia";
-import { StreamTooLarge, consumeTempFile, writeStreamToFile } from "../../platform/files.ts";
+
 import { mkdirSync } from "node:fs";
+import { Elysia } from "elysia";
 import type { SyncUser } from "../../identity/service.ts";
+import { consumeTempFile, StreamTooLarge, writeStreamToFile } from "../../platform/files.ts";
 import { tempPathBeside, userPaths } from "../../storage/paths.ts";
 import { UPLOAD_TOO_LARGE } from "../../sync/collection/upload.ts";
 import { badRequest, SyncError } from "../../sync/errors.ts";
@@ -42,13 +43,17 @@ const maxJsonBytes = (deps: AppDeps) => deps.config.maxUncompressedBytes;
 
 const login: Handler = async ({ deps, req, ip }) => {
   const body = (await readJsonBody(req, 64 * 1024)) as { u?: unknown; p?: unknown } | null;
-  if (typeof body?.u !== "string" || typeof body.p !== "string") throw badRequest("hostKey needs u and p");
+  if (typeof body?.u !== "string" || typeof body.p !== "string")
+    throw badRequest("hostKey needs u and p");
   const key = await deps.identity.login(body.u, body.p, req.clientVersion || null, ip);
   return jsonResponse({ key }, req.legacy);
 };
 
 const meta: Handler = async (call) => {
-  const body = (await readJsonBody(call.req, maxJsonBytes(call.deps))) as { v?: unknown; cv?: unknown } | null;
+  const body = (await readJsonBody(call.req, maxJsonBytes(call.deps))) as {
+    v?: unknown;
+    cv?: unknown;
+  } | null;
   if (typeof body?.v !== "number") throw badRequest("meta needs v");
   const user = authenticate(call);
   const cv = typeof body.cv === "string" ? body.cv : call.req.clientVersion;
@@ -72,14 +77,22 @@ const upload: Handler = async (call) => {
     user,
     input: { incomingPath, compression: call.req.compression },
   });
-  call.deps.log.info("full upload", { uuid: user.uuid, reply: outcome.reply, detail: outcome.detail });
+  call.deps.log.info("full upload", {
+    uuid: user.uuid,
+    reply: outcome.reply,
+    detail: outcome.detail,
+  });
   return textResponse(outcome.reply, call.req.legacy);
 };
 
 const download: Handler = async (call) => {
   await readJsonBody(call.req, 64 * 1024);
   const user = authenticate(call);
-  const outcome = await call.deps.executor.run({ kind: "download", user, compress: !call.req.legacy });
+  const outcome = await call.deps.executor.run({
+    kind: "download",
+    user,
+    compress: !call.req.legacy,
+  });
   return streamResponse(consumeTempFile(outcome.path), outcome.originalSize, call.req.legacy);
 };
 
@@ -89,7 +102,13 @@ const normalSync =
     // Parsed in the worker: legacy JSON carries 64-bit ids that JSON.parse would round.
     const payload = await readTextBody(call.req, maxJsonBytes(call.deps));
     const user = authenticate(call);
-    const result = await call.deps.executor.run({ kind: "normalSync", user, method, skey: call.req.skey, payload });
+    const result = await call.deps.executor.run({
+      kind: "normalSync",
+      user,
+      method,
+      skey: call.req.skey,
+      payload,
+    });
     return textResponse(result.json, call.req.legacy);
   };
 
@@ -106,7 +125,12 @@ function authenticate(call: Call): SyncUser & { uuid: string } {
   return call.user;
 }
 
-export async function handleSync(deps: AppDeps, method: string, request: Request, ip: string): Promise<Response> {
+export async function handleSync(
+  deps: AppDeps,
+  method: string,
+  request: Request,
+  ip: string,
+): Promise<Response> {
   const started = performance.now();
   const call: Partial<Call> & { deps: AppDeps; ip: string } = { deps, ip };
   let response: Response;
@@ -124,7 +148,13 @@ export async function handleSync(deps: AppDeps, method: string, request: Request
   return response;
 }
 
-function logCall(call: Partial<Call> & { deps: AppDeps; ip: string }, method: string, response: Response, error: unknown, started: number): void {
+function logCall(
+  call: Partial<Call> & { deps: AppDeps; ip: string },
+  method: string,
+  response: Response,
+  error: unknown,
+  started: number,
+): void {
   const fields = {
     method,
     status: response.status,
@@ -134,7 +164,10 @@ function logCall(call: Partial<Call> & { deps: AppDeps; ip: string }, method: st
     v: call.req?.version,
     ip: call.ip,
     ms: Math.round(performance.now() - started),
-    bytesOut: Number(response.headers.get("anki-original-size") ?? response.headers.get("content-length") ?? 0) || undefined,
+    bytesOut:
+      Number(
+        response.headers.get("anki-original-size") ?? response.headers.get("content-length") ?? 0,
+      ) || undefined,
     error: error instanceof Error ? error.message : undefined,
   };
   if (response.status >= 500) call.deps.log.error("sync request failed", fields);
@@ -146,7 +179,12 @@ export function collectionSyncRoutes(deps: AppDeps) {
   return new Elysia({ name: "collection-sync" }).post(
     "/sync/:method",
     ({ params, request, server }) =>
-      handleSync(deps, params.method, request, clientIp(request, server?.requestIP(request)?.address, deps.config.ipHeader)),
+      handleSync(
+        deps,
+        params.method,
+        request,
+        clientIp(request, server?.requestIP(request)?.address, deps.config.ipHeader),
+      ),
     { parse: "none" },
   );
 }

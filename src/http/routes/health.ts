@@ -1,4 +1,7 @@
 import { Elysia } from "elysia";
 
 /** Liveness for Docker/Caddy health checks: no auth, empty body. */
-export const healthRoutes = new Elysia({ name: "health" }).get("/health", () => new Response(null, { status: 200 }));
+export const healthRoutes = new Elysia({ name: "health" }).get(
+  "/health",
+  () => new Response(null, { status: 200 }),
+);

@@ -29,7 +29,9 @@ export function openCollection(path: string): Db {
 }
 
 export function readCol(db: Db): ColRow {
-  const row = db.query("select crt, mod, scm, ver, usn, ls from col where id = 1").get() as ColRow | null;
+  const row = db
+    .query("select crt, mod, scm, ver, usn, ls from col where id = 1")
+    .get() as ColRow | null;
   if (!row) throw new Error("collection has no col row");
   return row;
 }

@@ -2,7 +2,17 @@
  * Atomic, durable replacement of a user's collection, keeping the replaced file as a backup
  * so a mistaken full upload can be undone by an admin.
  */
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 
 export function fsyncPath(path: string): void {
@@ -15,7 +25,13 @@ export function fsyncPath(path: string): void {
 }
 
 /** Moves `incoming` over `target`; the old file stays reachable in `backupDir` (hard link). */
-export function replaceWithBackup(incoming: string, target: string, backupDir: string, keep: number, now = new Date()): string | null {
+export function replaceWithBackup(
+  incoming: string,
+  target: string,
+  backupDir: string,
+  keep: number,
+  now = new Date(),
+): string | null {
   fsyncPath(incoming);
   let backup: string | null = null;
   if (keep > 0 && existsSync(target)) {
@@ -36,7 +52,8 @@ export function pruneBackups(backupDir: string, keep: number): void {
   const files = readdirSync(backupDir)
     .filter((f) => f.startsWith("collection-") && f.endsWith(".anki2"))
     .sort();
-  for (const old of files.slice(0, Math.max(0, files.length - keep))) rmSync(join(backupDir, old), { force: true });
+  for (const old of files.slice(0, Math.max(0, files.length - keep)))
+    rmSync(join(backupDir, old), { force: true });
 }
 
 function stamp(now: Date): string {

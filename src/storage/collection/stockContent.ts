@@ -49,7 +49,14 @@ export function defaultDeckConfig(): Record<string, Json> {
     autoplay: true,
     timer: 0,
     replayq: true,
-    new: { bury: false, delays: [1.0, 10.0], initialFactor: 2500, ints: [1, 4, 0], order: 1, perDay: 20 },
+    new: {
+      bury: false,
+      delays: [1.0, 10.0],
+      initialFactor: 2500,
+      ints: [1, 4, 0],
+      order: 1,
+      perDay: 20,
+    },
     rev: { bury: false, ease4: 1.3, ivlFct: 1.0, maxIvl: 36500, perDay: 200, hardFactor: 1.2 },
     lapse: { delays: [10.0], leechAction: 1, leechFails: 8, minInt: 1, mult: 0.0 },
     dyn: false,
@@ -108,11 +115,27 @@ interface StockSpec {
   req: [number, "any" | "all" | "none", number[]][];
 }
 
-const FRONT_CARD = { name: "Card 1", qfmt: "{{Front}}", afmt: `{{FrontSide}}${ANSWER_RULE}{{Back}}` };
-const REVERSE_CARD = { name: "Card 2", qfmt: "{{Back}}", afmt: `{{FrontSide}}${ANSWER_RULE}{{Front}}` };
+const FRONT_CARD = {
+  name: "Card 1",
+  qfmt: "{{Front}}",
+  afmt: `{{FrontSide}}${ANSWER_RULE}{{Back}}`,
+};
+const REVERSE_CARD = {
+  name: "Card 2",
+  qfmt: "{{Back}}",
+  afmt: `{{FrontSide}}${ANSWER_RULE}{{Front}}`,
+};
 
 const STOCK: StockSpec[] = [
-  { name: "Basic", kind: 0, stockKind: 1, css: CARD_CSS, fields: [{ name: "Front" }, { name: "Back" }], templates: [FRONT_CARD], req: [[0, "any", [0]]] },
+  {
+    name: "Basic",
+    kind: 0,
+    stockKind: 1,
+    css: CARD_CSS,
+    fields: [{ name: "Front" }, { name: "Back" }],
+    templates: [FRONT_CARD],
+    req: [[0, "any", [0]]],
+  },
   {
     name: "Basic (and reversed card)",
     kind: 0,
@@ -143,7 +166,13 @@ const STOCK: StockSpec[] = [
     stockKind: 4,
     css: CARD_CSS,
     fields: [{ name: "Front" }, { name: "Back" }],
-    templates: [{ name: "Card 1", qfmt: "{{Front}}\n\n{{type:Back}}", afmt: `{{Front}}${ANSWER_RULE}{{type:Back}}` }],
+    templates: [
+      {
+        name: "Card 1",
+        qfmt: "{{Front}}\n\n{{type:Back}}",
+        afmt: `{{Front}}${ANSWER_RULE}{{type:Back}}`,
+      },
+    ],
     req: [[0, "any", [0]]],
   },
   {
@@ -151,8 +180,13 @@ const STOCK: StockSpec[] = [
     kind: 1,
     stockKind: 5,
     css: CLOZE_CSS,
-    fields: [{ name: "Text", tag: 0, preventDeletion: true }, { name: "Back Extra", tag: 1 }],
-    templates: [{ name: "Cloze", qfmt: "{{cloze:Text}}", afmt: "{{cloze:Text}}<br>\n{{Back Extra}}" }],
+    fields: [
+      { name: "Text", tag: 0, preventDeletion: true },
+      { name: "Back Extra", tag: 1 },
+    ],
+    templates: [
+      { name: "Cloze", qfmt: "{{cloze:Text}}", afmt: "{{cloze:Text}}<br>\n{{Back Extra}}" },
+    ],
     req: [[0, "any", [0]]],
   },
 ];

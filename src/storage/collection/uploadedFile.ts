@@ -41,11 +41,16 @@ export function prepareReceivedCollection(path: string): { convertedFrom: number
 function checkCollection(db: Db): number {
   const integrity = db.query("PRAGMA integrity_check").all() as { integrity_check: string }[];
   if (integrity.length !== 1 || integrity[0]?.integrity_check !== "ok") {
-    const detail = integrity.slice(0, 3).map((r) => r.integrity_check).join("; ");
+    const detail = integrity
+      .slice(0, 3)
+      .map((r) => r.integrity_check)
+      .join("; ");
     throw new CorruptCollection(`integrity check failed: ${detail}`);
   }
   const tables = new Set(
-    (db.query("select name from sqlite_master where type = 'table'").all() as { name: string }[]).map((r) => r.name),
+    (
+      db.query("select name from sqlite_master where type = 'table'").all() as { name: string }[]
+    ).map((r) => r.name),
   );
   const missing = REQUIRED_TABLES.filter((t) => !tables.has(t));
   if (missing.length) throw new CorruptCollection(`missing tables: ${missing.join(", ")}`);

@@ -16,7 +16,11 @@ export interface DownloadOutcome {
   compressed: boolean;
 }
 
-export async function download(user: UserState, compress: boolean, now = Date.now()): Promise<DownloadOutcome> {
+export async function download(
+  user: UserState,
+  compress: boolean,
+  now = Date.now(),
+): Promise<DownloadOutcome> {
   user.abortSession();
   const db = user.collection.open();
   db.query("update col set usn = usn + 1, mod = $now").run({ now });

@@ -1,10 +1,14 @@
 /** `meta`: the server collection's state, from which the client decides what kind of sync to run. */
 import { statSync } from "node:fs";
-import { hasCards, readCol } from "../../storage/collection/collectionFile.ts";
 import type { UserState } from "../../executor/userState.ts";
+import { hasCards, readCol } from "../../storage/collection/collectionFile.ts";
 import { readMediaUsn } from "../../storage/media/mediaUsn.ts";
 import { SyncError } from "../errors.ts";
-import { isSupportedVersion, SYNC_VERSION_09_V2_SCHEDULER, SYNC_VERSION_10_V2_TIMEZONE } from "../version.ts";
+import {
+  isSupportedVersion,
+  SYNC_VERSION_09_V2_SCHEDULER,
+  SYNC_VERSION_10_V2_TIMEZONE,
+} from "../version.ts";
 
 export interface MetaRequest {
   v: number;
@@ -27,10 +31,16 @@ export interface MetaLimits {
   maxUncompressedBytes: number;
 }
 
-export function meta(user: UserState, req: MetaRequest, limits: MetaLimits, now = Date.now()): MetaResponse {
+export function meta(
+  user: UserState,
+  req: MetaRequest,
+  limits: MetaLimits,
+  now = Date.now(),
+): MetaResponse {
   // A status check from another device ends any sync in progress, as Anki's server does.
   user.abortSession();
-  if (!isSupportedVersion(req.v)) throw new SyncError("clientTooOld", `unsupported sync version ${req.v}`);
+  if (!isSupportedVersion(req.v))
+    throw new SyncError("clientTooOld", `unsupported sync version ${req.v}`);
   const db = user.collection.open();
   const col = readCol(db);
   const response: MetaResponse = {
@@ -52,9 +62,14 @@ function oversized(path: string, limits: MetaLimits): boolean {
   return statSync(path).size > limits.maxUncompressedBytes;
 }
 
-function legacyRefusal(db: ReturnType<UserState["collection"]["open"]>, v: number): Partial<MetaResponse> {
+function legacyRefusal(
+  db: ReturnType<UserState["collection"]["open"]>,
+  v: number,
+): Partial<MetaResponse> {
   if (v >= SYNC_VERSION_10_V2_TIMEZONE) return {};
-  const conf = JSON.parse((db.query("select conf from col").get() as { conf: string }).conf) as Record<string, unknown>;
+  const conf = JSON.parse(
+    (db.query("select conf from col").get() as { conf: string }).conf,
+  ) as Record<string, unknown>;
   if (v < SYNC_VERSION_09_V2_SCHEDULER && conf.schedVer === 2) {
     return { cont: false, msg: "Your client does not support the v2 scheduler" };
   }

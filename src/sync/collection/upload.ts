@@ -7,15 +7,19 @@ import { rmSync } from "node:fs";
 import { type Compression, decompressStream } from "../../compression.ts";
 import type { UserState } from "../../executor/userState.ts";
 import { fileStream, StreamTooLarge, writeStreamToFile } from "../../platform/files.ts";
-import { tempPathBeside } from "../../storage/paths.ts";
 import { replaceWithBackup } from "../../storage/collection/replace.ts";
-import { CorruptCollection, prepareReceivedCollection } from "../../storage/collection/uploadedFile.ts";
+import {
+  CorruptCollection,
+  prepareReceivedCollection,
+} from "../../storage/collection/uploadedFile.ts";
+import { tempPathBeside } from "../../storage/paths.ts";
 import { badRequest } from "../errors.ts";
 
 /** The exact texts clients show; only `OK` means success. */
 export const UPLOAD_OK = "OK";
 export const UPLOAD_TOO_LARGE = "collection exceeds size limit";
-export const UPLOAD_CORRUPT = "Your upload was corrupt. Please use Check Database, or restore from backup.";
+export const UPLOAD_CORRUPT =
+  "Your upload was corrupt. Please use Check Database, or restore from backup.";
 
 export interface UploadInput {
   incomingPath: string;
@@ -33,7 +37,11 @@ export interface UploadOutcome {
   detail: string;
 }
 
-export async function upload(user: UserState, input: UploadInput, limits: UploadLimits): Promise<UploadOutcome> {
+export async function upload(
+  user: UserState,
+  input: UploadInput,
+  limits: UploadLimits,
+): Promise<UploadOutcome> {
   user.abortSession();
   const received = tempPathBeside(user.paths.collection, ".upload");
   try {
@@ -51,10 +59,23 @@ export async function upload(user: UserState, input: UploadInput, limits: Upload
       throw err;
     }
     user.collection.close();
-    const backup = replaceWithBackup(received, user.paths.collection, user.paths.backups, limits.backupsKept);
-    return { reply: UPLOAD_OK, detail: `schema ${convertedFrom} stored; previous kept as ${backup ?? "(none)"}` };
+    const backup = replaceWithBackup(
+      received,
+      user.paths.collection,
+      user.paths.backups,
+      limits.backupsKept,
+    );
+    return {
+      reply: UPLOAD_OK,
+      detail: `schema ${convertedFrom} stored; previous kept as ${backup ?? "(none)"}`,
+    };
   } finally {
-    for (const leftover of [received, `${received}-journal`, `${received}-wal`, `${received}-shm`]) {
+    for (const leftover of [
+      received,
+      `${received}-journal`,
+      `${received}-wal`,
+      `${received}-shm`,
+    ]) {
       rmSync(leftover, { force: true });
     }
     rmSync(input.incomingPath, { force: true });
