@@ -28,7 +28,7 @@ export async function v11(
   const res = await fetch(`${url}${opts.path ?? "sync"}/${method}`, {
     method: "POST",
     headers: { "anki-sync": header, "content-type": "application/octet-stream" },
-    body: opts.rawBody ?? Bun.zstdCompressSync(payload),
+    body: (opts.rawBody ?? Bun.zstdCompressSync(payload)) as Uint8Array<ArrayBuffer>,
   });
   const raw = new Uint8Array(await res.arrayBuffer());
   const decoded =

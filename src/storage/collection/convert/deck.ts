@@ -52,7 +52,10 @@ export function deckToLegacy(row: DeckRow): LegacyObject {
   // a duplicated key JSON readers keep the last, so the same order gives the same
   // winner.
   mergeInto(legacy, withoutReserved(parseOther(common.other), RESERVED_DECK_KEYS));
-  return mergeInto(legacy, "normal" in kind ? normalToLegacy(kind.normal) : filteredToLegacy(kind.filtered));
+  return mergeInto(
+    legacy,
+    "normal" in kind ? normalToLegacy(kind.normal) : filteredToLegacy(kind.filtered),
+  );
 }
 
 function commonToLegacy(row: DeckRow, common: DeckCommon, normal: NormalDeck | null): LegacyObject {

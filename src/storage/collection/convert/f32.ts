@@ -85,8 +85,10 @@ interface Scale {
 }
 
 function scaleFor(unitExponent: number, decimalExponent: number): Scale {
-  const num = 2n ** BigInt(Math.max(unitExponent, 0)) * 10n ** BigInt(Math.max(-decimalExponent, 0));
-  const den = 2n ** BigInt(Math.max(-unitExponent, 0)) * 10n ** BigInt(Math.max(decimalExponent, 0));
+  const num =
+    2n ** BigInt(Math.max(unitExponent, 0)) * 10n ** BigInt(Math.max(-decimalExponent, 0));
+  const den =
+    2n ** BigInt(Math.max(-unitExponent, 0)) * 10n ** BigInt(Math.max(decimalExponent, 0));
   return { num, den };
 }
 
@@ -118,13 +120,27 @@ function roundHalfEven(num: bigint, den: bigint): bigint {
   return quotient;
 }
 
-/** ryu's "pretty" layout for f32: plain notation unless the exponent is far out. */
-function layout(digits: string, exponent: number): string {
+/** ryu's "pretty" layout limits: plain notation unless the exponent is far out. */
+export interface Layout {
+  /** Largest count of integer digits printed without an exponent. */
+  maxIntegerDigits: number;
+  /** Smallest (most negative) decimal-point position printed as 0.000ddd. */
+  minPoint: number;
+}
+
+const F32_LAYOUT: Layout = { maxIntegerDigits: 13, minPoint: -5 };
+
+/** Formats `digits` x 10^exponent; the integral case keeps a trailing ".0". */
+export function layout(digits: string, exponent: number, limits: Layout = F32_LAYOUT): string {
   const length = digits.length;
   const pointAt = length + exponent;
-  if (exponent >= 0 && pointAt <= 13) return `${digits}${"0".repeat(exponent)}.0`;
-  if (pointAt > 0 && pointAt <= 13) return `${digits.slice(0, pointAt)}.${digits.slice(pointAt)}`;
-  if (pointAt > -6 && pointAt <= 0) return `0.${"0".repeat(-pointAt)}${digits}`;
+  if (exponent >= 0 && pointAt <= limits.maxIntegerDigits) {
+    return `${digits}${"0".repeat(exponent)}.0`;
+  }
+  if (pointAt > 0 && pointAt <= limits.maxIntegerDigits) {
+    return `${digits.slice(0, pointAt)}.${digits.slice(pointAt)}`;
+  }
+  if (pointAt >= limits.minPoint && pointAt <= 0) return `0.${"0".repeat(-pointAt)}${digits}`;
   const mantissa = length === 1 ? digits : `${digits[0]}.${digits.slice(1)}`;
   return `${mantissa}e${pointAt - 1}`;
 }

@@ -49,10 +49,7 @@ export function stringifyLegacyJson(value: LegacyJson): string {
 
 export function isLegacyObject(value: LegacyJson | undefined): value is LegacyObject {
   return (
-    typeof value === "object" &&
-    value !== null &&
-    !Array.isArray(value) &&
-    !isLosslessNumber(value)
+    typeof value === "object" && value !== null && !Array.isArray(value) && !isLosslessNumber(value)
   );
 }
 
@@ -61,4 +58,14 @@ export function jsonInt(value: number | bigint): number | bigint {
   if (typeof value === "number") return value;
   const asNumber = Number(value);
   return Number.isSafeInteger(asNumber) ? asNumber : value;
+}
+
+/** Sets an own property even for keys such as `__proto__` (tag and config names are user text). */
+export function putKey(target: LegacyObject, key: string, value: LegacyJson): void {
+  Object.defineProperty(target, key, {
+    value,
+    writable: true,
+    enumerable: true,
+    configurable: true,
+  });
 }

@@ -2,7 +2,14 @@
  * The `other` (field 255) blobs: legacy keys without a native field, kept as a JSON
  * object so add-on data and keys from other client versions survive a round trip.
  */
-import { isLegacyObject, type LegacyJson, type LegacyObject, parseLegacyJson } from "./legacyJson.ts";
+import {
+  isLegacyObject,
+  type LegacyJson,
+  type LegacyObject,
+  parseLegacyJson,
+  putKey,
+} from "./legacyJson.ts";
+import { serdeCanonical } from "./serdeNumbers.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -10,7 +17,8 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 export function parseOther(bytes: Uint8Array): LegacyObject {
   if (bytes.length === 0) return {};
   try {
-    const value = parseLegacyJson(utf8.decode(bytes));
+    // Anki re-reads the blob as generic JSON, which also re-spells its numbers.
+    const value = serdeCanonical(parseLegacyJson(utf8.decode(bytes)));
     return isLegacyObject(value) ? value : {};
   } catch {
     return {};
@@ -38,9 +46,4 @@ export function takeKey(object: LegacyObject, key: string): LegacyJson | undefin
 export function mergeInto(target: LegacyObject, source: LegacyObject): LegacyObject {
   for (const [key, value] of Object.entries(source)) putKey(target, key, value);
   return target;
-}
-
-/** Sets an own property even for keys such as `__proto__` (tag names are user text). */
-export function putKey(target: LegacyObject, key: string, value: LegacyJson): void {
-  Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
 }

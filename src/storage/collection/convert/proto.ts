@@ -386,11 +386,9 @@ export function decodeDeckKind(bytes: Uint8Array): DeckKind | null {
 
 // Encoders take partial plain objects (bigint accepted for 64-bit fields); they exist
 // for tests and for producing native rows from legacy objects.
-export const encodeNotetypeConfig = (v: Partial<NotetypeConfig>) =>
-  encode(types.notetypeConfig, v);
+export const encodeNotetypeConfig = (v: Partial<NotetypeConfig>) => encode(types.notetypeConfig, v);
 export const encodeFieldConfig = (v: Partial<FieldConfig>) => encode(types.fieldConfig, v);
-export const encodeTemplateConfig = (v: Partial<TemplateConfig>) =>
-  encode(types.templateConfig, v);
+export const encodeTemplateConfig = (v: Partial<TemplateConfig>) => encode(types.templateConfig, v);
 export const encodeDeckCommon = (v: Partial<DeckCommon>) => encode(types.deckCommon, v);
 export const encodeDeckKind = (
   v: { normal: Partial<NormalDeck> } | { filtered: Partial<FilteredDeck> },
