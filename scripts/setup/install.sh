@@ -46,7 +46,9 @@ ensure_venv() {
   [ -x "$venv/bin/python" ] || { log "creating Python venv"; python3 -m venv "$venv"; }
   if ! cmp -s "$req" "$stamp"; then
     log "installing Python test dependencies"
-    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+    # Some machines' pip.conf names local wheel folders that may be absent; drop that noise.
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req" 2>&1 |
+      { grep -v "is ignored: it is neither a file nor a directory" || true; }
     cp "$req" "$stamp"
   fi
 }
