@@ -35,6 +35,33 @@ export interface Config {
   backupsKept: number;
   syncSessionTimeoutSecs: number;
   networkFs: "auto" | boolean;
+  /** Identity providers tried at login, in order. */
+  authProviders: AuthProviderName[];
+  /** Set when a Cognito user pool is configured. */
+  cognito: CognitoConfig | null;
+  loginRate: LoginRateConfig;
+}
+
+export type AuthProviderName = "local" | "cognito";
+
+export interface CognitoConfig {
+  userPoolId: string;
+  clientId: string;
+  clientSecret: string | null;
+  region: string;
+  /** Explicit credentials; null means the AWS SDK's default chain. */
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | null;
+  /** Base URL replacing AWS for the API and the JWKS (tests against an emulator). */
+  endpoint: string | null;
+  recheckSecs: number;
+}
+
+export interface LoginRateConfig {
+  /** Login attempts per client IP per window (0: no limit). */
+  perIp: number;
+  /** Failed logins per username per window (0: no limit). */
+  perUser: number;
+  windowSecs: number;
 }
 
 interface SettingSpec {
@@ -113,6 +140,66 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: "build/unicase.so",
     doc: "Path of the compiled `unicase` SQLite extension (read by src/platform/sqlite.ts).",
   },
+  {
+    name: "ANKISYNCD_AUTH_PROVIDERS",
+    default: "local,cognito",
+    doc: "Identity providers tried at login, in order (`local`, `cognito`); `cognito` is skipped while no user pool is configured.",
+  },
+  {
+    name: "ANKISYNCD_COGNITO_USER_POOL_ID",
+    default: "",
+    doc: "Cognito user pool (e.g. `eu-west-1_AbCdEf123`); setting it enables Cognito logins.",
+  },
+  {
+    name: "ANKISYNCD_COGNITO_CLIENT_ID",
+    default: "",
+    doc: "App client id of the pool; it must allow `ALLOW_USER_PASSWORD_AUTH`.",
+  },
+  {
+    name: "ANKISYNCD_COGNITO_CLIENT_SECRET",
+    default: "",
+    doc: "App client secret, if the client has one (sent as `SECRET_HASH`).",
+  },
+  {
+    name: "ANKISYNCD_COGNITO_REGION",
+    default: "<AWS_DEFAULT_REGION>",
+    doc: "AWS region of the pool; falls back to `AWS_DEFAULT_REGION`, then the pool id's prefix.",
+  },
+  {
+    name: "ANKISYNCD_COGNITO_ENDPOINT",
+    default: "",
+    doc: "Base URL replacing AWS for the Cognito API and the pool's JWKS (tests against an emulator).",
+  },
+  {
+    name: "ANKISYNCD_COGNITO_RECHECK_SECS",
+    default: "300",
+    doc: "Sessions of Cognito users are re-checked with AdminGetUser at most this often; disabled or deleted users are revoked.",
+  },
+  {
+    name: "AWS_ACCESS_KEY_ID",
+    default: "",
+    doc: "With `AWS_SECRET_ACCESS_KEY` (and optional `AWS_SESSION_TOKEN`): credentials for the rechecks (`cognito-idp:AdminGetUser`); the SDK's default chain (instance role, ~/.aws) otherwise.",
+  },
+  {
+    name: "AWS_SECRET_ACCESS_KEY",
+    default: "",
+    doc: "See `AWS_ACCESS_KEY_ID`.",
+  },
+  {
+    name: "ANKISYNCD_LOGIN_RATE_PER_IP",
+    default: "30",
+    doc: "Login attempts allowed per client IP per window, then 429 (0: no limit).",
+  },
+  {
+    name: "ANKISYNCD_LOGIN_RATE_PER_USER",
+    default: "10",
+    doc: "Failed logins allowed per username per window, then 429 (0: no limit).",
+  },
+  {
+    name: "ANKISYNCD_LOGIN_RATE_WINDOW_SECS",
+    default: "300",
+    doc: "Window of the login rate limits; spent attempts come back gradually over it.",
+  },
 ];
 
 export class ConfigError extends Error {
@@ -167,6 +254,7 @@ export function loadConfig(env: Env = process.env): Config {
     backupsKept: int("ANKISYNCD_BACKUPS", 0),
     syncSessionTimeoutSecs: int("ANKISYNCD_SYNC_SESSION_TIMEOUT_SECS", 1),
     networkFs: parseNetworkFs(get("ANKISYNCD_NETWORK_FS"), problems),
+    ...readIdentity(env, get, int, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
@@ -177,10 +265,7 @@ export function unknownSettings(env: Env = process.env): string[] {
   const known = new Set(SETTINGS.map((s) => s.name));
   return Object.keys(env).filter(
     (name) =>
-      name.startsWith("ANKISYNCD_") &&
-      !known.has(name) &&
-      !known.has(name.replace(/_FILE$/, "")) &&
-      !name.startsWith("ANKISYNCD_COGNITO_"),
+      name.startsWith("ANKISYNCD_") && !known.has(name) && !known.has(name.replace(/_FILE$/, "")),
   );
 }
 
@@ -235,4 +320,71 @@ function parseNetworkFs(value: string, problems: string[]): "auto" | boolean {
   if (value === "0" || value === "false") return false;
   problems.push(`ANKISYNCD_NETWORK_FS=${value}: expected auto, 1 or 0`);
   return "auto";
+}
+
+function readIdentity(
+  env: Env,
+  get: (name: string) => string,
+  int: (name: string, min: number) => number,
+  problems: string[],
+): Pick<Config, "authProviders" | "cognito" | "loginRate"> {
+  const poolId = get("ANKISYNCD_COGNITO_USER_POOL_ID");
+  let cognito: CognitoConfig | null = null;
+  if (poolId) {
+    const clientId = get("ANKISYNCD_COGNITO_CLIENT_ID");
+    if (!clientId) problems.push("ANKISYNCD_COGNITO_CLIENT_ID: required with a user pool");
+    const region =
+      envValue(env, "ANKISYNCD_COGNITO_REGION", problems) ??
+      envValue(env, "AWS_DEFAULT_REGION", problems) ??
+      /^([a-z]{2}(?:-[a-z]+)+-\d+)_/.exec(poolId)?.[1];
+    if (!region) problems.push("ANKISYNCD_COGNITO_REGION: not set and not part of the pool id");
+    const accessKeyId = get("AWS_ACCESS_KEY_ID");
+    const secretAccessKey = get("AWS_SECRET_ACCESS_KEY");
+    if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) {
+      problems.push("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: set both or neither");
+    }
+    const sessionToken = envValue(env, "AWS_SESSION_TOKEN", problems);
+    const endpoint = get("ANKISYNCD_COGNITO_ENDPOINT").replace(/\/+$/, "") || null;
+    if (endpoint && !/^https?:\/\/[^/]/.test(endpoint)) {
+      problems.push(`ANKISYNCD_COGNITO_ENDPOINT=${endpoint}: expected an http(s) URL`);
+    }
+    cognito = {
+      userPoolId: poolId,
+      clientId,
+      clientSecret: get("ANKISYNCD_COGNITO_CLIENT_SECRET") || null,
+      region: region ?? "",
+      credentials:
+        accessKeyId && secretAccessKey
+          ? { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) }
+          : null,
+      endpoint,
+      recheckSecs: int("ANKISYNCD_COGNITO_RECHECK_SECS", 1),
+    };
+  }
+  const names = get("ANKISYNCD_AUTH_PROVIDERS")
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean);
+  const authProviders: AuthProviderName[] = [];
+  for (const name of names) {
+    if (name !== "local" && name !== "cognito") {
+      problems.push(`ANKISYNCD_AUTH_PROVIDERS: unknown provider ${name} (expected local, cognito)`);
+    } else if (authProviders.includes(name)) {
+      problems.push(`ANKISYNCD_AUTH_PROVIDERS: ${name} listed twice`);
+    } else if (name === "local" || cognito) {
+      authProviders.push(name);
+    }
+  }
+  if (authProviders.length === 0 && problems.length === 0) {
+    problems.push("ANKISYNCD_AUTH_PROVIDERS: no usable provider (cognito needs a user pool)");
+  }
+  return {
+    authProviders,
+    cognito,
+    loginRate: {
+      perIp: int("ANKISYNCD_LOGIN_RATE_PER_IP", 0),
+      perUser: int("ANKISYNCD_LOGIN_RATE_PER_USER", 0),
+      windowSecs: int("ANKISYNCD_LOGIN_RATE_WINDOW_SECS", 1),
+    },
+  };
 }

@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel, config.logFormat);
   for (const name of unknownSettings()) log.warn("unknown setting ignored (typo?)", { name });
-  if (config.syncUsers.length === 0) {
+  if (config.syncUsers.length === 0 && !config.authProviders.includes("cognito")) {
     log.warn("no SYNC_USERn configured: only users added with `bun run admin user add` can log in");
   }
   const server = await startServer(config, { log });

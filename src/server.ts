@@ -3,6 +3,7 @@
  * entry point and the tests call; it returns the bound address and a `stop()`.
  */
 import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Config } from "./config.ts";
 import {
   type CollectionExecutor,
@@ -11,14 +12,16 @@ import {
 } from "./executor/executor.ts";
 import type { WorkerSettings } from "./executor/jobs.ts";
 import { createApp } from "./http/app.ts";
-import { LocalProvider } from "./identity/localProvider.ts";
 import { LocalUserStore } from "./identity/localUsers.ts";
 import { ProfileStore } from "./identity/profiles.ts";
-import { IdentityService } from "./identity/service.ts";
+import type { IdentityService } from "./identity/service.ts";
 import { SessionStore } from "./identity/sessions.ts";
+import { createIdentity } from "./identity/setup.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { openSessionDb, type SessionDb } from "./platform/sessionDb.ts";
 import { adoptAnkiServerFolders } from "./storage/ankiServerLayout.ts";
+import { isNetworkFs } from "./storage/networkFs.ts";
+import { adoptPythonServerMedia } from "./storage/pythonServerLayout.ts";
 
 export interface RunningServer {
   url: string;
@@ -42,16 +45,13 @@ export interface Services {
 
 export function openServices(config: Config, log: Logger): Services {
   mkdirSync(config.dataDir, { recursive: true });
-  const sessionDb = openSessionDb(config.sessionDbPath, { networkFs: config.networkFs === true });
+  const sessionDb = openSessionDb(config.sessionDbPath, {
+    networkFs: isNetworkFs(config, dirname(config.sessionDbPath)),
+  });
   const profiles = new ProfileStore(sessionDb);
   const sessions = new SessionStore(sessionDb);
   const localUsers = new LocalUserStore(sessionDb, profiles);
-  const identity = new IdentityService(
-    [new LocalProvider(localUsers, profiles)],
-    profiles,
-    sessions,
-    log,
-  );
+  const identity = createIdentity(config, { profiles, sessions, localUsers }, log);
   return { sessionDb, profiles, sessions, localUsers, identity };
 }
 
@@ -62,6 +62,7 @@ export function workerSettings(config: Config): WorkerSettings {
     backupsKept: config.backupsKept,
     idleCloseSecs: config.idleCloseSecs,
     syncSessionTimeoutSecs: config.syncSessionTimeoutSecs,
+    networkFs: config.networkFs,
     logLevel: config.logLevel,
     logFormat: config.logFormat,
   };
@@ -75,6 +76,7 @@ export async function startServer(
   const services = openServices(config, log);
   await services.localUsers.syncFromEnv(config.syncUsers, config.passwordsHashed, log);
   adoptAnkiServerFolders(config.dataDir, services.localUsers.list(), services.profiles, log);
+  adoptPythonServerMedia(config.dataDir, log);
   const executor: CollectionExecutor = options.inProcess
     ? new InProcessExecutor(workerSettings(config))
     : new WorkerPoolExecutor(workerSettings(config), config.workers);
@@ -86,6 +88,7 @@ export async function startServer(
     url: `http://${host}:${port}/`,
     data: config.dataDir,
     users: config.syncUsers.length,
+    networkFs: isNetworkFs(config),
   });
   return {
     url: `http://${host}:${port}/`,

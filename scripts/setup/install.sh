@@ -6,6 +6,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUN_VERSION="1.4.5"
 APT_PACKAGES=(gcc libc6-dev libsqlite3-dev)
+# Deployment tests: Caddy, the pebble ACME test server, openssl for test certificates,
+# docker-compose to validate compose.yaml without an engine, setpriv to run as the container user.
+APT_PACKAGES+=(caddy pebble openssl docker-compose util-linux)
 # Extra Debian packages wanted by optional parts of the suite (set by scripts/test.sh).
 APT_PACKAGES+=(${ANKISYNCD_EXTRA_APT:-})
 

@@ -8,6 +8,7 @@ import { download } from "../sync/collection/download.ts";
 import { meta } from "../sync/collection/meta.ts";
 import { runNormalSyncStep } from "../sync/collection/normalSync.ts";
 import { upload } from "../sync/collection/upload.ts";
+import { runMediaOp } from "../sync/media/ops.ts";
 import type { Job, JobResult, WorkerSettings } from "./jobs.ts";
 import { UserState } from "./userState.ts";
 
@@ -27,7 +28,13 @@ export class CollectionHost {
     const user = this.user(job.user.uuid);
     user.collection.lastUsed = Date.now();
     if (job.kind !== "release") user.acquire();
-    return (await this.dispatch(user, job)) as JobResult<J>;
+    user.busy++;
+    try {
+      return (await this.dispatch(user, job)) as JobResult<J>;
+    } finally {
+      user.busy--;
+      user.collection.lastUsed = Date.now();
+    }
   }
 
   private dispatch(user: UserState, job: Job): unknown {
@@ -41,6 +48,8 @@ export class CollectionHost {
         return download(user, job.compress);
       case "normalSync":
         return runNormalSyncStep(user, job.method, job.skey, job.payload);
+      case "media":
+        return runMediaOp(user.media, job.op, s);
       case "release":
         user.close();
         this.users.delete(job.user.uuid);
@@ -51,7 +60,9 @@ export class CollectionHost {
   private user(uuid: string): UserState {
     let user = this.users.get(uuid);
     if (!user) {
-      user = new UserState(userPaths(this.settings.dataDir, uuid));
+      user = new UserState(userPaths(this.settings.dataDir, uuid), {
+        networkFs: this.settings.networkFs,
+      });
       this.users.set(uuid, user);
     }
     return user;
@@ -60,6 +71,7 @@ export class CollectionHost {
   /** Closes idle collections and rolls back abandoned syncs. */
   sweep(now = Date.now()): void {
     for (const [uuid, user] of this.users) {
+      if (user.busy > 0) continue;
       const idleMs = now - user.collection.lastUsed;
       if (user.session && idleMs > this.settings.syncSessionTimeoutSecs * 1000) {
         this.log.warn("normal sync abandoned; rolled back", {

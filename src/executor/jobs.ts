@@ -5,6 +5,7 @@ import type { DownloadOutcome } from "../sync/collection/download.ts";
 import type { MetaRequest, MetaResponse } from "../sync/collection/meta.ts";
 import type { UploadInput, UploadOutcome } from "../sync/collection/upload.ts";
 import type { SyncErrorKind } from "../sync/errors.ts";
+import type { MediaOp, MediaOpResult } from "../sync/media/ops.ts";
 
 export interface UserRef {
   uuid: string;
@@ -16,6 +17,8 @@ export type Job =
   | { kind: "download"; user: UserRef; compress: boolean }
   /** `payload` is the request body as JSON text, parsed in the worker (64-bit ids stay exact). */
   | { kind: "normalSync"; user: UserRef; method: string; skey: string; payload: string }
+  /** A media-sync step (src/sync/media/ops.ts); its result type depends on `op.method`. */
+  | { kind: "media"; user: UserRef; op: MediaOp }
   /** Close the user's files (rolling back any sync) so an admin tool can act on them. */
   | { kind: "release"; user: UserRef };
 
@@ -26,9 +29,12 @@ export interface JobResults {
   /** The response body, already serialised (legacy JSON keeps 64-bit ids exact). */
   normalSync: { json: string };
   release: null;
+  media: unknown;
 }
 
-export type JobResult<J extends Job> = JobResults[J["kind"]];
+export type JobResult<J extends Job> = J extends { kind: "media"; op: infer O extends MediaOp }
+  ? MediaOpResult<O>
+  : JobResults[J["kind"]];
 
 /** What a worker needs to know; plain data so it can cross the thread boundary. */
 export interface WorkerSettings {
@@ -37,6 +43,8 @@ export interface WorkerSettings {
   backupsKept: number;
   idleCloseSecs: number;
   syncSessionTimeoutSecs: number;
+  /** ANKISYNCD_NETWORK_FS as configured; media.db avoids WAL on network filesystems. */
+  networkFs: "auto" | boolean;
   logLevel: LogLevel;
   logFormat: LogFormat;
 }

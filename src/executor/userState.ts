@@ -1,5 +1,6 @@
 /** Everything the worker keeps for one user between requests. */
 import { UserCollection } from "../storage/collection/userCollection.ts";
+import { MediaStore, type MediaStoreOptions } from "../storage/media/mediaStore.ts";
 import type { UserPaths } from "../storage/paths.ts";
 import { UserLock } from "../storage/userLock.ts";
 import { rollbackSessionTransaction, type SyncSession } from "../sync/collection/session.ts";
@@ -7,11 +8,18 @@ import { conflict } from "../sync/errors.ts";
 
 export class UserState {
   readonly collection: UserCollection;
+  readonly media: MediaStore;
   session: SyncSession | undefined;
+  /** Jobs under way (a media upload awaits I/O); the idle sweep leaves a busy user alone. */
+  busy = 0;
   private lock: UserLock | null = null;
 
-  constructor(readonly paths: UserPaths) {
+  constructor(
+    readonly paths: UserPaths,
+    mediaOptions: MediaStoreOptions = { networkFs: "auto" },
+  ) {
     this.collection = new UserCollection(paths);
+    this.media = new MediaStore(paths, mediaOptions);
   }
 
   /** Takes the user's lock file before any of their files are touched. */
@@ -28,10 +36,11 @@ export class UserState {
     return had;
   }
 
-  /** Closes the collection file (after rolling back any session). */
+  /** Closes the collection file (after rolling back any session) and the media database. */
   close(): void {
     this.abortSession();
     this.collection.close();
+    this.media.close();
     this.lock?.release();
     this.lock = null;
   }

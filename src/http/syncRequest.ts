@@ -17,6 +17,8 @@ export interface SyncRequest {
   /** Effective protocol version: legacy requests count as 10, as in Anki's server. */
   version: number;
   legacy: boolean;
+  /** Multipart framing: its `v` field is the client version (used by `msync/begin`). */
+  multipart: boolean;
   hostKey: string;
   skey: string;
   clientVersion: string;
@@ -41,6 +43,7 @@ function decodeHeaderRequest(header: string, request: Request): SyncRequest {
   return {
     version: parsed.v,
     legacy: parsed.v < SYNC_VERSION_11_DIRECT_POST,
+    multipart: false,
     hostKey: parsed.k,
     skey: parsed.s,
     clientVersion: parsed.c,
@@ -101,6 +104,7 @@ async function decodeMultipart(request: Request, maxBytes: number): Promise<Sync
   return {
     version: SYNC_VERSION_10_V2_TIMEZONE,
     legacy: true,
+    multipart: true,
     hostKey: text("k") || text("sk"),
     skey: text("s"),
     clientVersion: text("v"),

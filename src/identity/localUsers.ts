@@ -9,6 +9,13 @@ import { localCredentials, type Profile } from "./schema.ts";
 
 export type LocalCredential = typeof localCredentials.$inferSelect;
 
+/** `source` of users added with the admin CLI (or left over from the environment). */
+export const ADMIN_SOURCE = "admin";
+
+export function isEnvManaged(credential: LocalCredential): boolean {
+  return credential.source.startsWith("env:");
+}
+
 export class LocalUserStore {
   constructor(
     private readonly db: SessionDb,
@@ -48,11 +55,45 @@ export class LocalUserStore {
     });
   }
 
+  /** A new user (and profile); throws if the name is taken. */
+  create(username: string, passwordHash: string, source: string): Profile {
+    if (this.byUsername(username)) throw new Error(`local user ${username} already exists`);
+    return this.upsert(username, passwordHash, source);
+  }
+
+  setPassword(profileId: number, passwordHash: string): void {
+    this.db
+      .update(localCredentials)
+      .set({ passwordHash, updatedAt: new Date() })
+      .where(eq(localCredentials.profileId, profileId))
+      .run();
+  }
+
+  setSource(profileId: number, source: string): void {
+    this.db
+      .update(localCredentials)
+      .set({ source, updatedAt: new Date() })
+      .where(eq(localCredentials.profileId, profileId))
+      .run();
+  }
+
   /**
    * Makes session.db agree with SYNC_USERn. Passwords are only re-hashed when they changed,
-   * so a restart does not pay for argon2 per user.
+   * so a restart does not pay for argon2 per user. A user who was env-managed and is no longer
+   * in the environment is not deleted (their profile keys their data): they become an
+   * admin-managed user, still able to log in, and a warning says how to disable or remove them.
    */
   async syncFromEnv(users: SyncUserSpec[], passwordsHashed: boolean, log: Logger): Promise<void> {
+    const inEnv = new Set(users.map((u) => u.username));
+    for (const gone of this.list()) {
+      if (!gone.source.startsWith("env:") || inEnv.has(gone.username)) continue;
+      this.setSource(gone.profileId, ADMIN_SOURCE);
+      log.warn("local user no longer in the environment: kept, and can still log in", {
+        user: gone.username,
+        was: gone.source.slice(4),
+        hint: "bun run admin user disable|remove",
+      });
+    }
     for (const user of users) {
       const existing = this.byUsername(user.username);
       const hash = await this.hashFor(user, passwordsHashed, existing);

@@ -8,6 +8,7 @@ export interface NewProfile {
   name: string;
   provider: Profile["provider"];
   email?: string | null;
+  providerUsername?: string | null;
 }
 
 export class ProfileStore {

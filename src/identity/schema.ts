@@ -15,6 +15,8 @@ export const profiles = sqliteTable("profiles", {
     .notNull()
     .default("local"),
   email: text("email"),
+  /** The provider's own name for the account (Cognito `cognito:username`), for admin lookups. */
+  providerUsername: text("provider_username"),
   lastLoginAt: integer("last_login_at", { mode: "timestamp" }),
   lastSyncAt: integer("last_sync_at", { mode: "timestamp" }),
 });

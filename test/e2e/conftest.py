@@ -96,8 +96,9 @@ def free_port() -> int:
 class SyncServer:
     """One sync server process; data dir and port survive restart()."""
 
-    def __init__(self, kind: str, base: Path, log_path: Path, users: dict[str, str]):
+    def __init__(self, kind: str, base: Path, log_path: Path, users: dict[str, str], env: dict[str, str] | None = None):
         self.kind = kind
+        self.extra_env = dict(env or {})  # added to the server's environment (e.g. Cognito settings)
         self.base = base  # SYNC_BASE
         self.log_path = log_path
         self.users = dict(users)
@@ -128,6 +129,7 @@ class SyncServer:
             env[f"SYNC_USER{i}"] = f"{user}:{pw}"
         if self.kind == "ours":
             env["ANKISYNCD_LOG_LEVEL"] = "debug"
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:
@@ -223,10 +225,10 @@ def server_factory(server_kind: str, tmp_path: Path, request: pytest.FixtureRequ
     servers: list[SyncServer] = []
     request.node._e2e_servers = servers
 
-    def make(users: dict[str, str] | None = None) -> SyncServer:
+    def make(users: dict[str, str] | None = None, env: dict[str, str] | None = None) -> SyncServer:
         n = len(servers)
         root = tmp_path / (f"server{n}" if n else "server")
-        srv = SyncServer(server_kind, root / "data", root / "server.log", users or USERS)
+        srv = SyncServer(server_kind, root / "data", root / "server.log", users or USERS, env)
         root.mkdir(parents=True, exist_ok=True)
         servers.append(srv)
         srv.start()

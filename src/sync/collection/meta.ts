@@ -2,7 +2,6 @@
 import { statSync } from "node:fs";
 import type { UserState } from "../../executor/userState.ts";
 import { hasCards, readCol } from "../../storage/collection/collectionFile.ts";
-import { readMediaUsn } from "../../storage/media/mediaUsn.ts";
 import { SyncError } from "../errors.ts";
 import {
   isSupportedVersion,
@@ -52,7 +51,7 @@ export function meta(
     cont: true,
     hostNum: 0,
     empty: !hasCards(db),
-    media_usn: readMediaUsn(user.paths.mediaDb),
+    media_usn: user.media.lastUsn(),
   };
   return { ...response, ...legacyRefusal(db, req.v) };
 }

@@ -12,10 +12,22 @@ export interface SyncSession {
   /** The client's minUsn: rows with usn >= this are sent to the client. */
   clientUsn: number;
   clientIsNewer: boolean;
-  /** Frozen on the first `chunk` call. */
-  pendingChunks?: { revlog: number[]; cards: number[]; notes: number[] };
+  /** Ids still to send, frozen on the first `chunk` call; chunks take from the end. */
+  pendingChunks?: { revlog: ChunkId[]; cards: ChunkId[]; notes: ChunkId[] };
+  /** Note-type shapes `applyChunk` checks notes against; dropped when note types change. */
+  notetypes?: Map<string, NotetypeShape>;
   startedAt: number;
   lastUsed: number;
+}
+
+/** Row ids as SQLite returns them with safe integers (64-bit ids stay exact). */
+export type ChunkId = number | bigint;
+
+export interface NotetypeShape {
+  /** Fields a note of this type must have (a type without fields counts as one). */
+  fieldCount: number;
+  /** Index of the sort field. */
+  sortIdx: number;
 }
 
 export function beginSessionTransaction(db: Db): void {
@@ -24,4 +36,8 @@ export function beginSessionTransaction(db: Db): void {
 
 export function rollbackSessionTransaction(db: Db): void {
   if (db.inTransaction) db.exec("ROLLBACK");
+}
+
+export function commitSessionTransaction(db: Db): void {
+  db.exec("COMMIT");
 }

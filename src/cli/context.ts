@@ -1,0 +1,148 @@
+/**
+ * What every admin command group gets: the configuration, session.db and its stores (opened on
+ * first use), and output helpers. session.db is in WAL mode with a busy timeout, so commands are
+ * safe while the server runs.
+ */
+import { dirname } from "node:path";
+import type { Config } from "../config.ts";
+import { LocalUserStore } from "../identity/localUsers.ts";
+import { ProfileStore } from "../identity/profiles.ts";
+import type { Profile } from "../identity/schema.ts";
+import { SessionStore } from "../identity/sessions.ts";
+import { openSessionDb, type SessionDb } from "../platform/sessionDb.ts";
+import { isNetworkFs } from "../storage/networkFs.ts";
+
+/** An error to print (without a stack) before exiting with `exitCode`. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+/** Wrong arguments: the message plus the group's usage, exit code 2. */
+export class UsageError extends CliError {
+  constructor(message: string) {
+    super(message, 2);
+  }
+}
+
+export interface CommandGroup {
+  /** One line for `admin help`. */
+  summary: string;
+  /** Lines of `<group> <command> ...` usage. */
+  usage: string[];
+  run(args: string[], ctx: CliContext): Promise<void>;
+}
+
+export interface Stores {
+  db: SessionDb;
+  profiles: ProfileStore;
+  sessions: SessionStore;
+  localUsers: LocalUserStore;
+}
+
+export class CliContext {
+  private opened: Stores | undefined;
+
+  constructor(
+    readonly config: Config,
+    readonly out: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+    readonly stdinIsTty = Boolean(process.stdin.isTTY),
+  ) {}
+
+  get stores(): Stores {
+    if (!this.opened) {
+      // The journal mode the server chooses, or opening would switch it under the server.
+      const db = openSessionDb(this.config.sessionDbPath, {
+        networkFs: isNetworkFs(this.config, dirname(this.config.sessionDbPath)),
+      });
+      const profiles = new ProfileStore(db);
+      this.opened = {
+        db,
+        profiles,
+        sessions: new SessionStore(db),
+        localUsers: new LocalUserStore(db, profiles),
+      };
+    }
+    return this.opened;
+  }
+
+  close(): void {
+    this.opened?.db.$client.close();
+    this.opened = undefined;
+  }
+
+  /**
+   * A profile named by its uuid, a local username, or an email/name that matches exactly one
+   * profile (case-insensitive).
+   */
+  findProfile(who: string): Profile {
+    const { profiles, localUsers } = this.stores;
+    const byUuid = profiles.byUuid(who);
+    if (byUuid) return byUuid;
+    const local = localUsers.byUsername(who);
+    if (local) {
+      const profile = profiles.byId(local.profileId);
+      if (profile) return profile;
+    }
+    const wanted = who.toLowerCase();
+    const matches = profiles
+      .list()
+      .filter((p) => p.email?.toLowerCase() === wanted || p.name.toLowerCase() === wanted);
+    if (matches.length === 1 && matches[0]) return matches[0];
+    if (matches.length > 1) {
+      throw new CliError(
+        `${who} matches ${matches.length} users (${matches.map((p) => p.uuid).join(", ")}): give the uuid`,
+      );
+    }
+    throw new CliError(
+      `no user ${who} (give a uuid, a local username or an email; see 'user list')`,
+    );
+  }
+}
+
+/** Left-aligned columns; the first row is the header. */
+export function table(rows: string[][]): string[] {
+  const widths: number[] = [];
+  for (const row of rows) {
+    for (const [i, cell] of row.entries()) widths[i] = Math.max(widths[i] ?? 0, cell.length);
+  }
+  return rows.map((row) =>
+    row
+      .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd(),
+  );
+}
+
+export function when(date: Date | null | undefined): string {
+  return date ? date.toISOString().replace(/\.\d{3}Z$/, "Z") : "-";
+}
+
+/** `--flag` and `--flag value` options; everything else is positional. */
+export function parseArgs(
+  args: string[],
+  spec: { flags?: string[]; options?: string[] },
+): { positional: string[]; flags: Set<string>; options: Map<string, string> } {
+  const positional: string[] = [];
+  const flags = new Set<string>();
+  const options = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (!arg.startsWith("--")) {
+      positional.push(arg);
+      continue;
+    }
+    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    if (spec.flags?.includes(name) && inline === undefined) flags.add(name);
+    else if (spec.options?.includes(name)) {
+      const value = inline ?? args[++i];
+      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+      options.set(name, value);
+    } else throw new UsageError(`unknown option ${arg}`);
+  }
+  return { positional, flags, options };
+}

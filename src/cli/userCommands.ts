@@ -1,0 +1,255 @@
+/** `admin user ...`: local users and every profile (local and Cognito). */
+import { existsSync, mkdirSync, renameSync } from "node:fs";
+import { join } from "node:path";
+import { ADMIN_SOURCE, isEnvManaged, type LocalCredential } from "../identity/localUsers.ts";
+import { hashPassword } from "../identity/passwords.ts";
+import type { Profile } from "../identity/schema.ts";
+import { openDatabase } from "../platform/sqlite.ts";
+import { userPaths } from "../storage/paths.ts";
+import { UserLock } from "../storage/userLock.ts";
+import {
+  type CliContext,
+  CliError,
+  type CommandGroup,
+  parseArgs,
+  table,
+  UsageError,
+  when,
+} from "./context.ts";
+import { passwordSource, readNewPassword } from "./password.ts";
+
+/** How long reset-collection waits for the server to let go of the user's files. */
+const DEFAULT_LOCK_WAIT_SECS = 10;
+
+const group: CommandGroup = {
+  summary: "local users and profiles (a <user> is a uuid, a local username or an email)",
+  usage: [
+    "user list [--json]",
+    "user add <username> [--password-stdin | --generate]",
+    "user passwd <username> [--password-stdin | --generate]",
+    "user disable <user>           (also revokes the user's sessions)",
+    "user enable <user>",
+    "user remove <user> --confirm  (profile and sessions; the data folder is kept)",
+    "user reset-collection <user> --confirm [--wait <secs>]",
+  ],
+  async run(args, ctx) {
+    const [command, ...rest] = args;
+    switch (command) {
+      case "list":
+        return list(ctx, rest);
+      case "add":
+        return add(ctx, rest);
+      case "passwd":
+        return passwd(ctx, rest);
+      case "disable":
+      case "enable":
+        return setActive(ctx, rest, command === "enable");
+      case "remove":
+        return remove(ctx, rest);
+      case "reset-collection":
+        return resetCollection(ctx, rest);
+      default:
+        throw new UsageError(command ? `unknown command user ${command}` : "missing command");
+    }
+  },
+};
+export default group;
+
+function one(positional: string[], what: string): string {
+  if (positional.length !== 1) throw new UsageError(`expected one ${what}`);
+  return positional[0] as string;
+}
+
+function list(ctx: CliContext, args: string[]): void {
+  const { flags } = parseArgs(args, { flags: ["json"] });
+  const { profiles, localUsers, sessions } = ctx.stores;
+  const credentials = new Map(localUsers.list().map((c) => [c.profileId, c]));
+  const active = new Map<number, number>();
+  for (const s of sessions.list())
+    if (!s.revokedAt) active.set(s.profileId, (active.get(s.profileId) ?? 0) + 1);
+  const rows = profiles.list().map((p) => ({
+    uuid: p.uuid,
+    provider: p.provider,
+    login: credentials.get(p.profileId)?.username ?? p.email ?? p.name,
+    source: credentials.get(p.profileId)?.source ?? p.provider,
+    active: p.isActive,
+    sessions: active.get(p.profileId) ?? 0,
+    lastLogin: p.lastLoginAt,
+    lastSync: p.lastSyncAt,
+  }));
+  if (flags.has("json")) {
+    ctx.out(JSON.stringify(rows, null, 2));
+    return;
+  }
+  if (rows.length === 0) {
+    ctx.out("no users");
+    return;
+  }
+  const header = [
+    "UUID",
+    "PROVIDER",
+    "LOGIN",
+    "MANAGED BY",
+    "STATE",
+    "SESSIONS",
+    "LAST LOGIN",
+    "LAST SYNC",
+  ];
+  const body = rows.map((r) => [
+    r.uuid,
+    r.provider,
+    r.login,
+    r.source,
+    r.active ? "active" : "disabled",
+    String(r.sessions),
+    when(r.lastLogin),
+    when(r.lastSync),
+  ]);
+  for (const line of table([header, ...body])) ctx.out(line);
+}
+
+async function add(ctx: CliContext, args: string[]): Promise<void> {
+  const { positional, flags } = parseArgs(args, { flags: ["password-stdin", "generate"] });
+  const username = one(positional, "username");
+  if (username.includes(":"))
+    throw new CliError("a username cannot contain ':' (SYNC_USERn splits on it)");
+  if (username.trim() !== username || username === "")
+    throw new CliError("a username cannot start or end with spaces");
+  if (ctx.stores.localUsers.byUsername(username))
+    throw new CliError(`local user ${username} already exists`);
+  const source = passwordSource(flags, ctx.stdinIsTty);
+  const { password, generated } = await readNewPassword(source);
+  const profile = ctx.stores.localUsers.create(
+    username,
+    await hashPassword(password),
+    ADMIN_SOURCE,
+  );
+  ctx.out(`added local user ${username} (uuid ${profile.uuid})`);
+  if (generated) ctx.out(`password: ${password}`);
+}
+
+function localUser(ctx: CliContext, username: string): LocalCredential {
+  const credential = ctx.stores.localUsers.byUsername(username);
+  if (!credential)
+    throw new CliError(`no local user ${username} (Cognito users change passwords in Cognito)`);
+  return credential;
+}
+
+async function passwd(ctx: CliContext, args: string[]): Promise<void> {
+  const { positional, flags } = parseArgs(args, { flags: ["password-stdin", "generate"] });
+  const credential = localUser(ctx, one(positional, "username"));
+  if (isEnvManaged(credential)) {
+    throw new CliError(
+      `${credential.username} is managed by ${credential.source.slice(4)}: change the password there (it is applied at every start)`,
+    );
+  }
+  const { password, generated } = await readNewPassword(passwordSource(flags, ctx.stdinIsTty));
+  ctx.stores.localUsers.setPassword(credential.profileId, await hashPassword(password));
+  ctx.out(
+    `password of ${credential.username} changed; existing sessions stay valid (revoke them with 'session revoke --user ${credential.username}')`,
+  );
+  if (generated) ctx.out(`password: ${password}`);
+}
+
+function setActive(ctx: CliContext, args: string[], active: boolean): void {
+  const { positional } = parseArgs(args, {});
+  const profile = ctx.findProfile(one(positional, "user"));
+  const label = describe(ctx, profile);
+  if (profile.isActive === active) {
+    ctx.out(`${label} is already ${active ? "enabled" : "disabled"}`);
+    return;
+  }
+  ctx.stores.profiles.update(profile.profileId, { isActive: active });
+  if (active) {
+    ctx.out(`enabled ${label}; they log in again to sync`);
+    return;
+  }
+  const revoked = ctx.stores.sessions.revokeAllFor(profile.profileId);
+  ctx.out(`disabled ${label}; revoked ${revoked} session(s)`);
+}
+
+function remove(ctx: CliContext, args: string[]): void {
+  const { positional, flags } = parseArgs(args, { flags: ["confirm"] });
+  const profile = ctx.findProfile(one(positional, "user"));
+  const label = describe(ctx, profile);
+  const credential = ctx.stores.localUsers.list().find((c) => c.profileId === profile.profileId);
+  if (credential && isEnvManaged(credential)) {
+    throw new CliError(
+      `${label} is managed by ${credential.source.slice(4)}: remove it from the environment first (it is re-created at every start)`,
+    );
+  }
+  if (!flags.has("confirm")) {
+    throw new CliError(`this removes ${label} and their sessions (data is kept); add --confirm`);
+  }
+  // Sessions and local credentials go with the profile (ON DELETE CASCADE).
+  ctx.stores.profiles.remove(profile.profileId);
+  const dir = userPaths(ctx.config.dataDir, profile.uuid).dir;
+  ctx.out(`removed ${label}`);
+  if (existsSync(dir)) {
+    ctx.out(
+      profile.provider === "cognito"
+        ? `their data stays in ${dir}; it is theirs again if they log in with Cognito`
+        : `their data stays in ${dir} (delete it yourself if it is not needed)`,
+    );
+  }
+}
+
+async function resetCollection(ctx: CliContext, args: string[]): Promise<void> {
+  const { positional, flags, options } = parseArgs(args, { flags: ["confirm"], options: ["wait"] });
+  const profile = ctx.findProfile(one(positional, "user"));
+  const label = describe(ctx, profile);
+  const waitSecs = Number(options.get("wait") ?? DEFAULT_LOCK_WAIT_SECS);
+  if (!Number.isFinite(waitSecs) || waitSecs < 0)
+    throw new UsageError("--wait takes a number of seconds");
+  const paths = userPaths(ctx.config.dataDir, profile.uuid);
+  if (!existsSync(paths.collection)) throw new CliError(`${label} has no collection on the server`);
+  if (!flags.has("confirm")) {
+    throw new CliError(
+      `this moves the server's collection of ${label} to backups/ so the next sync starts fresh (media are kept); add --confirm`,
+    );
+  }
+  const lock = await UserLock.acquire(paths.dir, waitSecs * 1000);
+  if (!lock) {
+    throw new CliError(
+      `the server has ${label}'s collection open (a sync is running, or it closes after ${ctx.config.idleCloseSecs} s idle): try again in a minute`,
+      75,
+    );
+  }
+  try {
+    const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+    const backup = join(paths.backups, `reset-${stamp}.anki2`);
+    moveCollection(paths.collection, backup, paths.backups);
+    ctx.out(`reset the collection of ${label}`);
+    ctx.out(`the old one is kept as ${backup} (reset-* backups are never pruned automatically)`);
+    ctx.out(
+      "at the next sync, Anki offers to upload the local collection (or to download an empty one)",
+    );
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * Moves the collection aside. A journal left by a crash belongs to its file and would corrupt
+ * a new collection created at the same path, so the file is opened and closed first: SQLite
+ * rolls back a hot journal (or checkpoints a WAL) and removes it.
+ */
+function moveCollection(collection: string, backup: string, backupsDir: string): void {
+  const db = openDatabase(collection, { create: false });
+  try {
+    db.query("PRAGMA user_version").get();
+  } finally {
+    db.close();
+  }
+  mkdirSync(backupsDir, { recursive: true });
+  renameSync(collection, backup);
+  for (const suffix of ["-journal", "-wal", "-shm"]) {
+    if (existsSync(collection + suffix)) renameSync(collection + suffix, backup + suffix);
+  }
+}
+
+function describe(ctx: CliContext, profile: Profile): string {
+  const credential = ctx.stores.localUsers.list().find((c) => c.profileId === profile.profileId);
+  const login = credential?.username ?? profile.email ?? profile.name;
+  return `${login} (${profile.provider}, ${profile.uuid})`;
+}

@@ -1,0 +1,77 @@
+/**
+ * What every sync endpoint (`/sync/*`, `/msync/*`) shares: the per-request context, host-key
+ * authentication, and `runCall`, which maps any thrown error to its status (status.ts) and logs
+ * one line per request (user, client version, method, status, bytes, time).
+ */
+import type { SyncUser } from "../identity/service.ts";
+import { SyncError } from "../sync/errors.ts";
+import type { AppDeps } from "./deps.ts";
+import { errorResponse, statusFor } from "./status.ts";
+import type { SyncRequest } from "./syncRequest.ts";
+
+export interface Call {
+  deps: AppDeps;
+  req: SyncRequest;
+  ip: string;
+  /** Set once the host key is resolved, for the log line. */
+  user?: SyncUser;
+}
+
+export type Handler = (call: Call) => Promise<Response>;
+
+/** Resolves the request's host key (403 if unknown) and remembers the user for the log. */
+export async function authenticate(call: Call): Promise<SyncUser> {
+  call.user = await call.deps.identity.authenticate(call.req.hostKey);
+  return call.user;
+}
+
+/** Decodes the request and runs `handler` (404 if there is none); never throws. */
+export async function runCall(
+  deps: AppDeps,
+  method: string,
+  ip: string,
+  handler: Handler | undefined,
+  decode: () => Promise<SyncRequest>,
+): Promise<Response> {
+  const started = performance.now();
+  const call: Partial<Call> & { deps: AppDeps; ip: string } = { deps, ip };
+  let response: Response;
+  let error: unknown;
+  try {
+    if (!handler) throw new SyncError("notFound", `unknown method ${method}`);
+    call.req = await decode();
+    response = await handler(call as Call);
+  } catch (err) {
+    error = err;
+    response = errorResponse(statusFor(err));
+  }
+  logCall(call, method, response, error, started);
+  return response;
+}
+
+function logCall(
+  call: Partial<Call> & { deps: AppDeps; ip: string },
+  method: string,
+  response: Response,
+  error: unknown,
+  started: number,
+): void {
+  const fields = {
+    method,
+    status: response.status,
+    user: call.user?.name,
+    uuid: call.user?.uuid,
+    client: call.req?.clientVersion || undefined,
+    v: call.req?.version,
+    ip: call.ip,
+    ms: Math.round(performance.now() - started),
+    bytesOut:
+      Number(
+        response.headers.get("anki-original-size") ?? response.headers.get("content-length") ?? 0,
+      ) || undefined,
+    error: error instanceof Error ? error.message : undefined,
+  };
+  if (response.status >= 500) call.deps.log.error("sync request failed", fields);
+  else if (response.status >= 400) call.deps.log.warn("sync request refused", fields);
+  else call.deps.log.info("sync", fields);
+}

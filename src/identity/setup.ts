@@ -1,0 +1,52 @@
+/** Builds the identity service from the configuration: providers in ANKISYNCD_AUTH_PROVIDERS order. */
+import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
+import { SdkCognitoApi } from "./cognito/api.ts";
+import { CognitoProvider } from "./cognito/provider.ts";
+import { LocalProvider } from "./localProvider.ts";
+import type { LocalUserStore } from "./localUsers.ts";
+import type { ProfileStore } from "./profiles.ts";
+import type { IdentityProvider } from "./provider.ts";
+import { LoginRateLimiter } from "./rateLimit.ts";
+import { IdentityService } from "./service.ts";
+import type { SessionStore } from "./sessions.ts";
+
+export interface IdentityStores {
+  profiles: ProfileStore;
+  sessions: SessionStore;
+  localUsers: LocalUserStore;
+}
+
+export function createIdentity(
+  config: Config,
+  stores: IdentityStores,
+  log: Logger,
+): IdentityService {
+  const providers: IdentityProvider[] = config.authProviders.map((name) => {
+    if (name === "local") return new LocalProvider(stores.localUsers, stores.profiles);
+    if (!config.cognito) throw new Error("cognito provider without a user pool");
+    const provider = new CognitoProvider({
+      config: config.cognito,
+      api: new SdkCognitoApi(config.cognito),
+      profiles: stores.profiles,
+      log,
+    });
+    log.info("Cognito logins enabled", {
+      pool: config.cognito.userPoolId,
+      region: config.cognito.region,
+      endpoint: config.cognito.endpoint ?? undefined,
+      recheckSecs: config.cognito.recheckSecs,
+      credentials: config.cognito.credentials ? "from settings" : "AWS SDK chain",
+      order: config.authProviders.join(","),
+    });
+    provider.checkCredentials().catch(() => {});
+    return provider;
+  });
+  return new IdentityService({
+    providers,
+    profiles: stores.profiles,
+    sessions: stores.sessions,
+    log,
+    rateLimiter: new LoginRateLimiter(config.loginRate),
+  });
+}

@@ -1,0 +1,155 @@
+/**
+ * Row access for normal sync on a schema-11 collection: which rows are pending for a usn,
+ * reading rows in wire order, and writing received rows. Integers are read as SQLite
+ * stores them (`safeIntegers`), so 64-bit ids pass through exactly.
+ */
+import type { Db } from "../../platform/sqlite.ts";
+
+export type Int = number | bigint;
+export type SyncTable = "notes" | "cards" | "revlog";
+
+export interface NoteRow {
+  id: Int;
+  guid: string;
+  mid: Int;
+  mod: Int;
+  usn: Int;
+  tags: string;
+  flds: string;
+  sfld: string;
+  csum: number;
+}
+
+export type CardValues = [
+  id: Int,
+  nid: Int,
+  did: Int,
+  ord: Int,
+  mod: Int,
+  usn: Int,
+  type: Int,
+  queue: Int,
+  due: Int,
+  ivl: Int,
+  factor: Int,
+  reps: Int,
+  lapses: Int,
+  left: Int,
+  odue: Int,
+  odid: Int,
+  flags: Int,
+  data: string,
+];
+
+export type RevlogValues = [
+  id: Int,
+  cid: Int,
+  usn: Int,
+  ease: Int,
+  ivl: Int,
+  lastIvl: Int,
+  factor: Int,
+  time: Int,
+  type: Int,
+];
+
+/**
+ * Anki's pending rule: usn -1 means "changed locally"; any other threshold selects rows
+ * stamped at or after it.
+ */
+export function pendingClause(usn: number): string {
+  return usn === -1 ? "usn = $usn" : "usn >= $usn";
+}
+
+/** Ids of pending rows in rowid order. */
+export function pendingIds(db: Db, table: SyncTable | "graves", usn: number): Int[] {
+  const column = table === "graves" ? "oid" : "id";
+  const stmt = db
+    .query(`select ${column} from ${table} where ${pendingClause(usn)}`)
+    .safeIntegers(true);
+  return (stmt.values({ usn }) as [bigint][]).map(([id]) => narrow(id));
+}
+
+export function narrow(value: bigint): Int {
+  return Number.isSafeInteger(Number(value)) ? Number(value) : value;
+}
+
+function narrowRow(row: unknown[]): unknown[] {
+  return row.map((v) => (typeof v === "bigint" ? narrow(v) : v));
+}
+
+export function readNoteForWire(db: Db, id: Int): unknown[] | null {
+  const row = db
+    .query("select id, guid, mid, mod, usn, tags, flds, '', '', 0, '' from notes where id = $id")
+    .safeIntegers(true)
+    .values({ id })[0];
+  return row ? narrowRow(row) : null;
+}
+
+export function readCardForWire(db: Db, id: Int): unknown[] | null {
+  const row = db
+    .query(
+      `select id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses, left,
+              odue, odid, flags, data from cards where id = $id`,
+    )
+    .safeIntegers(true)
+    .values({ id })[0];
+  return row ? narrowRow(row) : null;
+}
+
+export function readRevlogForWire(db: Db, id: Int): unknown[] | null {
+  const row = db
+    .query("select id, cid, usn, ease, ivl, lastIvl, factor, time, type from revlog where id = $id")
+    .safeIntegers(true)
+    .values({ id })[0];
+  return row ? narrowRow(row) : null;
+}
+
+export interface SyncState {
+  usn: Int;
+  mod: Int;
+}
+
+/** usn and mod of an existing row, for the conflict rule. */
+export function rowSyncState(db: Db, table: "notes" | "cards", id: Int): SyncState | null {
+  const row = db
+    .query(`select usn, mod from ${table} where id = $id`)
+    .safeIntegers(true)
+    .get({ id }) as { usn: bigint; mod: bigint } | null;
+  return row ? { usn: narrow(row.usn), mod: narrow(row.mod) } : null;
+}
+
+export function insertRevlogIfAbsent(db: Db, v: RevlogValues): void {
+  db.query(
+    `insert or ignore into revlog (id, cid, usn, ease, ivl, lastIvl, factor, time, type)
+     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`,
+  ).run(...v);
+}
+
+export function writeCard(db: Db, v: CardValues): void {
+  db.query(
+    `insert or replace into cards (id, nid, did, ord, mod, usn, type, queue, due, ivl, factor,
+       reps, lapses, left, odue, odid, flags, data)
+     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)`,
+  ).run(...v);
+}
+
+/** Flags and data are always stored empty, as Anki's storage layer does. */
+export function writeNote(db: Db, note: NoteRow): void {
+  db.query(
+    `insert or replace into notes (id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data)
+     values ($id, $guid, $mid, $mod, $usn, $tags, $flds, $sfld, $csum, 0, '')`,
+  ).run({ ...note });
+}
+
+export function deleteRow(db: Db, table: "notes" | "cards", id: Int): void {
+  db.query(`delete from ${table} where id = $id`).run({ id });
+}
+
+export function countRows(db: Db, table: SyncTable | "graves"): number {
+  return (db.query(`select count() as n from ${table}`).get() as { n: number }).n;
+}
+
+export function hasPendingRows(db: Db, table: SyncTable | "graves"): boolean {
+  return db.query(`select 1 from ${table} where usn = -1 limit 1`).get() !== null;
+}

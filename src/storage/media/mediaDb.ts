@@ -1,0 +1,199 @@
+/**
+ * A user's `media.db`, in the layout Anki's own sync server uses (user_version 4), so a data
+ * folder moves between the two servers unchanged:
+ * - `media(fname, csum, size, usn, mtime)`: one row per name ever synced; `size = 0` marks a
+ *   deletion (the checksum is kept), `csum` is the raw 20-byte SHA-1, `mtime` in seconds;
+ * - `meta(last_usn, total_bytes, total_nonempty_files)`: exactly one row.
+ * Opened in exclusive locking mode (the worker owning the user is its only user) with WAL, or a
+ * rollback journal on network filesystems.
+ */
+import { type Db, openDatabase } from "../../platform/sqlite.ts";
+
+export const MEDIA_DB_VERSION = 4;
+
+export interface MediaEntry {
+  fname: string;
+  /** Raw SHA-1 of the content (20 bytes). */
+  csum: Uint8Array;
+  /** Bytes; 0 means deleted. */
+  size: number;
+  usn: number;
+  /** Seconds. */
+  mtime: number;
+}
+
+export interface MediaMeta {
+  lastUsn: number;
+  totalBytes: number;
+  totalNonemptyFiles: number;
+}
+
+/** `[fname, usn, sha1 hex or "" for a deletion]`, as `mediaChanges` sends it. */
+export type MediaChange = [string, number, string];
+
+export interface MediaDbOptions {
+  /** Use a rollback journal instead of WAL. */
+  networkFs: boolean;
+}
+
+export class MediaDbError extends Error {}
+
+const CREATE_V4 = `
+  CREATE TABLE media (
+    fname text NOT NULL PRIMARY KEY,
+    csum blob NOT NULL,
+    size int NOT NULL,
+    usn int NOT NULL,
+    mtime int NOT NULL
+  );
+  CREATE INDEX ix_usn ON media (usn);
+  CREATE TABLE meta (
+    last_usn int NOT NULL,
+    total_bytes int NOT NULL,
+    total_nonempty_files int NOT NULL
+  );
+  INSERT INTO meta (last_usn, total_bytes, total_nonempty_files) VALUES (0, 0, 0);
+`;
+
+/**
+ * Version 3 stored `media(fname, csum nullable, sz, usn, deleted)` and `meta(usn, sz)`. Rows
+ * without a checksum carry nothing a client could use and are dropped; the totals are
+ * recomputed from what remains.
+ */
+const UPGRADE_V3_TO_V4 = `
+  ALTER TABLE media RENAME TO media_v3;
+  DROP INDEX IF EXISTS ix_usn;
+  CREATE TABLE media (
+    fname text NOT NULL PRIMARY KEY,
+    csum blob NOT NULL,
+    size int NOT NULL,
+    usn int NOT NULL,
+    mtime int NOT NULL
+  );
+  INSERT INTO media (fname, csum, size, usn, mtime)
+    SELECT fname, csum, sz, usn, deleted FROM media_v3 WHERE csum IS NOT NULL;
+  DROP TABLE media_v3;
+  CREATE INDEX ix_usn ON media (usn);
+  DROP TABLE meta;
+  CREATE TABLE meta (
+    last_usn int NOT NULL,
+    total_bytes int NOT NULL,
+    total_nonempty_files int NOT NULL
+  );
+  INSERT INTO meta (last_usn, total_bytes, total_nonempty_files)
+    SELECT coalesce(max(usn), 0), coalesce(sum(size), 0), count(CASE WHEN size > 0 THEN 1 END)
+    FROM media;
+`;
+
+export class MediaDb {
+  private constructor(private readonly db: Db) {}
+
+  static open(path: string, options: MediaDbOptions): MediaDb {
+    const db = openDatabase(path);
+    try {
+      db.exec("PRAGMA busy_timeout = 0");
+      // Before the first access: with WAL this also means no shared-memory index is needed.
+      db.exec("PRAGMA locking_mode = EXCLUSIVE");
+      db.exec(`PRAGMA journal_mode = ${options.networkFs ? "DELETE" : "WAL"}`);
+      migrate(db);
+      return new MediaDb(db);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  meta(): MediaMeta {
+    const row = this.db
+      .query("SELECT last_usn, total_bytes, total_nonempty_files FROM meta LIMIT 1")
+      .get() as { last_usn: number; total_bytes: number; total_nonempty_files: number } | null;
+    if (!row) throw new MediaDbError("media.db has no meta row");
+    return {
+      lastUsn: row.last_usn,
+      totalBytes: row.total_bytes,
+      totalNonemptyFiles: row.total_nonempty_files,
+    };
+  }
+
+  writeMeta(meta: MediaMeta): void {
+    this.db
+      .query("UPDATE meta SET last_usn = ?, total_bytes = ?, total_nonempty_files = ?")
+      .run(meta.lastUsn, meta.totalBytes, meta.totalNonemptyFiles);
+  }
+
+  /** The row for `fname`, deleted or not. */
+  entry(fname: string): MediaEntry | null {
+    const row = this.db
+      .query("SELECT fname, csum, size, usn, mtime FROM media WHERE fname = ?")
+      .get(fname) as MediaEntry | null;
+    return row ? { ...row, csum: new Uint8Array(row.csum) } : null;
+  }
+
+  /** The row for `fname` if the file is present (not deleted). */
+  liveEntry(fname: string): MediaEntry | null {
+    const entry = this.entry(fname);
+    return entry && entry.size > 0 ? entry : null;
+  }
+
+  putEntry(entry: MediaEntry): void {
+    this.db
+      .query("INSERT OR REPLACE INTO media (fname, csum, size, usn, mtime) VALUES (?, ?, ?, ?, ?)")
+      .run(entry.fname, entry.csum, entry.size, entry.usn, entry.mtime);
+  }
+
+  /** Removes the row without leaving a deletion behind (the "forget a missing file" case). */
+  dropEntry(fname: string): void {
+    this.db.query("DELETE FROM media WHERE fname = ?").run(fname);
+  }
+
+  /** Rows changed after `usn`, oldest first: clients page on the last row's usn. */
+  changesAfter(usn: number, limit: number): MediaChange[] {
+    const rows = this.db
+      .query(
+        `SELECT fname, usn, CASE WHEN size > 0 THEN lower(hex(csum)) ELSE '' END AS sha1
+         FROM media WHERE usn > ? ORDER BY usn, fname LIMIT ?`,
+      )
+      .all(usn, limit) as { fname: string; usn: number; sha1: string }[];
+    return rows.map((r) => [r.fname, r.usn, r.sha1]);
+  }
+
+  /** Runs `fn` in an exclusive transaction; any throw rolls everything back. */
+  transaction<T>(fn: () => T): T {
+    this.db.exec("BEGIN EXCLUSIVE");
+    try {
+      const result = fn();
+      this.db.exec("COMMIT");
+      return result;
+    } catch (err) {
+      if (this.db.inTransaction) this.db.exec("ROLLBACK");
+      throw err;
+    }
+  }
+}
+
+function migrate(db: Db): void {
+  const version = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+  if (version === MEDIA_DB_VERSION) return;
+  if (version > MEDIA_DB_VERSION) throw new MediaDbError(`media.db has unknown version ${version}`);
+  const tables = db.query("SELECT name FROM sqlite_master WHERE type = 'table'").all() as {
+    name: string;
+  }[];
+  db.exec("BEGIN EXCLUSIVE");
+  try {
+    if (version === 3) db.exec(UPGRADE_V3_TO_V4);
+    else if (tables.length === 0) db.exec(CREATE_V4);
+    else
+      throw new MediaDbError(
+        `media.db version ${version} with tables ${tables.map((t) => t.name).join(", ")}`,
+      );
+    db.exec(`PRAGMA user_version = ${MEDIA_DB_VERSION}`);
+    db.exec("COMMIT");
+  } catch (err) {
+    if (db.inTransaction) db.exec("ROLLBACK");
+    throw err;
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * `chunk` streams the server's changed revlog entries, notes and cards; `applyChunk` merges
+ * the client's. Conflict rule for notes and cards: a row changed on the server in this sync
+ * window (usn >= the client's minUsn) is only replaced by a strictly newer one; revlog
+ * entries are immutable (insert or ignore).
+ */
+import type { Db } from "../../platform/sqlite.ts";
+import { normalizeCardData } from "../../storage/collection/cardData.ts";
+import {
+  isLegacyObject,
+  type LegacyJson,
+  stringifyLegacyJson,
+} from "../../storage/collection/convert/legacyJson.ts";
+import { mapValues, readLegacyColumn } from "../../storage/collection/legacyObjects.ts";
+import { normalizeNoteTags } from "../../storage/collection/names.ts";
+import {
+  FIELD_SEPARATOR,
+  normalizeField,
+  noteCaches,
+} from "../../storage/collection/noteFields.ts";
+import {
+  type CardValues,
+  type Int,
+  insertRevlogIfAbsent,
+  pendingIds,
+  readCardForWire,
+  readNoteForWire,
+  readRevlogForWire,
+  rowSyncState,
+  writeCard,
+  writeNote,
+} from "../../storage/collection/syncRows.ts";
+import type { IncomingChunk, IncomingNote } from "./chunkRows.ts";
+import { isPending, MergeError } from "./legacyMerge.ts";
+import type { ChunkId, NotetypeShape, SyncSession } from "./session.ts";
+import { intLess } from "./wire.ts";
+
+export const CHUNK_SIZE = 250;
+
+/**
+ * One chunk of server rows. The id lists are frozen on the first call. Each round takes one
+ * revlog entry, one note and one card; rounds continue while fewer than 250 objects were
+ * taken, so a chunk can hold up to 252. `done` means the chunk was not full: a final chunk
+ * of exactly 250 is followed by an empty one with `done: true`.
+ */
+export function chunk(db: Db, session: SyncSession): string {
+  session.pendingChunks ??= {
+    revlog: pendingIds(db, "revlog", session.clientUsn),
+    cards: pendingIds(db, "cards", session.clientUsn),
+    notes: pendingIds(db, "notes", session.clientUsn),
+  };
+  const ids = session.pendingChunks;
+  const taken: { revlog: ChunkId[]; notes: ChunkId[]; cards: ChunkId[] } = {
+    revlog: [],
+    notes: [],
+    cards: [],
+  };
+  let limit = CHUNK_SIZE;
+  while (limit > 0) {
+    const before = limit;
+    for (const kind of ["revlog", "notes", "cards"] as const) {
+      const id = ids[kind].pop();
+      if (id !== undefined) {
+        taken[kind].push(id);
+        limit--;
+      }
+    }
+    if (limit === before) break;
+  }
+  return serializeChunk(db, limit > 0, taken);
+}
+
+function serializeChunk(
+  db: Db,
+  done: boolean,
+  taken: { revlog: ChunkId[]; notes: ChunkId[]; cards: ChunkId[] },
+): string {
+  const reply: { [key: string]: LegacyJson } = { done };
+  const revlog = rows(taken.revlog, (id) => readRevlogForWire(db, id));
+  const cards = rows(taken.cards, (id) => cardForWire(db, id));
+  const notes = rows(taken.notes, (id) => noteForWire(db, id));
+  if (revlog.length > 0) reply.revlog = revlog;
+  if (cards.length > 0) reply.cards = cards;
+  if (notes.length > 0) reply.notes = notes;
+  return stringifyLegacyJson(reply);
+}
+
+/** Rows deleted since the ids were frozen (a client grave) are skipped. */
+function rows(ids: ChunkId[], read: (id: ChunkId) => unknown[] | null): LegacyJson[] {
+  const out: LegacyJson[] = [];
+  for (const id of ids) {
+    const row = read(id);
+    if (row) out.push(row as LegacyJson[]);
+  }
+  return out;
+}
+
+/** Card data goes out normalised, as Anki re-serialises it when reading a card. */
+function cardForWire(db: Db, id: ChunkId): unknown[] | null {
+  const row = readCardForWire(db, id);
+  if (row) row[17] = normalizeCardData(String(row[17]));
+  return row;
+}
+
+function noteForWire(db: Db, id: ChunkId): unknown[] | null {
+  const row = readNoteForWire(db, id);
+  if (row) row[5] = normalizeNoteTags(String(row[5]));
+  return row;
+}
+
+/** Revlog first, then cards, then notes, as Anki merges them. */
+export function applyChunk(db: Db, session: SyncSession, incoming: IncomingChunk): string {
+  for (const entry of incoming.revlog) insertRevlogIfAbsent(db, entry);
+  for (const card of incoming.cards) mergeCard(db, session, card);
+  if (incoming.notes.length > 0) {
+    const shapes = notetypeShapes(db, session);
+    for (const note of incoming.notes) mergeNote(db, session, shapes, note);
+  }
+  return "null";
+}
+
+function incomingWins(
+  db: Db,
+  session: SyncSession,
+  table: "notes" | "cards",
+  id: Int,
+  mod: Int,
+): boolean {
+  const existing = rowSyncState(db, table, id);
+  if (!existing) return true;
+  return !isPending(Number(existing.usn), session.clientUsn) || intLess(existing.mod, mod);
+}
+
+function mergeCard(db: Db, session: SyncSession, card: CardValues): void {
+  if (!incomingWins(db, session, "cards", card[0], card[4])) return;
+  const stored: CardValues = [...card];
+  stored[17] = normalizeCardData(card[17]);
+  writeCard(db, stored);
+}
+
+function mergeNote(
+  db: Db,
+  session: SyncSession,
+  shapes: Map<string, NotetypeShape>,
+  note: IncomingNote,
+): void {
+  if (!incomingWins(db, session, "notes", note.id, note.mod)) return;
+  const shape = shapes.get(String(note.mid));
+  if (!shape) throw new MergeError(`note ${note.id}: note type ${note.mid} missing`);
+  const fields = note.flds.split(FIELD_SEPARATOR).map(normalizeField);
+  if (fields.length !== shape.fieldCount) {
+    throw new MergeError(
+      `note ${note.id} has ${fields.length} fields, expected ${shape.fieldCount}`,
+    );
+  }
+  const { sfld, csum } = noteCaches(fields, shape.sortIdx);
+  const tags = normalizeNoteTags(note.tags);
+  writeNote(db, { ...note, tags, flds: fields.join(FIELD_SEPARATOR), sfld, csum });
+}
+
+/** Field count and sort field of each note type by id, kept until note types change. */
+function notetypeShapes(db: Db, session: SyncSession): Map<string, NotetypeShape> {
+  if (session.notetypes) return session.notetypes;
+  const shapes = new Map<string, NotetypeShape>();
+  for (const nt of mapValues(readLegacyColumn(db, "models"))) {
+    const fieldCount = Array.isArray(nt.flds) ? nt.flds.filter(isLegacyObject).length : 0;
+    shapes.set(String(nt.id), {
+      fieldCount: Math.max(fieldCount, 1),
+      sortIdx: Number(nt.sortf ?? 0),
+    });
+  }
+  session.notetypes = shapes;
+  return shapes;
+}

@@ -1,0 +1,257 @@
+/**
+ * `msync/uploadChanges`: the client's zip of added, changed and deleted files (spec §5.6).
+ * Everything is checked and every file staged (written and synced beside the media folder)
+ * before anything changes; then one transaction records the changes while the staged files are
+ * renamed into place. Any problem with the zip or a name is a 400 and leaves the store as it was.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { join } from "node:path";
+import { type Compression, decompressStream } from "../../compression.ts";
+import { fileStream, StreamTooLarge, writeStreamToFile } from "../../platform/files.ts";
+import { fsyncPath } from "../../storage/collection/replace.ts";
+import {
+  installFile,
+  mediaFilePath,
+  removeMediaFile,
+  uploadNameProblem,
+} from "../../storage/media/files.ts";
+import type { MediaStore } from "../../storage/media/mediaStore.ts";
+import { badRequest } from "../errors.ts";
+import {
+  MAX_FILES_PER_BATCH,
+  MAX_MEDIA_FILE_BYTES,
+  MAX_UPLOAD_META_BYTES,
+  MAX_UPLOAD_ZIP_ENTRIES,
+} from "./limits.ts";
+import { type ZipEntry, ZipError, ZipReader } from "./zip.ts";
+
+export interface MediaUploadInput {
+  /** The request body as received (still compressed), in the user's folder; always removed. */
+  incomingPath: string;
+  compression: Compression;
+}
+
+export interface MediaUploadLimits {
+  /** Bound on the decompressed zip and on the files it holds together. */
+  maxUncompressedBytes: number;
+}
+
+/** `[entries processed, media usn after the upload]`. */
+export type MediaUploadResult = [number, number];
+
+type UploadedChange =
+  | { name: string; kind: "delete" }
+  | { name: string; kind: "data"; staged: string; size: number; sha1: Uint8Array };
+
+export async function uploadChanges(
+  store: MediaStore,
+  input: MediaUploadInput,
+  limits: MediaUploadLimits,
+  now = Date.now(),
+): Promise<MediaUploadResult> {
+  const zipPath = input.compression === "none" ? input.incomingPath : store.tempPath(".upload.zip");
+  const staging = store.tempPath(".staging");
+  try {
+    if (zipPath !== input.incomingPath)
+      await decompressTo(input, zipPath, limits.maxUncompressedBytes);
+    mkdirSync(staging);
+    const changes = await readUpload(zipPath, staging, limits);
+    return applyChanges(store, changes, Math.floor(now / 1000));
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+    rmSync(zipPath, { force: true });
+    rmSync(input.incomingPath, { force: true });
+  }
+}
+
+async function decompressTo(
+  input: MediaUploadInput,
+  target: string,
+  maxBytes: number,
+): Promise<void> {
+  try {
+    await writeStreamToFile(
+      decompressStream(fileStream(input.incomingPath), input.compression),
+      target,
+      maxBytes,
+    );
+  } catch (err) {
+    if (err instanceof StreamTooLarge)
+      throw badRequest(`media upload larger than ${maxBytes} bytes`);
+    throw badRequest(`cannot decompress media upload: ${(err as Error).message}`);
+  }
+}
+
+/** Validates the whole zip, then stages its files; returns the changes in `_meta` order. */
+async function readUpload(
+  zipPath: string,
+  staging: string,
+  limits: MediaUploadLimits,
+): Promise<UploadedChange[]> {
+  let zip: ZipReader;
+  try {
+    zip = await ZipReader.open(zipPath, MAX_UPLOAD_ZIP_ENTRIES);
+  } catch (err) {
+    throw err instanceof ZipError ? badRequest(`media upload: ${err.message}`) : err;
+  }
+  try {
+    const metaEntry = zip.entries.get("_meta");
+    if (!metaEntry) throw badRequest("media upload has no _meta");
+    const listed = parseUploadMeta(await zip.readSmall(metaEntry, MAX_UPLOAD_META_BYTES));
+    let declaredBytes = 0;
+    const plan = listed.map(([name, entryName]): { name: string; entry: ZipEntry | null } => {
+      const problem = uploadNameProblem(name);
+      if (problem) throw badRequest(`media upload: ${JSON.stringify(name)}: ${problem}`);
+      // Older clients mark a deletion with "" rather than null.
+      if (entryName === null || entryName === "") return { name, entry: null };
+      const entry = zip.entries.get(entryName);
+      if (!entry)
+        throw badRequest(`media upload: no zip entry ${JSON.stringify(entryName)} for ${name}`);
+      if (entry.size > MAX_MEDIA_FILE_BYTES)
+        throw badRequest(`media upload: ${name} exceeds ${MAX_MEDIA_FILE_BYTES} bytes`);
+      if (entry.size === 0) throw badRequest(`media upload: ${name} is empty`);
+      declaredBytes += entry.size;
+      return { name, entry };
+    });
+    if (declaredBytes > limits.maxUncompressedBytes) {
+      throw badRequest(
+        `media upload: ${declaredBytes} bytes of files exceed ${limits.maxUncompressedBytes}`,
+      );
+    }
+    const changes: UploadedChange[] = [];
+    for (const [index, { name, entry }] of plan.entries()) {
+      if (!entry) {
+        changes.push({ name, kind: "delete" });
+        continue;
+      }
+      const staged = join(staging, String(index));
+      changes.push({ name, kind: "data", staged, ...(await stage(zip, entry, staged)) });
+    }
+    return changes;
+  } catch (err) {
+    throw err instanceof ZipError ? badRequest(`media upload: ${err.message}`) : err;
+  } finally {
+    await zip.close();
+  }
+}
+
+type MetaList = [string, string | null][];
+
+/** `_meta` of an upload: a JSON array of `[name, zip entry | null | ""]`, at most 25 long. */
+export function parseUploadMeta(bytes: Uint8Array): MetaList {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (err) {
+    throw badRequest(`media upload: unreadable _meta: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(value)) throw badRequest("media upload: _meta is not a list");
+  if (value.length > MAX_FILES_PER_BATCH) {
+    throw badRequest(`media upload: ${value.length} files, at most ${MAX_FILES_PER_BATCH} allowed`);
+  }
+  for (const item of value) {
+    if (
+      !Array.isArray(item) ||
+      item.length !== 2 ||
+      typeof item[0] !== "string" ||
+      (item[1] !== null && typeof item[1] !== "string")
+    ) {
+      throw badRequest("media upload: _meta items must be [name, entry or null]");
+    }
+  }
+  return value as MetaList;
+}
+
+/** Writes one entry to `path` (synced to disk), returning its size and SHA-1. */
+async function stage(
+  zip: ZipReader,
+  entry: ZipEntry,
+  path: string,
+): Promise<{ size: number; sha1: Uint8Array }> {
+  const file = await open(path, "wx");
+  const hash = createHash("sha1");
+  try {
+    const size = await zip.extract(entry, async (chunk) => {
+      hash.update(chunk);
+      let done = 0;
+      while (done < chunk.byteLength)
+        done += (await file.write(chunk, done, chunk.byteLength - done)).bytesWritten;
+    });
+    await file.sync();
+    return { size, sha1: new Uint8Array(hash.digest()) };
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * Records the changes in one transaction (usn + 1 per real change, spec §5.9) and puts staged
+ * files in place. Deleted files are removed only after the commit: a failure before it must not
+ * lose a file the database still lists.
+ */
+function applyChanges(
+  store: MediaStore,
+  changes: UploadedChange[],
+  mtime: number,
+): MediaUploadResult {
+  const db = store.db();
+  const toRemove = new Set<string>();
+  const meta = db.transaction(() => {
+    const meta = db.meta();
+    let installed = false;
+    for (const change of changes) {
+      const existing = db.liveEntry(change.name);
+      const target = mediaFilePath(store.folder, change.name);
+      if (change.kind === "delete") {
+        if (!existing) continue;
+        meta.totalBytes = Math.max(0, meta.totalBytes - existing.size);
+        meta.totalNonemptyFiles = Math.max(0, meta.totalNonemptyFiles - 1);
+        meta.lastUsn++;
+        db.putEntry({ ...existing, size: 0, usn: meta.lastUsn, mtime });
+        toRemove.add(change.name);
+        continue;
+      }
+      if (existing && sameBytes(existing.csum, change.sha1)) {
+        // Nothing to record; but a file that went missing from disk is put back.
+        if (!existsSync(target)) {
+          installFile(change.staged, target);
+          installed = true;
+        }
+        continue;
+      }
+      if (existing) meta.totalBytes = Math.max(0, meta.totalBytes - existing.size) + change.size;
+      else {
+        meta.totalBytes += change.size;
+        meta.totalNonemptyFiles++;
+      }
+      meta.lastUsn++;
+      db.putEntry({
+        fname: change.name,
+        csum: change.sha1,
+        size: change.size,
+        usn: meta.lastUsn,
+        mtime,
+      });
+      installFile(change.staged, target);
+      installed = true;
+      toRemove.delete(change.name);
+    }
+    if (installed) fsyncPath(store.folder);
+    db.writeMeta(meta);
+    return meta;
+  });
+  for (const name of toRemove) {
+    try {
+      removeMediaFile(mediaFilePath(store.folder, name));
+    } catch {
+      // Recorded as deleted; a file left behind is never served and is replaced by a re-upload.
+    }
+  }
+  return [changes.length, meta.lastUsn];
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i]);
+}
