@@ -143,19 +143,6 @@ def media_usn(server: SyncServer, hkey: str) -> int:
     return body["data"]["usn"]
 
 
-def settle_connections() -> None:
-    """Let a connection the client opened ahead of need reach the server before it stops.
-
-    The client's HTTP pool sometimes opens a spare connection during a sync and never sends
-    on it. Bun's listener uses TCP_DEFER_ACCEPT (Linux, 1 s), so such a connection is not
-    accepted yet; stopping the server then drops it without FIN or RST, and the client's next
-    request on it after the restart fails ("error sending request"). Anki's server accepts it
-    at once and closes it properly. Real syncs are rarely that close to a restart; the test
-    waits instead of depending on it (see docs/media.md).
-    """
-    time.sleep(2)
-
-
 def device_with_login(device, server: SyncServer, name: str, user: str = "user1") -> tuple[Collection, SyncAuth]:
     col = device(name)
     return col, ac.login(col, server, user, USERS[user])
@@ -279,6 +266,18 @@ def test_full_sync_then_media(server: SyncServer, device):
     assert folder_digest(b) == digest(files)
     assert b.find_notes('"naïve café"'), "downloaded collection lacks the note using the media"
 
+    # later, a normal sync carries a new note; media follows with meta's media usn
+    note = a.new_note(a.models.by_name("Basic"))
+    note.fields[0] = 'afterwards <img src="later.png">'
+    a.add_note(note, 1)
+    files["later.png"] = os.urandom(900)
+    add_files(a, {"later.png": files["later.png"]})
+    assert sync_all(a, auth_a).required == "NO_CHANGES"
+    res = sync_all(b, auth_b)
+    assert res.required == "NO_CHANGES" and res.server_media_usn == len(files), res
+    assert folder_digest(b) == digest(files)
+    assert b.find_notes("afterwards"), "normal sync did not bring the new note"
+
 
 def test_media_sync_after_server_restart(server: SyncServer, device):
     a, auth_a = device_with_login(device, server, "A")
@@ -287,7 +286,6 @@ def test_media_sync_after_server_restart(server: SyncServer, device):
     sync_media(a, auth_a)
     usn = media_usn(server, auth_a.hkey)
 
-    settle_connections()
     server.restart()
     assert media_usn(server, auth_a.hkey) == usn, "media usn must survive a restart"
     files["after restart.png"] = os.urandom(4000)
@@ -295,7 +293,6 @@ def test_media_sync_after_server_restart(server: SyncServer, device):
     sync_media(a, auth_a)
     assert media_usn(server, auth_a.hkey) == usn + 1
 
-    settle_connections()
     server.restart(hard=True)  # SIGKILL: nothing is flushed on the way out
     b, auth_b = device_with_login(device, server, "B")
     sync_media(b, auth_b)
@@ -380,7 +377,6 @@ def test_data_folder_moves_between_servers(server_kind: str, tmp_path: Path, dev
         add_files(b, {"added on ours.gif": files["added on ours.gif"]})
         sync_media(b, auth_b)
         assert media_usn(ours, auth_b.hkey) == usn + 1
-        settle_connections()
         ours.stop()
 
         # back to Anki's server: our media.db and media/ replace its own

@@ -2,12 +2,12 @@ import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { normalizeCardData } from "../../src/storage/collection/cardData.ts";
-import { findUnicase } from "../../src/storage/collection/unicase.ts";
 import {
   normalizeDeckName,
   normalizeNoteTags,
   normalizeTagName,
 } from "../../src/storage/collection/names.ts";
+import { findUnicase } from "../../src/storage/collection/unicase.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const python = join(root, ".venv/bin/python");
