@@ -14,11 +14,11 @@ export function createApp(deps: AppDeps) {
         idleTimeout: 120,
       },
     })
-      // One request per connection. Anki's client pools connections; with Bun's keep-alive a
-      // pooled connection sometimes goes stale after a streamed upload, and the client's next
-      // request then fails with "error sending request" (seen across server restarts). A new
-      // connection per request costs one local handshake; Caddy keeps client connections alive.
-      .mapResponse(({ response }) => {
+      // One request per connection. Anki's client sometimes opens a spare connection it never
+    // sends on; Bun's listener uses TCP_DEFER_ACCEPT, so at shutdown that connection is dropped
+    // without FIN or RST and the client's next request after a restart fails ("error sending
+    // request"). Closing after each response avoids it; Caddy keeps client connections alive.
+    .mapResponse(({ response }) => {
         if (response instanceof Response) response.headers.set("connection", "close");
         return response as Response;
       })
