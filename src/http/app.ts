@@ -15,10 +15,10 @@ export function createApp(deps: AppDeps) {
       },
     })
       // One request per connection. Anki's client sometimes opens a spare connection it never
-    // sends on; Bun's listener uses TCP_DEFER_ACCEPT, so at shutdown that connection is dropped
-    // without FIN or RST and the client's next request after a restart fails ("error sending
-    // request"). Closing after each response avoids it; Caddy keeps client connections alive.
-    .mapResponse(({ response }) => {
+      // sends on; Bun's listener uses TCP_DEFER_ACCEPT, so at shutdown that connection is dropped
+      // without FIN or RST and the client's next request after a restart fails ("error sending
+      // request"). Closing after each response avoids it; Caddy keeps client connections alive.
+      .mapResponse(({ response }) => {
         if (response instanceof Response) response.headers.set("connection", "close");
         return response as Response;
       })

@@ -7,7 +7,7 @@ import type { SyncUser } from "../identity/service.ts";
 import { SyncError } from "../sync/errors.ts";
 import type { AppDeps } from "./deps.ts";
 import { errorResponse, statusFor } from "./status.ts";
-import type { SyncRequest } from "./syncRequest.ts";
+import { decodeSyncRequest, type SyncRequest } from "./syncRequest.ts";
 
 export interface Call {
   deps: AppDeps;
@@ -47,6 +47,21 @@ export async function runCall(
   }
   logCall(call, method, response, error, started);
   return response;
+}
+
+/** Runs the handler that `handlers` names for `method` on a POST in either framing. */
+export function dispatchPost(
+  deps: AppDeps,
+  handlers: Record<string, Handler>,
+  method: string,
+  label: string,
+  request: Request,
+  ip: string,
+): Promise<Response> {
+  const handler = Object.hasOwn(handlers, method) ? handlers[method] : undefined;
+  return runCall(deps, label, ip, handler, () =>
+    decodeSyncRequest(request, deps.config.maxPayloadMegs * 1024 * 1024),
+  );
 }
 
 function logCall(

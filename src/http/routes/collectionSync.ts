@@ -12,8 +12,8 @@ import { UPLOAD_TOO_LARGE } from "../../sync/collection/upload.ts";
 import { badRequest } from "../../sync/errors.ts";
 import { clientIp } from "../clientIp.ts";
 import type { AppDeps } from "../deps.ts";
-import { authenticate, type Handler, runCall } from "../syncCall.ts";
-import { decodeSyncRequest, readJsonBody, readTextBody } from "../syncRequest.ts";
+import { authenticate, dispatchPost, type Handler } from "../syncCall.ts";
+import { readJsonBody, readTextBody } from "../syncRequest.ts";
 import { jsonResponse, streamResponse, textResponse } from "../syncResponse.ts";
 
 export const NORMAL_SYNC_METHODS = new Set([
@@ -115,10 +115,7 @@ export function handleSync(
   request: Request,
   ip: string,
 ): Promise<Response> {
-  const handler = Object.hasOwn(HANDLERS, method) ? HANDLERS[method] : undefined;
-  return runCall(deps, method, ip, handler, () =>
-    decodeSyncRequest(request, deps.config.maxPayloadMegs * 1024 * 1024),
-  );
+  return dispatchPost(deps, HANDLERS, method, method, request, ip);
 }
 
 export function collectionSyncRoutes(deps: AppDeps) {

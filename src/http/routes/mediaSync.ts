@@ -13,8 +13,8 @@ import { MAX_FILES_PER_BATCH } from "../../sync/media/limits.ts";
 import { SYNC_VERSION_10_V2_TIMEZONE } from "../../sync/version.ts";
 import { clientIp } from "../clientIp.ts";
 import type { AppDeps } from "../deps.ts";
-import { authenticate, type Call, type Handler, runCall } from "../syncCall.ts";
-import { decodeSyncRequest, readJsonBody, type SyncRequest } from "../syncRequest.ts";
+import { authenticate, type Call, dispatchPost, type Handler, runCall } from "../syncCall.ts";
+import { readJsonBody, type SyncRequest } from "../syncRequest.ts";
 import { jsonResponse, streamResponse } from "../syncResponse.ts";
 
 /** Media JSON bodies are tiny (25 names at most); anything bigger is not a client. */
@@ -128,10 +128,7 @@ export function handleMediaSync(
   request: Request,
   ip: string,
 ): Promise<Response> {
-  const handler = Object.hasOwn(HANDLERS, method) ? HANDLERS[method] : undefined;
-  return runCall(deps, `msync/${method}`, ip, handler, () =>
-    decodeSyncRequest(request, deps.config.maxPayloadMegs * 1024 * 1024),
-  );
+  return dispatchPost(deps, HANDLERS, method, `msync/${method}`, request, ip);
 }
 
 /** `GET /msync/begin?k=<hkey>&v=<client version>`: a legacy `begin`, answered uncompressed. */
