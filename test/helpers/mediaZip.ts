@@ -1,5 +1,6 @@
 /** Builders for media-sync zips in tests, including deliberately broken ones. */
 import { strToU8, type Zippable, zipSync } from "fflate";
+import { ZipFile } from "yazl";
 
 export type UploadItem = [name: string, data: Uint8Array | string | null];
 
@@ -61,24 +62,53 @@ export function patchCentral(zip: Uint8Array, name: string, patch: CentralPatch)
   throw new Error(`no entry ${name}`);
 }
 
-/** The central-directory values of `name`. */
-export function centralOf(zip: Uint8Array, name: string): Required<CentralPatch> {
+/** The central-directory records of `zip`, in order. */
+export function centralEntries(zip: Uint8Array): (Required<CentralPatch> & { name: string })[] {
   const view = new DataView(zip.buffer, zip.byteOffset, zip.byteLength);
   const eocd = zip.byteLength - 22;
   const count = view.getUint16(eocd + 10, true);
   let p = view.getUint32(eocd + 16, true);
+  const entries = [];
   for (let i = 0; i < count; i++) {
     const nameLength = view.getUint16(p + 28, true);
-    if (new TextDecoder().decode(zip.subarray(p + 46, p + 46 + nameLength)) === name) {
-      return {
-        flags: view.getUint16(p + 8, true),
-        method: view.getUint16(p + 10, true),
-        crc: view.getUint32(p + 16, true),
-        compressedSize: view.getUint32(p + 20, true),
-        size: view.getUint32(p + 24, true),
-      };
-    }
+    entries.push({
+      name: new TextDecoder().decode(zip.subarray(p + 46, p + 46 + nameLength)),
+      flags: view.getUint16(p + 8, true),
+      method: view.getUint16(p + 10, true),
+      crc: view.getUint32(p + 16, true),
+      compressedSize: view.getUint32(p + 20, true),
+      size: view.getUint32(p + 24, true),
+    });
     p += 46 + nameLength + view.getUint16(p + 30, true) + view.getUint16(p + 32, true);
   }
-  throw new Error(`no entry ${name}`);
+  return entries;
+}
+
+/** The central-directory values of `name`. */
+export function centralOf(zip: Uint8Array, name: string): Required<CentralPatch> {
+  const { name: _, ...entry } =
+    centralEntries(zip).find((e) => e.name === name) ?? fail(`no entry ${name}`);
+  return entry;
+}
+
+function fail(message: string): never {
+  throw new Error(message);
+}
+
+/** A zip written by yazl, for layouts fflate does not write: zip64 records, repeated names. */
+export async function yazlZip(
+  entries: [name: string, data: string][],
+  options: { zip64Entries?: boolean; zip64End?: boolean } = {},
+): Promise<Uint8Array> {
+  const zip = new ZipFile();
+  for (const [name, data] of entries) {
+    zip.addBuffer(Buffer.from(data), name, {
+      compress: false,
+      forceZip64Format: options.zip64Entries ?? false,
+    });
+  }
+  zip.end({ forceZip64Format: options.zip64End ?? false, comment: "" });
+  const chunks: Buffer[] = [];
+  for await (const chunk of zip.outputStream) chunks.push(chunk as Buffer);
+  return new Uint8Array(Buffer.concat(chunks));
 }

@@ -23,11 +23,13 @@ import { MAX_MEDIA_FILE_BYTES } from "../../src/sync/media/limits.ts";
 import { mediaSanity } from "../../src/sync/media/sanity.ts";
 import { type MediaUploadResult, uploadChanges } from "../../src/sync/media/upload.ts";
 import {
+  centralEntries,
   centralOf,
   patchCentral,
   rawZip,
   type UploadItem,
   uploadZip,
+  yazlZip,
 } from "../helpers/mediaZip.ts";
 
 let dataDir: string;
@@ -238,20 +240,38 @@ describe("uploadChanges refuses hostile input with 400 and changes nothing", () 
       patchCentral(zip, "0", { size: size - 1, compressedSize: size - 1 }),
       /CRC|declared|bytes/,
     );
-    await expectRefused(patchCentral(zip, "0", { size: size - 1 }), /different sizes/);
-    await expectRefused(patchCentral(zip, "0", { crc: (crc ^ 1) >>> 0 }), /CRC/);
+    // refused by yauzl (validateEntrySizes) while reading the central directory
+    await expectRefused(
+      patchCentral(zip, "0", { size: size - 1 }),
+      /size mismatch for stored file: 12 != 11/,
+    );
+    // yauzl does not check CRCs; we do
+    await expectRefused(patchCentral(zip, "0", { crc: (crc ^ 1) >>> 0 }), /0: CRC mismatch/);
+    // deflated entries: yauzl stops the stream past the declared size and refuses a short one
     const deflated = uploadZip([["a.txt", "x".repeat(5000)]], { level: 6 });
-    await expectRefused(patchCentral(deflated, "0", { size: 4999 }), /more data than the declared/);
-    await expectRefused(patchCentral(deflated, "0", { size: 5001 }), /5000 bytes, 5001 declared/);
+    await expectRefused(
+      patchCentral(deflated, "0", { size: 4999 }),
+      /0: too many bytes in the stream\. expected 4999\./,
+    );
+    await expectRefused(
+      patchCentral(deflated, "0", { size: 5001 }),
+      /0: not enough bytes in the stream\. expected 5001\. got only 5000/,
+    );
+    const { crc: deflatedCrc } = centralOf(deflated, "0");
+    await expectRefused(
+      patchCentral(deflated, "0", { crc: (deflatedCrc ^ 1) >>> 0 }),
+      /0: CRC mismatch/,
+    );
   });
 
   test("zip bombs: inflating past the declared size, oversized files, oversized batches", async () => {
-    // 64 MiB of zeros deflate to ~64 KiB; the entry claims 1 KiB and is cut off right there
+    // 64 MiB of zeros deflate to ~64 KiB; the entry claims 1 KiB and is cut off at the first
+    // inflated chunk (16 KiB) by yauzl's size check
     const bomb = uploadZip([["bomb.bin", new Uint8Array(64 * 1024 * 1024)]], { level: 6 });
     expect(bomb.byteLength).toBeLessThan(1024 * 1024);
     await expectRefused(
       patchCentral(bomb, "0", { size: 1024 }),
-      /more data than the declared 1024/,
+      /0: too many bytes in the stream\. expected 1024\. got at least 16384$/,
     );
     await expectRefused(patchCentral(bomb, "0", { size: MAX_MEDIA_FILE_BYTES + 1 }), /exceeds/);
     // each file fine, together more than the decompression limit
@@ -304,10 +324,60 @@ describe("uploadChanges refuses hostile input with 400 and changes nothing", () 
     const zip = uploadZip([["a.jpg", "content"]]);
     await expectRefused(bytes("definitely not a zip file at all"), /not a zip/);
     await expectRefused(zip.slice(0, zip.byteLength - 10), /not a zip/);
-    await expectRefused(zip.slice(40), /out of bounds|not a zip|bad local header|malformed/);
-    await expectRefused(patchCentral(zip, "0", { flags: 1 }), /encrypted/);
-    await expectRefused(patchCentral(zip, "0", { method: 12 }), /method 12/);
-    await expectRefused(Bun.zstdCompressSync(zip), /not a zip/);
+    await expectRefused(zip.slice(40), /invalid central directory file header signature/);
+    // traditional encryption: a stored entry carries a 12-byte header before its data
+    const { size } = centralOf(zip, "0");
+    await expectRefused(
+      patchCentral(zip, "0", { flags: 1, compressedSize: size + 12 }),
+      /0: encrypted/,
+    );
+    const deflated = uploadZip([["a.txt", "x".repeat(5000)]], { level: 6 });
+    await expectRefused(patchCentral(deflated, "0", { flags: 1 }), /0: encrypted/);
+    // strong encryption: refused by yauzl itself
+    await expectRefused(patchCentral(deflated, "0", { flags: 0x41 }), /strong encryption/);
+    await expectRefused(
+      patchCentral(zip, "0", { method: 12 }),
+      /0: compression method 12 not supported/,
+    );
+    // the zstd frame holds the zip's end record, misplaced: yauzl takes the first one it finds
+    await expectRefused(Bun.zstdCompressSync(zip), /Invalid comment length/);
+  });
+
+  test("zip64 entries, repeated names, a local header naming another entry, broken deflate data", async () => {
+    const meta = JSON.stringify([["a.jpg", "0"]]);
+    await expectRefused(
+      await yazlZip(
+        [
+          ["0", "content"],
+          ["_meta", meta],
+        ],
+        { zip64Entries: true },
+      ),
+      /0: zip64 not supported/,
+    );
+    // a zip64 end record is read by yauzl; its entry count is bounded like any other
+    const many: [string, string][] = Array.from({ length: 60 }, (_, i) => [String(i), "x"]);
+    await expectRefused(
+      await yazlZip([...many, ["_meta", "[]"]], { zip64End: true }),
+      /61 zip entries, at most 51/,
+    );
+    await expectRefused(
+      await yazlZip([
+        ["0", "one"],
+        ["0", "two"],
+        ["_meta", meta],
+      ]),
+      /duplicate zip entry 0/,
+    );
+    const local = uploadZip([["a.jpg", "content"]]);
+    expect(String.fromCharCode(local[30] ?? 0)).toBe("0"); // the first local header names "0"
+    local[30] = "9".charCodeAt(0);
+    await expectRefused(local, /0: local name differs/);
+    const random = new Uint8Array(64 * 1024).map((_, i) => (i * 2654435761) >>> 24);
+    const broken = uploadZip([["r.bin", random]], { level: 6 });
+    const middle = Math.floor(broken.byteLength / 3);
+    for (let i = middle; i < middle + 64; i++) broken[i] = 0xff;
+    await expectRefused(broken, /^media upload: 0: (?!CRC)/);
   });
 
   test("a broken compressed body", async () => {
@@ -388,7 +458,13 @@ describe("downloadFiles", () => {
     expect(meta).toEqual({ "0": "naïve café.jpg", "1": "a.png", "2": "b.png" });
     expect(new TextDecoder().decode(entries["0"])).toBe("café");
     expect(Object.keys(entries).sort()).toEqual(["0", "1", "2", "_meta"]);
-    expect(centralOf(zip, "0").method).toBe(0);
+    // stored entries in request order, then _meta
+    expect(centralEntries(zip).map(({ name, method }) => [name, method])).toEqual([
+      ["0", 0],
+      ["1", 0],
+      ["2", 0],
+      ["_meta", 0],
+    ]);
     // zstd-framed for v11 clients
     const compressed = await download(["a.png"], true);
     expect(compressed.meta).toEqual({ "0": "a.png" });

@@ -78,7 +78,7 @@ async function writeZip(store: MediaStore, batch: MediaEntry[], zipPath: string)
       }
       names[String(index)] = entry.fname;
     }
-    await writer.addBytes("_meta", new TextEncoder().encode(JSON.stringify(names)));
+    writer.addBytes("_meta", new TextEncoder().encode(JSON.stringify(names)));
     return await writer.finish();
   } catch (err) {
     await writer.abort();

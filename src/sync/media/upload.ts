@@ -109,10 +109,10 @@ async function readUpload(
       const entry = zip.entries.get(entryName);
       if (!entry)
         throw badRequest(`media upload: no zip entry ${JSON.stringify(entryName)} for ${name}`);
-      if (entry.size > MAX_MEDIA_FILE_BYTES)
+      if (entry.uncompressedSize > MAX_MEDIA_FILE_BYTES)
         throw badRequest(`media upload: ${name} exceeds ${MAX_MEDIA_FILE_BYTES} bytes`);
-      if (entry.size === 0) throw badRequest(`media upload: ${name} is empty`);
-      declaredBytes += entry.size;
+      if (entry.uncompressedSize === 0) throw badRequest(`media upload: ${name} is empty`);
+      declaredBytes += entry.uncompressedSize;
       return { name, entry };
     });
     if (declaredBytes > limits.maxUncompressedBytes) {
