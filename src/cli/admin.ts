@@ -1,15 +1,17 @@
 /**
  * `bun run admin <group> <command> ...`: user and session administration, safe while the
- * server runs. Each group is a module under src/cli/; adding one is one line in GROUPS.
+ * server runs. Each group is a module (or a folder) under src/cli/; adding one is one line in
+ * GROUPS.
  * Exit codes: 0 done, 1 failed, 2 bad usage or configuration, 75 busy (try again).
  */
 import { ConfigError, loadConfig } from "../config.ts";
-import { CliContext, CliError, type CommandGroup, UsageError } from "./context.ts";
+import type { CommandGroup } from "./commandGroup.ts";
+import { CliContext, CliError, UsageError } from "./context.ts";
 
 const GROUPS: Record<string, () => Promise<{ default: CommandGroup }>> = {
   user: () => import("./userCommands.ts"),
   session: () => import("./sessionCommands.ts"),
-  doctor: () => import("./doctor.ts"),
+  doctor: () => import("./doctor/index.ts"),
 };
 
 async function usage(): Promise<string> {

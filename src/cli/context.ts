@@ -29,13 +29,11 @@ export class UsageError extends CliError {
   }
 }
 
-export interface CommandGroup {
-  /** One line for `admin help`. */
-  summary: string;
-  /** Lines of `<group> <command> ...` usage. */
-  usage: string[];
-  run(args: string[], ctx: CliContext): Promise<void>;
-}
+/**
+ * How long a command waits for a user's lock by default: the server holds it during a sync and
+ * until it closes the user's idle collection.
+ */
+export const DEFAULT_LOCK_WAIT_SECS = 10;
 
 export interface Stores {
   db: SessionDb;
@@ -116,6 +114,17 @@ export function table(rows: string[][]): string[] {
       .join("  ")
       .trimEnd(),
   );
+}
+
+/** A listing: JSON with `--json`, else `empty` when there are no rows, else a table. */
+export function printListing<Row>(
+  ctx: CliContext,
+  rows: Row[],
+  listing: { json: boolean; empty: string; header: string[]; cells: (row: Row) => string[] },
+): void {
+  if (listing.json) ctx.out(JSON.stringify(rows, null, 2));
+  else if (rows.length === 0) ctx.out(listing.empty);
+  else for (const line of table([listing.header, ...rows.map(listing.cells)])) ctx.out(line);
 }
 
 export function when(date: Date | null | undefined): string {

@@ -1,13 +1,6 @@
 /** `admin session ...`: host-key sessions (only hashes of the keys are stored). */
-import {
-  type CliContext,
-  CliError,
-  type CommandGroup,
-  parseArgs,
-  table,
-  UsageError,
-  when,
-} from "./context.ts";
+import { type CommandGroup, subcommands } from "./commandGroup.ts";
+import { type CliContext, CliError, parseArgs, printListing, UsageError, when } from "./context.ts";
 
 const group: CommandGroup = {
   summary: "host-key sessions of Anki clients",
@@ -16,17 +9,7 @@ const group: CommandGroup = {
     "session revoke <session-id>...",
     "session revoke --user <user>                     (all of the user's sessions)",
   ],
-  async run(args, ctx) {
-    const [command, ...rest] = args;
-    switch (command) {
-      case "list":
-        return list(ctx, rest);
-      case "revoke":
-        return revoke(ctx, rest);
-      default:
-        throw new UsageError(command ? `unknown command session ${command}` : "missing command");
-    }
-  },
+  run: subcommands("session", { list, revoke }),
 };
 export default group;
 
@@ -36,13 +19,32 @@ function list(ctx: CliContext, args: string[]): void {
     options: ["user"],
   });
   if (positional.length) throw new UsageError(`unexpected ${positional.join(" ")}`);
-  const { profiles, sessions } = ctx.stores;
   const who = options.get("user");
   const profileId = who === undefined ? undefined : ctx.findProfile(who).profileId;
+  printListing(ctx, sessionRows(ctx, profileId, flags.has("all")), {
+    json: flags.has("json"),
+    empty: flags.has("all") ? "no sessions" : "no active sessions",
+    header: ["ID", "USER", "UUID", "PROVIDER", "CREATED", "LAST USED", "STATE", "CLIENT"],
+    cells: (r) => [
+      String(r.id),
+      r.user,
+      r.uuid,
+      r.provider,
+      when(r.created),
+      when(r.lastUsed),
+      r.revoked ? `revoked ${when(r.revoked)}` : "active",
+      r.client ?? "-",
+    ],
+  });
+}
+
+/** The sessions of one profile (or everyone's), with their users; `all` keeps revoked ones. */
+function sessionRows(ctx: CliContext, profileId: number | undefined, all: boolean) {
+  const { profiles, sessions } = ctx.stores;
   const byId = new Map(profiles.list().map((p) => [p.profileId, p]));
-  const rows = sessions
+  return sessions
     .list(profileId)
-    .filter((s) => flags.has("all") || !s.revokedAt)
+    .filter((s) => all || !s.revokedAt)
     .map((s) => {
       const profile = byId.get(s.profileId);
       return {
@@ -56,26 +58,6 @@ function list(ctx: CliContext, args: string[]): void {
         revoked: s.revokedAt,
       };
     });
-  if (flags.has("json")) {
-    ctx.out(JSON.stringify(rows, null, 2));
-    return;
-  }
-  if (rows.length === 0) {
-    ctx.out(flags.has("all") ? "no sessions" : "no active sessions");
-    return;
-  }
-  const header = ["ID", "USER", "UUID", "PROVIDER", "CREATED", "LAST USED", "STATE", "CLIENT"];
-  const body = rows.map((r) => [
-    String(r.id),
-    r.user,
-    r.uuid,
-    r.provider,
-    when(r.created),
-    when(r.lastUsed),
-    r.revoked ? `revoked ${when(r.revoked)}` : "active",
-    r.client ?? "-",
-  ]);
-  for (const line of table([header, ...body])) ctx.out(line);
 }
 
 function revoke(ctx: CliContext, args: string[]): void {

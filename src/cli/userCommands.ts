@@ -7,19 +7,17 @@ import type { Profile } from "../identity/schema.ts";
 import { openDatabase } from "../platform/sqlite.ts";
 import { userPaths } from "../storage/paths.ts";
 import { UserLock } from "../storage/userLock.ts";
+import { type CommandGroup, subcommands } from "./commandGroup.ts";
 import {
   type CliContext,
   CliError,
-  type CommandGroup,
+  DEFAULT_LOCK_WAIT_SECS,
   parseArgs,
-  table,
+  printListing,
   UsageError,
   when,
 } from "./context.ts";
 import { passwordSource, readNewPassword } from "./password.ts";
-
-/** How long reset-collection waits for the server to let go of the user's files. */
-const DEFAULT_LOCK_WAIT_SECS = 10;
 
 const group: CommandGroup = {
   summary: "local users and profiles (a <user> is a uuid, a local username or an email)",
@@ -32,26 +30,15 @@ const group: CommandGroup = {
     "user remove <user> --confirm  (profile and sessions; the data folder is kept)",
     "user reset-collection <user> --confirm [--wait <secs>]",
   ],
-  async run(args, ctx) {
-    const [command, ...rest] = args;
-    switch (command) {
-      case "list":
-        return list(ctx, rest);
-      case "add":
-        return add(ctx, rest);
-      case "passwd":
-        return passwd(ctx, rest);
-      case "disable":
-      case "enable":
-        return setActive(ctx, rest, command === "enable");
-      case "remove":
-        return remove(ctx, rest);
-      case "reset-collection":
-        return resetCollection(ctx, rest);
-      default:
-        throw new UsageError(command ? `unknown command user ${command}` : "missing command");
-    }
-  },
+  run: subcommands("user", {
+    list,
+    add,
+    passwd,
+    disable: (ctx, args) => setActive(ctx, args, false),
+    enable: (ctx, args) => setActive(ctx, args, true),
+    remove,
+    "reset-collection": resetCollection,
+  }),
 };
 export default group;
 
@@ -62,12 +49,40 @@ function one(positional: string[], what: string): string {
 
 function list(ctx: CliContext, args: string[]): void {
   const { flags } = parseArgs(args, { flags: ["json"] });
+  printListing(ctx, userRows(ctx), {
+    json: flags.has("json"),
+    empty: "no users",
+    header: [
+      "UUID",
+      "PROVIDER",
+      "LOGIN",
+      "MANAGED BY",
+      "STATE",
+      "SESSIONS",
+      "LAST LOGIN",
+      "LAST SYNC",
+    ],
+    cells: (r) => [
+      r.uuid,
+      r.provider,
+      r.login,
+      r.source,
+      r.active ? "active" : "disabled",
+      String(r.sessions),
+      when(r.lastLogin),
+      when(r.lastSync),
+    ],
+  });
+}
+
+/** Every profile with its local login, state and number of active sessions. */
+function userRows(ctx: CliContext) {
   const { profiles, localUsers, sessions } = ctx.stores;
   const credentials = new Map(localUsers.list().map((c) => [c.profileId, c]));
   const active = new Map<number, number>();
   for (const s of sessions.list())
     if (!s.revokedAt) active.set(s.profileId, (active.get(s.profileId) ?? 0) + 1);
-  const rows = profiles.list().map((p) => ({
+  return profiles.list().map((p) => ({
     uuid: p.uuid,
     provider: p.provider,
     login: credentials.get(p.profileId)?.username ?? p.email ?? p.name,
@@ -77,35 +92,6 @@ function list(ctx: CliContext, args: string[]): void {
     lastLogin: p.lastLoginAt,
     lastSync: p.lastSyncAt,
   }));
-  if (flags.has("json")) {
-    ctx.out(JSON.stringify(rows, null, 2));
-    return;
-  }
-  if (rows.length === 0) {
-    ctx.out("no users");
-    return;
-  }
-  const header = [
-    "UUID",
-    "PROVIDER",
-    "LOGIN",
-    "MANAGED BY",
-    "STATE",
-    "SESSIONS",
-    "LAST LOGIN",
-    "LAST SYNC",
-  ];
-  const body = rows.map((r) => [
-    r.uuid,
-    r.provider,
-    r.login,
-    r.source,
-    r.active ? "active" : "disabled",
-    String(r.sessions),
-    when(r.lastLogin),
-    when(r.lastSync),
-  ]);
-  for (const line of table([header, ...body])) ctx.out(line);
 }
 
 async function add(ctx: CliContext, args: string[]): Promise<void> {
@@ -172,7 +158,7 @@ function remove(ctx: CliContext, args: string[]): void {
   const { positional, flags } = parseArgs(args, { flags: ["confirm"] });
   const profile = ctx.findProfile(one(positional, "user"));
   const label = describe(ctx, profile);
-  const credential = ctx.stores.localUsers.list().find((c) => c.profileId === profile.profileId);
+  const credential = credentialOf(ctx, profile);
   if (credential && isEnvManaged(credential)) {
     throw new CliError(
       `${label} is managed by ${credential.source.slice(4)}: remove it from the environment first (it is re-created at every start)`,
@@ -248,8 +234,13 @@ function moveCollection(collection: string, backup: string, backupsDir: string):
   }
 }
 
+/** The local login of a profile, if it has one. */
+function credentialOf(ctx: CliContext, profile: Profile): LocalCredential | undefined {
+  return ctx.stores.localUsers.list().find((c) => c.profileId === profile.profileId);
+}
+
 function describe(ctx: CliContext, profile: Profile): string {
-  const credential = ctx.stores.localUsers.list().find((c) => c.profileId === profile.profileId);
+  const credential = credentialOf(ctx, profile);
   const login = credential?.username ?? profile.email ?? profile.name;
   return `${login} (${profile.provider}, ${profile.uuid})`;
 }

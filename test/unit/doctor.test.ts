@@ -18,7 +18,12 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type DoctorOptions, type Finding, runDoctor, summarize } from "../../src/cli/doctor.ts";
+import {
+  type DoctorOptions,
+  type Finding,
+  runDoctor,
+  summarize,
+} from "../../src/cli/doctor/index.ts";
 import { loadConfig } from "../../src/config.ts";
 import { type Db, openDatabase } from "../../src/platform/sqlite.ts";
 import { UserLock } from "../../src/storage/userLock.ts";
