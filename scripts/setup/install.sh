@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
-# Installs everything the server and its test suite need on a fresh Debian machine:
-# Debian packages, Bun (from npm), the JS packages, the unicase extension and the Python venv.
-# Idempotent: each step is skipped when already satisfied. Source it or run it.
+# Installs what ankisyncd needs on a fresh Debian machine. Idempotent: each step is skipped
+# when already satisfied. Source it, or run it:
+#   bash scripts/setup/install.sh          the server: gcc + SQLite headers, Bun (from npm),
+#                                          the JS packages, the unicase extension
+#   bash scripts/setup/install.sh --test   also the test suite's Debian packages and Python venv
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUN_VERSION="1.4.5"
 APT_PACKAGES=(gcc libc6-dev libsqlite3-dev)
 # Deployment tests: Caddy, the pebble ACME test server, openssl for test certificates,
 # docker-compose to validate compose.yaml without an engine, setpriv to run as the container user.
-APT_PACKAGES+=(caddy pebble openssl docker-compose util-linux)
-# Extra Debian packages wanted by optional parts of the suite (set by scripts/test.sh).
-APT_PACKAGES+=(${ANKISYNCD_EXTRA_APT:-})
+TEST_APT_PACKAGES=(caddy pebble openssl docker-compose util-linux)
 
 log() { printf '[setup] %s\n' "$*"; }
 
 ensure_apt_packages() {
   local missing=()
-  for pkg in "${APT_PACKAGES[@]}"; do
+  for pkg in "$@"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if ((${#missing[@]})); then
@@ -56,12 +56,19 @@ ensure_venv() {
   fi
 }
 
-install_all() {
-  ensure_apt_packages
+install_server() {
+  ensure_apt_packages "${APT_PACKAGES[@]}"
   ensure_bun
   ensure_js_packages
   ensure_native
+}
+
+install_all() {
+  install_server
+  ensure_apt_packages "${TEST_APT_PACKAGES[@]}"
   ensure_venv
 }
 
-if [ "${BASH_SOURCE[0]}" = "$0" ]; then install_all; fi
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  if [ "${1:-}" = "--test" ]; then install_all; else install_server; fi
+fi
