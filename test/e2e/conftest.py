@@ -225,10 +225,17 @@ def server_factory(server_kind: str, tmp_path: Path, request: pytest.FixtureRequ
     servers: list[SyncServer] = []
     request.node._e2e_servers = servers
 
-    def make(users: dict[str, str] | None = None, env: dict[str, str] | None = None) -> SyncServer:
+    def make(
+        users: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+        *,
+        kind: str | None = None,
+        base: Path | None = None,
+    ) -> SyncServer:
+        """kind: another server than the session's; base: share a data folder between servers."""
         n = len(servers)
         root = tmp_path / (f"server{n}" if n else "server")
-        srv = SyncServer(server_kind, root / "data", root / "server.log", users or USERS, env)
+        srv = SyncServer(kind or server_kind, base or root / "data", root / "server.log", users or USERS, env)
         root.mkdir(parents=True, exist_ok=True)
         servers.append(srv)
         srv.start()

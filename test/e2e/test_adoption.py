@@ -8,46 +8,32 @@ from pathlib import Path
 
 import anki_client as ac
 import pytest
-from conftest import USERS, SyncServer
+from conftest import USERS
 from test_full_sync import download_fresh, upload_rich
 
 
-def test_anki_server_folder_is_adopted(server_kind: str, tmp_path: Path, device, request):
+def test_anki_server_folder_is_adopted(server_kind: str, tmp_path: Path, device, server_factory):
     if server_kind != "ours":
         pytest.skip("runs both servers on one data folder; exercised with E2E_SERVER=ours")
     base = tmp_path / "data"
-    servers: list[SyncServer] = []
-    request.node._e2e_servers = servers
+    official = server_factory(kind="official", base=base)
+    a, _auth, snap_a = upload_rich(device, official)
+    official.stop()
+    original = (base / "user1" / "collection.anki2").read_bytes()
 
-    def start(kind: str) -> SyncServer:
-        srv = SyncServer(kind, base, tmp_path / f"{kind}.log", USERS)
-        servers.append(srv)
-        srv.start()
-        return srv
+    ours = server_factory(kind="ours", base=base)
+    # Anki's server derives host keys from the password; ours issues its own: log in again.
+    auth_a = ac.login(a, ours, "user1", USERS["user1"])
+    assert ac.sync(a, auth_a).action == "none", "same collection: nothing to sync"
+    b = download_fresh(device, ours, "B")
+    ac.assert_same(snap_a, ac.snapshot(b), "uploaded to Anki's server vs downloaded from ours")
 
-    try:
-        official = start("official")
-        a, _auth, snap_a = upload_rich(device, official)
-        official.stop()
-        original = (base / "user1" / "collection.anki2").read_bytes()
-
-        ours = start("ours")
-        # Anki's server derives host keys from the password; ours issues its own: log in again.
-        auth_a = ac.login(a, ours, "user1", USERS["user1"])
-        assert ac.sync(a, auth_a).action == "none", "same collection: nothing to sync"
-        b = download_fresh(device, ours, "B")
-        ac.assert_same(snap_a, ac.snapshot(b), "uploaded to Anki's server vs downloaded from ours")
-
-        # Both devices keep syncing normally through ours.
-        note = b.new_note(b.models.by_name("Basic"))
-        note["Front"] = "added after the move"
-        b.add_note(note, b.decks.id("Default"))
-        assert ac.sync(b, auth_b := ac.login(b, ours, "user1", USERS["user1"])).action == "normal"
-        assert ac.sync(a, auth_a).action == "normal"
-        ac.assert_same(ac.snapshot(a), ac.snapshot(b), "A vs B after a normal sync through ours")
-        assert auth_b.hkey != auth_a.hkey
-        # Adoption copies: Anki's own folder is left exactly as it was.
-        assert (base / "user1" / "collection.anki2").read_bytes() == original
-    finally:
-        for srv in servers:
-            srv.stop()
+    # Both devices keep syncing normally through ours.
+    note = b.new_note(b.models.by_name("Basic"))
+    note["Front"] = "added after the move"
+    b.add_note(note, b.decks.id("Default"))
+    assert ac.sync(b, ac.login(b, ours, "user1", USERS["user1"])).action == "normal"
+    assert ac.sync(a, auth_a).action == "normal"
+    ac.assert_same(ac.snapshot(a), ac.snapshot(b), "A vs B after a normal sync through ours")
+    # Adoption copies: Anki's own folder is left exactly as it was.
+    assert (base / "user1" / "collection.anki2").read_bytes() == original

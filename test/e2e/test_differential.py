@@ -26,24 +26,19 @@ def seed_collection(folder: Path) -> Path:
     return path
 
 
-def run_script(kind: str, seed: Path, tmp: Path) -> dict[str, dict]:
-    server = SyncServer(kind, tmp / f"{kind}-data", tmp / f"{kind}.log", USERS)
-    server.start()
-    try:
-        a, b = device(tmp / kind / "A", seed), device(tmp / kind / "B")
-        auth_a = ac.login(a, server, "user1", USERS["user1"])
-        auth_b = ac.login(b, server, "user1", USERS["user1"])
-        assert ac.sync(a, auth_a).action == "upload"
-        assert ac.sync(b, auth_b).action == "download"
-        edit_on_a(a)
-        assert ac.sync(a, auth_a).action == "normal"
-        assert ac.sync(b, auth_b).action == "normal"
-        edit_on_b(b)
-        assert ac.sync(b, auth_b).action == "normal"
-        assert ac.sync(a, auth_a).action == "normal"
-        return {"A": normalised(a), "B": normalised(b)}
-    finally:
-        server.stop()
+def run_script(server: SyncServer, seed: Path, tmp: Path) -> dict[str, dict]:
+    a, b = device(tmp / server.kind / "A", seed), device(tmp / server.kind / "B")
+    auth_a = ac.login(a, server, "user1", USERS["user1"])
+    auth_b = ac.login(b, server, "user1", USERS["user1"])
+    assert ac.sync(a, auth_a).action == "upload"
+    assert ac.sync(b, auth_b).action == "download"
+    edit_on_a(a)
+    assert ac.sync(a, auth_a).action == "normal"
+    assert ac.sync(b, auth_b).action == "normal"
+    edit_on_b(b)
+    assert ac.sync(b, auth_b).action == "normal"
+    assert ac.sync(a, auth_a).action == "normal"
+    return {"A": normalised(a), "B": normalised(b)}
 
 
 def device(folder: Path, seed: Path | None = None) -> Collection:
@@ -96,12 +91,12 @@ def strip_guid(card: dict[str, Any], by_guid: dict[str, str]) -> dict[str, Any]:
     return {**card, "note_guid": by_guid.get(card["note_guid"], card["note_guid"])}
 
 
-def test_same_script_same_end_state(server_kind: str, tmp_path: Path):
+def test_same_script_same_end_state(server_kind: str, tmp_path: Path, server_factory):
     if server_kind != "ours":
         pytest.skip("runs both servers; exercised with E2E_SERVER=ours")
     seed = seed_collection(tmp_path)
-    official = run_script("official", seed, tmp_path)
-    ours = run_script("ours", seed, tmp_path)
+    official = run_script(server_factory(kind="official"), seed, tmp_path)
+    ours = run_script(server_factory(kind="ours"), seed, tmp_path)
     ac.assert_same(official["A"], official["B"], "A vs B on Anki's server")
     # the script really moved things both ways
     assert {"edited on A", "added on A"} <= set(official["A"]["notes"])

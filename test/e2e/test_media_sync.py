@@ -332,7 +332,7 @@ def test_protocol_answers_match(server: SyncServer, device):
     assert post("uploadChanges", data=b"not a zip").status == 400
 
 
-def test_data_folder_moves_between_servers(server_kind: str, tmp_path: Path, device, request):
+def test_data_folder_moves_between_servers(server_kind: str, tmp_path: Path, device, server_factory):
     """Anki's server's media.db and media/ are adopted by ours, and ours go back to Anki's
     server: both keep the same files, usn and tombstones. Uses both servers, so it runs once
     (with E2E_SERVER=ours)."""
@@ -343,60 +343,51 @@ def test_data_folder_moves_between_servers(server_kind: str, tmp_path: Path, dev
     import shutil
 
     base = tmp_path / "data"
-    servers: list[SyncServer] = []
-    request.node._e2e_servers = servers
 
     def start(kind: str) -> SyncServer:
-        srv = SyncServer(kind, base, tmp_path / f"{kind}-{len(servers)}.log", USERS)
-        servers.append(srv)
-        srv.start()
-        return srv
+        return server_factory(kind=kind, base=base)
 
-    try:
-        official = start("official")
-        a, auth_a = device_with_login(device, official, "A")
-        sync_all(a, auth_a)  # creates the collection on the server, which adoption looks for
-        files = {"naïve café.jpg": os.urandom(3000), "kept.mp3": os.urandom(500), "deleted.png": os.urandom(10)}
-        add_files(a, files)
-        sync_media(a, auth_a)
-        remove_files(a, ["deleted.png"])
-        sync_media(a, auth_a)
-        del files["deleted.png"]
-        usn = media_usn(official, auth_a.hkey)
-        official.stop()
+    official = start("official")
+    a, auth_a = device_with_login(device, official, "A")
+    sync_all(a, auth_a)  # creates the collection on the server, which adoption looks for
+    files = {"naïve café.jpg": os.urandom(3000), "kept.mp3": os.urandom(500), "deleted.png": os.urandom(10)}
+    add_files(a, files)
+    sync_media(a, auth_a)
+    remove_files(a, ["deleted.png"])
+    sync_media(a, auth_a)
+    del files["deleted.png"]
+    usn = media_usn(official, auth_a.hkey)
+    official.stop()
 
-        ours = start("ours")
-        auth_a = ac.login(a, ours, "user1", USERS["user1"])
-        assert media_usn(ours, auth_a.hkey) == usn
-        assert server_state(ours, auth_a.hkey) == {**digest(files), "deleted.png": ""}
-        sync_media(a, auth_a)  # nothing to do
-        b, auth_b = device_with_login(device, ours, "B")
-        sync_media(b, auth_b)
-        assert folder_digest(b) == digest(files)
-        files["added on ours.gif"] = os.urandom(700)
-        add_files(b, {"added on ours.gif": files["added on ours.gif"]})
-        sync_media(b, auth_b)
-        assert media_usn(ours, auth_b.hkey) == usn + 1
-        ours.stop()
+    ours = start("ours")
+    auth_a = ac.login(a, ours, "user1", USERS["user1"])
+    assert media_usn(ours, auth_a.hkey) == usn
+    assert server_state(ours, auth_a.hkey) == {**digest(files), "deleted.png": ""}
+    sync_media(a, auth_a)  # nothing to do
+    b, auth_b = device_with_login(device, ours, "B")
+    sync_media(b, auth_b)
+    assert folder_digest(b) == digest(files)
+    files["added on ours.gif"] = os.urandom(700)
+    add_files(b, {"added on ours.gif": files["added on ours.gif"]})
+    sync_media(b, auth_b)
+    assert media_usn(ours, auth_b.hkey) == usn + 1
+    ours.stop()
 
-        # back to Anki's server: our media.db and media/ replace its own
-        ours_dir = next(p.parent for p in (base / "collections").glob("*/media.db"))
-        user_dir = base / "user1"
-        shutil.rmtree(user_dir / "media")
-        shutil.copytree(ours_dir / "media", user_dir / "media")
-        for suffix in ("", "-wal"):
-            target = user_dir / f"media.db{suffix}"
-            target.unlink(missing_ok=True)
-            if (ours_dir / f"media.db{suffix}").exists():
-                shutil.copy2(ours_dir / f"media.db{suffix}", target)
-        official = start("official")
-        c, auth_c = device_with_login(device, official, "C")
-        sync_media(c, auth_c)
-        assert folder_digest(c) == digest(files)
-        assert media_usn(official, auth_c.hkey) == usn + 1
-        auth_a = ac.login(a, official, "user1", USERS["user1"])
-        sync_media(a, auth_a)
-        assert folder_digest(a) == digest(files)
-    finally:
-        for srv in servers:
-            srv.stop()
+    # back to Anki's server: our media.db and media/ replace its own
+    ours_dir = next(p.parent for p in (base / "collections").glob("*/media.db"))
+    user_dir = base / "user1"
+    shutil.rmtree(user_dir / "media")
+    shutil.copytree(ours_dir / "media", user_dir / "media")
+    for suffix in ("", "-wal"):
+        target = user_dir / f"media.db{suffix}"
+        target.unlink(missing_ok=True)
+        if (ours_dir / f"media.db{suffix}").exists():
+            shutil.copy2(ours_dir / f"media.db{suffix}", target)
+    official = start("official")
+    c, auth_c = device_with_login(device, official, "C")
+    sync_media(c, auth_c)
+    assert folder_digest(c) == digest(files)
+    assert media_usn(official, auth_c.hkey) == usn + 1
+    auth_a = ac.login(a, official, "user1", USERS["user1"])
+    sync_media(a, auth_a)
+    assert folder_digest(a) == digest(files)

@@ -4,7 +4,7 @@
  * from their known values. Any failure is a shape error (400, session kept).
  */
 import type { LegacyJson } from "../../storage/collection/convert/legacyJson.ts";
-import type { CardValues, RevlogValues } from "../../storage/collection/syncRows.ts";
+import type { CardValues, NoteRow, RevlogValues } from "../../storage/collection/syncRows.ts";
 import { badRequest } from "../errors.ts";
 import {
   expectArray,
@@ -17,15 +17,8 @@ import {
   rowValues,
 } from "./wire.ts";
 
-export interface IncomingNote {
-  id: Int;
-  guid: string;
-  mid: Int;
-  mod: Int;
-  usn: Int;
-  tags: string;
-  flds: string;
-}
+/** A note as received: the sort field and checksum are recomputed, never taken from the wire. */
+export type IncomingNote = Omit<NoteRow, "sfld" | "csum">;
 
 export interface IncomingChunk {
   done: boolean;

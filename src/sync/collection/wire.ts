@@ -11,10 +11,10 @@ import {
   type LegacyObject,
   parseLegacyJson,
 } from "../../storage/collection/convert/legacyJson.ts";
+import type { Int } from "../../storage/collection/syncRows.ts";
 import { badRequest } from "../errors.ts";
 
-/** An integer as the lossless parser gives it: `number` when safe, else `bigint`. */
-export type Int = number | bigint;
+export type { Int };
 
 export function parseBody(payload: string): LegacyJson {
   try {
