@@ -28,5 +28,8 @@ for server in ${E2E_SERVERS:-ours official}; do
     --junitxml="$REPORTS/e2e-$server.xml" || E2E_FAILED=1
 done
 
+echo "== benchmark smoke run (bench/run.sh --quick): keeps the benchmark working; figures not judged"
+bash bench/run.sh --quick --results "$REPORTS/bench-quick.json" || BENCH_FAILED=1
+
 python3 scripts/test-summary.py "$REPORTS"/*.xml --label "all"
-if [ -n "${BUN_FAILED:-}" ] || [ -n "${E2E_FAILED:-}" ]; then exit 1; fi
+if [ -n "${BUN_FAILED:-}" ] || [ -n "${E2E_FAILED:-}" ] || [ -n "${BENCH_FAILED:-}" ]; then exit 1; fi

@@ -1,0 +1,365 @@
+"""The workloads: each is driven by the real Anki client (test/e2e/anki_client.py)
+against one server. `setup` runs once per server, untimed; `round` runs once per
+round and times its parts with `measure(figure)`. Every figure a workload can
+produce is listed in `figures`, so a failure can be reported against all of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, ContextManager, Iterator
+
+from anki.collection import Collection
+
+import content
+from servers import BenchServer  # also puts test/e2e on sys.path
+
+import anki_client as ac  # noqa: E402  (test/e2e/anki_client.py)
+
+
+@dataclass
+class Timing:
+    """Yielded by `measure`: a body may set `seconds` to report a time it took itself."""
+
+    seconds: float | None = None
+
+
+Measure = Callable[..., ContextManager[Timing]]
+MEDIA_TIMEOUT_SECS = 600
+MAX_CONCURRENT_SYNCS = 200
+
+
+@dataclass(frozen=True)
+class Params:
+    rounds: int
+    small_mb: float
+    large_mb: float
+    changed_notes: int
+    small_files: int
+    small_file_bytes: int
+    large_files: int
+    large_file_bytes: int
+    b_syncs_alone: int = 5
+    b_changed_notes: int = 10
+
+
+FULL = Params(5, 10, 100, 3000, 1000, 8_000, 20, 5_000_000)
+QUICK = Params(1, 5, 20, 1000, 300, 8_000, 4, 2_000_000, b_syncs_alone=3)
+
+
+@dataclass
+class Ctx:
+    """What every workload may use: parameters, generated content, device folders."""
+
+    params: Params
+    workdir: Path
+    small: Path = field(init=False)  # template collections (closed, schema 18)
+    large: Path = field(init=False)
+    small_media: Path = field(init=False)
+    large_media: Path = field(init=False)
+    _ids: Iterator[int] = field(default_factory=itertools.count)
+
+    def __post_init__(self) -> None:
+        gen = self.workdir / "generated"
+        self.small, self.large = gen / "small.anki2", gen / "large.anki2"
+        self.small_media, self.large_media = gen / "media-small", gen / "media-large"
+
+    @contextlib.contextmanager
+    def device(self, name: str, *, template: Path | None = None, media: Path | None = None) -> Iterator[Collection]:
+        """A client collection in a folder of its own, deleted afterwards."""
+        folder = self.workdir / "devices" / f"{name}-{next(self._ids)}"
+        folder.mkdir(parents=True)
+        if template:
+            shutil.copyfile(template, folder / "collection.anki2")
+        if media:
+            content.copy_media(media, folder / "collection.media")
+        col = Collection(str(folder / "collection.anki2"))
+        try:
+            yield col
+        finally:
+            with contextlib.suppress(Exception):
+                col.close(downgrade=False)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def password(user: str) -> str:
+    return f"pw-{user}"
+
+
+def login(col: Collection, srv: BenchServer, user: str):
+    return ac.login(col, srv, user, password(user))
+
+
+def expect(cond: bool, what: str) -> None:
+    if not cond:
+        raise RuntimeError(what)
+
+
+def normal_sync(col: Collection, auth) -> None:
+    res = ac.sync(col, auth)
+    expect(res.action == "normal", f"expected a normal sync, got {res}")
+
+
+def full_upload(col: Collection, auth) -> None:
+    ac.full_sync(col, auth, upload=True)
+
+
+def full_download(col: Collection, auth, cards: int) -> None:
+    ac.full_sync(col, auth, upload=False)
+    expect(col.card_count() == cards, f"downloaded {col.card_count()} cards, uploaded {cards}")
+
+
+def sync_media(col: Collection, auth) -> None:
+    """Media sync as the client runs it (in the background), waited for; raises
+    what the sync raised."""
+    col.sync_media(auth)
+    deadline = time.monotonic() + MEDIA_TIMEOUT_SECS
+    while col.media_sync_status().active:
+        expect(time.monotonic() < deadline, f"media sync still running after {MEDIA_TIMEOUT_SECS}s")
+        time.sleep(0.005)
+
+
+# ---------------------------------------------------------------------------
+
+
+class Workload:
+    key: str  # user-name prefix
+    figures: list[str]
+
+    def users(self, rounds: int) -> list[str]:
+        return [self.key]
+
+    def setup(self, ctx: Ctx, srv: BenchServer) -> dict:
+        return {}
+
+    def round(self, ctx: Ctx, srv: BenchServer, state: dict, r: int, measure: Measure) -> None:
+        raise NotImplementedError
+
+
+class FullSync(Workload):
+    """Full upload of a generated collection (replacing the one a warm-up upload
+    left), then a full download of it by a fresh device. Times include the
+    client's close and reopen, as a user waits for them."""
+
+    def __init__(self, ctx: Ctx, size: str):
+        self.template = ctx.small if size == "small" else ctx.large
+        mb = ctx.params.small_mb if size == "small" else ctx.params.large_mb
+        self.key = f"full{size}"
+        self.up, self.down = f"full upload {mb:g} MB", f"full download {mb:g} MB"
+        self.figures = [self.up, self.down]
+
+    def setup(self, ctx: Ctx, srv: BenchServer) -> dict:
+        with ctx.device(self.key, template=self.template) as col:
+            auth = login(col, srv, self.key)
+            full_upload(col, auth)
+            return {"auth": auth, "cards": col.card_count()}
+
+    def round(self, ctx: Ctx, srv: BenchServer, state: dict, r: int, measure: Measure) -> None:
+        with ctx.device(self.key, template=self.template) as col:
+            with measure(self.up):
+                full_upload(col, state["auth"])
+        with ctx.device(self.key) as col:
+            with measure(self.down):
+                full_download(col, state["auth"], state["cards"])
+
+
+class NormalSync(Workload):
+    """Device A changes N notes (a field, their cards rescheduled, one review
+    each) and syncs them up; device B then syncs them down. Both start from the
+    small collection, full-synced in setup."""
+
+    key = "normal"
+
+    def __init__(self, ctx: Ctx):
+        n = ctx.params.changed_notes
+        self.push, self.pull = f"normal sync up {n} notes", f"normal sync down {n} notes"
+        self.figures = [self.push, self.pull]
+
+    def setup(self, ctx: Ctx, srv: BenchServer) -> dict:
+        stack = contextlib.ExitStack()
+        a = stack.enter_context(ctx.device("normal-A", template=ctx.small))
+        b = stack.enter_context(ctx.device("normal-B"))
+        try:
+            auth_a, auth_b = login(a, srv, self.key), login(b, srv, self.key)
+            full_upload(a, auth_a)
+            full_download(b, auth_b, a.card_count())
+        except BaseException:
+            stack.close()
+            raise
+        return {"a": a, "b": b, "auth_a": auth_a, "auth_b": auth_b, "stack": stack}
+
+    def round(self, ctx: Ctx, srv: BenchServer, state: dict, r: int, measure: Measure) -> None:
+        a, b = state["a"], state["b"]
+        changed = content.change_notes(a, ctx.params.changed_notes, r)
+        with measure(self.push):
+            normal_sync(a, state["auth_a"])
+        with measure(self.pull):
+            normal_sync(b, state["auth_b"])
+        got = b.db.scalar("select count() from notes where flds like ?", f"%round {r}: %")
+        expect(got == changed, f"device B has {got} of the {changed} notes changed in round {r}")
+
+
+class MediaSync(Workload):
+    """Device A syncs a media folder up to an empty account (a user per round);
+    a fresh device B then syncs it all down."""
+
+    def __init__(self, ctx: Ctx, size: str):
+        p = ctx.params
+        small = size == "small"
+        self.folder = ctx.small_media if small else ctx.large_media
+        self.count = p.small_files if small else p.large_files
+        each = f"{p.small_file_bytes // 1000} kB" if small else f"{p.large_file_bytes / 1e6:g} MB"
+        self.key = f"media{size}"
+        self.up = f"media up {self.count} x {each}"
+        self.down = f"media down {self.count} x {each}"
+        self.figures = [self.up, self.down]
+
+    def users(self, rounds: int) -> list[str]:
+        return [f"{self.key}{r}" for r in range(rounds)]
+
+    def round(self, ctx: Ctx, srv: BenchServer, state: dict, r: int, measure: Measure) -> None:
+        user = f"{self.key}{r}"
+        with ctx.device(user, media=self.folder) as a:
+            auth = login(a, srv, user)
+            with measure(self.up):
+                sync_media(a, auth)
+        with ctx.device(user) as b:
+            auth = login(b, srv, user)
+            with measure(self.down):
+                sync_media(b, auth)
+            got = len(list(Path(b.media.dir()).iterdir()))
+            expect(got == self.count, f"device B downloaded {got} of {self.count} media files")
+
+
+class MultiUser(Workload):
+    """User B's normal syncs (a few changed notes each) alone, then while user A
+    full-uploads the large collection; B's latency is the figure."""
+
+    key = "multi"
+
+    def __init__(self, ctx: Ctx):
+        mb = ctx.params.large_mb
+        self.alone = "user B normal sync, alone"
+        self.during = f"user B normal sync, during A's {mb:g} MB upload"
+        self.slowest = "user B normal sync, during A's upload (slowest)"
+        self.upload = f"user A {mb:g} MB upload, during B's syncs"
+        self.figures = [self.alone, self.during, self.slowest, self.upload]
+
+    def users(self, rounds: int) -> list[str]:
+        return ["multiA", "multiB"]
+
+    def setup(self, ctx: Ctx, srv: BenchServer) -> dict:
+        with ctx.device("multiA", template=ctx.large) as a:
+            auth_a = login(a, srv, "multiA")
+            full_upload(a, auth_a)
+        stack = contextlib.ExitStack()
+        b = stack.enter_context(ctx.device("multiB", template=ctx.small))
+        try:
+            auth_b = login(b, srv, "multiB")
+            full_upload(b, auth_b)
+        except BaseException:
+            stack.close()
+            raise
+        state = {"b": b, "auth_a": auth_a, "auth_b": auth_b, "stack": stack, "n": itertools.count()}
+        if srv.kind == "ours":
+            state["note"] = same_worker_note(srv.log_path, "multiA", "multiB")
+        return state
+
+    def change_b(self, ctx: Ctx, state: dict) -> None:
+        content.change_notes(state["b"], ctx.params.b_changed_notes, 1000 + next(state["n"]))
+
+    def round(self, ctx: Ctx, srv: BenchServer, state: dict, r: int, measure: Measure) -> None:
+        b, auth_b = state["b"], state["auth_b"]
+        for _ in range(ctx.params.b_syncs_alone):
+            self.change_b(ctx, state)
+            with measure(self.alone):
+                normal_sync(b, auth_b)
+        with ctx.device("multiA", template=ctx.large) as a:
+            upload = BackgroundUpload(a, state["auth_a"])
+            with measure(self.upload) as timing:
+                upload.start()
+                try:
+                    for _ in range(MAX_CONCURRENT_SYNCS):
+                        if upload.done():
+                            break
+                        self.change_b(ctx, state)
+                        with (
+                            measure(self.during, memory=False, user="multiB"),
+                            measure(self.slowest, memory=False, stat="max", user="multiB"),
+                        ):
+                            normal_sync(b, auth_b)
+                finally:
+                    upload.join()  # before A's device folder goes, even when B failed
+                timing.seconds = upload.seconds
+
+
+def same_worker_note(log: Path, *users: str) -> str:
+    """Whether our server pinned the users to one worker thread: it hashes each
+    user's uuid (random for local users, so this varies between runs) with
+    FNV-1a modulo ANKISYNCD_WORKERS (default 2), as src/executor/executor.ts pin()."""
+    uuids = dict(re.findall(r"\buser=(\S+) uuid=(\S+)", log.read_text(errors="replace")))
+    workers = int(os.environ.get("ANKISYNCD_WORKERS", "2"))
+    if not all(u in uuids for u in users):
+        return f"ours: could not tell which workers {' and '.join(users)} were pinned to"
+    pins = {fnv1a(uuids[u]) % workers for u in users}
+    same = "the same worker" if len(pins) == 1 else "different workers"
+    return f"ours: {' and '.join(users)} were pinned to {same}"
+
+
+def fnv1a(text: str) -> int:
+    h = 0x811C9DC5
+    for ch in text:
+        h = ((h ^ ord(ch)) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+class BackgroundUpload:
+    """A full upload in a thread (the Anki backend releases the GIL)."""
+
+    def __init__(self, col: Collection, auth):
+        self.error: BaseException | None = None
+        self.seconds = 0.0
+        self.thread = threading.Thread(target=self._run, args=(col, auth), daemon=True)
+
+    def _run(self, col: Collection, auth) -> None:
+        started = time.perf_counter()
+        try:
+            full_upload(col, auth)
+        except BaseException as e:  # re-raised in join()
+            self.error = e
+        self.seconds = time.perf_counter() - started
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def done(self) -> bool:
+        return not self.thread.is_alive()
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error:
+            raise self.error
+
+
+def teardown(state: dict) -> None:
+    if "stack" in state:
+        state["stack"].close()
+
+
+def all_workloads(ctx: Ctx) -> list[Workload]:
+    return [
+        FullSync(ctx, "small"),
+        FullSync(ctx, "large"),
+        NormalSync(ctx),
+        MediaSync(ctx, "small"),
+        MediaSync(ctx, "large"),
+        MultiUser(ctx),
+    ]
