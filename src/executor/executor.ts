@@ -1,14 +1,19 @@
 /**
  * Where collection work runs. The server uses a pool of worker threads (users pinned to a
- * worker, one job at a time per user); unit tests use the in-process executor.
+ * worker, one job at a time per user) plus short-lived task workers for heavy stateless work;
+ * unit tests use the in-process executor.
  */
 import { SyncError } from "../sync/errors.ts";
 import { CollectionHost } from "./host.ts";
 import type { Job, JobReplyMessage, JobResult, WorkerSettings } from "./jobs.ts";
 import { KeyedMutex } from "./keyedMutex.ts";
+import { runTask, type Task, type TaskResult } from "./tasks.ts";
 
 export interface CollectionExecutor {
+  /** A job for one user: runs after that user's earlier jobs, on the worker they are pinned to. */
   run<J extends Job>(job: J): Promise<JobResult<J>>;
+  /** Stateless heavy work: runs at once on a task worker of its own (bounded in number). */
+  runTask<T extends Task>(task: T): Promise<TaskResult<T>>;
   close(): Promise<void>;
 }
 
@@ -22,6 +27,10 @@ export class InProcessExecutor implements CollectionExecutor {
 
   run<J extends Job>(job: J): Promise<JobResult<J>> {
     return this.mutex.run(job.user.uuid, () => this.host.handle(job));
+  }
+
+  runTask<T extends Task>(task: T): Promise<TaskResult<T>> {
+    return runTask(task) as Promise<TaskResult<T>>;
   }
 
   async close(): Promise<void> {
@@ -89,9 +98,15 @@ class WorkerHandle {
 export class WorkerPoolExecutor implements CollectionExecutor {
   private readonly workers: WorkerHandle[];
   private readonly mutex = new KeyedMutex();
+  private readonly taskSlots: Semaphore;
 
   constructor(settings: WorkerSettings, size: number) {
     this.workers = Array.from({ length: Math.max(1, size) }, () => new WorkerHandle(settings));
+    this.taskSlots = new Semaphore(Math.max(2, size));
+  }
+
+  runTask<T extends Task>(task: T): Promise<TaskResult<T>> {
+    return this.taskSlots.use(() => runOnTaskWorker(task)) as Promise<TaskResult<T>>;
   }
 
   run<J extends Job>(job: J): Promise<JobResult<J>> {
@@ -101,6 +116,40 @@ export class WorkerPoolExecutor implements CollectionExecutor {
 
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.shutdown()));
+  }
+}
+
+/** A fresh thread per task: nothing lingers between users' uploads, and a crash stays contained. */
+function runOnTaskWorker(task: Task): Promise<unknown> {
+  const worker = new Worker(new URL("./taskWorker.ts", import.meta.url).href);
+  return new Promise<unknown>((resolve, reject) => {
+    worker.onmessage = (event: MessageEvent<JobReplyMessage>) => {
+      const reply = event.data;
+      if (reply.ok) resolve(reply.value);
+      else reject(new SyncError(reply.error.kind, reply.error.message));
+    };
+    worker.onerror = (event) =>
+      reject(new SyncError("serverError", `task worker: ${event.message}`));
+    worker.postMessage({ id: 0, task });
+  }).finally(() => worker.terminate());
+}
+
+/** At most `slots` tasks at once; the rest wait their turn. */
+class Semaphore {
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private slots: number) {}
+
+  async use<T>(work: () => Promise<T>): Promise<T> {
+    if (this.slots > 0) this.slots--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.slots++;
+    }
   }
 }
 

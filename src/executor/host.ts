@@ -4,10 +4,10 @@
  */
 import { createLogger, type Logger } from "../log.ts";
 import { userPaths } from "../storage/paths.ts";
-import { download } from "../sync/collection/download.ts";
+import { snapshotForDownload } from "../sync/collection/download.ts";
 import { meta } from "../sync/collection/meta.ts";
 import { runNormalSyncStep } from "../sync/collection/normalSync.ts";
-import { upload } from "../sync/collection/upload.ts";
+import { installUpload } from "../sync/collection/upload.ts";
 import { runMediaOp } from "../sync/media/ops.ts";
 import type { Job, JobResult, WorkerSettings } from "./jobs.ts";
 import { UserState } from "./userState.ts";
@@ -43,9 +43,9 @@ export class CollectionHost {
       case "meta":
         return meta(user, job.req, s);
       case "upload":
-        return upload(user, job.input, s);
+        return installUpload(user, job.preparedPath, s.backupsKept);
       case "download":
-        return download(user, job.compress);
+        return snapshotForDownload(user);
       case "normalSync":
         return runNormalSyncStep(user, job.method, job.skey, job.payload);
       case "media":

@@ -1,9 +1,9 @@
 /** The typed messages the main thread sends to the collection workers, and their results. */
 
 import type { LogFormat, LogLevel } from "../config.ts";
-import type { DownloadOutcome } from "../sync/collection/download.ts";
+import type { DownloadSnapshot } from "../sync/collection/download.ts";
 import type { MetaRequest, MetaResponse } from "../sync/collection/meta.ts";
-import type { UploadInput, UploadOutcome } from "../sync/collection/upload.ts";
+import type { UploadOutcome } from "../sync/collection/upload.ts";
 import type { SyncErrorKind } from "../sync/errors.ts";
 import type { MediaOp, MediaOpResult } from "../sync/media/ops.ts";
 
@@ -13,8 +13,9 @@ export interface UserRef {
 
 export type Job =
   | { kind: "meta"; user: UserRef; req: MetaRequest }
-  | { kind: "upload"; user: UserRef; input: UploadInput }
-  | { kind: "download"; user: UserRef; compress: boolean }
+  /** Swap in a collection already prepared by the `prepareUpload` task (executor/tasks.ts). */
+  | { kind: "upload"; user: UserRef; preparedPath: string }
+  | { kind: "download"; user: UserRef }
   /** `payload` is the request body as JSON text, parsed in the worker (64-bit ids stay exact). */
   | { kind: "normalSync"; user: UserRef; method: string; skey: string; payload: string }
   /** A media-sync step (src/sync/media/ops.ts); its result type depends on `op.method`. */
@@ -25,7 +26,7 @@ export type Job =
 export interface JobResults {
   meta: MetaResponse;
   upload: UploadOutcome;
-  download: DownloadOutcome;
+  download: DownloadSnapshot;
   /** The response body, already serialised (legacy JSON keeps 64-bit ids exact). */
   normalSync: { json: string };
   release: null;

@@ -1,7 +1,7 @@
 /** Worker thread entry: owns the collections of the users pinned to it. */
-import { isSyncError } from "../sync/errors.ts";
 import { CollectionHost } from "./host.ts";
-import type { JobReplyMessage, JobRequestMessage, WorkerSettings } from "./jobs.ts";
+import type { JobRequestMessage, WorkerSettings } from "./jobs.ts";
+import { replyTo } from "./replies.ts";
 
 declare const self: Worker;
 
@@ -23,13 +23,9 @@ self.onmessage = async (
   self.postMessage(await runJob(message));
 };
 
-async function runJob({ id, job }: JobRequestMessage): Promise<JobReplyMessage> {
-  try {
+function runJob({ id, job }: JobRequestMessage) {
+  return replyTo(id, () => {
     if (!host) throw new Error("worker used before init");
-    return { id, ok: true, value: await host.handle(job) };
-  } catch (err) {
-    if (isSyncError(err)) return { id, ok: false, error: { kind: err.kind, message: err.message } };
-    const detail = err instanceof Error ? (err.stack ?? err.message) : String(err);
-    return { id, ok: false, error: { kind: "serverError", message: detail } };
-  }
+    return host.handle(job);
+  });
 }

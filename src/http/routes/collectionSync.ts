@@ -4,15 +4,17 @@
  * per-request log line live in `runCall` (../syncCall.ts, shared with media sync).
  */
 
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { Elysia } from "elysia";
+import { compressStream } from "../../compression.ts";
+import type { SyncUser } from "../../identity/service.ts";
 import { consumeTempFile, StreamTooLarge, writeStreamToFile } from "../../platform/files.ts";
 import { tempPathBeside, userPaths } from "../../storage/paths.ts";
-import { UPLOAD_TOO_LARGE } from "../../sync/collection/upload.ts";
+import { UPLOAD_TOO_LARGE, type UploadOutcome } from "../../sync/collection/upload.ts";
 import { badRequest } from "../../sync/errors.ts";
 import { clientIp } from "../clientIp.ts";
 import type { AppDeps } from "../deps.ts";
-import { authenticate, dispatchPost, type Handler } from "../syncCall.ts";
+import { authenticate, type Call, dispatchPost, type Handler } from "../syncCall.ts";
 import { readJsonBody, readTextBody } from "../syncRequest.ts";
 import { jsonResponse, streamResponse, textResponse } from "../syncResponse.ts";
 
@@ -52,20 +54,7 @@ const meta: Handler = async (call) => {
 
 const upload: Handler = async (call) => {
   const user = await authenticate(call);
-  const paths = userPaths(call.deps.config.dataDir, user.uuid);
-  mkdirSync(paths.dir, { recursive: true });
-  const incomingPath = tempPathBeside(paths.collection, ".incoming");
-  try {
-    await writeStreamToFile(call.req.body, incomingPath, call.deps.config.maxUncompressedBytes);
-  } catch (err) {
-    if (err instanceof StreamTooLarge) return textResponse(UPLOAD_TOO_LARGE, call.req.legacy);
-    throw err;
-  }
-  const outcome = await call.deps.executor.run({
-    kind: "upload",
-    user,
-    input: { incomingPath, compression: call.req.compression },
-  });
+  const outcome = await receiveUpload(call, user);
   call.deps.log.info("full upload", {
     uuid: user.uuid,
     reply: outcome.reply,
@@ -74,15 +63,44 @@ const upload: Handler = async (call) => {
   return textResponse(outcome.reply, call.req.legacy);
 };
 
+/** Streams the body to disk, prepares it on a task worker, installs it on the user's worker. */
+async function receiveUpload(call: Call, user: SyncUser): Promise<UploadOutcome> {
+  const { config, executor } = call.deps;
+  const paths = userPaths(config.dataDir, user.uuid);
+  mkdirSync(paths.dir, { recursive: true });
+  const incomingPath = tempPathBeside(paths.collection, ".incoming");
+  try {
+    await writeStreamToFile(call.req.body, incomingPath, config.maxUncompressedBytes);
+  } catch (err) {
+    if (err instanceof StreamTooLarge) return { reply: UPLOAD_TOO_LARGE, detail: err.message };
+    throw err;
+  }
+  const prepared = await executor.runTask({
+    kind: "prepareUpload",
+    input: {
+      incomingPath,
+      compression: call.req.compression,
+      collectionPath: paths.collection,
+      maxUncompressedBytes: config.maxUncompressedBytes,
+    },
+  });
+  if (!prepared.ready) return prepared;
+  try {
+    return await executor.run({ kind: "upload", user, preparedPath: prepared.preparedPath });
+  } finally {
+    // Gone already when installed; removed here if the install job never ran.
+    rmSync(prepared.preparedPath, { force: true });
+  }
+}
+
 const download: Handler = async (call) => {
   await readJsonBody(call.req, 64 * 1024);
   const user = await authenticate(call);
-  const outcome = await call.deps.executor.run({
-    kind: "download",
-    user,
-    compress: !call.req.legacy,
-  });
-  return streamResponse(consumeTempFile(outcome.path), outcome.originalSize, call.req.legacy);
+  const snapshot = await call.deps.executor.run({ kind: "download", user });
+  // Compressed while it streams: the user's worker is free as soon as the snapshot exists.
+  const file = consumeTempFile(snapshot.path);
+  const body = call.req.legacy ? file : compressStream(file, "zstd");
+  return streamResponse(body, snapshot.originalSize, call.req.legacy);
 };
 
 const normalSync =

@@ -1,7 +1,11 @@
 /**
- * Full upload: the client replaces the server's collection with its own. The body has already
- * been streamed to `incoming` (still compressed); here it is decompressed beside the collection,
- * checked, converted to our at-rest schema and swapped in atomically, keeping a backup.
+ * Full upload: the client replaces the server's collection with its own, in two steps.
+ * 1. `prepareUpload` (heavy, needs nothing of the user's open state, so it runs on a task
+ *    worker and never delays other users pinned to the user's worker): decompress the body
+ *    that was streamed to disk, check it and convert it to our at-rest schema, beside the
+ *    collection.
+ * 2. `installUpload` (light, on the user's worker under the user's lock): end any normal sync,
+ *    close the collection and swap the prepared file in atomically, keeping a backup.
  */
 import { rmSync } from "node:fs";
 import { type Compression, decompressStream } from "../../compression.ts";
@@ -22,14 +26,18 @@ export const UPLOAD_CORRUPT =
   "Your upload was corrupt. Please use Check Database, or restore from backup.";
 
 export interface UploadInput {
+  /** The request body as received (still compressed). Always removed. */
   incomingPath: string;
   compression: Compression;
+  /** The user's collection: the prepared file is written beside it, so the swap is a rename. */
+  collectionPath: string;
+  maxUncompressedBytes: number;
 }
 
-export interface UploadLimits {
-  maxUncompressedBytes: number;
-  backupsKept: number;
-}
+/** Either a file ready to install, or the reply that refuses the upload. */
+export type PreparedUpload =
+  | { ready: true; preparedPath: string; convertedFrom: number }
+  | { ready: false; reply: string; detail: string };
 
 export interface UploadOutcome {
   reply: string;
@@ -37,53 +45,63 @@ export interface UploadOutcome {
   detail: string;
 }
 
-export async function upload(
-  user: UserState,
-  input: UploadInput,
-  limits: UploadLimits,
-): Promise<UploadOutcome> {
-  user.abortSession();
-  const received = tempPathBeside(user.paths.collection, ".upload");
+export async function prepareUpload(input: UploadInput): Promise<PreparedUpload> {
+  const prepared = tempPathBeside(input.collectionPath, ".upload");
+  let ready = false;
   try {
     try {
-      await decompressTo(input, received, limits.maxUncompressedBytes);
+      await decompressTo(input, prepared);
     } catch (err) {
-      if (err instanceof StreamTooLarge) return { reply: UPLOAD_TOO_LARGE, detail: err.message };
+      if (err instanceof StreamTooLarge) {
+        return { ready: false, reply: UPLOAD_TOO_LARGE, detail: err.message };
+      }
       throw badRequest(`cannot decompress upload: ${(err as Error).message}`);
     }
-    let convertedFrom: number;
     try {
-      ({ convertedFrom } = prepareReceivedCollection(received));
+      const { convertedFrom } = prepareReceivedCollection(prepared);
+      ready = true;
+      return { ready, preparedPath: prepared, convertedFrom };
     } catch (err) {
-      if (err instanceof CorruptCollection) return { reply: UPLOAD_CORRUPT, detail: err.message };
+      if (err instanceof CorruptCollection) {
+        return { ready: false, reply: UPLOAD_CORRUPT, detail: err.message };
+      }
       throw err;
     }
-    user.collection.close();
-    const backup = replaceWithBackup(
-      received,
-      user.paths.collection,
-      user.paths.backups,
-      limits.backupsKept,
-    );
-    return {
-      reply: UPLOAD_OK,
-      detail: `schema ${convertedFrom} stored; previous kept as ${backup ?? "(none)"}`,
-    };
   } finally {
-    for (const leftover of [
-      received,
-      `${received}-journal`,
-      `${received}-wal`,
-      `${received}-shm`,
-    ]) {
-      rmSync(leftover, { force: true });
-    }
+    removeSqliteLeftovers(prepared, !ready);
     rmSync(input.incomingPath, { force: true });
   }
 }
 
-async function decompressTo(input: UploadInput, target: string, maxBytes: number): Promise<void> {
+export function installUpload(
+  user: UserState,
+  preparedPath: string,
+  backupsKept: number,
+): UploadOutcome {
+  try {
+    user.abortSession();
+    user.collection.close();
+    const backup = replaceWithBackup(
+      preparedPath,
+      user.paths.collection,
+      user.paths.backups,
+      backupsKept,
+    );
+    return { reply: UPLOAD_OK, detail: `stored; previous kept as ${backup ?? "(none)"}` };
+  } finally {
+    rmSync(preparedPath, { force: true });
+  }
+}
+
+async function decompressTo(input: UploadInput, target: string): Promise<void> {
   const stream = decompressStream(fileStream(input.incomingPath), input.compression);
   // Anki refuses a collection of exactly the limit too, hence the minus one.
-  await writeStreamToFile(stream, target, maxBytes - 1);
+  await writeStreamToFile(stream, target, input.maxUncompressedBytes - 1);
+}
+
+function removeSqliteLeftovers(path: string, includingFile: boolean): void {
+  const leftovers = [`${path}-journal`, `${path}-wal`, `${path}-shm`];
+  for (const leftover of includingFile ? [path, ...leftovers] : leftovers) {
+    rmSync(leftover, { force: true });
+  }
 }

@@ -1,0 +1,10 @@
+/** Task worker entry: runs one stateless task (src/executor/tasks.ts) and is then terminated. */
+import { replyTo } from "./replies.ts";
+import { runTask, type Task } from "./tasks.ts";
+
+declare const self: Worker;
+
+self.onmessage = async (event: MessageEvent<{ id: number; task: Task }>) => {
+  const { id, task } = event.data;
+  self.postMessage(await replyTo(id, () => runTask(task)));
+};

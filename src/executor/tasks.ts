@@ -1,0 +1,21 @@
+/**
+ * Heavy work that needs none of a user's open state (decompressing, checking and converting an
+ * uploaded collection). It runs on a short-lived task worker instead of the user's pinned
+ * worker, so users sharing that worker are not kept waiting.
+ */
+import { type PreparedUpload, prepareUpload, type UploadInput } from "../sync/collection/upload.ts";
+
+export type Task = { kind: "prepareUpload"; input: UploadInput };
+
+export interface TaskResults {
+  prepareUpload: PreparedUpload;
+}
+
+export type TaskResult<T extends Task> = TaskResults[T["kind"]];
+
+export function runTask(task: Task): Promise<unknown> {
+  switch (task.kind) {
+    case "prepareUpload":
+      return prepareUpload(task.input);
+  }
+}
