@@ -43,7 +43,7 @@ export interface Services {
   identity: IdentityService;
 }
 
-export function openServices(config: Config, log: Logger): Services {
+export async function openServices(config: Config, log: Logger): Promise<Services> {
   mkdirSync(config.dataDir, { recursive: true });
   const sessionDb = openSessionDb(config.sessionDbPath, {
     networkFs: isNetworkFs(config, dirname(config.sessionDbPath)),
@@ -51,7 +51,7 @@ export function openServices(config: Config, log: Logger): Services {
   const profiles = new ProfileStore(sessionDb);
   const sessions = new SessionStore(sessionDb);
   const localUsers = new LocalUserStore(sessionDb, profiles);
-  const identity = createIdentity(config, { profiles, sessions, localUsers }, log);
+  const identity = await createIdentity(config, { profiles, sessions, localUsers }, log);
   return { sessionDb, profiles, sessions, localUsers, identity };
 }
 
@@ -73,7 +73,7 @@ export async function startServer(
   options: StartOptions = {},
 ): Promise<RunningServer> {
   const log = options.log ?? createLogger(config.logLevel, config.logFormat);
-  const services = openServices(config, log);
+  const services = await openServices(config, log);
   await services.localUsers.syncFromEnv(config.syncUsers, config.passwordsHashed, log);
   adoptAnkiServerFolders(config.dataDir, services.localUsers.list(), services.profiles, log);
   adoptPythonServerMedia(config.dataDir, log);

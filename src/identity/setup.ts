@@ -1,7 +1,6 @@
 /** Builds the identity service from the configuration: providers in ANKISYNCD_AUTH_PROVIDERS order. */
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
-import { SdkCognitoApi } from "./cognito/api.ts";
 import { CognitoProvider } from "./cognito/provider.ts";
 import { LocalProvider } from "./localProvider.ts";
 import type { LocalUserStore } from "./localUsers.ts";
@@ -17,17 +16,19 @@ export interface IdentityStores {
   localUsers: LocalUserStore;
 }
 
-export function createIdentity(
+export async function createIdentity(
   config: Config,
   stores: IdentityStores,
   log: Logger,
-): IdentityService {
+): Promise<IdentityService> {
+  // The AWS SDK costs tens of MB of memory: load it only when Cognito is configured.
+  const sdk = config.cognito ? await import("./cognito/api.ts") : undefined;
   const providers: IdentityProvider[] = config.authProviders.map((name) => {
     if (name === "local") return new LocalProvider(stores.localUsers, stores.profiles);
-    if (!config.cognito) throw new Error("cognito provider without a user pool");
+    if (!config.cognito || !sdk) throw new Error("cognito provider without a user pool");
     const provider = new CognitoProvider({
       config: config.cognito,
-      api: new SdkCognitoApi(config.cognito),
+      api: new sdk.SdkCognitoApi(config.cognito),
       profiles: stores.profiles,
       log,
     });
