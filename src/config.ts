@@ -113,7 +113,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     name: "ANKISYNCD_WORKERS",
     default: "2",
-    doc: "Worker threads doing collection work; each user is pinned to one.",
+    doc: "Worker threads doing collection work; each user is pinned to one. Uploaded collections are checked on extra short-lived threads (at most this many, and at least 2, at once).",
   },
   {
     name: "ANKISYNCD_IDLE_CLOSE_SECS",
