@@ -4,8 +4,10 @@
  * result as the container user, waits for the HEALTHCHECK command, logs in, and checks the
  * server wrote only to /data.
  */
+
 import { expect, test } from "bun:test";
 import { resolve } from "node:path";
+import { runCommand } from "../helpers/run.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 const canBuild = Boolean(Bun.which("gcc") && Bun.which("python3"));
@@ -13,16 +15,9 @@ const canBuild = Boolean(Bun.which("gcc") && Bun.which("python3"));
 test.skipIf(!canBuild)(
   "the Dockerfile's steps build an app that runs as the container user",
   async () => {
-    const proc = Bun.spawn(["bash", "scripts/docker-build-steps.sh"], {
+    const { code, out, err } = await runCommand(["bash", "scripts/docker-build-steps.sh"], {
       cwd: ROOT,
-      stdout: "pipe",
-      stderr: "pipe",
     });
-    const [out, err, code] = await Promise.all([
-      new Response(proc.stdout).text(),
-      new Response(proc.stderr).text(),
-      proc.exited,
-    ]);
     expect(code, `${out}\n${err}`).toBe(0);
     expect(out).toContain("healthy: bun scripts/healthcheck.ts passed");
     expect(out).toContain("writing only to /data");

@@ -2,11 +2,13 @@
  * `bun run admin`, run as a subprocess against the data folder of a running server: what an
  * administrator does, checked through real logins and syncs over HTTP.
  */
+
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { userPaths } from "../../src/storage/paths.ts";
 import { UserLock } from "../../src/storage/userLock.ts";
+import { type CommandResult, runCommand } from "../helpers/run.ts";
 import { login, v11 } from "../helpers/syncClient.ts";
 import { startTestServer, type TestServer } from "../helpers/testServer.ts";
 
@@ -25,26 +27,12 @@ afterAll(async () => {
   await server.dispose();
 });
 
-interface CliResult {
-  code: number;
-  out: string;
-  err: string;
-}
-
-async function admin(args: string[], stdin = ""): Promise<CliResult> {
-  const proc = Bun.spawn(["bun", "run", "src/cli/admin.ts", ...args], {
+function admin(args: string[], stdin = ""): Promise<CommandResult> {
+  return runCommand(["bun", "run", "src/cli/admin.ts", ...args], {
     cwd: ROOT,
     env: { ...process.env, SYNC_BASE: server.dataDir, SYNC_USER1: "envuser:envpw" },
-    stdin: new TextEncoder().encode(stdin),
-    stdout: "pipe",
-    stderr: "pipe",
+    stdin,
   });
-  const [out, err, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  return { code, out, err };
 }
 
 async function canLogIn(user: string, password: string): Promise<boolean> {

@@ -38,7 +38,8 @@ export interface MediaDbOptions {
 
 export class MediaDbError extends Error {}
 
-const CREATE_V4 = `
+/** Anki's server media tables (schema version 4); `size` 0 marks a deleted file. */
+const MEDIA_TABLE_V4 = `
   CREATE TABLE media (
     fname text NOT NULL PRIMARY KEY,
     csum blob NOT NULL,
@@ -47,11 +48,18 @@ const CREATE_V4 = `
     mtime int NOT NULL
   );
   CREATE INDEX ix_usn ON media (usn);
+`;
+const META_TABLE_V4 = `
   CREATE TABLE meta (
     last_usn int NOT NULL,
     total_bytes int NOT NULL,
     total_nonempty_files int NOT NULL
   );
+`;
+
+const CREATE_V4 = `
+  ${MEDIA_TABLE_V4}
+  ${META_TABLE_V4}
   INSERT INTO meta (last_usn, total_bytes, total_nonempty_files) VALUES (0, 0, 0);
 `;
 
@@ -63,23 +71,12 @@ const CREATE_V4 = `
 const UPGRADE_V3_TO_V4 = `
   ALTER TABLE media RENAME TO media_v3;
   DROP INDEX IF EXISTS ix_usn;
-  CREATE TABLE media (
-    fname text NOT NULL PRIMARY KEY,
-    csum blob NOT NULL,
-    size int NOT NULL,
-    usn int NOT NULL,
-    mtime int NOT NULL
-  );
+  ${MEDIA_TABLE_V4}
   INSERT INTO media (fname, csum, size, usn, mtime)
     SELECT fname, csum, sz, usn, deleted FROM media_v3 WHERE csum IS NOT NULL;
   DROP TABLE media_v3;
-  CREATE INDEX ix_usn ON media (usn);
   DROP TABLE meta;
-  CREATE TABLE meta (
-    last_usn int NOT NULL,
-    total_bytes int NOT NULL,
-    total_nonempty_files int NOT NULL
-  );
+  ${META_TABLE_V4}
   INSERT INTO meta (last_usn, total_bytes, total_nonempty_files)
     SELECT coalesce(max(usn), 0), coalesce(sum(size), 0), count(CASE WHEN size > 0 THEN 1 END)
     FROM media;
