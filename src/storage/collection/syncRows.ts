@@ -78,31 +78,32 @@ function narrowRow(row: unknown[]): unknown[] {
   return row.map((v) => (typeof v === "bigint" ? narrow(v) : v));
 }
 
-export function readNoteForWire(db: Db, id: Int): unknown[] | null {
-  const row = db
-    .query("select id, guid, mid, mod, usn, tags, flds, '', '', 0, '' from notes where id = $id")
-    .safeIntegers(true)
-    .values({ id })[0];
-  return row ? narrowRow(row) : null;
-}
+/** Columns of each table in wire order; notes send empty sfld/csum, zero flags, empty data. */
+const WIRE_COLUMNS: Record<SyncTable, string> = {
+  notes: "id, guid, mid, mod, usn, tags, flds, '', '', 0, ''",
+  cards: `id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses, left,
+          odue, odid, flags, data`,
+  revlog: "id, cid, usn, ease, ivl, lastIvl, factor, time, type",
+};
 
-export function readCardForWire(db: Db, id: Int): unknown[] | null {
-  const row = db
+/**
+ * Rows for the wire, in the order of `ids`, read with one query; ids with no row (deleted
+ * since they were listed) are left out.
+ */
+export function readRowsForWire(db: Db, table: SyncTable, ids: readonly Int[]): unknown[][] {
+  if (ids.length === 0) return [];
+  const found = db
     .query(
-      `select id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses, left,
-              odue, odid, flags, data from cards where id = $id`,
+      `select ${WIRE_COLUMNS[table]} from ${table}
+       where id in (select value from json_each($ids))`,
     )
     .safeIntegers(true)
-    .values({ id })[0];
-  return row ? narrowRow(row) : null;
-}
-
-export function readRevlogForWire(db: Db, id: Int): unknown[] | null {
-  const row = db
-    .query("select id, cid, usn, ease, ivl, lastIvl, factor, time, type from revlog where id = $id")
-    .safeIntegers(true)
-    .values({ id })[0];
-  return row ? narrowRow(row) : null;
+    .values({ ids: `[${ids.join(",")}]` }) as unknown[][];
+  const byId = new Map(found.map((row) => [String(row[0]), narrowRow(row)]));
+  return ids.flatMap((id) => {
+    const row = byId.get(String(id));
+    return row ? [row] : [];
+  });
 }
 
 export interface SyncState {

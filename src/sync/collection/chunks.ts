@@ -23,9 +23,7 @@ import {
   type Int,
   insertRevlogIfAbsent,
   pendingIds,
-  readCardForWire,
-  readNoteForWire,
-  readRevlogForWire,
+  readRowsForWire,
   rowSyncState,
   writeCard,
   writeNote,
@@ -76,35 +74,23 @@ function serializeChunk(
   taken: { revlog: ChunkId[]; notes: ChunkId[]; cards: ChunkId[] },
 ): string {
   const reply: { [key: string]: LegacyJson } = { done };
-  const revlog = rows(taken.revlog, (id) => readRevlogForWire(db, id));
-  const cards = rows(taken.cards, (id) => cardForWire(db, id));
-  const notes = rows(taken.notes, (id) => noteForWire(db, id));
-  if (revlog.length > 0) reply.revlog = revlog;
-  if (cards.length > 0) reply.cards = cards;
-  if (notes.length > 0) reply.notes = notes;
+  const revlog = readRowsForWire(db, "revlog", taken.revlog);
+  const cards = readRowsForWire(db, "cards", taken.cards).map(cardForWire);
+  const notes = readRowsForWire(db, "notes", taken.notes).map(noteForWire);
+  if (revlog.length > 0) reply.revlog = revlog as LegacyJson[];
+  if (cards.length > 0) reply.cards = cards as LegacyJson[];
+  if (notes.length > 0) reply.notes = notes as LegacyJson[];
   return stringifyLegacyJson(reply);
 }
 
-/** Rows deleted since the ids were frozen (a client grave) are skipped. */
-function rows(ids: ChunkId[], read: (id: ChunkId) => unknown[] | null): LegacyJson[] {
-  const out: LegacyJson[] = [];
-  for (const id of ids) {
-    const row = read(id);
-    if (row) out.push(row as LegacyJson[]);
-  }
-  return out;
-}
-
 /** Card data goes out normalised, as Anki re-serialises it when reading a card. */
-function cardForWire(db: Db, id: ChunkId): unknown[] | null {
-  const row = readCardForWire(db, id);
-  if (row) row[17] = normalizeCardData(String(row[17]));
+function cardForWire(row: unknown[]): unknown[] {
+  row[17] = normalizeCardData(String(row[17]));
   return row;
 }
 
-function noteForWire(db: Db, id: ChunkId): unknown[] | null {
-  const row = readNoteForWire(db, id);
-  if (row) row[5] = normalizeNoteTags(String(row[5]));
+function noteForWire(row: unknown[]): unknown[] {
+  row[5] = normalizeNoteTags(String(row[5]));
   return row;
 }
 
