@@ -97,7 +97,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     name: "SYNC_IP_HEADER",
     default: "",
-    doc: "Trust this header for the client IP (e.g. `X-Forwarded-For`, `X-Real-IP`); off when empty. Only set it behind a proxy that overwrites it.",
+    doc: "Trust this header for the client IP (e.g. `X-Forwarded-For`, `X-Real-IP`, or Anki's names such as `RightmostXForwardedFor`); off when empty. Only set it behind a proxy that overwrites it.",
   },
   {
     name: "ANKISYNCD_SESSION_DB",

@@ -1,23 +1,47 @@
 /**
  * The client address for logs and rate limits. A forwarding header is trusted only when
  * SYNC_IP_HEADER names it (i.e. a proxy we control sets it); otherwise the socket peer.
+ * SYNC_IP_HEADER takes a header name, or one of the names Anki's own server uses for the same
+ * setting, so an existing .env keeps working.
  */
+const ANKI_SERVER_NAMES: Record<string, string | null> = {
+  ConnectInfo: null,
+  RightmostXForwardedFor: "x-forwarded-for",
+  XRealIp: "x-real-ip",
+  CfConnectingIp: "cf-connecting-ip",
+  TrueClientIp: "true-client-ip",
+  FlyClientIp: "fly-client-ip",
+  CloudFrontViewerAddress: "cloudfront-viewer-address",
+  RightmostForwarded: "forwarded",
+};
+
+/** The header to read, from SYNC_IP_HEADER; null means the socket peer. */
+export function ipHeaderName(setting: string | null): string | null {
+  if (!setting) return null;
+  return Object.hasOwn(ANKI_SERVER_NAMES, setting)
+    ? (ANKI_SERVER_NAMES[setting] ?? null)
+    : setting.toLowerCase();
+}
+
 export function clientIp(
   request: Request,
   socketIp: string | undefined,
   ipHeader: string | null,
 ): string {
-  if (ipHeader) {
-    const value = request.headers.get(ipHeader);
-    if (value) {
-      // X-Forwarded-For: the rightmost entry is the one our own proxy appended.
-      const parts = value
-        .split(",")
-        .map((p) => p.trim())
-        .filter(Boolean);
-      const last = parts[parts.length - 1];
-      if (last) return last;
-    }
-  }
-  return socketIp ?? "unknown";
+  const name = ipHeaderName(ipHeader);
+  const value = name ? request.headers.get(name) : null;
+  return (value && rightmostAddress(name as string, value)) || socketIp || "unknown";
+}
+
+/** In a list, the rightmost entry is the one our own proxy appended. */
+function rightmostAddress(header: string, value: string): string | undefined {
+  const last = value
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean)
+    .pop();
+  if (header !== "forwarded" || !last) return last;
+  // Forwarded: for=192.0.2.60;proto=http, for="[2001:db8::1]:4711"
+  const forPart = /(?:^|;)\s*for=("?)([^;"]+)\1/i.exec(last)?.[2];
+  return forPart?.replace(/^\[(.*)\](:\d+)?$/, "$1").replace(/^([\d.]+):\d+$/, "$1");
 }

@@ -1,0 +1,27 @@
+import { describe, expect, test } from "bun:test";
+import { clientIp } from "../../src/http/clientIp.ts";
+
+const request = (headers: Record<string, string>) => new Request("http://x/", { headers });
+
+describe("clientIp", () => {
+  test("uses the socket peer unless a header is configured", () => {
+    expect(clientIp(request({ "x-forwarded-for": "6.6.6.6" }), "10.0.0.1", null)).toBe("10.0.0.1");
+  });
+
+  test("takes the rightmost X-Forwarded-For entry, by header name or Anki's setting name", () => {
+    const req = request({ "x-forwarded-for": "6.6.6.6, 203.0.113.7" });
+    expect(clientIp(req, "10.0.0.1", "X-Forwarded-For")).toBe("203.0.113.7");
+    expect(clientIp(req, "10.0.0.1", "RightmostXForwardedFor")).toBe("203.0.113.7");
+  });
+
+  test("understands Anki's other setting names", () => {
+    expect(clientIp(request({ "x-real-ip": "203.0.113.8" }), "s", "XRealIp")).toBe("203.0.113.8");
+    expect(clientIp(request({ "x-real-ip": "203.0.113.8" }), "s", "ConnectInfo")).toBe("s");
+    const fwd = request({ forwarded: 'for=6.6.6.6, for="[2001:db8::1]:4711";proto=https' });
+    expect(clientIp(fwd, "s", "RightmostForwarded")).toBe("2001:db8::1");
+  });
+
+  test("falls back to the socket peer when the header is missing", () => {
+    expect(clientIp(request({}), "10.0.0.1", "XRealIp")).toBe("10.0.0.1");
+  });
+});
