@@ -28,19 +28,17 @@ const PBKDF2_HASHES: Record<string, string> = {
 async function verifyPbkdf2(password: string, phc: string): Promise<boolean> {
   const parsed = parsePbkdf2Phc(phc);
   if (!parsed) return false;
-  // PHC salts are B64 text; implementations disagree on hashing the decoded bytes or the text.
-  for (const salt of [b64Decode(parsed.salt), new TextEncoder().encode(parsed.salt)]) {
-    if (!salt) continue;
-    const derived = await pbkdf2(
-      password,
-      salt,
-      parsed.hash,
-      parsed.iterations,
-      parsed.expected.length,
-    );
-    if (timingSafeEqual(derived, parsed.expected)) return true;
-  }
-  return false;
+  // The salt is hashed as its decoded bytes, as Anki's server does (checked against it).
+  const salt = b64Decode(parsed.salt);
+  if (!salt) return false;
+  const derived = await pbkdf2(
+    password,
+    salt,
+    parsed.hash,
+    parsed.iterations,
+    parsed.expected.length,
+  );
+  return timingSafeEqual(derived, parsed.expected);
 }
 
 interface Pbkdf2Phc {

@@ -293,3 +293,18 @@ def test_fresh_server_meta(server: SyncServer, device):
     assert (meta["mod"], meta["usn"], meta["cont"], meta["msg"]) == (0, 0, True, ""), meta
     assert meta.get("empty", False) is True, meta
     assert ac.sync(col, ac.make_auth(hkey, server.url)).action == "none"
+
+
+# PBKDF2 PHC string for "secret-pw", made with Python's hashlib (salt = decoded B64 bytes).
+HASHED = "$pbkdf2-sha256$i=10000,l=32$c29tZXNhbHRzb21lc2FsdA$XqhLU/cuF7VtwtoZ/vg7IOsG/atGWL5wSPq5MPmqOIA"
+
+
+def test_passwords_hashed(server_factory, device):
+    """SYNC_USERn with PASSWORDS_HASHED, as existing deployments of Anki's server have it."""
+    srv = server_factory(users={"hashed": HASHED}, env={"PASSWORDS_HASHED": "1"})
+    col = device("hashed")
+    with pytest.raises(Exception) as refused:
+        ac.login(col, srv, "hashed", "wrong")
+    assert ac.is_auth_error(refused.value), refused.value
+    auth = ac.login(col, srv, "hashed", "secret-pw")
+    assert ac.sync(col, auth).action == "none"
