@@ -49,7 +49,7 @@ export class CollectionHost {
       case "normalSync":
         return runNormalSyncStep(user, job.method, job.skey, job.payload);
       case "media":
-        return runMediaOp(user.media, job.op, s);
+        return runMediaOp(user.media, job.op);
       case "release":
         user.close();
         this.users.delete(job.user.uuid);

@@ -1,14 +1,29 @@
 /**
  * Heavy work that needs none of a user's open state (decompressing, checking and converting an
- * uploaded collection). It runs on a short-lived task worker instead of the user's pinned
+ * uploaded collection; checking and staging a media upload). It runs on a short-lived task worker instead of the user's pinned
  * worker, so users sharing that worker are not kept waiting.
  */
 import { type PreparedUpload, prepareUpload, type UploadInput } from "../sync/collection/upload.ts";
+import {
+  type MediaStagingPaths,
+  type MediaUploadInput,
+  type MediaUploadLimits,
+  type StagedMediaUpload,
+  stageMediaUpload,
+} from "../sync/media/upload.ts";
 
-export type Task = { kind: "prepareUpload"; input: UploadInput };
+export type Task =
+  | { kind: "prepareUpload"; input: UploadInput }
+  | {
+      kind: "stageMediaUpload";
+      input: MediaUploadInput;
+      paths: MediaStagingPaths;
+      limits: MediaUploadLimits;
+    };
 
 export interface TaskResults {
   prepareUpload: PreparedUpload;
+  stageMediaUpload: StagedMediaUpload;
 }
 
 export type TaskResult<T extends Task> = TaskResults[T["kind"]];
@@ -17,5 +32,7 @@ export function runTask(task: Task): Promise<unknown> {
   switch (task.kind) {
     case "prepareUpload":
       return prepareUpload(task.input);
+    case "stageMediaUpload":
+      return stageMediaUpload(task.input, task.paths, task.limits);
   }
 }

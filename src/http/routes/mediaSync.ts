@@ -3,7 +3,7 @@
  * `downloadFiles` answers a raw zip. Request bodies are checked here, the work runs in the
  * user's worker (src/sync/media/). Also the old `GET /msync/begin?k=&v=` form.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { Elysia } from "elysia";
 import { consumeTempFile, StreamTooLarge, writeStreamToFile } from "../../platform/files.ts";
 import { mediaTempPath } from "../../storage/media/mediaStore.ts";
@@ -66,7 +66,8 @@ const uploadChanges: Handler = async (call) => {
   const user = await authenticate(call);
   const paths = userPaths(call.deps.config.dataDir, user.uuid);
   mkdirSync(paths.dir, { recursive: true });
-  // Still compressed; the worker decompresses, checks and applies it.
+  // Still compressed: a task worker decompresses, checks and stages it; the user's worker
+  // then only records the changes and moves the staged files in.
   const incomingPath = mediaTempPath(paths, ".upload");
   try {
     await writeStreamToFile(call.req.body, incomingPath, call.deps.config.maxUncompressedBytes);
@@ -74,12 +75,26 @@ const uploadChanges: Handler = async (call) => {
     if (err instanceof StreamTooLarge) throw badRequest(`media upload body: ${err.message}`);
     throw err;
   }
-  const result = await call.deps.executor.run({
-    kind: "media",
-    user,
-    op: { method: "uploadChanges", input: { incomingPath, compression: call.req.compression } },
+  const staged = await call.deps.executor.runTask({
+    kind: "stageMediaUpload",
+    input: { incomingPath, compression: call.req.compression },
+    paths: {
+      zipPath: mediaTempPath(paths, ".upload.zip"),
+      staging: mediaTempPath(paths, ".staging"),
+    },
+    limits: { maxUncompressedBytes: call.deps.config.maxUncompressedBytes },
   });
-  return envelope(result, call.req.legacy);
+  try {
+    const result = await call.deps.executor.run({
+      kind: "media",
+      user,
+      op: { method: "uploadChanges", staged },
+    });
+    return envelope(result, call.req.legacy);
+  } finally {
+    // Gone already when applied; removed here if the job never ran.
+    rmSync(staged.staging, { recursive: true, force: true });
+  }
 };
 
 const downloadFiles: Handler = async (call) => {

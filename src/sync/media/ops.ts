@@ -5,17 +5,13 @@ import { type MediaBeginResult, mediaBegin } from "./begin.ts";
 import { mediaChanges } from "./changes.ts";
 import { downloadFiles, type MediaDownloadOutcome } from "./download.ts";
 import { type MediaSanityResult, mediaSanity } from "./sanity.ts";
-import {
-  type MediaUploadInput,
-  type MediaUploadLimits,
-  type MediaUploadResult,
-  uploadChanges,
-} from "./upload.ts";
+import { applyMediaUpload, type MediaUploadResult, type StagedMediaUpload } from "./upload.ts";
 
 export type MediaOp =
   | { method: "begin" }
   | { method: "mediaChanges"; lastUsn: number }
-  | { method: "uploadChanges"; input: MediaUploadInput }
+  /** Staged already by the `stageMediaUpload` task (executor/tasks.ts). */
+  | { method: "uploadChanges"; staged: StagedMediaUpload }
   | { method: "downloadFiles"; files: string[]; compress: boolean }
   | { method: "mediaSanity"; local: number };
 
@@ -29,14 +25,14 @@ export interface MediaOpResults {
 
 export type MediaOpResult<O extends MediaOp> = MediaOpResults[O["method"]];
 
-export function runMediaOp(store: MediaStore, op: MediaOp, limits: MediaUploadLimits): unknown {
+export function runMediaOp(store: MediaStore, op: MediaOp): unknown {
   switch (op.method) {
     case "begin":
       return mediaBegin(store);
     case "mediaChanges":
       return mediaChanges(store, op.lastUsn);
     case "uploadChanges":
-      return uploadChanges(store, op.input, limits);
+      return applyMediaUpload(store, op.staged);
     case "downloadFiles":
       return downloadFiles(store, op.files, op.compress);
     case "mediaSanity":

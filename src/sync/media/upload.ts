@@ -33,6 +33,14 @@ export interface MediaUploadInput {
   compression: Compression;
 }
 
+/** Where the staging happens: temporary paths beside the user's media folder. */
+export interface MediaStagingPaths {
+  /** The decompressed zip (unused when the body came uncompressed); always removed. */
+  zipPath: string;
+  /** A folder created for the staged files. */
+  staging: string;
+}
+
 export interface MediaUploadLimits {
   /** Bound on the decompressed zip and on the files it holds together. */
   maxUncompressedBytes: number;
@@ -45,24 +53,59 @@ type UploadedChange =
   | { name: string; kind: "delete" }
   | { name: string; kind: "data"; staged: string; size: number; sha1: Uint8Array };
 
+/** A checked upload whose files wait in `staging`, in `_meta` order. */
+export interface StagedMediaUpload {
+  staging: string;
+  changes: UploadedChange[];
+}
+
+/** Both steps at once, on the caller's thread (tests; the server splits them). */
 export async function uploadChanges(
   store: MediaStore,
   input: MediaUploadInput,
   limits: MediaUploadLimits,
   now = Date.now(),
 ): Promise<MediaUploadResult> {
-  const zipPath = input.compression === "none" ? input.incomingPath : store.tempPath(".upload.zip");
-  const staging = store.tempPath(".staging");
+  const paths = { zipPath: store.tempPath(".upload.zip"), staging: store.tempPath(".staging") };
+  return applyMediaUpload(store, await stageMediaUpload(input, paths, limits), now);
+}
+
+/**
+ * The heavy, stateless step: decompress, check everything and stage every file. It touches no
+ * database, so the server runs it on a task worker and users sharing the user's worker wait
+ * for none of it. Any problem is a 400 and leaves nothing behind.
+ */
+export async function stageMediaUpload(
+  input: MediaUploadInput,
+  paths: MediaStagingPaths,
+  limits: MediaUploadLimits,
+): Promise<StagedMediaUpload> {
+  const zipPath = input.compression === "none" ? input.incomingPath : paths.zipPath;
+  let staged = false;
   try {
     if (zipPath !== input.incomingPath)
       await decompressTo(input, zipPath, limits.maxUncompressedBytes);
-    mkdirSync(staging);
-    const changes = await readUpload(zipPath, staging, limits);
-    return applyChanges(store, changes, Math.floor(now / 1000));
+    mkdirSync(paths.staging);
+    const changes = await readUpload(zipPath, paths.staging, limits);
+    staged = true;
+    return { staging: paths.staging, changes };
   } finally {
-    rmSync(staging, { recursive: true, force: true });
+    if (!staged) rmSync(paths.staging, { recursive: true, force: true });
     rmSync(zipPath, { force: true });
     rmSync(input.incomingPath, { force: true });
+  }
+}
+
+/** The light step, on the user's worker: record the changes and move the staged files in. */
+export function applyMediaUpload(
+  store: MediaStore,
+  upload: StagedMediaUpload,
+  now = Date.now(),
+): MediaUploadResult {
+  try {
+    return applyChanges(store, upload.changes, Math.floor(now / 1000));
+  } finally {
+    rmSync(upload.staging, { recursive: true, force: true });
   }
 }
 
