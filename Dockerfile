@@ -22,7 +22,7 @@ RUN bash scripts/build-native.sh
 FROM oven/bun:${BUN_VERSION}-slim AS deps
 WORKDIR /app
 COPY package.json bun.lock ./
-RUN bun install --production --frozen-lockfile
+RUN bun install --production --frozen-lockfile --ignore-scripts
 
 # ---------------------------------------------------------------------------------------------
 FROM oven/bun:${BUN_VERSION}-slim AS runtime

@@ -19,7 +19,13 @@ async function main(): Promise<void> {
   if (config.syncUsers.length === 0 && !config.authProviders.includes("cognito")) {
     log.warn("no SYNC_USERn configured: only users added with `bun run admin user add` can log in");
   }
-  const server = await startServer(config, { log });
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(config, { log });
+  } catch (err) {
+    log.error("cannot start", { error: (err as Error).message });
+    process.exit(1);
+  }
   const shutdown = async (signal: string) => {
     log.info("shutting down", { signal });
     await server.stop();

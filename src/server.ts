@@ -19,6 +19,7 @@ import { SessionStore } from "./identity/sessions.ts";
 import { createIdentity } from "./identity/setup.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { openSessionDb, type SessionDb } from "./platform/sessionDb.ts";
+import { checkUnicaseExtension } from "./platform/sqlite.ts";
 import { adoptAnkiServerFolders } from "./storage/ankiServerLayout.ts";
 import { isNetworkFs } from "./storage/networkFs.ts";
 import { adoptPythonServerMedia } from "./storage/pythonServerLayout.ts";
@@ -73,6 +74,8 @@ export async function startServer(
   options: StartOptions = {},
 ): Promise<RunningServer> {
   const log = options.log ?? createLogger(config.logLevel, config.logFormat);
+  // Without it every upload from a current client would be refused as corrupt: fail now.
+  checkUnicaseExtension();
   const services = await openServices(config, log);
   await services.localUsers.syncFromEnv(config.syncUsers, config.passwordsHashed, log);
   adoptAnkiServerFolders(config.dataDir, services.localUsers.list(), services.profiles, log);

@@ -32,6 +32,17 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
   return db;
 }
 
+/** Fails with a message that says what to do if the unicase extension cannot be loaded. */
+export function checkUnicaseExtension(): void {
+  const db = new Database(":memory:");
+  try {
+    loadUnicase(db);
+    db.query("select 'a' = 'A' collate unicase").get();
+  } finally {
+    db.close();
+  }
+}
+
 function loadUnicase(db: Db): void {
   const path = unicaseExtensionPath();
   if (!existsSync(path)) {
