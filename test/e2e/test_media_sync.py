@@ -231,6 +231,20 @@ def test_large_library_in_many_batches(server: SyncServer, device):
     assert folder_digest(b) == expected
 
 
+def full_sync_with_media(col: Collection, auth: SyncAuth, required: str) -> None:
+    """A sync with media on that needs a full sync, done as aqt does it: media follows."""
+    out = col.sync_collection(auth, True)
+    assert ac.REQUIRED_NAMES[out.required] == required, out
+    col.close_for_full_sync()
+    try:
+        col.full_upload_or_download(
+            auth=auth, server_usn=out.server_media_usn, upload=required == "FULL_UPLOAD"
+        )
+    finally:
+        col.reopen(after_full_sync=True)
+    wait_media(col)
+
+
 def test_full_sync_then_media(server: SyncServer, device):
     a = device("A")
     ac.populate(a)
@@ -242,27 +256,13 @@ def test_full_sync_then_media(server: SyncServer, device):
     auth_a = ac.login(a, server, "user1", USERS["user1"])
 
     # first sync with media on: a full upload is needed, media follows it (as aqt does it)
-    out = a.sync_collection(auth_a, True)
-    assert ac.REQUIRED_NAMES[out.required] == "FULL_UPLOAD", out
-    a.close_for_full_sync()
-    try:
-        a.full_upload_or_download(auth=auth_a, server_usn=out.server_media_usn, upload=True)
-    finally:
-        a.reopen(after_full_sync=True)
-    wait_media(a)
+    full_sync_with_media(a, auth_a, "FULL_UPLOAD")
     assert server_state(server, auth_a.hkey) == digest(files)
 
     # a new device downloads the collection, then the media
     b = device("B")
     auth_b = ac.login(b, server, "user1", USERS["user1"])
-    out = b.sync_collection(auth_b, True)
-    assert ac.REQUIRED_NAMES[out.required] == "FULL_DOWNLOAD", out
-    b.close_for_full_sync()
-    try:
-        b.full_upload_or_download(auth=auth_b, server_usn=out.server_media_usn, upload=False)
-    finally:
-        b.reopen(after_full_sync=True)
-    wait_media(b)
+    full_sync_with_media(b, auth_b, "FULL_DOWNLOAD")
     assert folder_digest(b) == digest(files)
     assert b.find_notes('"naïve café"'), "downloaded collection lacks the note using the media"
 

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from anki.collection import AddNoteRequest, Collection
 from anki.sync import SyncAuth
 
@@ -199,36 +200,21 @@ def test_changes_on_both_sides_merge(server: SyncServer, device):
     assert snap["config"]["e2e.shared"] == "A"
 
 
-def test_conflicting_note_edits_later_wins(server: SyncServer, device):
+@pytest.mark.parametrize("earlier_first", [True, False], ids=["earlier-syncs-first", "later-syncs-first"])
+def test_conflicting_note_edits_later_wins(server: SyncServer, device, earlier_first: bool):
     a, b = two_devices(device, server)
-    note_a = _note_by_field(a.col, "gehen")
-    note_a.fields[1] = "edited on A (earlier)"
-    a.col.update_note(note_a)
-    tick()
-    note_b = _note_by_field(b.col, "gehen")
-    note_b.fields[1] = "edited on B (later)"
-    b.col.update_note(note_b)
-    # the earlier edit reaches the server first; the later one must still win everywhere
-    settle(a, b)
-    assert_devices_equal(a, b, "after conflicting edits")
-    for dev in (a, b):
-        assert _note_by_field(dev.col, "gehen").fields[1] == "edited on B (later)", dev.name
-
-
-def test_conflicting_note_edits_later_wins_when_synced_first(server: SyncServer, device):
-    a, b = two_devices(device, server)
-    note = _note_by_field(a.col, "Hund")
+    note = _note_by_field(a.col, "gehen")
     note.fields[1] = "edited on A (earlier)"
     a.col.update_note(note)
     tick()
-    note = _note_by_field(b.col, "Hund")
+    note = _note_by_field(b.col, "gehen")
     note.fields[1] = "edited on B (later)"
     b.col.update_note(note)
-    # now the later edit syncs first, and the earlier one must not overwrite it
-    settle(b, a)
+    # whichever edit reaches the server first, the later one must win everywhere
+    settle(*((a, b) if earlier_first else (b, a)))
     assert_devices_equal(a, b, "after conflicting edits")
     for dev in (a, b):
-        assert _note_by_field(dev.col, "Hund").fields[1] == "edited on B (later)", dev.name
+        assert _note_by_field(dev.col, "gehen").fields[1] == "edited on B (later)", dev.name
 
 
 def test_deleting_a_deck_with_cards(server: SyncServer, device):
