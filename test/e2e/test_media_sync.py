@@ -39,7 +39,7 @@ ODD_NAMES = [
 # helpers
 
 
-def wait_media(col: Collection, timeout: float = 150.0) -> None:
+def wait_media(col: Collection, timeout: float = 900.0) -> None:
     """Wait for the background media sync to end; re-raises its error."""
     deadline = time.monotonic() + timeout
     while col.media_sync_status().active:
