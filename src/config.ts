@@ -40,6 +40,8 @@ export interface Config {
   /** Set when a Cognito user pool is configured. */
   cognito: CognitoConfig | null;
   loginRate: LoginRateConfig;
+  /** Sessions unused this many days stop working and are deleted (0: never). */
+  sessionIdleDays: number;
 }
 
 export type AuthProviderName = "local" | "cognito";
@@ -57,9 +59,9 @@ export interface CognitoConfig {
 }
 
 export interface LoginRateConfig {
-  /** Login attempts per client IP per window (0: no limit). */
+  /** Failed logins per client IP per window; successful ones are free (0: no limit). */
   perIp: number;
-  /** Failed logins per username per window (0: no limit). */
+  /** Attempts per username per window from addresses it never logged in from (0: no limit). */
   perUser: number;
   windowSecs: number;
 }
@@ -188,17 +190,22 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     name: "ANKISYNCD_LOGIN_RATE_PER_IP",
     default: "30",
-    doc: "Login attempts allowed per client IP per window, then 429 (0: no limit).",
+    doc: "Failed logins allowed per client IP per window, then 429; successful logins do not count (0: no limit).",
   },
   {
     name: "ANKISYNCD_LOGIN_RATE_PER_USER",
     default: "10",
-    doc: "Failed logins allowed per username per window, then 429 (0: no limit).",
+    doc: "Login attempts per username per window from addresses that never logged in as that user; past it they are slowed, then 429. Known addresses are never refused by it (0: no limit).",
   },
   {
     name: "ANKISYNCD_LOGIN_RATE_WINDOW_SECS",
     default: "300",
     doc: "Window of the login rate limits; spent attempts come back gradually over it.",
+  },
+  {
+    name: "ANKISYNCD_SESSION_IDLE_DAYS",
+    default: "180",
+    doc: "A session (host key) unused for this many days stops working and is deleted; Anki then asks for the password (0: never).",
   },
 ];
 
@@ -327,7 +334,7 @@ function readIdentity(
   get: (name: string) => string,
   int: (name: string, min: number) => number,
   problems: string[],
-): Pick<Config, "authProviders" | "cognito" | "loginRate"> {
+): Pick<Config, "authProviders" | "cognito" | "loginRate" | "sessionIdleDays"> {
   const poolId = get("ANKISYNCD_COGNITO_USER_POOL_ID");
   let cognito: CognitoConfig | null = null;
   if (poolId) {
@@ -386,5 +393,6 @@ function readIdentity(
       perUser: int("ANKISYNCD_LOGIN_RATE_PER_USER", 0),
       windowSecs: int("ANKISYNCD_LOGIN_RATE_WINDOW_SECS", 1),
     },
+    sessionIdleDays: int("ANKISYNCD_SESSION_IDLE_DAYS", 0),
   };
 }

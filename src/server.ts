@@ -12,6 +12,8 @@ import {
 } from "./executor/executor.ts";
 import type { WorkerSettings } from "./executor/jobs.ts";
 import { createApp } from "./http/app.ts";
+import { startPruning } from "./identity/housekeeping.ts";
+import { KnownLoginStore } from "./identity/knownLogins.ts";
 import { LocalUserStore } from "./identity/localUsers.ts";
 import { ProfileStore } from "./identity/profiles.ts";
 import type { IdentityService } from "./identity/service.ts";
@@ -40,6 +42,7 @@ export interface Services {
   sessionDb: SessionDb;
   profiles: ProfileStore;
   sessions: SessionStore;
+  knownLogins: KnownLoginStore;
   localUsers: LocalUserStore;
   identity: IdentityService;
 }
@@ -50,10 +53,15 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     networkFs: isNetworkFs(config, dirname(config.sessionDbPath)),
   });
   const profiles = new ProfileStore(sessionDb);
-  const sessions = new SessionStore(sessionDb);
+  const sessions = new SessionStore(sessionDb, { idleDays: config.sessionIdleDays });
+  const knownLogins = new KnownLoginStore(sessionDb);
   const localUsers = new LocalUserStore(sessionDb, profiles);
-  const identity = await createIdentity(config, { profiles, sessions, localUsers }, log);
-  return { sessionDb, profiles, sessions, localUsers, identity };
+  const identity = await createIdentity(
+    config,
+    { profiles, sessions, localUsers, knownLogins },
+    log,
+  );
+  return { sessionDb, profiles, sessions, knownLogins, localUsers, identity };
 }
 
 export function workerSettings(config: Config): WorkerSettings {
@@ -80,6 +88,7 @@ export async function startServer(
   await services.localUsers.syncFromEnv(config.syncUsers, config.passwordsHashed, log);
   adoptAnkiServerFolders(config.dataDir, services.localUsers.list(), services.profiles, log);
   adoptPythonServerMedia(config.dataDir, log);
+  const stopPruning = startPruning(services.sessions, services.knownLogins, log);
   const executor: CollectionExecutor = options.inProcess
     ? new InProcessExecutor(workerSettings(config))
     : new WorkerPoolExecutor(workerSettings(config), config.workers);
@@ -97,6 +106,7 @@ export async function startServer(
     url: `http://${host}:${port}/`,
     port,
     async stop() {
+      stopPruning();
       await app.stop();
       await executor.close();
       services.sessionDb.$client.close();

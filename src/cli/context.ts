@@ -61,7 +61,7 @@ export class CliContext {
       this.opened = {
         db,
         profiles,
-        sessions: new SessionStore(db),
+        sessions: new SessionStore(db, { idleDays: this.config.sessionIdleDays }),
         localUsers: new LocalUserStore(db, profiles),
       };
     }

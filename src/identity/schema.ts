@@ -51,5 +51,13 @@ export const sessions = sqliteTable(
   (t) => [index("sessions_profile_idx").on(t.profileId)],
 );
 
+/**
+ * (username, client address) pairs that logged in successfully, so the per-username login limit
+ * never refuses them (rateLimit.ts). Only a hash of the pair is kept.
+ */
+export const knownLogins = sqliteTable("known_logins", {
+  keyHash: text("key_hash").primaryKey(),
+  lastLoginAt: integer("last_login_at", { mode: "timestamp" }).notNull().default(now),
+});
 export type Profile = typeof profiles.$inferSelect;
 export type Session = typeof sessions.$inferSelect;

@@ -8,7 +8,7 @@ import type { Logger } from "../log.ts";
 import { authFailed, SyncError, serverError } from "../sync/errors.ts";
 import type { ProfileStore } from "./profiles.ts";
 import { type IdentityProvider, ProviderUnavailable } from "./provider.ts";
-import type { LoginRateLimiter } from "./rateLimit.ts";
+import type { LoginRateLimiter, LoginResult } from "./rateLimit.ts";
 import type { Profile } from "./schema.ts";
 import type { SessionStore } from "./sessions.ts";
 
@@ -27,7 +27,22 @@ export interface IdentityServiceOptions {
   rateLimiter?: LoginRateLimiter;
   /** Refused logins are answered no sooner than this after they arrived. */
   minRefusalMs?: number;
+  /** Time and waiting, injectable so tests of the limits need no real waiting. */
+  clock?: Clock;
 }
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const realClock: Clock = {
+  now: () => performance.now(),
+  sleep: (ms) => (ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve()),
+};
+
+/** `last_sync_at` is written at most this often per profile: one write, not one per sync. */
+const SYNC_RECORD_INTERVAL_MS = 60_000;
 
 /** Above the cost of an argon2 check plus a Cognito round trip. */
 export const DEFAULT_MIN_REFUSAL_MS = 500;
@@ -39,6 +54,8 @@ export class IdentityService {
   private readonly log: Logger;
   private readonly rateLimiter: LoginRateLimiter | undefined;
   private readonly minRefusalMs: number;
+  private readonly clock: Clock;
+  private readonly syncRecorded = new Map<number, number>();
 
   constructor(options: IdentityServiceOptions) {
     this.providers = options.providers;
@@ -47,6 +64,7 @@ export class IdentityService {
     this.log = options.log;
     this.rateLimiter = options.rateLimiter;
     this.minRefusalMs = options.minRefusalMs ?? DEFAULT_MIN_REFUSAL_MS;
+    this.clock = options.clock ?? realClock;
   }
 
   /**
@@ -59,16 +77,54 @@ export class IdentityService {
     clientVersion: string | null,
     ip: string,
   ): Promise<string> {
-    const started = performance.now();
-    const limited = this.rateLimiter?.admit(ip, username);
-    if (limited) {
+    const started = this.clock.now();
+    const admission = this.rateLimiter?.admit(ip, username);
+    if (admission?.refused) {
+      const limited = admission.refused;
       this.log.warn("login rate-limited", {
         user: username,
         ip,
-        limit: limited === "ip" ? "per IP" : "per username",
+        limit: limited === "ip" ? "failed logins per IP" : "per username, unknown address",
       });
       throw new SyncError("tooManyRequests", `login rate limit (${limited})`);
     }
+    let result: LoginResult = "undecided";
+    try {
+      if (admission?.waitMs) {
+        this.log.info("login slowed: username under attempts from unknown addresses", {
+          user: username,
+          ip,
+          waitMs: admission.waitMs,
+        });
+        await this.clock.sleep(admission.waitMs);
+      }
+      const checked = await this.checkCredentials(username, password);
+      if ("profile" in checked) {
+        result = "succeeded";
+        const { profile, provider } = checked;
+        this.profiles.update(profile.profileId, { lastLoginAt: new Date() });
+        this.log.info("login", { user: username, uuid: profile.uuid, provider, ip });
+        return this.sessions.create(profile.profileId, clientVersion);
+      }
+      const { why, unavailable } = checked;
+      if (!unavailable) result = "failed";
+      await this.clock.sleep(this.minRefusalMs - (this.clock.now() - started));
+      if (unavailable) {
+        this.log.error("login failed: identity provider unavailable", { user: username, ip, why });
+        throw serverError(`identity provider unavailable: ${why}`);
+      }
+      this.log.warn("login refused", { user: username, ip, why });
+      throw authFailed("invalid credentials");
+    } finally {
+      if (admission) this.rateLimiter?.settle(admission, result);
+    }
+  }
+
+  /** Asks the providers in order; a provider that knows the user and refuses ends the tries. */
+  private async checkCredentials(
+    username: string,
+    password: string,
+  ): Promise<{ profile: Profile; provider: string } | { why: string; unavailable: boolean }> {
     const reasons: string[] = [];
     let unavailable = false;
     for (const provider of this.providers) {
@@ -82,35 +138,14 @@ export class IdentityService {
         continue;
       }
       if (outcome.ok) {
-        if (!outcome.profile.isActive) {
-          reasons.push(`${provider.name}: profile disabled (is_active = 0)`);
-          break;
-        }
-        this.rateLimiter?.succeeded(username);
-        this.profiles.update(outcome.profile.profileId, { lastLoginAt: new Date() });
-        this.log.info("login", {
-          user: username,
-          uuid: outcome.profile.uuid,
-          provider: provider.name,
-          ip,
-        });
-        return this.sessions.create(outcome.profile.profileId, clientVersion);
+        if (outcome.profile.isActive) return { profile: outcome.profile, provider: provider.name };
+        reasons.push(`${provider.name}: profile disabled (is_active = 0)`);
+        return { why: reasons.join("; "), unavailable: false };
       }
       reasons.push(`${provider.name}: ${outcome.reason}`);
-      if (outcome.final) {
-        unavailable = false; // a provider that knows the user answered: a plain refusal
-        break;
-      }
+      if (outcome.final) return { why: reasons.join("; "), unavailable: false };
     }
-    const why = reasons.join("; ");
-    if (!unavailable) this.rateLimiter?.failed(username);
-    await sleep(this.minRefusalMs - (performance.now() - started));
-    if (unavailable) {
-      this.log.error("login failed: identity provider unavailable", { user: username, ip, why });
-      throw serverError(`identity provider unavailable: ${why}`);
-    }
-    this.log.warn("login refused", { user: username, ip, why });
-    throw authFailed("invalid credentials");
+    return { why: reasons.join("; "), unavailable };
   }
 
   /**
@@ -132,8 +167,13 @@ export class IdentityService {
     };
   }
 
+  /** Called after each completed sync (collection or full); writes at most once a minute. */
   recordSync(user: SyncUser): void {
-    this.profiles.update(user.profileId, { lastSyncAt: new Date() });
+    const now = Date.now();
+    const last = this.syncRecorded.get(user.profileId);
+    if (last !== undefined && now - last < SYNC_RECORD_INTERVAL_MS) return;
+    this.syncRecorded.set(user.profileId, now);
+    this.profiles.update(user.profileId, { lastSyncAt: new Date(now) });
   }
 
   private async checkAccount(profile: Profile): Promise<void> {
@@ -153,8 +193,4 @@ export class IdentityService {
     });
     throw authFailed(`${profile.uuid}: ${status.reason}`);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
 }

@@ -1,22 +1,40 @@
 /**
  * Host-key sessions. A host key is 256 random bits given to the client once; only its SHA-256
- * is stored, so a leaked session.db does not let anyone sync as the user.
+ * is stored, so a leaked session.db does not let anyone sync as the user. A session unused for
+ * `idleDays` stops working (and is deleted by the next prune).
  */
 import { createHash, randomBytes } from "node:crypto";
-import { and, eq, isNull, lt } from "drizzle-orm";
+import { and, eq, isNotNull, isNull, lt, ne, or } from "drizzle-orm";
 import type { SessionDb } from "../platform/sessionDb.ts";
 import { type Profile, profiles, type Session, sessions } from "./schema.ts";
 
 /** Avoid a write per request: last_used_at only moves when it is this stale. */
 const TOUCH_INTERVAL_MS = 60_000;
 
+const DAY_MS = 86_400_000;
+
+/** Revoked sessions stay listed (`session list --all`) this long before a prune deletes them. */
+const REVOKED_KEPT_MS = 30 * DAY_MS;
+
 export interface ResolvedSession {
   session: Session;
   profile: Profile;
 }
 
+export interface SessionStoreOptions {
+  /** Sessions unused this many days are refused (0: never). */
+  idleDays?: number;
+}
+
 export class SessionStore {
-  constructor(private readonly db: SessionDb) {}
+  private readonly idleMs: number;
+
+  constructor(
+    private readonly db: SessionDb,
+    options: SessionStoreOptions = {},
+  ) {
+    this.idleMs = (options.idleDays ?? 0) * DAY_MS;
+  }
 
   create(profileId: number, clientVersion: string | null): string {
     const hostKey = randomHex(32);
@@ -36,6 +54,9 @@ export class SessionStore {
       .where(and(eq(sessions.keyHash, hashKey(hostKey)), isNull(sessions.revokedAt)))
       .get();
     if (!row) return undefined;
+    if (this.idleMs > 0 && now.getTime() - row.sessions.lastUsedAt.getTime() > this.idleMs) {
+      return undefined;
+    }
     if (now.getTime() - row.sessions.lastUsedAt.getTime() > TOUCH_INTERVAL_MS) {
       this.db
         .update(sessions)
@@ -63,21 +84,34 @@ export class SessionStore {
     return result.length > 0;
   }
 
-  revokeAllFor(profileId: number, now = new Date()): number {
+  /** Revokes every active session of the profile, except `keep` (the caller's own) if given. */
+  revokeAllFor(profileId: number, now = new Date(), keep?: number): number {
     const result = this.db
       .update(sessions)
       .set({ revokedAt: now })
-      .where(and(eq(sessions.profileId, profileId), isNull(sessions.revokedAt)))
+      .where(
+        and(
+          eq(sessions.profileId, profileId),
+          isNull(sessions.revokedAt),
+          keep === undefined ? undefined : ne(sessions.sessionId, keep),
+        ),
+      )
       .returning({ id: sessions.sessionId })
       .all();
     return result.length;
   }
 
-  /** Sessions unused for a long time are deleted rather than kept forever. */
-  prune(olderThan: Date): number {
+  /**
+   * Deletes sessions unused past the idle limit and revoked ones older than a month, so the
+   * table does not grow forever. Called at start and periodically by the server.
+   */
+  prune(now = new Date()): number {
+    const revokedBefore = new Date(now.getTime() - REVOKED_KEPT_MS);
+    const stale =
+      this.idleMs > 0 ? lt(sessions.lastUsedAt, new Date(now.getTime() - this.idleMs)) : undefined;
     return this.db
       .delete(sessions)
-      .where(lt(sessions.lastUsedAt, olderThan))
+      .where(or(and(isNotNull(sessions.revokedAt), lt(sessions.revokedAt, revokedBefore)), stale))
       .returning({ id: sessions.sessionId })
       .all().length;
   }

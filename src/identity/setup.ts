@@ -2,6 +2,7 @@
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { CognitoProvider } from "./cognito/provider.ts";
+import type { KnownLoginStore } from "./knownLogins.ts";
 import { LocalProvider } from "./localProvider.ts";
 import type { LocalUserStore } from "./localUsers.ts";
 import type { ProfileStore } from "./profiles.ts";
@@ -14,6 +15,7 @@ export interface IdentityStores {
   profiles: ProfileStore;
   sessions: SessionStore;
   localUsers: LocalUserStore;
+  knownLogins: KnownLoginStore;
 }
 
 export async function createIdentity(
@@ -48,6 +50,6 @@ export async function createIdentity(
     profiles: stores.profiles,
     sessions: stores.sessions,
     log,
-    rateLimiter: new LoginRateLimiter(config.loginRate),
+    rateLimiter: new LoginRateLimiter(config.loginRate, Date.now, stores.knownLogins),
   });
 }

@@ -1,4 +1,4 @@
-/** Local users, SYNC_USERn, login rate limits and refusal timing, through IdentityService. */
+/** Local users, SYNC_USERn and refusal timing, through IdentityService (limits: loginLimits.test.ts). */
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -8,7 +8,7 @@ import { LocalProvider } from "../../src/identity/localProvider.ts";
 import { LocalUserStore } from "../../src/identity/localUsers.ts";
 import { hashPassword } from "../../src/identity/passwords.ts";
 import { ProfileStore } from "../../src/identity/profiles.ts";
-import { LoginRateLimiter, TokenBuckets } from "../../src/identity/rateLimit.ts";
+import { LoginRateLimiter } from "../../src/identity/rateLimit.ts";
 import { IdentityService } from "../../src/identity/service.ts";
 import { SessionStore } from "../../src/identity/sessions.ts";
 import { type Logger, silentLogger } from "../../src/log.ts";
@@ -134,60 +134,6 @@ describe("local users", () => {
     const before = f.users.byUsername("alice")?.passwordHash;
     await f.users.syncFromEnv(users, false, silentLogger);
     expect(f.users.byUsername("alice")?.passwordHash).toBe(before ?? "");
-  });
-});
-
-describe("login rate limits", () => {
-  test("token buckets refill over the window", () => {
-    const clock = { now: 0 };
-    const buckets = new TokenBuckets(3, 60_000, () => clock.now);
-    expect([buckets.take("a"), buckets.take("a"), buckets.take("a"), buckets.take("a")]).toEqual([
-      true,
-      true,
-      true,
-      false,
-    ]);
-    expect(buckets.take("b")).toBe(true);
-    clock.now += 20_000; // a third of the window: one token back
-    expect([buckets.take("a"), buckets.take("a")]).toEqual([true, false]);
-    clock.now += 60_000;
-    expect(buckets.has("a")).toBe(true);
-  });
-
-  test("memory stays bounded: full buckets are dropped first", () => {
-    const clock = { now: 0 };
-    const buckets = new TokenBuckets(5, 60_000, () => clock.now, 100);
-    for (let i = 0; i < 1000; i++) buckets.take(`k${i}`);
-    expect(buckets.size).toBeLessThanOrEqual(100);
-  });
-
-  test("per username: failures count, case-insensitively; success forgives", async () => {
-    const f = fixture({ perIp: 0, perUser: 3, windowSecs: 300 });
-    f.users.create("dave", await hashPassword("right"), "admin");
-    for (const name of ["dave", "DAVE", "dave"]) {
-      expect(await kind(f.identity.login(name, "wrong", null, `10.0.0.${name.length}`))).toBe(
-        "authFailed",
-      );
-    }
-    // locked: even the right password is refused without being checked
-    expect(await kind(f.identity.login("dave", "right", null, "10.0.0.9"))).toBe("tooManyRequests");
-    expect(
-      f.logged.some((l) => l.startsWith("login rate-limited") && l.includes("per username")),
-    ).toBe(true);
-    f.clock.now += 100_000; // a third of the window: one attempt back
-    expect(await kind(f.identity.login("dave", "right", null, "10.0.0.9"))).toBe("ok");
-    // success reset the count
-    for (let i = 0; i < 3; i++)
-      expect(await kind(f.identity.login("dave", "wrong", null, "ip"))).toBe("authFailed");
-  });
-
-  test("per IP: every attempt counts", async () => {
-    const f = fixture({ perIp: 2, perUser: 0, windowSecs: 60 });
-    f.users.create("erin", await hashPassword("pw"), "admin");
-    expect(await kind(f.identity.login("erin", "pw", null, "192.0.2.1"))).toBe("ok");
-    expect(await kind(f.identity.login("erin", "pw", null, "192.0.2.1"))).toBe("ok");
-    expect(await kind(f.identity.login("erin", "pw", null, "192.0.2.1"))).toBe("tooManyRequests");
-    expect(await kind(f.identity.login("erin", "pw", null, "192.0.2.2"))).toBe("ok");
   });
 });
 

@@ -10,7 +10,7 @@ import { compressStream } from "../../compression.ts";
 import type { SyncUser } from "../../identity/service.ts";
 import { consumeTempFile, StreamTooLarge, writeStreamToFile } from "../../platform/files.ts";
 import { tempPathBeside, userPaths } from "../../storage/paths.ts";
-import { UPLOAD_TOO_LARGE, type UploadOutcome } from "../../sync/collection/upload.ts";
+import { UPLOAD_OK, UPLOAD_TOO_LARGE, type UploadOutcome } from "../../sync/collection/upload.ts";
 import { badRequest } from "../../sync/errors.ts";
 import { clientIp } from "../clientIp.ts";
 import type { AppDeps } from "../deps.ts";
@@ -55,6 +55,7 @@ const meta: Handler = async (call) => {
 const upload: Handler = async (call) => {
   const user = await authenticate(call);
   const outcome = await receiveUpload(call, user);
+  if (outcome.reply === UPLOAD_OK) call.deps.identity.recordSync(user);
   call.deps.log.info("full upload", {
     uuid: user.uuid,
     reply: outcome.reply,
@@ -97,6 +98,7 @@ const download: Handler = async (call) => {
   await readJsonBody(call.req, 64 * 1024);
   const user = await authenticate(call);
   const snapshot = await call.deps.executor.run({ kind: "download", user });
+  call.deps.identity.recordSync(user);
   // Compressed while it streams: the user's worker is free as soon as the snapshot exists.
   const file = consumeTempFile(snapshot.path);
   const body = call.req.legacy ? file : compressStream(file, "zstd");
@@ -116,6 +118,7 @@ const normalSync =
       skey: call.req.skey,
       payload,
     });
+    if (method === "finish") call.deps.identity.recordSync(user);
     return textResponse(result.json, call.req.legacy);
   };
 
