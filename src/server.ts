@@ -85,7 +85,12 @@ export async function startServer(
   // Without it every upload from a current client would be refused as corrupt: fail now.
   checkUnicaseExtension();
   const services = await openServices(config, log);
-  await services.localUsers.syncFromEnv(config.syncUsers, config.passwordsHashed, log);
+  await services.localUsers.syncFromEnv(
+    config.syncUsers,
+    config.passwordsHashed,
+    log,
+    services.sessions,
+  );
   adoptAnkiServerFolders(config.dataDir, services.localUsers.list(), services.profiles, log);
   adoptPythonServerMedia(config.dataDir, log);
   const stopPruning = startPruning(services.sessions, services.knownLogins, log);

@@ -3,6 +3,7 @@
  * first use), and output helpers. session.db is in WAL mode with a busy timeout, so commands are
  * safe while the server runs.
  */
+import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Config } from "../config.ts";
 import { LocalUserStore } from "../identity/localUsers.ts";
@@ -53,6 +54,13 @@ export class CliContext {
 
   get stores(): Stores {
     if (!this.opened) {
+      // A mistyped SYNC_BASE would otherwise get a new, empty session.db and "no users".
+      if (!existsSync(this.config.sessionDbPath)) {
+        throw new CliError(
+          `no session.db at ${this.config.sessionDbPath}: is SYNC_BASE (${this.config.dataDir}) the server's data folder? The server creates session.db at its first start`,
+          2,
+        );
+      }
       // The journal mode the server chooses, or opening would switch it under the server.
       const db = openSessionDb(this.config.sessionDbPath, {
         networkFs: isNetworkFs(this.config, dirname(this.config.sessionDbPath)),

@@ -1,5 +1,6 @@
 /** Where a new password comes from: stdin (scripts), a hidden prompt (terminals), or generated. */
 import { randomBytes } from "node:crypto";
+import { weakPasswordReason } from "../identity/passwords.ts";
 import { CliError, UsageError } from "./context.ts";
 
 export type PasswordSource = "stdin" | "generate" | "prompt";
@@ -27,12 +28,19 @@ export async function readNewPassword(
       .toString("utf8")
       .replace(/\r?\n$/, "");
     if (!password) throw new CliError("empty password on stdin");
-    return { password, generated: false };
+    return { password: strongEnough(password), generated: false };
   }
   const password = await promptHidden("New password: ");
   if (!password) throw new CliError("empty password");
+  strongEnough(password);
   if ((await promptHidden("Repeat it: ")) !== password) throw new CliError("the passwords differ");
   return { password, generated: false };
+}
+
+function strongEnough(password: string): string {
+  const weak = weakPasswordReason(password);
+  if (weak) throw new CliError(weak);
+  return password;
 }
 
 /** Reads a line from the terminal without echoing it. */

@@ -24,7 +24,8 @@ const group: CommandGroup = {
   usage: [
     "user list [--json]",
     "user add <username> [--password-stdin | --generate]",
-    "user passwd <username> [--password-stdin | --generate]",
+    "user passwd <username> [--password-stdin | --generate] [--keep-sessions]",
+    "                              (revokes the user's sessions unless --keep-sessions)",
     "user disable <user>           (also revokes the user's sessions)",
     "user enable <user>",
     "user remove <user> --confirm  (profile and sessions; the data folder is kept)",
@@ -122,7 +123,9 @@ function localUser(ctx: CliContext, username: string): LocalCredential {
 }
 
 async function passwd(ctx: CliContext, args: string[]): Promise<void> {
-  const { positional, flags } = parseArgs(args, { flags: ["password-stdin", "generate"] });
+  const { positional, flags } = parseArgs(args, {
+    flags: ["password-stdin", "generate", "keep-sessions"],
+  });
   const credential = localUser(ctx, one(positional, "username"));
   if (isEnvManaged(credential)) {
     throw new CliError(
@@ -131,9 +134,17 @@ async function passwd(ctx: CliContext, args: string[]): Promise<void> {
   }
   const { password, generated } = await readNewPassword(passwordSource(flags, ctx.stdinIsTty));
   ctx.stores.localUsers.setPassword(credential.profileId, await hashPassword(password));
-  ctx.out(
-    `password of ${credential.username} changed; existing sessions stay valid (revoke them with 'session revoke --user ${credential.username}')`,
-  );
+  if (flags.has("keep-sessions")) {
+    ctx.out(
+      `password of ${credential.username} changed; existing sessions stay valid (--keep-sessions)`,
+    );
+  } else {
+    // As with Anki's own server, whose host keys derive from the password: every device logs in again.
+    const revoked = ctx.stores.sessions.revokeAllFor(credential.profileId);
+    ctx.out(
+      `password of ${credential.username} changed; revoked ${revoked} session(s): each device asks for the new password`,
+    );
+  }
   if (generated) ctx.out(`password: ${password}`);
 }
 

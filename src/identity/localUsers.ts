@@ -3,9 +3,10 @@ import { eq } from "drizzle-orm";
 import type { SyncUserSpec } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { SessionDb } from "../platform/sessionDb.ts";
-import { hashPassword, parsePbkdf2Phc, verifyPassword } from "./passwords.ts";
+import { hashPassword, parsePbkdf2Phc, verifyPassword, weakPasswordReason } from "./passwords.ts";
 import type { ProfileStore } from "./profiles.ts";
 import { localCredentials, type Profile } from "./schema.ts";
+import type { SessionStore } from "./sessions.ts";
 
 export type LocalCredential = typeof localCredentials.$inferSelect;
 
@@ -82,8 +83,15 @@ export class LocalUserStore {
    * so a restart does not pay for argon2 per user. A user who was env-managed and is no longer
    * in the environment is not deleted (their profile keys their data): they become an
    * admin-managed user, still able to log in, and a warning says how to disable or remove them.
+   * A changed password revokes the user's sessions (given `sessions`), as `admin user passwd`
+   * does: every device logs in again with the new one.
    */
-  async syncFromEnv(users: SyncUserSpec[], passwordsHashed: boolean, log: Logger): Promise<void> {
+  async syncFromEnv(
+    users: SyncUserSpec[],
+    passwordsHashed: boolean,
+    log: Logger,
+    sessions?: Pick<SessionStore, "revokeAllFor">,
+  ): Promise<void> {
     const inEnv = new Set(users.map((u) => u.username));
     for (const gone of this.list()) {
       if (!gone.source.startsWith("env:") || inEnv.has(gone.username)) continue;
@@ -95,16 +103,23 @@ export class LocalUserStore {
       });
     }
     for (const user of users) {
+      const weak = passwordsHashed ? null : weakPasswordReason(user.secret);
+      if (weak)
+        log.warn(`${user.source}: weak password, accepted as given`, {
+          user: user.username,
+          why: weak,
+        });
       const existing = this.byUsername(user.username);
       const hash = await this.hashFor(user, passwordsHashed, existing);
       if (hash === existing?.passwordHash && existing.source === `env:${user.source}`) continue;
-      this.upsert(user.username, hash, `env:${user.source}`);
+      const profile = this.upsert(user.username, hash, `env:${user.source}`);
+      const revoked =
+        existing && hash !== existing.passwordHash
+          ? sessions?.revokeAllFor(profile.profileId)
+          : undefined;
       log.info(
         existing ? "local user updated from environment" : "local user created from environment",
-        {
-          user: user.username,
-          source: user.source,
-        },
+        { user: user.username, source: user.source, sessionsRevoked: revoked || undefined },
       );
     }
   }

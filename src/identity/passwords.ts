@@ -6,6 +6,22 @@ import { hashPassword, verifyArgon2 } from "../platform/password.ts";
 
 export { hashPassword };
 
+/**
+ * Passwords set with `admin user add|passwd` must be at least this long. SYNC_USERn passwords
+ * shorter than this only get a warning at start: Anki's own server accepts any, and its .env
+ * files must keep working here.
+ */
+export const MIN_PASSWORD_LENGTH = 8;
+
+/** Why a new password is too weak, or null. Length counts characters, not bytes. */
+export function weakPasswordReason(password: string): string | null {
+  const length = [...password].length;
+  if (length < MIN_PASSWORD_LENGTH) {
+    return `a password needs at least ${MIN_PASSWORD_LENGTH} characters (this one has ${length})`;
+  }
+  return null;
+}
+
 export async function verifyPassword(password: string, phc: string): Promise<boolean> {
   if (phc.startsWith("$argon2")) return verifyArgon2(password, phc).catch(() => false);
   if (phc.startsWith("$pbkdf2-")) return verifyPbkdf2(password, phc);

@@ -49,16 +49,31 @@ describe("admin user", () => {
     expect(added.out).toMatch(/added local user carol \(uuid [0-9a-f-]{36}\)/);
     expect(await canLogIn("carol", "first pass")).toBe(true);
     expect((await admin(["user", "add", "carol", "--generate"])).code).toBe(1);
+    const firstKey = await login(server.url, "carol", "first pass");
+
+    const short = await admin(["user", "passwd", "carol", "--password-stdin"], "x\n");
+    expect(short.code).toBe(1);
+    expect(short.err).toContain("at least 8 characters");
+    expect((await admin(["user", "add", "tiny", "--password-stdin"], "1234567\n")).code).toBe(1);
 
     const changed = await admin(["user", "passwd", "carol", "--generate"]);
     expect(changed.code).toBe(0);
+    expect(changed.out).toMatch(/revoked 2 session\(s\)/);
     const password = /password: (\S+)/.exec(changed.out)?.[1] ?? "";
     expect(password.length).toBeGreaterThanOrEqual(16);
     expect(await canLogIn("carol", "first pass")).toBe(false);
-    expect(await canLogIn("carol", password)).toBe(true);
+    expect((await v11(server.url, "meta", { v: 11 }, { hkey: firstKey })).status).toBe(403);
+    const secondKey = await login(server.url, "carol", password);
+
+    const kept = await admin(
+      ["user", "passwd", "carol", "--password-stdin", "--keep-sessions"],
+      `${password}\n`,
+    );
+    expect(kept.out).toContain("existing sessions stay valid");
+    expect((await v11(server.url, "meta", { v: 11 }, { hkey: secondKey })).status).toBe(200);
 
     const disabled = await admin(["user", "disable", "carol"]);
-    expect(disabled.out).toMatch(/disabled carol .* revoked 2 session\(s\)/);
+    expect(disabled.out).toMatch(/disabled carol .* revoked 1 session\(s\)/);
     expect(await canLogIn("carol", password)).toBe(false);
     expect((await admin(["user", "enable", "carol"])).code).toBe(0);
     expect(await canLogIn("carol", password)).toBe(true);
@@ -85,6 +100,27 @@ describe("admin user", () => {
     expect(table.out).toMatch(/envuser\s+env:SYNC_USER1\s+active/);
     const rows = JSON.parse((await admin(["user", "list", "--json"])).out) as { login: string }[];
     expect(rows.map((r) => r.login)).toContain("bob");
+  });
+
+  test("LAST SYNC: a completed sync is recorded", async () => {
+    const hkey = await login(server.url, "bob", "hunter2");
+    expect((await v11(server.url, "download", {}, { hkey })).status).toBe(200);
+    const rows = JSON.parse((await admin(["user", "list", "--json"])).out) as {
+      login: string;
+      lastSync: string | null;
+    }[];
+    expect(rows.find((r) => r.login === "bob")?.lastSync).toBeTruthy();
+  });
+
+  test("a wrong SYNC_BASE is refused, and no session.db is created there", async () => {
+    const wrong = join(server.dataDir, "not-the-data-folder");
+    const result = await runCommand(["bun", "run", "src/cli/admin.ts", "user", "list"], {
+      cwd: ROOT,
+      env: { ...process.env, SYNC_BASE: wrong, SYNC_USER1: "" },
+    });
+    expect(result.code).toBe(2);
+    expect(result.err).toContain(`no session.db at ${join(wrong, "session.db")}`);
+    expect(existsSync(wrong)).toBe(false);
   });
 
   test("bad usage exits 2 with the group's usage", async () => {

@@ -153,3 +153,69 @@ describe("refusal timing", () => {
     expect(Math.abs(wrong - unknown)).toBeLessThan(150);
   });
 });
+
+describe("sessions", () => {
+  test("a session unused past the idle limit stops working and is pruned", async () => {
+    const f = fixture();
+    const profile = f.users.create("gina", await hashPassword("pw-gina-1"), "admin");
+    const sessions = new SessionStore(f.db, { idleDays: 30 });
+    const key = sessions.create(profile.profileId, null);
+    const day = 86_400_000;
+    const created = sessions.list()[0]?.lastUsedAt.getTime() ?? 0;
+    // used on day 20: last_used_at moves, so it lives 30 days from then
+    expect(sessions.resolve(key, new Date(created + 20 * day))).toBeDefined();
+    expect(sessions.resolve(key, new Date(created + 49 * day))).toBeDefined();
+    expect(sessions.resolve(key, new Date(created + 80 * day))).toBeUndefined();
+    expect(sessions.prune(new Date(created + 80 * day))).toBe(1);
+    expect(sessions.list()).toEqual([]);
+  });
+
+  test("revoked sessions are listed for a month, then pruned; idle 0 never expires", async () => {
+    const f = fixture();
+    const profile = f.users.create("hal", await hashPassword("pw-hal-11"), "admin");
+    const key = f.sessions.create(profile.profileId, null);
+    f.sessions.create(profile.profileId, null);
+    const now = Date.now();
+    expect(f.sessions.revokeAllFor(profile.profileId, new Date(now))).toBe(2);
+    expect(f.sessions.prune(new Date(now + 86_400_000))).toBe(0);
+    expect(f.sessions.prune(new Date(now + 31 * 86_400_000))).toBe(2);
+    const other = f.sessions.create(profile.profileId, null);
+    expect(f.sessions.resolve(other, new Date(now + 3650 * 86_400_000))).toBeDefined();
+    expect(f.sessions.resolve(key)).toBeUndefined();
+  });
+
+  test("a password changed in SYNC_USERn revokes the user's sessions", async () => {
+    const f = fixture();
+    await f.users.syncFromEnv(
+      loadConfig({ SYNC_USER1: "ivy:first-pw" }).syncUsers,
+      false,
+      silentLogger,
+      f.sessions,
+    );
+    const key = await f.identity.login("ivy", "first-pw", null, "ip");
+    // unchanged: kept
+    await f.users.syncFromEnv(
+      loadConfig({ SYNC_USER1: "ivy:first-pw" }).syncUsers,
+      false,
+      silentLogger,
+      f.sessions,
+    );
+    expect((await f.identity.authenticate(key)).name).toBe("ivy");
+    await f.users.syncFromEnv(
+      loadConfig({ SYNC_USER1: "ivy:second-pw" }).syncUsers,
+      false,
+      silentLogger,
+      f.sessions,
+    );
+    expect(await kind(f.identity.authenticate(key))).toBe("authFailed");
+  });
+
+  test("a short SYNC_USERn password is accepted with a warning", async () => {
+    const f = fixture();
+    const warned: string[] = [];
+    const log: Logger = { ...silentLogger, warn: (m) => warned.push(m) };
+    await f.users.syncFromEnv(loadConfig({ SYNC_USER1: "jo:abc" }).syncUsers, false, log);
+    expect(warned.some((m) => m.startsWith("SYNC_USER1: weak password"))).toBe(true);
+    expect(await kind(f.identity.login("jo", "abc", null, "ip"))).toBe("ok");
+  });
+});
