@@ -11,7 +11,14 @@ export async function v11(
   url: string,
   method: string,
   body: Uint8Array | string | object,
-  opts: { hkey?: string; skey?: string; v?: number; path?: string; rawBody?: Uint8Array } = {},
+  opts: {
+    hkey?: string;
+    skey?: string;
+    v?: number;
+    path?: string;
+    rawBody?: Uint8Array;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<SyncReply> {
   const payload =
     typeof body === "string"
@@ -27,7 +34,11 @@ export async function v11(
   });
   const res = await fetch(`${url}${opts.path ?? "sync"}/${method}`, {
     method: "POST",
-    headers: { "anki-sync": header, "content-type": "application/octet-stream" },
+    headers: {
+      "anki-sync": header,
+      "content-type": "application/octet-stream",
+      ...opts.headers,
+    },
     body: (opts.rawBody ?? Bun.zstdCompressSync(payload)) as Uint8Array<ArrayBuffer>,
   });
   const raw = new Uint8Array(await res.arrayBuffer());
