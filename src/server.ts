@@ -51,6 +51,7 @@ export async function openServices(config: Config, log: Logger): Promise<Service
   mkdirSync(config.dataDir, { recursive: true });
   const sessionDb = openSessionDb(config.sessionDbPath, {
     networkFs: isNetworkFs(config, dirname(config.sessionDbPath)),
+    log,
   });
   const profiles = new ProfileStore(sessionDb);
   const sessions = new SessionStore(sessionDb, { idleDays: config.sessionIdleDays });

@@ -5,6 +5,7 @@ import type { Logger } from "../log.ts";
 import type { SessionDb } from "../platform/sessionDb.ts";
 import { hashPassword, parsePbkdf2Phc, verifyPassword, weakPasswordReason } from "./passwords.ts";
 import type { ProfileStore } from "./profiles.ts";
+import { adoptedProfileNamed } from "./pythonServerSessionDb.ts";
 import { localCredentials, type Profile } from "./schema.ts";
 import type { SessionStore } from "./sessions.ts";
 
@@ -35,7 +36,11 @@ export class LocalUserStore {
     return this.db.select().from(localCredentials).orderBy(localCredentials.username).all();
   }
 
-  /** Creates the user (and their profile) or replaces their password hash. */
+  /**
+   * Creates the user (and their profile) or replaces their password hash. A new user named
+   * exactly as a profile adopted from the earlier Python server (and never logged in here)
+   * takes that profile over, and with it the data.
+   */
   upsert(username: string, passwordHash: string, source: string): Profile {
     const existing = this.byUsername(username);
     if (existing) {
@@ -47,7 +52,12 @@ export class LocalUserStore {
       return this.profiles.byId(existing.profileId) as Profile;
     }
     return this.db.transaction(() => {
-      const profile = this.profiles.create({ name: username, provider: "local" });
+      const adopted = adoptedProfileNamed(this.db.$client, username);
+      if (adopted !== null) this.profiles.update(adopted, { provider: "local" });
+      const profile =
+        adopted !== null
+          ? (this.profiles.byId(adopted) as Profile)
+          : this.profiles.create({ name: username, provider: "local" });
       this.db
         .insert(localCredentials)
         .values({ profileId: profile.profileId, username, passwordHash, source })

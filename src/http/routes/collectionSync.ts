@@ -139,16 +139,33 @@ export function handleSync(
   return dispatchPost(deps, HANDLERS, method, method, request, ip);
 }
 
-export function collectionSyncRoutes(deps: AppDeps) {
-  return new Elysia({ name: "collection-sync" }).post(
-    "/sync/:method",
-    ({ params, request, server }) =>
-      handleSync(
-        deps,
-        params.method,
-        request,
-        clientIp(request, server?.requestIP(request)?.address, deps.config.ipHeader),
-      ),
-    { parse: "none" },
+/**
+ * `curl https://<domain>/sync/hostKey`, the earlier Python server's documented check, gets a
+ * JSON answer saying the server is up and that logins are POSTs.
+ */
+function hostKeyGet(): Response {
+  return Response.json(
+    {
+      ok: false,
+      error: "GET is not a login: Anki logs in with POST /sync/hostKey (username and password)",
+      server: "ankisyncd",
+    },
+    { status: 405, headers: { allow: "POST" } },
   );
+}
+
+export function collectionSyncRoutes(deps: AppDeps) {
+  return new Elysia({ name: "collection-sync" })
+    .get("/sync/hostKey", hostKeyGet)
+    .post(
+      "/sync/:method",
+      ({ params, request, server }) =>
+        handleSync(
+          deps,
+          params.method,
+          request,
+          clientIp(request, server?.requestIP(request)?.address, deps.config.ipHeader),
+        ),
+      { parse: "none" },
+    );
 }
