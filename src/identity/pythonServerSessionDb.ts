@@ -14,9 +14,10 @@
  *    user is known becomes a session (only its SHA-256 is stored, as for ours), so clients go on
  *    syncing without logging in again; then `python_profiles_pending` becomes `python_profiles`.
  */
-import type { Database } from "bun:sqlite";
+
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
+import type { Db as Database } from "../platform/sqlite.ts";
 
 export const PYTHON_BACKUP_SUFFIX = ".python-server.bak";
 const PENDING = "python_profiles_pending";
