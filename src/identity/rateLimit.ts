@@ -44,6 +44,7 @@ export class LoginRateLimiter {
   private readonly users: TokenBuckets;
   private readonly known: KnownLogins;
   private readonly inFlight = new Map<string, number>();
+  private readonly perIpLimited: boolean;
 
   constructor(
     config: LoginRateConfig,
@@ -54,6 +55,7 @@ export class LoginRateLimiter {
     this.ips = new TokenBuckets(config.perIp, windowMs, now);
     this.users = new TokenBuckets(config.perUser, windowMs, now);
     this.known = known;
+    this.perIpLimited = config.perIp > 0;
   }
 
   /**
@@ -63,7 +65,9 @@ export class LoginRateLimiter {
   admit(ip: string, username: string): Admission {
     const userKey = loginUserKey(username);
     const running = this.inFlight.get(ip) ?? 0;
-    if (!this.ips.has(ip) || running >= MAX_IN_FLIGHT_PER_IP) return { refused: "ip" };
+    if (this.perIpLimited && (!this.ips.has(ip) || running >= MAX_IN_FLIGHT_PER_IP)) {
+      return { refused: "ip" };
+    }
     const known = this.known.has(userKey, ip);
     let waitMs = 0;
     if (!known) {

@@ -194,6 +194,9 @@ describe("limiter details", () => {
     const limiter = new LoginRateLimiter({ perIp: 30, perUser: 0, windowSecs: 60 }, Date.now);
     const admitted = Array.from({ length: 500 }, (_, i) => limiter.admit("192.0.2.1", `u${i}`));
     expect(admitted.filter((a) => a.refused === null).length).toBe(MAX_IN_FLIGHT_PER_IP);
+    const off = new LoginRateLimiter({ perIp: 0, perUser: 0, windowSecs: 60 }, Date.now);
+    const all = Array.from({ length: 500 }, (_, i) => off.admit("192.0.2.1", `u${i}`));
+    expect(all.every((a) => a.refused === null)).toBe(true);
   });
 
   test("a provider outage costs no tokens", () => {
