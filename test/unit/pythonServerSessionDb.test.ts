@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { loadConfig } from "../../src/config.ts";
 import { LocalUserStore } from "../../src/identity/localUsers.ts";
 import { ProfileStore } from "../../src/identity/profiles.ts";
-import { epochSeconds } from "../../src/identity/pythonServerSessionDb.ts";
+import { epochSeconds, moveAsidePythonTables } from "../../src/identity/pythonServerSessionDb.ts";
 import { SessionStore } from "../../src/identity/sessions.ts";
 import { silentLogger } from "../../src/log.ts";
 import { openSessionDb } from "../../src/platform/sessionDb.ts";
@@ -114,6 +114,20 @@ describe("adopting the Python server's session.db", () => {
       expect(new ProfileStore(third).list().map((p) => p.profileId)).toEqual([3, 8]);
     } finally {
       third.$client.close();
+    }
+  });
+
+  test("a start interrupted between moving aside and importing completes at the next", () => {
+    const { path } = oldSessionDb();
+    const raw = new Database(path);
+    moveAsidePythonTables(raw, path);
+    raw.close();
+    const db = openSessionDb(path);
+    try {
+      expect(new ProfileStore(db).list().map((p) => p.uuid)).toEqual([ALICE, BOB, CAROL]);
+      expect(new SessionStore(db).resolve("hkey-carol")?.profile.uuid).toBe(CAROL);
+    } finally {
+      db.$client.close();
     }
   });
 
