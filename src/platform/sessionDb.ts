@@ -25,7 +25,15 @@ export function openSessionDb(
   client.exec(`PRAGMA journal_mode = ${options.networkFs ? "DELETE" : "WAL"}`);
   client.exec("PRAGMA foreign_keys = ON");
   const db = drizzle({ client, schema });
-  migrate(db, { migrationsFolder: MIGRATIONS });
+  try {
+    migrate(db, { migrationsFolder: MIGRATIONS });
+  } catch (err) {
+    client.close();
+    const why = (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message;
+    throw new Error(
+      `${path} is neither ankisyncd's session.db nor the earlier Python server's: ${why.split("\n")[0]}`,
+    );
+  }
   const imported = importPythonRows(client);
   if (adopted || imported) {
     options.log?.info("adopted session.db of the earlier Python server", {

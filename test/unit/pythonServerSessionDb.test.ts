@@ -168,6 +168,18 @@ describe("adopting the Python server's session.db", () => {
     }
   });
 
+  test("a session.db of another shape is refused in one sentence naming it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ankisyncd-pysession-"));
+    dirs.push(dir);
+    const path = join(dir, "session.db");
+    const raw = new Database(path);
+    raw.exec("CREATE TABLE sessions (x)");
+    raw.close();
+    expect(() => openSessionDb(path)).toThrow(
+      `${path} is neither ankisyncd's session.db nor the earlier Python server's: table \`sessions\` already exists`,
+    );
+  });
+
   test("created_at in the shapes the old server may have written", () => {
     expect(epochSeconds("2024-03-01 09:30:00")).toBe(1709285400);
     expect(epochSeconds("2024-03-01T09:30:00+01:00")).toBe(1709281800);
