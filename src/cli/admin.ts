@@ -12,6 +12,8 @@ const GROUPS: Record<string, () => Promise<{ default: CommandGroup }>> = {
   user: () => import("./userCommands.ts"),
   session: () => import("./sessionCommands.ts"),
   doctor: () => import("./doctor/index.ts"),
+  backup: () => import("./backupCommands.ts").then((m) => ({ default: m.backup })),
+  restore: () => import("./backupCommands.ts").then((m) => ({ default: m.restore })),
 };
 
 async function usage(): Promise<string> {

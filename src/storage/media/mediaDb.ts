@@ -4,8 +4,9 @@
  * - `media(fname, csum, size, usn, mtime)`: one row per name ever synced; `size = 0` marks a
  *   deletion (the checksum is kept), `csum` is the raw 20-byte SHA-1, `mtime` in seconds;
  * - `meta(last_usn, total_bytes, total_nonempty_files)`: exactly one row.
- * Opened in exclusive locking mode (the worker owning the user is its only user) with WAL, or a
- * rollback journal on network filesystems.
+ * Opened with WAL, or a rollback journal on network filesystems. Only the worker owning the user
+ * writes it, but `admin backup` reads it meanwhile, so it is not held in exclusive locking mode
+ * and a writer waits briefly for such a reader.
  */
 import { type Db, openDatabase } from "../../platform/sqlite.ts";
 
@@ -88,9 +89,7 @@ export class MediaDb {
   static open(path: string, options: MediaDbOptions): MediaDb {
     const db = openDatabase(path);
     try {
-      db.exec("PRAGMA busy_timeout = 0");
-      // Before the first access: with WAL this also means no shared-memory index is needed.
-      db.exec("PRAGMA locking_mode = EXCLUSIVE");
+      db.exec("PRAGMA busy_timeout = 5000");
       db.exec(`PRAGMA journal_mode = ${options.networkFs ? "DELETE" : "WAL"}`);
       migrate(db);
       return new MediaDb(db);
