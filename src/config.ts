@@ -42,6 +42,15 @@ export interface Config {
   loginRate: LoginRateConfig;
   /** Sessions unused this many days stop working and are deleted (0: never). */
   sessionIdleDays: number;
+  metrics: MetricsConfig;
+}
+
+/** Where `/metrics` is served: its own listener (port set), the sync port (token set), or not. */
+export interface MetricsConfig {
+  port: number | null;
+  host: string;
+  /** Required as `Authorization: Bearer <token>` wherever /metrics is served. */
+  token: string | null;
 }
 
 export type AuthProviderName = "local" | "cognito";
@@ -207,6 +216,21 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: "180",
     doc: "A session (host key) unused for this many days stops working and is deleted; Anki then asks for the password (0: never).",
   },
+  {
+    name: "ANKISYNCD_METRICS_PORT",
+    default: "",
+    doc: "Serve Prometheus metrics at `/metrics` on this port (its own listener); off when empty. See docs/deployment.md.",
+  },
+  {
+    name: "ANKISYNCD_METRICS_HOST",
+    default: "127.0.0.1",
+    doc: "Address of the metrics listener (`0.0.0.0` to let another container scrape it).",
+  },
+  {
+    name: "ANKISYNCD_METRICS_TOKEN",
+    default: "",
+    doc: "If set, `/metrics` requires `Authorization: Bearer <token>`, and without a metrics port it is served on the sync port.",
+  },
 ];
 
 export class ConfigError extends Error {
@@ -262,6 +286,11 @@ export function loadConfig(env: Env = process.env): Config {
     syncSessionTimeoutSecs: int("ANKISYNCD_SYNC_SESSION_TIMEOUT_SECS", 1),
     networkFs: parseNetworkFs(get("ANKISYNCD_NETWORK_FS"), problems),
     ...readIdentity(env, get, int, problems),
+    metrics: {
+      port: get("ANKISYNCD_METRICS_PORT") === "" ? null : int("ANKISYNCD_METRICS_PORT", 0),
+      host: get("ANKISYNCD_METRICS_HOST"),
+      token: get("ANKISYNCD_METRICS_TOKEN") || null,
+    },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -12,6 +12,7 @@ import {
 } from "./executor/executor.ts";
 import type { WorkerSettings } from "./executor/jobs.ts";
 import { createApp } from "./http/app.ts";
+import { startMetricsListener } from "./http/routes/metrics.ts";
 import { startPruning } from "./identity/housekeeping.ts";
 import { KnownLoginStore } from "./identity/knownLogins.ts";
 import { LocalUserStore } from "./identity/localUsers.ts";
@@ -20,6 +21,8 @@ import type { IdentityService } from "./identity/service.ts";
 import { SessionStore } from "./identity/sessions.ts";
 import { createIdentity } from "./identity/setup.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { CountingExecutor } from "./metrics/executorStats.ts";
+import { ServerMetrics } from "./metrics/serverMetrics.ts";
 import { openSessionDb, type SessionDb } from "./platform/sessionDb.ts";
 import { checkUnicaseExtension } from "./platform/sqlite.ts";
 import { adoptAnkiServerFolders } from "./storage/ankiServerLayout.ts";
@@ -29,6 +32,8 @@ import { adoptPythonServerMedia } from "./storage/pythonServerLayout.ts";
 export interface RunningServer {
   url: string;
   port: number;
+  /** `http://host:port/metrics` when metrics have a listener of their own. */
+  metricsUrl: string | null;
   stop(): Promise<void>;
 }
 
@@ -95,27 +100,56 @@ export async function startServer(
   adoptAnkiServerFolders(config.dataDir, services.localUsers.list(), services.profiles, log);
   adoptPythonServerMedia(config.dataDir, log);
   const stopPruning = startPruning(services.sessions, services.knownLogins, log);
-  const executor: CollectionExecutor = options.inProcess
+  const baseExecutor: CollectionExecutor = options.inProcess
     ? new InProcessExecutor(workerSettings(config))
     : new WorkerPoolExecutor(workerSettings(config), config.workers);
-  const app = createApp({ config, identity: services.identity, executor, log });
+  const { executor, metrics } = withMetrics(config, baseExecutor);
+  const app = createApp({ config, identity: services.identity, executor, log, metrics });
   app.listen({ hostname: config.host, port: config.port });
   const port = app.server?.port ?? config.port;
-  const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
+  const metricsApp = metrics ? startMetricsListener(metrics, config.metrics) : null;
+  const metricsUrl = metricsApp?.server
+    ? `${httpUrl(config.metrics.host, metricsApp.server.port ?? 0)}metrics`
+    : null;
   log.info("ankisyncd listening", {
-    url: `http://${host}:${port}/`,
+    // The address actually bound (0.0.0.0 means every interface), not a guess at a reachable one.
+    url: httpUrl(app.server?.hostname ?? config.host, port),
     data: config.dataDir,
     users: config.syncUsers.length,
     networkFs: isNetworkFs(config),
+    metrics: metricsUrl ?? (metrics ? "/metrics on the sync port (token)" : undefined),
   });
+  // Where a client on this machine reaches it (a wildcard address is not one to connect to).
+  const host = ["0.0.0.0", "::", "[::]"].includes(config.host) ? "127.0.0.1" : config.host;
   return {
-    url: `http://${host}:${port}/`,
+    url: httpUrl(host, port),
     port,
+    metricsUrl,
     async stop() {
       stopPruning();
+      await metricsApp?.stop();
       await app.stop();
       await executor.close();
       services.sessionDb.$client.close();
     },
   };
+}
+
+function httpUrl(host: string, port: number): string {
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}/`;
+}
+
+/** Metrics need counts from the executor; without /metrics nothing is wrapped. */
+function withMetrics(
+  config: Config,
+  executor: CollectionExecutor,
+): { executor: CollectionExecutor; metrics?: ServerMetrics } {
+  if (config.metrics.port === null && config.metrics.token === null) return { executor };
+  const counting = new CountingExecutor(executor, config.idleCloseSecs * 1000);
+  const metrics = new ServerMetrics({
+    dataDir: config.dataDir,
+    openCollections: () => counting.openCollections(),
+    queueDepth: () => counting.queueDepth(),
+  });
+  return { executor: counting, metrics };
 }

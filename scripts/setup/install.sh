@@ -9,8 +9,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUN_VERSION="1.4.5"
 APT_PACKAGES=(gcc libc6-dev libsqlite3-dev)
 # Deployment tests: Caddy, the pebble ACME test server, openssl for test certificates,
-# docker-compose to validate compose.yaml without an engine, setpriv to run as the container user.
-TEST_APT_PACKAGES=(caddy pebble openssl docker-compose util-linux)
+# docker-compose to validate compose.yaml without an engine, setpriv to run as the container user;
+# prometheus (promtool and a real scrape of /metrics; the tests start their own, its system
+# service is not needed), systemd (systemd-analyze verify of the sample unit).
+TEST_APT_PACKAGES=(caddy pebble openssl docker-compose util-linux prometheus systemd)
 
 log() { printf '[setup] %s\n' "$*"; }
 

@@ -4,6 +4,7 @@ import type { AppDeps } from "./deps.ts";
 import { collectionSyncRoutes } from "./routes/collectionSync.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { mediaSyncRoutes } from "./routes/mediaSync.ts";
+import { metricsOnSyncPort, metricsRoutes } from "./routes/metrics.ts";
 
 export function createApp(deps: AppDeps) {
   return (
@@ -25,6 +26,11 @@ export function createApp(deps: AppDeps) {
       .use(healthRoutes)
       .use(collectionSyncRoutes(deps))
       .use(mediaSyncRoutes(deps))
+      .use(
+        deps.metrics && metricsOnSyncPort(deps.config.metrics)
+          ? metricsRoutes(deps.metrics, deps.config.metrics.token)
+          : new Elysia(),
+      )
       .onError(({ code, error }) => {
         if (code === "NOT_FOUND") return new Response("404", { status: 404 });
         deps.log.error("unhandled error", { code, error: String(error) });

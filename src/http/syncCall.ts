@@ -35,18 +35,23 @@ export async function runCall(
 ): Promise<Response> {
   const started = performance.now();
   const call: Partial<Call> & { deps: AppDeps; ip: string } = { deps, ip };
+  const metrics = deps.metrics;
+  const label = handler ? method : "unknown";
   let response: Response;
   let error: unknown;
   try {
     if (!handler) throw new SyncError("notFound", `unknown method ${method}`);
     call.req = await decode();
+    if (metrics) call.req.body = countBytes(call.req.body, (n) => metrics.received(label, n));
     response = await handler(call as Call);
   } catch (err) {
     error = err;
     response = errorResponse(statusFor(err));
   }
   logCall(call, method, response, error, started);
-  return response;
+  if (!metrics) return response;
+  metrics.observeCall(label, response.status, (performance.now() - started) / 1000);
+  return countResponseBytes(response, (n) => metrics.sent(label, n));
 }
 
 /** Runs the handler that `handlers` names for `method` on a POST in either framing. */
@@ -89,4 +94,33 @@ function logCall(
   if (response.status >= 500) call.deps.log.error("sync request failed", fields);
   else if (response.status >= 400) call.deps.log.warn("sync request refused", fields);
   else call.deps.log.info("sync", fields);
+}
+
+/** The same stream, reporting the size of each chunk as it passes. */
+function countBytes(
+  stream: ReadableStream<Uint8Array>,
+  onBytes: (n: number) => void,
+): ReadableStream<Uint8Array> {
+  return stream.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        onBytes(chunk.byteLength);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+}
+
+/** Counts a response's body: from its length when known, else as it streams out. */
+function countResponseBytes(response: Response, onBytes: (n: number) => void): Response {
+  const length = response.headers.get("content-length");
+  if (length !== null || response.body === null) {
+    onBytes(Number(length ?? 0));
+    return response;
+  }
+  return new Response(countBytes(response.body, onBytes), {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
 }

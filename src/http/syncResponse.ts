@@ -8,12 +8,19 @@ export async function bytesResponse(
   payload: Uint8Array<ArrayBuffer>,
   legacy: boolean,
 ): Promise<Response> {
+  // content-length is what Bun would send anyway; set here, the metrics can read it.
   if (legacy)
-    return new Response(payload, { headers: { "content-type": "application/octet-stream" } });
+    return new Response(payload, {
+      headers: {
+        "content-type": "application/octet-stream",
+        "content-length": String(payload.byteLength),
+      },
+    });
   const body = (await zstdCompress(payload)) as Uint8Array<ArrayBuffer>;
   return new Response(body, {
     headers: {
       "content-type": "application/octet-stream",
+      "content-length": String(body.byteLength),
       "anki-original-size": String(payload.byteLength),
     },
   });
