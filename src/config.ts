@@ -3,7 +3,8 @@
  * README's configuration table and .env.example are checked against this table by a test.
  * Nothing reads the environment at import time: `loadConfig(env)` is called by the entry point.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
+import { isIP } from "node:net";
 import { resolve } from "node:path";
 
 export type LogFormat = "text" | "json";
@@ -233,9 +234,14 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
 ];
 
+/** Each problem is one sentence that names its variable; one problem makes a one-line message. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n  ${problems.join("\n  ")}`);
+    super(
+      problems.length === 1
+        ? `invalid configuration: ${problems[0]}`
+        : `invalid configuration:\n  ${problems.join("\n  ")}`,
+    );
   }
 }
 
@@ -244,21 +250,23 @@ type Env = Record<string, string | undefined>;
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
   const get = (name: string): string => envValue(env, name, problems) ?? defaultOf(name);
-  const int = (name: string, min: number): number => {
+  const int = (name: string, min: number, max = Number.MAX_SAFE_INTEGER): number => {
     const raw = get(name);
     const value = Number(raw);
-    if (!Number.isInteger(value) || value < min) {
-      problems.push(`${name}=${raw}: expected a whole number >= ${min}`);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+      problems.push(`${name}=${raw}: expected a whole number ${range}`);
       return Number(defaultOf(name));
     }
     return value;
   };
 
   const dataDir = resolve(get("SYNC_BASE"));
+  checkDataDir(dataDir, problems);
   const maxPayloadMegs = int("MAX_SYNC_PAYLOAD_MEGS", 1);
   const config: Config = {
-    host: get("SYNC_HOST"),
-    port: int("SYNC_PORT", 0),
+    host: checkHost("SYNC_HOST", get("SYNC_HOST"), problems),
+    port: int("SYNC_PORT", 0, 65535),
     dataDir,
     sessionDbPath: resolve(
       envValue(env, "ANKISYNCD_SESSION_DB", problems) ?? `${dataDir}/session.db`,
@@ -287,8 +295,8 @@ export function loadConfig(env: Env = process.env): Config {
     networkFs: parseNetworkFs(get("ANKISYNCD_NETWORK_FS"), problems),
     ...readIdentity(env, get, int, problems),
     metrics: {
-      port: get("ANKISYNCD_METRICS_PORT") === "" ? null : int("ANKISYNCD_METRICS_PORT", 0),
-      host: get("ANKISYNCD_METRICS_HOST"),
+      port: get("ANKISYNCD_METRICS_PORT") === "" ? null : int("ANKISYNCD_METRICS_PORT", 0, 65535),
+      host: checkHost("ANKISYNCD_METRICS_HOST", get("ANKISYNCD_METRICS_HOST"), problems),
       token: get("ANKISYNCD_METRICS_TOKEN") || null,
     },
   };
@@ -334,9 +342,52 @@ function readSyncUsers(env: Env, problems: string[]): SyncUserSpec[] {
       problems.push(`${source}: expected username:password`);
       continue;
     }
+    if (colon === value.length - 1) {
+      problems.push(`${source}: the password of ${value.slice(0, colon)} is empty`);
+      continue;
+    }
     users.push({ source, username: value.slice(0, colon), secret: value.slice(colon + 1) });
   }
   return users;
+}
+
+/**
+ * SYNC_USERn variables past the first gap, which are not read (`SYNC_USER1`, `SYNC_USER3`: 3 is
+ * ignored), for a warning at start.
+ */
+export function ignoredSyncUsers(env: Env = process.env): string[] {
+  const numbers = Object.keys(env)
+    .map((name) => /^SYNC_USER(\d+)(?:_FILE)?$/.exec(name))
+    .filter((m): m is RegExpExecArray => m !== null && env[m[0]] !== "" && env[m[0]] !== undefined)
+    .map((m) => Number(m[1]));
+  const present = new Set(numbers);
+  let gap = 1;
+  while (present.has(gap)) gap++;
+  return [...present]
+    .filter((n) => n > gap)
+    .sort((a, b) => a - b)
+    .map((n) => `SYNC_USER${n}`);
+}
+
+/** An address to listen on: an IP literal, or a host name (resolved when listening). */
+function checkHost(name: string, value: string, problems: string[]): string {
+  const looksNumeric = /^[\d.]+$/.test(value);
+  const hostName =
+    /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+  if (isIP(value) !== 0 || (!looksNumeric && hostName.test(value))) return value;
+  problems.push(`${name}=${value}: not an IP address or host name to listen on`);
+  return value;
+}
+
+/** The data folder may not exist yet (created at start), but it cannot be something else. */
+function checkDataDir(dataDir: string, problems: string[]): void {
+  try {
+    if (!statSync(dataDir).isDirectory()) {
+      problems.push(`SYNC_BASE=${dataDir}: exists but is not a folder`);
+    }
+  } catch {
+    // Missing: the server creates it.
+  }
 }
 
 function oneOf<T extends string>(

@@ -1,5 +1,5 @@
 /** Entry point: `bun run start`. Configuration comes from the environment and `.env`. */
-import { ConfigError, loadConfig, unknownSettings } from "./config.ts";
+import { ConfigError, ignoredSyncUsers, loadConfig, unknownSettings } from "./config.ts";
 import { createLogger } from "./log.ts";
 import { startServer } from "./server.ts";
 
@@ -16,6 +16,15 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel, config.logFormat);
   for (const name of unknownSettings()) log.warn("unknown setting ignored (typo?)", { name });
+  const ignored = ignoredSyncUsers();
+  if (ignored.length > 0) {
+    log.warn(
+      "SYNC_USERn after a gap are ignored: users are read from SYNC_USER1 up to the first missing number",
+      {
+        ignored: ignored.join(","),
+      },
+    );
+  }
   if (config.syncUsers.length === 0 && !config.authProviders.includes("cognito")) {
     log.warn("no SYNC_USERn configured: only users added with `bun run admin user add` can log in");
   }

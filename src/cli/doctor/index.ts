@@ -109,13 +109,13 @@ const group: CommandGroup = {
     "  --fix    replay leftover journals/WAL, restore journal modes, remove stale .nfs*",
     "           and temporary files, chown what the server's user cannot use (as root)",
     "  --quick  quick_check instead of a full integrity_check",
-    "  --uid/--gid  the server's user (default CONTAINER_USER_ID/CONTAINER_GROUP_ID,",
-    "           else 1001:65533 as root, else yourself)",
+    "  --uid/--gid  the server's user (default CONTAINER_USER_ID/CONTAINER_GROUP_ID, as in",
+    "           the image, else yourself, else as root the data folder's owner)",
     "  --wait   seconds to wait for a busy user's lock (default 10)",
   ],
   // One command, no subcommands: `admin doctor` itself runs the check.
   async run(args, ctx) {
-    const options = doctorOptions(args);
+    const options = doctorOptions(args, process.env, ctx.config.dataDir);
     const report = await runDoctor(ctx.config, options);
     if (options.json) ctx.out(JSON.stringify({ ...report, summary: summarize(report) }));
     else for (const line of formatReport(report, options)) ctx.out(line);

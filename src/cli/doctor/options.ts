@@ -1,4 +1,5 @@
 /** What `admin doctor` checks and fixes, and whose access it judges, from the command line. */
+import { statSync } from "node:fs";
 import { DEFAULT_LOCK_WAIT_SECS, parseArgs, UsageError } from "../context.ts";
 
 /** The container user of the Docker image (Dockerfile build args). */
@@ -18,17 +19,21 @@ export interface DoctorOptions {
   now?: number;
 }
 
-/** Options from the command line; the container user defaults to CONTAINER_USER_ID/GROUP_ID. */
+/**
+ * Options from the command line. The server's user: --uid/--gid, else CONTAINER_USER_ID/GROUP_ID
+ * (set in the image, or in a Docker host's .env), else see `defaultServerUser`.
+ */
 export function doctorOptions(
   args: string[],
   env: Record<string, string | undefined> = process.env,
+  dataDir?: string,
 ): DoctorOptions & { json: boolean } {
   const { positional, flags, options } = parseArgs(args, {
     flags: ["fix", "quick", "json"],
     options: ["uid", "gid", "wait"],
   });
   if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0]}`);
-  const server = defaultServerUser();
+  const server = defaultServerUser(dataDir);
   return {
     fix: flags.has("fix"),
     quick: flags.has("quick"),
@@ -47,11 +52,21 @@ function wholeNumber(name: string, raw: string | undefined, fallback: number): n
 }
 
 /**
- * Inside the container the doctor runs as the container user itself; on the host (often as
- * root) the .env file names it, else the image's default.
+ * Without a container setting, the doctor is run either as the server's own user (so that one),
+ * or as root on a host without Docker, where the server's user is whoever owns the data folder
+ * (a uid like the image's 1001 may not even exist there).
  */
-function defaultServerUser(): { uid: number; gid: number } {
+function defaultServerUser(dataDir?: string): { uid: number; gid: number } {
   const uid = process.getuid?.() ?? DEFAULT_CONTAINER_UID;
   const gid = process.getgid?.() ?? DEFAULT_CONTAINER_GID;
-  return uid === 0 ? { uid: DEFAULT_CONTAINER_UID, gid: DEFAULT_CONTAINER_GID } : { uid, gid };
+  if (uid !== 0) return { uid, gid };
+  try {
+    if (dataDir) {
+      const owner = statSync(dataDir);
+      return { uid: owner.uid, gid: owner.gid };
+    }
+  } catch {
+    // No data folder: nothing to judge access on anyway.
+  }
+  return { uid, gid };
 }
