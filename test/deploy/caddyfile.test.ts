@@ -90,6 +90,14 @@ describe.skipIf(!CADDY)("Caddyfile (caddy adapt)", () => {
     expect(get(config, "logging")).toBeUndefined();
   });
 
+  test("letsencrypt with an empty EMAIL: an ACME account without contact, no parse error", () => {
+    const { ok, config, stderr } = adapt({ ...BASE, EMAIL: "", SSL_MODE: "letsencrypt" });
+    expect(ok, stderr).toBe(true);
+    const issuer = get(config, "apps", "tls", "automation", "policies", 0, "issuers", 0) as Json;
+    expect(issuer).toMatchObject({ module: "acme" });
+    expect(issuer.email).toBeUndefined();
+  });
+
   test("letsencrypt with DEV_MODE=true: Let's Encrypt staging and debug logs", () => {
     const { ok, config, stderr } = adapt({
       ...BASE,

@@ -357,6 +357,30 @@ def test_letsencrypt_mode_with_pebble(server_factory, procs, tmp_path: Path):
     assert "ip=127.0.0.2" in probe_lines[-1] and "6.6.6.6" not in probe_lines[-1], probe_lines[-1]
 
 
+def test_letsencrypt_mode_without_email(server_factory, procs, tmp_path: Path):
+    """EMAIL left empty in .env: the ACME account has no contact address, Caddy still starts
+    (it used to stop on a parse error and restart forever) and gets a certificate."""
+    server = server_factory()
+    http_port, https_port = free_port(), free_port()
+    pebble = Pebble(procs, tmp_path / "pebble", http_port, https_port)
+    caddy = Caddy(
+        procs,
+        tmp_path / "caddy",
+        server,
+        "letsencrypt",
+        http_port=str(http_port),
+        https_port=str(https_port),
+        EMAIL="",
+        ACME_CA=pebble.directory,
+        SSL_CERT_FILE=str(pebble.listener_cert),
+    )
+    root = pebble.issuing_root(tmp_path / "pebble-root.pem")
+    caddy.wait_ready(caddy.https_url, root)
+    _, cert, status = tls_handshake(https_port, root, max_version=ssl.TLSVersion.TLSv1_3)
+    assert status == 200
+    assert issuer_cn(cert).startswith("Pebble Intermediate CA"), cert["issuer"]
+
+
 def test_self_signed_mode(server_factory, procs, tmp_path: Path):
     server = server_factory()
     caddy = Caddy(procs, tmp_path / "caddy", server, "self-signed")
