@@ -59,6 +59,44 @@ describe("compose.yaml structure", () => {
     expect(ankisyncd?.ports).toBeUndefined(); // only Caddy is published
   });
 
+  test("backup: only on demand, as the server's user, data and a backup folder mounted", () => {
+    const backup = compose.services.backup;
+    expect(backup?.profiles).toEqual(["backup"]);
+    expect(backup?.image).toBe(ankisyncd?.image as string);
+    expect(backup?.user).toBe(ankisyncd?.user as string);
+    expect(backup?.environment).toMatchObject({ SYNC_BASE: "/data" });
+    expect(backup?.volumes).toEqual([
+      "${DATA_VOLUME_SOURCE:-./efs}:/data",
+      "${BACKUP_VOLUME_SOURCE:-./backups}:/backups",
+    ]);
+    expect(backup?.network_mode).toBe("none");
+    expect(backup?.restart).toBe("no");
+  });
+
+  test("backup: its command writes a dated backup of a data folder", async () => {
+    const backup = compose.services.backup as Service & { entrypoint: string[]; command: string[] };
+    const dir = mkdtempSync(join(tmpdir(), "ankisyncd-compose-backup-"));
+    try {
+      const env = { PATH: process.env.PATH ?? "", HOME: dir, SYNC_BASE: join(dir, "data") };
+      const add = Bun.spawnSync(
+        ["bun", "run", "admin", "user", "add", "erin", "--password-stdin"],
+        { cwd: ROOT, env, stdin: new TextEncoder().encode("a good password\n") },
+      );
+      expect(add.exitCode, add.stderr.toString()).toBe(0);
+      // compose turns $$ into $; the container's /backups is a folder here.
+      const script = (backup.command[0] as string)
+        .replaceAll("$$", "$")
+        .replaceAll("/backups/", `${join(dir, "backups")}/`);
+      const run = Bun.spawnSync([...backup.entrypoint, script], { cwd: ROOT, env });
+      expect(run.exitCode, run.stderr.toString()).toBe(0);
+      expect(run.stdout.toString()).toMatch(
+        /backup written to .*\/backups\/\d{8}-\d{6}: session\.db/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("Caddy: our Caddyfile, certificates in a volume, starts once the app is healthy", () => {
     expect(caddy?.restart).toBe("unless-stopped");
     expect(caddy?.volumes).toContain("./Caddyfile:/etc/caddy/Caddyfile:ro");
