@@ -392,6 +392,12 @@ def test_self_signed_mode(server_factory, procs, tmp_path: Path):
     assert "Caddy Local Authority" in issuer_cn(cert), cert["issuer"]
     assert run_client("login", caddy.https_url, tmp_path / "client", root)["hkey"]
 
+    # A device that does not trust the root: what Anki shows (docs/deployment.md says so).
+    out = run_client("refused", caddy.https_url, tmp_path / "untrusting", None)
+    assert out["error"] == "NetworkError", out
+    assert out["message"].startswith("A network error occurred."), out
+    assert "certificate" not in out["message"].lower(), out  # it does not say why
+
 
 def test_existing_certificate_mode(server_factory, procs, tmp_path: Path):
     server = server_factory()

@@ -5,9 +5,11 @@ file named by SSL_CERT_FILE -- once per process, so each TLS setup of test_https
 runs it in a fresh process with SSL_CERT_FILE pointing at that setup's CA.
 
     python tls_client.py login     ENDPOINT USER PASSWORD WORKDIR
+    python tls_client.py refused   ENDPOINT USER PASSWORD WORKDIR
     python tls_client.py roundtrip ENDPOINT USER PASSWORD WORKDIR
 
 login: logs in, prints {"hkey": ...}.
+refused: a login that must fail; prints the error's class, kind and message.
 roundtrip: device A (rich content) logs in and fully uploads; device B logs in, fully
 downloads, and must equal A; then a note added on B reaches A by normal syncs. Prints what
 happened as JSON; any failure exits non-zero with the traceback on stderr.
@@ -35,6 +37,19 @@ def login(endpoint: str, user: str, password: str, workdir: Path) -> dict:
     try:
         auth = ac.login(col, endpoint, user, password)
         return {"hkey": auth.hkey}
+    finally:
+        col.close(downgrade=False)
+
+
+def refused(endpoint: str, user: str, password: str, workdir: Path) -> dict:
+    """A login expected to fail (e.g. an untrusted certificate): what the client reports."""
+    col = device(workdir, "refused")
+    try:
+        ac.login(col, endpoint, user, password)
+        return {"error": None}
+    except Exception as e:  # noqa: BLE001 -- reported, the test judges it
+        kind = getattr(e, "kind", None)
+        return {"error": type(e).__name__, "kind": getattr(kind, "name", str(kind)), "message": str(e)}
     finally:
         col.close(downgrade=False)
 
@@ -76,7 +91,7 @@ def roundtrip(endpoint: str, user: str, password: str, workdir: Path) -> dict:
 def main(argv: list[str]) -> int:
     command, endpoint, user, password, workdir = argv
     Path(workdir).mkdir(parents=True, exist_ok=True)
-    result = {"login": login, "roundtrip": roundtrip}[command](endpoint, user, password, Path(workdir))
+    result = {"login": login, "refused": refused, "roundtrip": roundtrip}[command](endpoint, user, password, Path(workdir))
     print(json.dumps(result))
     return 0
 
