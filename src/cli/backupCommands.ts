@@ -2,6 +2,7 @@
  * `admin backup <dir>` and `admin restore <dir>` (src/backup/): a consistent copy of the whole
  * data folder taken while the server runs, and putting it back into an empty data folder.
  */
+import { statSync } from "node:fs";
 import { BackupError, type Manifest } from "../backup/manifest.ts";
 import { createLogger } from "../log.ts";
 import type { CommandGroup } from "./commandGroup.ts";
@@ -15,6 +16,7 @@ export const backup: CommandGroup = {
     const { backupDataFolder } = await import("../backup/backup.ts");
     const started = performance.now();
     const log = createLogger(ctx.config.logLevel, ctx.config.logFormat);
+    warnIfNotOwner(ctx.config.dataDir, log);
     const manifest = await failAsCliError(() => backupDataFolder(ctx.config, dir, { log }));
     ctx.out(`backup written to ${dir}: ${describe(manifest)} in ${seconds(started)}`);
     const problems = manifest.users.reduce((n, u) => n + u.problems.length, 0);
@@ -35,6 +37,24 @@ export const restore: CommandGroup = {
     );
   },
 };
+
+/**
+ * Reading a WAL database nobody else has open creates its -wal/-shm; made by root, a server
+ * opening the database at that moment could not use them.
+ */
+function warnIfNotOwner(dataDir: string, log: ReturnType<typeof createLogger>): void {
+  if (process.getuid?.() !== 0) return;
+  try {
+    const owner = statSync(dataDir).uid;
+    if (owner !== 0) {
+      log.warn("running as root: run backups as the server's user (the data folder's owner)", {
+        owner,
+      });
+    }
+  } catch {
+    // No data folder: the backup itself says so.
+  }
+}
 
 function oneFolder(args: string[]): string {
   const [dir, ...rest] = args;
