@@ -161,6 +161,8 @@ async function backupMedia(
       removeFile(mediaFilePath(to.media, name));
       copied.delete(name);
     }
+    // Copies that did not match an earlier snapshot are not kept; only the last pass's are.
+    for (const name of mismatched) removeFile(mediaFilePath(to.media, name));
     mismatched = [];
     for (const [name, file] of live) {
       if (copied.get(name) === file.sha1) continue;
