@@ -8,6 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { openSessionDb } from "../../src/platform/sessionDb.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 type Json = Record<string, unknown>;
@@ -78,6 +79,7 @@ describe("compose.yaml structure", () => {
     const dir = mkdtempSync(join(tmpdir(), "ankisyncd-compose-backup-"));
     try {
       const env = { PATH: process.env.PATH ?? "", HOME: dir, SYNC_BASE: join(dir, "data") };
+      openSessionDb(join(dir, "data", "session.db")).$client.close(); // as the server's first start
       const add = Bun.spawnSync(
         ["bun", "run", "admin", "user", "add", "erin", "--password-stdin"],
         { cwd: ROOT, env, stdin: new TextEncoder().encode("a good password\n") },

@@ -8,6 +8,7 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chownSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { openSessionDb } from "../../src/platform/sessionDb.ts";
 import { runCommand } from "../helpers/run.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -94,6 +95,8 @@ describe("admin doctor outside the container", () => {
       const data = mkdtempSync(join(tmpdir(), "ankisyncd-owner-"));
       try {
         const env = cleanEnv({ SYNC_BASE: data });
+        // What the server's first start leaves (admin commands refuse a folder without it).
+        openSessionDb(join(data, "session.db")).$client.close();
         const added = await runCommand(
           ["bun", "run", "src/cli/admin.ts", "user", "add", "dora", "--password-stdin"],
           { cwd: ROOT, env, stdin: "a good password\n" },
