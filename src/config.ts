@@ -36,6 +36,10 @@ export interface Config {
   backupsKept: number;
   syncSessionTimeoutSecs: number;
   networkFs: "auto" | boolean;
+  /** Free space (bytes) under which /ready fails. */
+  minFreeBytes: number;
+  /** A user's temporaries past this (bytes) make new uploads wait (409). */
+  maxTempBytes: number;
   /** Identity providers tried at login, in order. */
   authProviders: AuthProviderName[];
   /** Set when a Cognito user pool is configured. */
@@ -146,6 +150,16 @@ export const SETTINGS: readonly SettingSpec[] = [
     name: "ANKISYNCD_NETWORK_FS",
     default: "auto",
     doc: "`1` if the data folder is on NFS/EFS (rollback journal instead of WAL), `0` if not, `auto` to detect.",
+  },
+  {
+    name: "ANKISYNCD_MIN_FREE_MEGS",
+    default: "64",
+    doc: "`/ready` fails while the data folder's filesystem has less free space than this (MiB).",
+  },
+  {
+    name: "ANKISYNCD_MAX_TEMP_MEGS",
+    default: "2048",
+    doc: "Uploads of a user are refused with 409 (the client retries later) while that user's temporary files take this much (MiB).",
   },
   {
     name: "ANKISYNCD_UNICASE_EXTENSION",
@@ -293,6 +307,8 @@ export function loadConfig(env: Env = process.env): Config {
     backupsKept: int("ANKISYNCD_BACKUPS", 0),
     syncSessionTimeoutSecs: int("ANKISYNCD_SYNC_SESSION_TIMEOUT_SECS", 1),
     networkFs: parseNetworkFs(get("ANKISYNCD_NETWORK_FS"), problems),
+    minFreeBytes: int("ANKISYNCD_MIN_FREE_MEGS", 0) * 1024 * 1024,
+    maxTempBytes: int("ANKISYNCD_MAX_TEMP_MEGS", 1) * 1024 * 1024,
     ...readIdentity(env, get, int, problems),
     metrics: {
       port: get("ANKISYNCD_METRICS_PORT") === "" ? null : int("ANKISYNCD_METRICS_PORT", 0, 65535),

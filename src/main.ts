@@ -2,6 +2,7 @@
 import { ConfigError, ignoredSyncUsers, loadConfig, unknownSettings } from "./config.ts";
 import { createLogger } from "./log.ts";
 import { startServer } from "./server.ts";
+import { StartupRefused } from "./storage/writable.ts";
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -32,6 +33,10 @@ async function main(): Promise<void> {
   try {
     server = await startServer(config, { log });
   } catch (err) {
+    if (err instanceof StartupRefused) {
+      log.error(`cannot start: ${err.message}`);
+      process.exit(2);
+    }
     log.error("cannot start", { error: (err as Error).message });
     process.exit(1);
   }

@@ -26,8 +26,11 @@ import { ServerMetrics } from "./metrics/serverMetrics.ts";
 import { openSessionDb, type SessionDb } from "./platform/sessionDb.ts";
 import { checkUnicaseExtension } from "./platform/sqlite.ts";
 import { adoptAnkiServerFolders } from "./storage/ankiServerLayout.ts";
+import { InstanceLease, instanceTag } from "./storage/instance.ts";
 import { isNetworkFs } from "./storage/networkFs.ts";
 import { adoptPythonServerMedia } from "./storage/pythonServerLayout.ts";
+import { sweepDeadTemporaries } from "./storage/startupSweep.ts";
+import { checkWritableAtStart } from "./storage/writable.ts";
 
 export interface RunningServer {
   url: string;
@@ -80,6 +83,7 @@ export function workerSettings(config: Config): WorkerSettings {
     networkFs: config.networkFs,
     logLevel: config.logLevel,
     logFormat: config.logFormat,
+    instance: instanceTag(),
   };
 }
 
@@ -90,6 +94,10 @@ export async function startServer(
   const log = options.log ?? createLogger(config.logLevel, config.logFormat);
   // Without it every upload from a current client would be refused as corrupt: fail now.
   checkUnicaseExtension();
+  checkWritableAtStart(config.dataDir, config.sessionDbPath);
+  // Held for the server's life: it marks this process's temporaries as in use.
+  const lease = InstanceLease.acquire(config.dataDir);
+  sweepDeadTemporaries(config.dataDir, log);
   const services = await openServices(config, log);
   await services.localUsers.syncFromEnv(
     config.syncUsers,
@@ -131,6 +139,7 @@ export async function startServer(
       await app.stop();
       await executor.close();
       services.sessionDb.$client.close();
+      lease.release();
     },
   };
 }

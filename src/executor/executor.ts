@@ -3,6 +3,7 @@
  * worker, one job at a time per user) plus short-lived task workers for heavy stateless work;
  * unit tests use the in-process executor.
  */
+import { instanceTag } from "../storage/instance.ts";
 import { SyncError } from "../sync/errors.ts";
 import { CollectionHost } from "./host.ts";
 import type { Job, JobReplyMessage, JobResult, WorkerSettings } from "./jobs.ts";
@@ -130,7 +131,7 @@ function runOnTaskWorker(task: Task): Promise<unknown> {
     };
     worker.onerror = (event) =>
       reject(new SyncError("serverError", `task worker: ${event.message}`));
-    worker.postMessage({ id: 0, task });
+    worker.postMessage({ id: 0, task, instance: instanceTag() });
   }).finally(() => worker.terminate());
 }
 

@@ -9,6 +9,7 @@ import { meta } from "../sync/collection/meta.ts";
 import { runNormalSyncStep } from "../sync/collection/normalSync.ts";
 import { installUpload } from "../sync/collection/upload.ts";
 import { runMediaOp } from "../sync/media/ops.ts";
+import { asStorageError } from "../sync/storageErrors.ts";
 import type { Job, JobResult, WorkerSettings } from "./jobs.ts";
 import { UserState } from "./userState.ts";
 
@@ -27,10 +28,16 @@ export class CollectionHost {
   async handle<J extends Job>(job: J): Promise<JobResult<J>> {
     const user = this.user(job.user.uuid);
     user.collection.lastUsed = Date.now();
-    if (job.kind !== "release") user.acquire();
+    try {
+      if (job.kind !== "release") user.acquire();
+    } catch (err) {
+      throw asStorageError(err, user.paths.dir);
+    }
     user.busy++;
     try {
       return (await this.dispatch(user, job)) as JobResult<J>;
+    } catch (err) {
+      throw asStorageError(err, user.paths.dir);
     } finally {
       user.busy--;
       user.collection.lastUsed = Date.now();

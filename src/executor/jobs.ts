@@ -48,6 +48,8 @@ export interface WorkerSettings {
   networkFs: "auto" | boolean;
   logLevel: LogLevel;
   logFormat: LogFormat;
+  /** The process's tag for temporary names (storage/instance.ts); threads share it. */
+  instance: string;
 }
 
 export interface JobRequestMessage {

@@ -1,10 +1,12 @@
 /** Task worker entry: runs one stateless task (src/executor/tasks.ts) and is then terminated. */
+import { adoptInstanceTag } from "../storage/instance.ts";
 import { replyTo } from "./replies.ts";
 import { runTask, type Task } from "./tasks.ts";
 
 declare const self: Worker;
 
-self.onmessage = async (event: MessageEvent<{ id: number; task: Task }>) => {
-  const { id, task } = event.data;
+self.onmessage = async (event: MessageEvent<{ id: number; task: Task; instance: string }>) => {
+  const { id, task, instance } = event.data;
+  adoptInstanceTag(instance);
   self.postMessage(await replyTo(id, () => runTask(task)));
 };

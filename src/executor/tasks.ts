@@ -3,6 +3,7 @@
  * uploaded collection; checking and staging a media upload). It runs on a short-lived task worker instead of the user's pinned
  * worker, so users sharing that worker are not kept waiting.
  */
+import { dirname } from "node:path";
 import { type PreparedUpload, prepareUpload, type UploadInput } from "../sync/collection/upload.ts";
 import {
   type MediaStagingPaths,
@@ -11,6 +12,7 @@ import {
   type StagedMediaUpload,
   stageMediaUpload,
 } from "../sync/media/upload.ts";
+import { asStorageError } from "../sync/storageErrors.ts";
 
 export type Task =
   | { kind: "prepareUpload"; input: UploadInput }
@@ -28,11 +30,15 @@ export interface TaskResults {
 
 export type TaskResult<T extends Task> = TaskResults[T["kind"]];
 
-export function runTask(task: Task): Promise<unknown> {
-  switch (task.kind) {
-    case "prepareUpload":
-      return prepareUpload(task.input);
-    case "stageMediaUpload":
-      return stageMediaUpload(task.input, task.paths, task.limits);
+export async function runTask(task: Task): Promise<unknown> {
+  try {
+    switch (task.kind) {
+      case "prepareUpload":
+        return await prepareUpload(task.input);
+      case "stageMediaUpload":
+        return await stageMediaUpload(task.input, task.paths, task.limits);
+    }
+  } catch (err) {
+    throw asStorageError(err, dirname(task.input.incomingPath));
   }
 }

@@ -2,6 +2,7 @@
 import { UserCollection } from "../storage/collection/userCollection.ts";
 import { MediaStore, type MediaStoreOptions } from "../storage/media/mediaStore.ts";
 import type { UserPaths } from "../storage/paths.ts";
+import { removeDeadTemporaries } from "../storage/temporaries.ts";
 import { UserLock } from "../storage/userLock.ts";
 import { rollbackSessionTransaction, type SyncSession } from "../sync/collection/session.ts";
 import { conflict } from "../sync/errors.ts";
@@ -24,8 +25,11 @@ export class UserState {
 
   /** Takes the user's lock file before any of their files are touched. */
   acquire(): void {
-    this.lock ??= UserLock.tryAcquire(this.paths.dir);
+    if (this.lock) return;
+    this.lock = UserLock.tryAcquire(this.paths.dir);
     if (!this.lock) throw conflict(`files of ${this.paths.dir} are in use by another process`);
+    // Holding the lock, nobody else syncs this user: what dead processes left can go.
+    removeDeadTemporaries(this.paths.dataDir, this.paths.dir);
   }
 
   /** Drops any normal-sync session, discarding its uncommitted changes. */

@@ -1,4 +1,5 @@
 /** Worker thread entry: owns the collections of the users pinned to it. */
+import { adoptInstanceTag } from "../storage/instance.ts";
 import { CollectionHost } from "./host.ts";
 import type { JobRequestMessage, WorkerSettings } from "./jobs.ts";
 import { replyTo } from "./replies.ts";
@@ -12,6 +13,7 @@ self.onmessage = async (
 ) => {
   const message = event.data;
   if ("init" in message) {
+    adoptInstanceTag(message.init.instance);
     host = new CollectionHost(message.init);
     return;
   }

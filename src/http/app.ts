@@ -23,7 +23,7 @@ export function createApp(deps: AppDeps) {
         if (response instanceof Response) response.headers.set("connection", "close");
         return response as Response;
       })
-      .use(healthRoutes)
+      .use(healthRoutes(deps))
       .use(collectionSyncRoutes(deps))
       .use(mediaSyncRoutes(deps))
       .use(

@@ -8,6 +8,7 @@ const STATUS: Record<SyncErrorKind, number> = {
   conflict: 409,
   tooManyRequests: 429,
   clientTooOld: 501,
+  diskFull: 500,
   serverError: 500,
 };
 

@@ -4,7 +4,9 @@
  * one line per request (user, client version, method, status, bytes, time).
  */
 import type { SyncUser } from "../identity/service.ts";
-import { SyncError } from "../sync/errors.ts";
+import { temporaryBytes } from "../storage/temporaries.ts";
+import { conflict, SyncError } from "../sync/errors.ts";
+import { asStorageError } from "../sync/storageErrors.ts";
 import type { AppDeps } from "./deps.ts";
 import { errorResponse, statusFor } from "./status.ts";
 import { decodeSyncRequest, type SyncRequest } from "./syncRequest.ts";
@@ -23,6 +25,20 @@ export type Handler = (call: Call) => Promise<Response>;
 export async function authenticate(call: Call): Promise<SyncUser> {
   call.user = await call.deps.identity.authenticate(call.req.hostKey);
   return call.user;
+}
+
+/**
+ * Room for one more upload of this user: refused with 409 (the client tries again later) while
+ * the user's temporaries already take ANKISYNCD_MAX_TEMP_MEGS, so a retrying client cannot
+ * fill the disk.
+ */
+export function checkTemporarySpace(call: Call, userDir: string): void {
+  const used = temporaryBytes(userDir);
+  if (used >= call.deps.config.maxTempBytes) {
+    throw conflict(
+      `temporary files in ${userDir} take ${used} bytes (ANKISYNCD_MAX_TEMP_MEGS); try again later`,
+    );
+  }
 }
 
 /** Decodes the request and runs `handler` (404 if there is none); never throws. */
@@ -45,8 +61,8 @@ export async function runCall(
     if (metrics) call.req.body = countBytes(call.req.body, (n) => metrics.received(label, n));
     response = await handler(call as Call);
   } catch (err) {
-    error = err;
-    response = errorResponse(statusFor(err));
+    error = asStorageError(err, deps.config.dataDir);
+    response = errorResponse(statusFor(error));
   }
   logCall(call, method, response, error, started);
   if (!metrics) return response;
@@ -91,7 +107,9 @@ function logCall(
       ) || undefined,
     error: error instanceof Error ? error.message : undefined,
   };
-  if (response.status >= 500) call.deps.log.error("sync request failed", fields);
+  if (error instanceof SyncError && error.kind === "diskFull")
+    call.deps.log.error("disk full", fields);
+  else if (response.status >= 500) call.deps.log.error("sync request failed", fields);
   else if (response.status >= 400) call.deps.log.warn("sync request refused", fields);
   else call.deps.log.info("sync", fields);
 }

@@ -1,7 +1,10 @@
 /** Where a user's files live: `<data>/collections/<uuid>/`. */
 import { join } from "node:path";
+import { instanceTag } from "./instance.ts";
 
 export interface UserPaths {
+  /** The data folder this user's folder belongs to. */
+  dataDir: string;
   dir: string;
   collection: string;
   media: string;
@@ -16,6 +19,7 @@ export function userPaths(dataDir: string, uuid: string): UserPaths {
   if (!UUID_LIKE.test(uuid)) throw new Error(`unsafe user key: ${JSON.stringify(uuid)}`);
   const dir = join(dataDir, "collections", uuid);
   return {
+    dataDir,
     dir,
     collection: join(dir, "collection.anki2"),
     media: join(dir, "media"),
@@ -24,8 +28,16 @@ export function userPaths(dataDir: string, uuid: string): UserPaths {
   };
 }
 
-/** A unique temporary name in the same folder as `target`, so a rename over it is atomic. */
+/**
+ * A unique temporary name in the same folder as `target`, so a rename over it is atomic. It
+ * names the process that made it (storage/instance.ts), so leftovers of dead ones can be found.
+ */
 export function tempPathBeside(target: string, suffix: string): string {
   const rand = crypto.getRandomValues(new Uint32Array(2)).join("");
-  return `${target}.tmp-${process.pid}-${rand}${suffix}`;
+  return `${target}.tmp-${instanceTag()}-${rand}${suffix}`;
+}
+
+/** The process tag in a name made by `tempPathBeside`, or null if it is not a temporary. */
+export function temporaryOwner(name: string): string | null {
+  return /\.tmp-(\d+(?:x[0-9a-f]+)?)-\d+/.exec(name)?.[1] ?? null;
 }

@@ -9,6 +9,7 @@ export type SyncErrorKind =
   | "conflict" // 409: no/other active sync, missing media file
   | "tooManyRequests" // 429: login rate limit
   | "clientTooOld" // 501: meta with an unsupported version
+  | "diskFull" // 500, as Anki's server answers I/O errors; logged as "disk full"
   | "serverError"; // 500
 
 export class SyncError extends Error {

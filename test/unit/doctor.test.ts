@@ -13,7 +13,6 @@ import {
   readFileSync,
   rmSync,
   statSync,
-  utimesSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -281,18 +280,37 @@ describe("admin doctor", () => {
     expect(summarize(fix)).toMatchObject({ remaining: 0, warnings: 1 });
   });
 
-  test("temporaries over a day old are removed; recent ones may be in flight", async () => {
+  test("temporaries of dead processes are removed whatever their age; a live one's stay", async () => {
     const data = dataDir();
-    const old = userFile(data, "collection.anki2.tmp-12-345.incoming");
-    const recent = userFile(data, "collection.anki2.tmp-12-678.incoming");
-    writeFileSync(old, "partial upload");
-    writeFileSync(recent, "upload in progress");
-    const twoDaysAgo = (Date.now() - 2 * 24 * 3600 * 1000) / 1000;
-    utimesSync(old, twoDaysAgo, twoDaysAgo);
-    const fix = await doctor(data, { fix: true });
-    expect(fix.findings).toMatchObject([{ fixed: true, path: expect.stringContaining("345") }]);
-    expect(existsSync(old)).toBe(false);
-    expect(existsSync(recent)).toBe(true);
+    const oldForm = userFile(data, "collection.anki2.tmp-12-345.incoming");
+    const deadFresh = userFile(data, "collection.anki2.tmp-77xbeef-678.upload");
+    const deadStaging = userFile(data, "media.tmp-77xbeef-679.staging");
+    const live = userFile(data, "collection.anki2.tmp-88xcafe-901.incoming");
+    writeFileSync(oldForm, "partial upload");
+    writeFileSync(deadFresh, "prepared upload of a killed server");
+    mkdirSync(deadStaging);
+    writeFileSync(join(deadStaging, "0"), "staged media");
+    writeFileSync(live, "upload in progress");
+    // 88xcafe runs: it holds its lease. 77xbeef died: its lease file stayed, unlocked.
+    mkdirSync(join(data, ".instances"));
+    const lease = openDatabase(join(data, ".instances", "88xcafe.lock"));
+    lease.exec("BEGIN EXCLUSIVE");
+    writeFileSync(join(data, ".instances", "77xbeef.lock"), "");
+    try {
+      const check = await doctor(data);
+      expect(check.findings.map((f) => f.path).sort()).toEqual(
+        [oldForm, deadFresh, deadStaging].map((p) => p.slice(data.length + 1)).sort(),
+      );
+      const fix = await doctor(data, { fix: true });
+      expect(fix.findings.every((f) => f.fixed)).toBe(true);
+      for (const gone of [oldForm, deadFresh, deadStaging]) expect(existsSync(gone)).toBe(false);
+      expect(existsSync(live)).toBe(true);
+      expect(existsSync(join(data, ".instances", "77xbeef.lock"))).toBe(false);
+      expect(existsSync(join(data, ".instances", "88xcafe.lock"))).toBe(true);
+    } finally {
+      lease.exec("ROLLBACK");
+      lease.close();
+    }
   });
 
   test("a user in the middle of a sync is skipped as busy, and its files are not touched", async () => {

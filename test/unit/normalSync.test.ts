@@ -648,6 +648,7 @@ describe("abandoned sessions", () => {
       networkFs: false,
       logLevel: "error",
       logFormat: "text",
+      instance: "1x1",
     });
     try {
       const job = (method: string, payload: unknown) =>

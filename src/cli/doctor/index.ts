@@ -12,6 +12,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import type { Config } from "../../config.ts";
+import { removeDeadLeases } from "../../storage/instance.ts";
 import { detectNetworkFs } from "../../storage/networkFs.ts";
 import { userPaths } from "../../storage/paths.ts";
 import { UserLock } from "../../storage/userLock.ts";
@@ -54,6 +55,7 @@ export async function runDoctor(config: Config, options: DoctorOptions): Promise
   // session.db: shared with a running server, so only what SQLite's locking makes safe.
   checkDatabase(ctx, { path: config.sessionDbPath, rollbackOnly: false, exclusive: false });
   checkSharedNfsFiles(ctx, dirname(config.sessionDbPath));
+  if (options.fix) removeDeadLeases(dataDir);
 
   const collections = join(dataDir, "collections");
   const uuids = userFolders(collections);

@@ -1,11 +1,9 @@
 /** Files that interrupted work leaves behind: NFS silly renames and stale temporaries. */
 import { rmSync } from "node:fs";
 import { basename, join } from "node:path";
+import { deadTemporaries } from "../../storage/temporaries.ts";
 import type { CheckContext } from "./report.ts";
 import { namesIn, walk } from "./walk.ts";
-
-/** Temporaries younger than this may belong to a request in flight. */
-const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
 
 /**
  * `.nfsXXXX` files are NFS "silly renames": files deleted while still open. They vanish when the
@@ -48,21 +46,26 @@ function removeNfsFile(ctx: CheckContext, path: string): void {
   }
 }
 
-/** `<name>.tmp-<pid>-<random><suffix>` (storage/paths.ts) and `media.tmp-*` leftovers. */
-export function checkTemporaries(ctx: CheckContext, dir: string): void {
-  const now = ctx.options.now ?? Date.now();
-  for (const [path, stats] of walk(dir)) {
-    const name = basename(path);
-    if (!/\.tmp-/.test(name) && !name.startsWith("media.tmp-")) continue;
-    if (now - stats.mtimeMs < STALE_TEMP_MS) continue;
+/**
+ * `<name>.tmp-<process tag>-<random><suffix>` (storage/paths.ts): under the user's lock, those of
+ * processes that are gone are leftovers of interrupted requests, whatever their age; those of
+ * a running server belong to a request in flight (storage/temporaries.ts).
+ */
+export function checkTemporaries(ctx: CheckContext, userDir: string): void {
+  for (const temp of deadTemporaries(ctx.report.dataDir, userDir, ctx.options.now)) {
     if (ctx.options.fix) {
-      rmSync(path, { recursive: true, force: true });
-      ctx.add(path, "warning", "temporary file left by an interrupted request: removed", true);
+      rmSync(temp.path, { recursive: true, force: true });
+      ctx.add(
+        temp.path,
+        "warning",
+        `temporary file left by an interrupted request (${temp.bytes} bytes): removed`,
+        true,
+      );
     } else {
       ctx.add(
-        path,
+        temp.path,
         "warning",
-        "temporary file left by an interrupted request (over a day old): --fix removes it",
+        `temporary file left by an interrupted request (${temp.bytes} bytes): --fix removes it`,
       );
     }
   }

@@ -10,11 +10,22 @@ import { compressStream } from "../../compression.ts";
 import type { SyncUser } from "../../identity/service.ts";
 import { consumeTempFile, StreamTooLarge, writeStreamToFile } from "../../platform/files.ts";
 import { tempPathBeside, userPaths } from "../../storage/paths.ts";
-import { UPLOAD_OK, UPLOAD_TOO_LARGE, type UploadOutcome } from "../../sync/collection/upload.ts";
+import {
+  type PreparedUpload,
+  UPLOAD_OK,
+  UPLOAD_TOO_LARGE,
+  type UploadOutcome,
+} from "../../sync/collection/upload.ts";
 import { badRequest } from "../../sync/errors.ts";
 import { clientIp } from "../clientIp.ts";
 import type { AppDeps } from "../deps.ts";
-import { authenticate, type Call, dispatchPost, type Handler } from "../syncCall.ts";
+import {
+  authenticate,
+  type Call,
+  checkTemporarySpace,
+  dispatchPost,
+  type Handler,
+} from "../syncCall.ts";
 import { readJsonBody, readTextBody } from "../syncRequest.ts";
 import { jsonResponse, streamResponse, textResponse } from "../syncResponse.ts";
 
@@ -69,22 +80,29 @@ async function receiveUpload(call: Call, user: SyncUser): Promise<UploadOutcome>
   const { config, executor } = call.deps;
   const paths = userPaths(config.dataDir, user.uuid);
   mkdirSync(paths.dir, { recursive: true });
+  checkTemporarySpace(call, paths.dir);
   const incomingPath = tempPathBeside(paths.collection, ".incoming");
+  let prepared: PreparedUpload;
   try {
-    await writeStreamToFile(call.req.body, incomingPath, config.maxUncompressedBytes);
-  } catch (err) {
-    if (err instanceof StreamTooLarge) return { reply: UPLOAD_TOO_LARGE, detail: err.message };
-    throw err;
+    try {
+      await writeStreamToFile(call.req.body, incomingPath, config.maxUncompressedBytes);
+    } catch (err) {
+      if (err instanceof StreamTooLarge) return { reply: UPLOAD_TOO_LARGE, detail: err.message };
+      throw err;
+    }
+    prepared = await executor.runTask({
+      kind: "prepareUpload",
+      input: {
+        incomingPath,
+        compression: call.req.compression,
+        collectionPath: paths.collection,
+        maxUncompressedBytes: config.maxUncompressedBytes,
+      },
+    });
+  } finally {
+    // The task removes it; this covers a task worker that died first.
+    rmSync(incomingPath, { force: true });
   }
-  const prepared = await executor.runTask({
-    kind: "prepareUpload",
-    input: {
-      incomingPath,
-      compression: call.req.compression,
-      collectionPath: paths.collection,
-      maxUncompressedBytes: config.maxUncompressedBytes,
-    },
-  });
   if (!prepared.ready) return prepared;
   try {
     return await executor.run({ kind: "upload", user, preparedPath: prepared.preparedPath });

@@ -10,10 +10,18 @@ import { mediaTempPath } from "../../storage/media/mediaStore.ts";
 import { userPaths } from "../../storage/paths.ts";
 import { badRequest } from "../../sync/errors.ts";
 import { MAX_FILES_PER_BATCH } from "../../sync/media/limits.ts";
+import type { StagedMediaUpload } from "../../sync/media/upload.ts";
 import { SYNC_VERSION_10_V2_TIMEZONE } from "../../sync/version.ts";
 import { clientIp } from "../clientIp.ts";
 import type { AppDeps } from "../deps.ts";
-import { authenticate, type Call, dispatchPost, type Handler, runCall } from "../syncCall.ts";
+import {
+  authenticate,
+  type Call,
+  checkTemporarySpace,
+  dispatchPost,
+  type Handler,
+  runCall,
+} from "../syncCall.ts";
 import { readJsonBody, type SyncRequest } from "../syncRequest.ts";
 import { jsonResponse, streamResponse } from "../syncResponse.ts";
 
@@ -66,24 +74,36 @@ const uploadChanges: Handler = async (call) => {
   const user = await authenticate(call);
   const paths = userPaths(call.deps.config.dataDir, user.uuid);
   mkdirSync(paths.dir, { recursive: true });
+  checkTemporarySpace(call, paths.dir);
   // Still compressed: a task worker decompresses, checks and stages it; the user's worker
   // then only records the changes and moves the staged files in.
   const incomingPath = mediaTempPath(paths, ".upload");
+  const staging = {
+    zipPath: mediaTempPath(paths, ".upload.zip"),
+    staging: mediaTempPath(paths, ".staging"),
+  };
+  let staged: StagedMediaUpload;
   try {
-    await writeStreamToFile(call.req.body, incomingPath, call.deps.config.maxUncompressedBytes);
+    try {
+      await writeStreamToFile(call.req.body, incomingPath, call.deps.config.maxUncompressedBytes);
+    } catch (err) {
+      if (err instanceof StreamTooLarge) throw badRequest(`media upload body: ${err.message}`);
+      throw err;
+    }
+    staged = await call.deps.executor.runTask({
+      kind: "stageMediaUpload",
+      input: { incomingPath, compression: call.req.compression },
+      paths: staging,
+      limits: { maxUncompressedBytes: call.deps.config.maxUncompressedBytes },
+    });
   } catch (err) {
-    if (err instanceof StreamTooLarge) throw badRequest(`media upload body: ${err.message}`);
+    // The task removes what it made; this covers a task worker that died first.
+    rmSync(staging.staging, { recursive: true, force: true });
     throw err;
+  } finally {
+    rmSync(incomingPath, { force: true });
+    rmSync(staging.zipPath, { force: true });
   }
-  const staged = await call.deps.executor.runTask({
-    kind: "stageMediaUpload",
-    input: { incomingPath, compression: call.req.compression },
-    paths: {
-      zipPath: mediaTempPath(paths, ".upload.zip"),
-      staging: mediaTempPath(paths, ".staging"),
-    },
-    limits: { maxUncompressedBytes: call.deps.config.maxUncompressedBytes },
-  });
   try {
     const result = await call.deps.executor.run({
       kind: "media",

@@ -3,7 +3,7 @@
  * between transactions the main file is always complete: it can be served, backed up or
  * copied as is, and it is safe on network filesystems.
  */
-import { existsSync, mkdirSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { stringify } from "lossless-json";
 import { type Db, openDatabase } from "../../platform/sqlite.ts";
@@ -44,18 +44,23 @@ export function hasCards(db: Db): boolean {
 export function createEmptyCollection(path: string, now = new Date()): void {
   mkdirSync(dirname(path), { recursive: true });
   const temp = tempPathBeside(path, ".anki2");
-  const db = openDatabase(temp);
   try {
-    db.exec("PRAGMA page_size = 4096");
-    db.exec("PRAGMA journal_mode = DELETE");
-    db.transaction(() => {
-      db.exec(SCHEMA11_DDL);
-      insertEmptyColRow(db, now);
-    })();
-  } finally {
-    db.close();
+    const db = openDatabase(temp);
+    try {
+      db.exec("PRAGMA page_size = 4096");
+      db.exec("PRAGMA journal_mode = DELETE");
+      db.transaction(() => {
+        db.exec(SCHEMA11_DDL);
+        insertEmptyColRow(db, now);
+      })();
+    } finally {
+      db.close();
+    }
+    renameSync(temp, path);
+  } catch (err) {
+    for (const leftover of [temp, `${temp}-journal`]) rmSync(leftover, { force: true });
+    throw err;
   }
-  renameSync(temp, path);
 }
 
 function insertEmptyColRow(db: Db, now: Date): void {

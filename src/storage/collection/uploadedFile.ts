@@ -3,8 +3,10 @@
  * journal) in place. Any problem throws CorruptCollection; the caller's stored collection is
  * never touched by this module.
  */
+
 import type { Db } from "../../platform/sqlite.ts";
 import { openDatabase } from "../../platform/sqlite.ts";
+import { storageFault } from "../ioErrors.ts";
 import { downgradeToSchema11 } from "./convert/downgrade.ts";
 import { REQUIRED_TABLES, SCHEMA11_VERSION } from "./schema11.ts";
 
@@ -23,6 +25,7 @@ export function prepareReceivedCollection(path: string): { convertedFrom: number
   try {
     db = openDatabase(path, { unicase: true });
   } catch (err) {
+    if (storageFault(err)) throw err;
     throw new CorruptCollection(`cannot open: ${(err as Error).message}`);
   }
   try {
@@ -31,7 +34,8 @@ export function prepareReceivedCollection(path: string): { convertedFrom: number
     db.exec("PRAGMA journal_mode = DELETE");
     return { convertedFrom: version };
   } catch (err) {
-    if (err instanceof CorruptCollection) throw err;
+    // A full disk while converting says nothing about the upload.
+    if (err instanceof CorruptCollection || storageFault(err)) throw err;
     throw new CorruptCollection((err as Error).message);
   } finally {
     db.close();

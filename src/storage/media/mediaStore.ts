@@ -2,10 +2,10 @@
  * One user's media: the flat folder `<user>/media/` of files named by their NFC names, and
  * `<user>/media.db`. The database is opened on first use and stays open (exclusively) until the
  * worker closes the user. Temporary files (upload bodies, staged files, download zips) live
- * beside the folder as `media.tmp-*`, on the same filesystem so renames are atomic.
+ * beside the folder as `media.tmp-*`, on the same filesystem so renames are atomic; those of
+ * dead processes go when the user's lock is taken (storage/temporaries.ts).
  */
-import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { mkdirSync } from "node:fs";
 import { resolveNetworkFs } from "../networkFs.ts";
 import { tempPathBeside, type UserPaths } from "../paths.ts";
 import { MediaDb } from "./mediaDb.ts";
@@ -13,9 +13,6 @@ import { MediaDb } from "./mediaDb.ts";
 export interface MediaStoreOptions {
   networkFs: "auto" | boolean;
 }
-
-/** Temporaries older than this are leftovers of a crash (nothing uses one for so long). */
-const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
 
 export class MediaStore {
   private mediaDb: MediaDb | undefined;
@@ -33,7 +30,6 @@ export class MediaStore {
   db(): MediaDb {
     if (!this.mediaDb) {
       mkdirSync(this.paths.media, { recursive: true });
-      removeStaleTemporaries(this.paths.media);
       const networkFs = resolveNetworkFs(this.options.networkFs, this.paths.dir);
       this.mediaDb = MediaDb.open(this.paths.mediaDb, { networkFs });
     }
@@ -61,19 +57,4 @@ export class MediaStore {
 
 export function mediaTempPath(paths: UserPaths, suffix: string): string {
   return tempPathBeside(paths.media, suffix);
-}
-
-function removeStaleTemporaries(mediaFolder: string, now = Date.now()): void {
-  const dir = dirname(mediaFolder);
-  const prefix = `${mediaFolder.slice(dir.length + 1)}.tmp-`;
-  for (const name of readdirSync(dir)) {
-    if (!name.startsWith(prefix)) continue;
-    const path = join(dir, name);
-    try {
-      if (now - statSync(path).mtimeMs > STALE_TEMP_MS)
-        rmSync(path, { recursive: true, force: true });
-    } catch {
-      // Gone meanwhile, or not ours to remove: harmless either way.
-    }
-  }
 }

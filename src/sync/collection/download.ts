@@ -3,7 +3,7 @@
  * so the client's next normal sync does not fetch again what the file already contains. The
  * user's worker only takes a snapshot; compressing and sending it happens while streaming.
  */
-import { copyFileSync } from "node:fs";
+import { copyFileSync, rmSync } from "node:fs";
 import type { UserState } from "../../executor/userState.ts";
 import { fileSize } from "../../platform/files.ts";
 import { tempPathBeside } from "../../storage/paths.ts";
@@ -25,6 +25,11 @@ export async function snapshotForDownload(
   // Closing makes the file on disk complete and stable while it is copied.
   user.collection.close();
   const path = tempPathBeside(user.paths.collection, ".download");
-  copyFileSync(user.paths.collection, path);
-  return { path, originalSize: await fileSize(path) };
+  try {
+    copyFileSync(user.paths.collection, path);
+    return { path, originalSize: await fileSize(path) };
+  } catch (err) {
+    rmSync(path, { force: true });
+    throw err;
+  }
 }

@@ -3,10 +3,13 @@
  * empty session key → 400; body shape → 400 with the session untouched; no session or
  * another key → 409; then the step, whose failure rolls the whole session back → 400.
  */
+
 import type { UserState } from "../../executor/userState.ts";
 import type { Db } from "../../platform/sqlite.ts";
 import type { LegacyJson } from "../../storage/collection/convert/legacyJson.ts";
+import { storageFault } from "../../storage/ioErrors.ts";
 import { badRequest, conflict } from "../errors.ts";
+import { asStorageError } from "../storageErrors.ts";
 import { applyChanges, parseApplyChangesRequest } from "./changes.ts";
 import { parseApplyChunkRequest } from "./chunkRows.ts";
 import { applyChunk, chunk } from "./chunks.ts";
@@ -100,6 +103,8 @@ function guarded(user: UserState, method: string, op: () => string): string {
     return json;
   } catch (err) {
     user.abortSession();
+    // A full disk or a collection held by another program is no reason to Check Database.
+    if (storageFault(err)) throw asStorageError(err, user.paths.collection);
     throw badRequest(`${method} failed, sync rolled back: ${(err as Error).message}`);
   }
 }

@@ -7,6 +7,7 @@
  * 2. `installUpload` (light, on the user's worker under the user's lock): end any normal sync,
  *    close the collection and swap the prepared file in atomically, keeping a backup.
  */
+
 import { rmSync } from "node:fs";
 import { type Compression, decompressStream } from "../../compression.ts";
 import type { UserState } from "../../executor/userState.ts";
@@ -16,6 +17,7 @@ import {
   CorruptCollection,
   prepareReceivedCollection,
 } from "../../storage/collection/uploadedFile.ts";
+import { storageFault } from "../../storage/ioErrors.ts";
 import { tempPathBeside } from "../../storage/paths.ts";
 import { badRequest } from "../errors.ts";
 
@@ -55,6 +57,7 @@ export async function prepareUpload(input: UploadInput): Promise<PreparedUpload>
       if (err instanceof StreamTooLarge) {
         return { ready: false, reply: UPLOAD_TOO_LARGE, detail: err.message };
       }
+      if (storageFault(err)) throw err;
       throw badRequest(`cannot decompress upload: ${(err as Error).message}`);
     }
     try {

@@ -4,6 +4,7 @@
  * before anything changes; then one transaction records the changes while the staged files are
  * renamed into place. Any problem with the zip or a name is a 400 and leaves the store as it was.
  */
+
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { open } from "node:fs/promises";
@@ -11,6 +12,7 @@ import { join } from "node:path";
 import { type Compression, decompressStream } from "../../compression.ts";
 import { fileStream, StreamTooLarge, writeStreamToFile } from "../../platform/files.ts";
 import { fsyncPath } from "../../storage/collection/replace.ts";
+import { storageFault } from "../../storage/ioErrors.ts";
 import {
   installFile,
   mediaFilePath,
@@ -123,6 +125,7 @@ async function decompressTo(
   } catch (err) {
     if (err instanceof StreamTooLarge)
       throw badRequest(`media upload larger than ${maxBytes} bytes`);
+    if (storageFault(err)) throw err;
     throw badRequest(`cannot decompress media upload: ${(err as Error).message}`);
   }
 }

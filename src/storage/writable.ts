@@ -1,0 +1,84 @@
+/**
+ * Whether the server can write where it must: refused at start (one sentence naming the path)
+ * and reported by `/ready` while the data folder is read-only or nearly full.
+ */
+import { accessSync, closeSync, constants, mkdirSync, openSync, rmSync, statfsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { instanceTag } from "./instance.ts";
+
+/** Start-up cannot go on; main.ts prints the sentence and exits 2. */
+export class StartupRefused extends Error {}
+
+/** Refuses unless the data folder and session.db (and its folder) can be written. */
+export function checkWritableAtStart(dataDir: string, sessionDbPath: string): void {
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (err) {
+    throw new StartupRefused(`cannot create the data folder ${dataDir}: ${reason(err)}`);
+  }
+  probeFolder(dataDir, "the data folder");
+  const sessionDir = dirname(sessionDbPath);
+  if (sessionDir !== dataDir) {
+    try {
+      mkdirSync(sessionDir, { recursive: true });
+    } catch (err) {
+      throw new StartupRefused(`cannot create the folder of ${sessionDbPath}: ${reason(err)}`);
+    }
+    probeFolder(sessionDir, `the folder of ${sessionDbPath}`);
+  }
+  try {
+    closeSync(openSync(sessionDbPath, constants.O_RDWR | constants.O_CREAT, 0o640));
+  } catch (err) {
+    throw new StartupRefused(`session database ${sessionDbPath} is not writable: ${reason(err)}`);
+  }
+}
+
+/** A real write, since permission bits say nothing to root and nothing of read-only mounts. */
+function probeFolder(dir: string, what: string): void {
+  const probe = join(dir, `.write-probe-${instanceTag()}`);
+  try {
+    closeSync(openSync(probe, "w"));
+    rmSync(probe, { force: true });
+  } catch (err) {
+    throw new StartupRefused(`${what} ${dir} is not writable: ${reason(err)}`);
+  }
+}
+
+export interface Readiness {
+  ready: boolean;
+  /** Why not, in one sentence. */
+  reason?: string;
+  freeBytes?: number;
+}
+
+/** Cheap enough for a health check every few seconds: two system calls, no writes. */
+export function readiness(dataDir: string, sessionDbPath: string, minFreeBytes: number): Readiness {
+  try {
+    accessSync(dataDir, constants.W_OK);
+    accessSync(sessionDbPath, constants.W_OK);
+  } catch (err) {
+    return { ready: false, reason: `not writable: ${reason(err)}` };
+  }
+  let freeBytes: number;
+  try {
+    const fs = statfsSync(dataDir);
+    freeBytes = fs.bavail * fs.bsize;
+  } catch (err) {
+    return { ready: false, reason: `cannot read free space of ${dataDir}: ${reason(err)}` };
+  }
+  if (freeBytes < minFreeBytes) {
+    return {
+      ready: false,
+      freeBytes,
+      reason: `${dataDir} has ${mib(freeBytes)} MiB free, under ANKISYNCD_MIN_FREE_MEGS=${mib(minFreeBytes)}`,
+    };
+  }
+  return { ready: true, freeBytes };
+}
+
+const mib = (bytes: number) => Math.floor(bytes / (1024 * 1024));
+
+function reason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e.code ? `${e.code} (${e.message.split("\n")[0]})` : String(e.message ?? err);
+}
