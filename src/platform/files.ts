@@ -1,5 +1,6 @@
 /** File streaming through Bun.file, kept here so the rest of the code sees only web streams. */
 import { rmSync } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 
 export function fileStream(path: string): ReadableStream<Uint8Array> {
   return Bun.file(path).stream();
@@ -16,28 +17,35 @@ export class StreamTooLarge extends Error {
 }
 
 /**
- * Writes a stream to a new file, failing with StreamTooLarge past `maxBytes` (the partial file
- * is removed). Returns the number of bytes written.
+ * Writes a stream to a new file, failing with StreamTooLarge past `maxBytes`; on any failure
+ * the partial file is removed and the error names the path. Returns the number of bytes
+ * written. Plain file handles rather than Bun's FileSink, which drops write errors such as a
+ * full disk (the file just comes out short).
  */
 export async function writeStreamToFile(
   stream: ReadableStream<Uint8Array>,
   path: string,
   maxBytes = Number.POSITIVE_INFINITY,
 ): Promise<number> {
-  const writer = Bun.file(path).writer();
+  let file: FileHandle | undefined;
   let total = 0;
   try {
+    file = await open(path, "wx");
     for await (const chunk of stream) {
       total += chunk.byteLength;
       if (total > maxBytes) throw new StreamTooLarge(maxBytes);
-      writer.write(chunk);
-      await writer.flush();
+      let done = 0;
+      while (done < chunk.byteLength)
+        done += (await file.write(chunk, done, chunk.byteLength - done)).bytesWritten;
     }
-    await writer.end();
+    await file.close();
+    file = undefined;
     return total;
   } catch (err) {
-    await Promise.resolve(writer.end()).catch(() => {});
+    await file?.close().catch(() => {});
     rmSync(path, { force: true });
+    if (err instanceof Error && !(err instanceof StreamTooLarge))
+      (err as NodeJS.ErrnoException).path ??= path;
     throw err;
   }
 }

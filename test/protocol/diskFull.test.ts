@@ -1,0 +1,236 @@
+/**
+ * A real full filesystem under a running server (a small tmpfs): every write that fails for
+ * lack of space is answered 500 as Anki's server does, logged as "disk full" with the path and
+ * no stack, leaves no temporary behind and changes nothing stored; once space is freed the same
+ * requests succeed with no manual step. `/ready` fails while the disk is full.
+ * Skipped, saying why, where a tmpfs cannot be mounted (not root).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { loadConfig } from "../../src/config.ts";
+import type { Logger } from "../../src/log.ts";
+import { type RunningServer, startServer } from "../../src/server.ts";
+import { createEmptyCollection } from "../../src/storage/collection/collectionFile.ts";
+import { uploadZip } from "../helpers/mediaZip.ts";
+import { cannotMount, SmallFs } from "../helpers/smallFs.ts";
+import { login, v11 } from "../helpers/syncClient.ts";
+
+const skip = cannotMount();
+if (skip) console.warn(`diskFull.test.ts skipped: ${skip}`);
+
+const lines: string[] = [];
+const captureLog: Logger = {
+  debug() {},
+  info() {},
+  warn: (msg, fields) => lines.push(`WARN ${msg} ${JSON.stringify(fields ?? {})}`),
+  error: (msg, fields) => lines.push(`ERROR ${msg} ${JSON.stringify(fields ?? {})}`),
+};
+
+let fs: SmallFs;
+let server: RunningServer;
+let data: string;
+let hkey: string;
+
+const userDir = () => {
+  const root = join(data, "collections");
+  return join(root, readdirSync(root)[0] as string);
+};
+const temporaries = () => readdirSync(userDir()).filter((n) => n.includes(".tmp-"));
+const msync = (method: string, body: Uint8Array | object) =>
+  v11(server.url, method, body, { hkey, path: "msync" });
+
+/** A schema-11 collection of about `megs` MiB (a note with a big field), as bytes. */
+async function bigCollection(megs: number): Promise<Uint8Array> {
+  const path = join(fs.dir, "..", `upload-${process.pid}-${megs}.anki2`);
+  createEmptyCollection(path);
+  const { Database } = await import("bun:sqlite");
+  const db = new Database(path);
+  db.run("update col set mod = 1700000000000, scm = 1700000000000, usn = 1");
+  db.run(
+    "insert into notes values (1, 'g', (select cast(json_each.key as integer) from col, json_each(col.models) limit 1), 1, 0, '', ?, 'x', 0, 0, '')",
+    [`${"y".repeat(megs * 1024 * 1024)}\x1fback`],
+  );
+  db.run("insert into cards values (2, 1, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, '{}')");
+  db.close();
+  const bytes = new Uint8Array(await Bun.file(path).arrayBuffer());
+  (await import("node:fs")).rmSync(path);
+  return bytes;
+}
+
+describe.skipIf(skip !== null)("a full data filesystem", () => {
+  beforeAll(async () => {
+    fs = new SmallFs(24);
+    data = join(fs.dir, "data");
+    server = await startServer(
+      loadConfig({
+        SYNC_HOST: "127.0.0.1",
+        SYNC_PORT: "0",
+        SYNC_BASE: data,
+        SYNC_USER1: "alice:secret",
+        ANKISYNCD_WORKERS: "1",
+        ANKISYNCD_MIN_FREE_MEGS: "1",
+      }),
+      { log: captureLog },
+    );
+    hkey = await login(server.url, "alice", "secret");
+    // Media and collection exist before the disk fills.
+    expect((await msync("begin", { v: "anki,26.09.3 (x),linux" })).status).toBe(200);
+    expect(
+      (await v11(server.url, "meta", { v: 11, cv: "anki,26.09.3 (x),linux" }, { hkey })).status,
+    ).toBe(200);
+  });
+
+  afterAll(async () => {
+    if (process.env.DEBUG_DISKFULL) console.log(lines.join("\n"));
+    await server?.stop();
+    fs?.dispose();
+  });
+
+  test("/ready fails while full, /health stays 200", async () => {
+    expect((await fetch(`${server.url}ready`)).status).toBe(200);
+    fs.fill();
+    try {
+      const ready = await fetch(`${server.url}ready`);
+      expect(ready.status).toBe(503);
+      expect(await ready.text()).toContain("ANKISYNCD_MIN_FREE_MEGS");
+      expect((await fetch(`${server.url}health`)).status).toBe(200);
+    } finally {
+      fs.free();
+    }
+    expect((await fetch(`${server.url}ready`)).status).toBe(200);
+  });
+
+  test("a full upload: 500, no temporaries, the collection unchanged; works once space is freed", async () => {
+    const upload = await bigCollection(4);
+    const before = await Bun.file(join(userDir(), "collection.anki2")).arrayBuffer();
+    fs.fill();
+    lines.push("----");
+    try {
+      const r = await v11(server.url, "upload", upload, { hkey });
+      expect(r.status).toBe(500);
+      expect(temporaries()).toEqual([]);
+      const after = await Bun.file(join(userDir(), "collection.anki2")).arrayBuffer();
+      expect(Buffer.from(after).equals(Buffer.from(before))).toBe(true);
+    } finally {
+      fs.free();
+    }
+    const logged = lines.filter((l) => l.includes("disk full"));
+    expect(logged.length).toBe(1);
+    expect(logged[0]).toContain(data);
+    expect(lines.join("\n")).not.toMatch(/\n\s+at |\bat .*\.ts:\d+/);
+    const again = await v11(server.url, "upload", upload, { hkey });
+    expect([again.status, again.text]).toEqual([200, "OK"]);
+    expect(temporaries()).toEqual([]);
+  });
+
+  test("a media upload: 500, no temporaries, nothing recorded; works once space is freed", async () => {
+    const zip = uploadZip([["big.bin", new Uint8Array(3 * 1024 * 1024).fill(7)]]);
+    const usnBefore = (await msync("begin", { v: "anki,26.09.3 (x),linux" })).json();
+    fs.fill();
+    lines.push("----");
+    try {
+      const r = await msync("uploadChanges", zip);
+      expect(r.status).toBe(500);
+      expect(temporaries()).toEqual([]);
+      expect(lines.some((l) => l.startsWith("ERROR disk full") && l.includes(data))).toBe(true);
+      expect((await msync("begin", { v: "anki,26.09.3 (x),linux" })).json()).toEqual(usnBefore);
+    } finally {
+      fs.free();
+    }
+    const again = await msync("uploadChanges", zip);
+    expect(again.status).toBe(200);
+    expect(temporaries()).toEqual([]);
+  });
+
+  test("a normal sync that needs space: 500 and rolled back; the next one works", async () => {
+    const meta = await v11(server.url, "meta", { v: 11, cv: "anki,26.09.3 (x),linux" }, { hkey });
+    const usn = (meta.json() as { usn: number }).usn;
+    const start = await v11(
+      server.url,
+      "start",
+      { minUsn: 0, lnewer: false, graves: null },
+      { hkey, skey: "s1" },
+    );
+    expect(start.status).toBe(200);
+    fs.fill();
+    try {
+      // Tags are stored in their own table: a couple of MiB of them need pages the disk lacks.
+      const tags = Array.from({ length: 2000 }, (_, n) => `tag${n}-${"t".repeat(1000)}`);
+      const changes = {
+        changes: { models: [], decks: [[], []], tags, conf: { k: 1 }, crt: 1600000000 },
+      };
+      const r = await v11(server.url, "applyChanges", changes, { hkey, skey: "s1" });
+      expect(r.status).toBe(500);
+    } finally {
+      fs.free();
+    }
+    const after = await v11(server.url, "meta", { v: 11, cv: "anki,26.09.3 (x),linux" }, { hkey });
+    expect((after.json() as { usn: number }).usn).toBe(usn);
+    const again = await v11(
+      server.url,
+      "start",
+      { minUsn: 0, lnewer: false, graves: null },
+      { hkey, skey: "s2" },
+    );
+    expect(again.status).toBe(200);
+    expect((await v11(server.url, "abort", {}, { hkey, skey: "s2" })).status).toBe(200);
+  }, 60_000);
+});
+
+/** `bun run src/main.ts` on `data`: its exit code and what it printed. */
+function startProcess(dataDir: string): { code: number | null; output: string } {
+  const r = Bun.spawnSync(["bun", "run", "src/main.ts"], {
+    cwd: join(import.meta.dir, "../.."),
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
+      SYNC_HOST: "127.0.0.1",
+      SYNC_PORT: "0",
+      SYNC_BASE: dataDir,
+      SYNC_USER1: "alice:secret",
+    },
+    stdout: "pipe",
+    stderr: "pipe",
+    timeout: 60_000,
+  });
+  return { code: r.exitCode, output: `${r.stdout.toString()}${r.stderr.toString()}` };
+}
+
+describe.skipIf(skip !== null)("start-up on a folder it cannot write", () => {
+  let ro: SmallFs;
+  beforeAll(() => {
+    ro = new SmallFs(8);
+  });
+  afterAll(() => ro?.dispose());
+
+  test("a read-only data folder: exit 2, one sentence naming it", () => {
+    const dataDir = join(ro.dir, "data");
+    (require("node:fs") as typeof import("node:fs")).mkdirSync(dataDir);
+    ro.readOnly(true);
+    try {
+      const { code, output } = startProcess(dataDir);
+      expect(code).toBe(2);
+      const lines = output.trim().split("\n");
+      expect(lines.length).toBe(1);
+      expect(lines[0]).toContain(`data folder ${dataDir} is not writable`);
+      expect(lines[0]).toContain("EROFS");
+    } finally {
+      ro.readOnly(false);
+    }
+  });
+
+  test("a read-only session.db: exit 2, one sentence naming it", () => {
+    const dataDir = join(ro.dir, "data2");
+    const fs = require("node:fs") as typeof import("node:fs");
+    fs.mkdirSync(dataDir);
+    const sessionDb = join(dataDir, "session.db");
+    fs.writeFileSync(sessionDb, "");
+    ro.bindReadOnly(sessionDb);
+    const { code, output } = startProcess(dataDir);
+    expect(code).toBe(2);
+    const lines = output.trim().split("\n");
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toContain(`session database ${sessionDb} is not writable`);
+  });
+});
