@@ -56,7 +56,7 @@ export class InstanceLease {
     this.released = true;
     if (--entry.holders > 0) return;
     held.delete(this.path);
-    rmSync(this.path, { force: true });
+    removeLeaseFiles(this.path);
     entry.db.exec("ROLLBACK");
     entry.db.close();
   }
@@ -93,10 +93,16 @@ export function removeDeadLeases(dataDir: string): void {
     if (tag === ownTag) continue;
     const db = lockExclusively(join(dir, name));
     if (!db) continue;
-    rmSync(join(dir, name), { force: true });
+    removeLeaseFiles(join(dir, name));
     db.exec("ROLLBACK");
     db.close();
   }
+}
+
+/** The lease and the (empty) journal SQLite keeps beside it while locked. */
+function removeLeaseFiles(path: string): void {
+  rmSync(path, { force: true });
+  rmSync(`${path}-journal`, { force: true });
 }
 
 function lockExclusively(path: string): Db | null {
