@@ -143,6 +143,23 @@ describe.skipIf(skip !== null)("a full data filesystem", () => {
     expect(temporaries()).toEqual([]);
   });
 
+  test("a full download: 500, no copy left, the usn unchanged; works once space is freed", async () => {
+    const cv = { v: 11, cv: "anki,26.09.3 (x),linux" };
+    const usn = (await v11(server.url, "meta", cv, { hkey })).json() as { usn: number };
+    fs.fill();
+    try {
+      const r = await v11(server.url, "download", {}, { hkey });
+      expect(r.status).toBe(500);
+      expect(temporaries()).toEqual([]);
+    } finally {
+      fs.free();
+    }
+    expect((await v11(server.url, "meta", cv, { hkey })).json()).toMatchObject({ usn: usn.usn });
+    const again = await v11(server.url, "download", {}, { hkey });
+    expect(again.status).toBe(200);
+    expect(temporaries()).toEqual([]);
+  });
+
   test("a normal sync that needs space: 500 and rolled back; the next one works", async () => {
     const meta = await v11(server.url, "meta", { v: 11, cv: "anki,26.09.3 (x),linux" }, { hkey });
     const usn = (meta.json() as { usn: number }).usn;

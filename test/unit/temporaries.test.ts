@@ -105,9 +105,7 @@ describe("temporaries", () => {
       expect(existsSync(files.deadStaging)).toBe(false);
       expect(existsSync(files.oldForm)).toBe(false);
       expect(existsSync(files.liveOther)).toBe(true);
-      expect(leases(data).sort()).toEqual(
-        ["88xcafe.lock", `${instanceTag()}.lock`].sort(),
-      );
+      expect(leases(data).sort()).toEqual(["88xcafe.lock", `${instanceTag()}.lock`].sort());
     } finally {
       await server.stop();
       release();

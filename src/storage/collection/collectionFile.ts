@@ -20,11 +20,18 @@ export interface ColRow {
   ls: number;
 }
 
+/**
+ * How long a statement waits for a lock another program (a web app using Anki's library on the
+ * same folder) holds; past it the client is told to try again later (409), never 500.
+ */
+export const BUSY_TIMEOUT_MS = 5000;
+
 export function openCollection(path: string): Db {
   if (!existsSync(path)) createEmptyCollection(path);
   const db = openDatabase(path);
+  // First, so that leaving WAL mode (after another program used the file) waits its turn too.
+  db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   db.exec("PRAGMA journal_mode = DELETE");
-  db.exec("PRAGMA busy_timeout = 5000");
   return db;
 }
 

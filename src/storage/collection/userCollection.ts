@@ -1,8 +1,14 @@
-/** One user's collection file, opened on first use and closed when idle or before replacement. */
-import { copyFileSync, rmSync } from "node:fs";
+/**
+ * One user's collection file, opened on first use and closed when idle or before replacement.
+ * Another program may share the folder (a web app using Anki's library): when the file was
+ * changed or replaced behind the open handle, it is opened afresh, which converts it back to
+ * schema 11 if need be and adopts that program's pending changes (outsideChanges.ts).
+ */
+import { copyFileSync, rmSync, statSync } from "node:fs";
 import type { Db } from "../../platform/sqlite.ts";
 import { tempPathBeside, type UserPaths } from "../paths.ts";
 import { openCollection, readCol } from "./collectionFile.ts";
+import { adoptPendingChanges } from "./outsideChanges.ts";
 import { replaceWithBackup } from "./replace.ts";
 import { SCHEMA11_VERSION } from "./schema11.ts";
 import { prepareReceivedCollection } from "./uploadedFile.ts";
@@ -12,6 +18,8 @@ const CONVERSION_BACKUPS = 3;
 
 export class UserCollection {
   private db: Db | undefined;
+  /** What the file was when opened: another program's commit or a replaced file changes it. */
+  private opened: { ino: number; dataVersion: number } | undefined;
   lastUsed = Date.now();
 
   constructor(readonly paths: UserPaths) {}
@@ -19,8 +27,27 @@ export class UserCollection {
   /** The open database, creating an empty collection if the user has none yet. */
   open(): Db {
     this.lastUsed = Date.now();
-    this.db ??= this.openAtRestSchema();
+    if (this.db && this.changedBehindUs(this.db)) this.close();
+    if (!this.db) {
+      this.db = this.openAtRestSchema();
+      this.opened = { ino: statSync(this.paths.collection).ino, dataVersion: dataVersion(this.db) };
+    }
     return this.db;
+  }
+
+  /**
+   * Only between our transactions: inside one (a normal sync) we hold the write lock, so no
+   * one else commits, and the inode is ours to replace.
+   */
+  private changedBehindUs(db: Db): boolean {
+    if (db.inTransaction || !this.opened) return false;
+    let ino: number;
+    try {
+      ino = statSync(this.paths.collection).ino;
+    } catch {
+      return true;
+    }
+    return ino !== this.opened.ino || dataVersion(db) !== this.opened.dataVersion;
   }
 
   get isOpen(): boolean {
@@ -30,6 +57,7 @@ export class UserCollection {
   close(): void {
     this.db?.close();
     this.db = undefined;
+    this.opened = undefined;
   }
 
   /**
@@ -38,16 +66,39 @@ export class UserCollection {
    */
   private openAtRestSchema(): Db {
     const db = openCollection(this.paths.collection);
-    if (readCol(db).ver === SCHEMA11_VERSION) return db;
-    db.close();
+    try {
+      if (readCol(db).ver !== SCHEMA11_VERSION) this.convertHeld(db);
+    } finally {
+      db.close();
+    }
+    const fresh = openCollection(this.paths.collection);
+    try {
+      adoptPendingChanges(fresh);
+    } catch (err) {
+      fresh.close();
+      throw err;
+    }
+    return fresh;
+  }
+
+  /**
+   * Copies, converts and swaps in the file while holding it exclusively: a program sharing the
+   * folder cannot commit to the old file in between, where its change would be lost.
+   */
+  private convertHeld(db: Db): void {
+    db.exec("BEGIN EXCLUSIVE");
     const temp = tempPathBeside(this.paths.collection, ".convert");
     try {
       copyFileSync(this.paths.collection, temp);
       prepareReceivedCollection(temp);
       replaceWithBackup(temp, this.paths.collection, this.paths.backups, CONVERSION_BACKUPS);
     } finally {
-      rmSync(temp, { force: true });
+      for (const leftover of [temp, `${temp}-journal`]) rmSync(leftover, { force: true });
+      db.exec("ROLLBACK");
     }
-    return openCollection(this.paths.collection);
   }
+}
+
+function dataVersion(db: Db): number {
+  return (db.query("PRAGMA data_version").get() as { data_version: number }).data_version;
 }

@@ -1,11 +1,13 @@
 /**
- * Full download: the client replaces its collection with the server's. The usn is bumped first
- * so the client's next normal sync does not fetch again what the file already contains. The
+ * Full download: the client replaces its collection with the server's. The usn is bumped (in
+ * the copy sent and in the stored file alike) so the client's next normal sync does not fetch
+ * again what the file already contains. The
  * user's worker only takes a snapshot; compressing and sending it happens while streaming.
  */
 import { copyFileSync, rmSync } from "node:fs";
 import type { UserState } from "../../executor/userState.ts";
 import { fileSize } from "../../platform/files.ts";
+import { type Db, openDatabase } from "../../platform/sqlite.ts";
 import { tempPathBeside } from "../../storage/paths.ts";
 
 export interface DownloadSnapshot {
@@ -20,16 +22,26 @@ export async function snapshotForDownload(
   now = Date.now(),
 ): Promise<DownloadSnapshot> {
   user.abortSession();
-  const db = user.collection.open();
-  db.query("update col set usn = usn + 1, mod = $now").run({ now });
-  // Closing makes the file on disk complete and stable while it is copied.
+  // Closed, the file on disk is complete and stable while it is copied.
   user.collection.close();
   const path = tempPathBeside(user.paths.collection, ".download");
   try {
+    // The copy is made and bumped before the stored file is: if the disk is full, nothing
+    // stored has changed and nothing is left behind.
     copyFileSync(user.paths.collection, path);
+    bumpUsn(openDatabase(path, { create: false }), now, true);
+    bumpUsn(user.collection.open(), now, false);
     return { path, originalSize: await fileSize(path) };
   } catch (err) {
-    rmSync(path, { force: true });
+    for (const leftover of [path, `${path}-journal`]) rmSync(leftover, { force: true });
     throw err;
+  }
+}
+
+function bumpUsn(db: Db, now: number, close: boolean): void {
+  try {
+    db.query("update col set usn = usn + 1, mod = $now").run({ now });
+  } finally {
+    if (close) db.close();
   }
 }
