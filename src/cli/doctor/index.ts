@@ -109,7 +109,8 @@ const group: CommandGroup = {
   usage: [
     "doctor [--fix] [--quick] [--json] [--uid <n>] [--gid <n>] [--wait <secs>]",
     "  --fix    replay leftover journals/WAL, restore journal modes, remove stale .nfs*",
-    "           and temporary files, chown what the server's user cannot use (as root)",
+    "           and the temporaries of dead server processes (whatever their age), chown",
+    "           what the server's user cannot use (as root)",
     "  --quick  quick_check instead of a full integrity_check",
     "  --uid/--gid  the server's user (default CONTAINER_USER_ID/CONTAINER_GROUP_ID, as in",
     "           the image, else yourself, else as root the data folder's owner)",
