@@ -61,7 +61,8 @@ export async function runCall(
     if (metrics) call.req.body = countBytes(call.req.body, (n) => metrics.received(label, n));
     response = await handler(call as Call);
   } catch (err) {
-    error = asStorageError(err, deps.config.dataDir);
+    // File errors name their path; one without is session.db's, the main thread's database.
+    error = asStorageError(err, deps.config.sessionDbPath);
     response = errorResponse(statusFor(error));
   }
   logCall(call, method, response, error, started);

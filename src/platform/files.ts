@@ -26,17 +26,21 @@ export async function writeStreamToFile(
   stream: ReadableStream<Uint8Array>,
   path: string,
   maxBytes = Number.POSITIVE_INFINITY,
+  options: { drainOnError?: boolean } = {},
 ): Promise<number> {
+  const reader = stream.getReader();
   let file: FileHandle | undefined;
   let total = 0;
   try {
     file = await open(path, "wx");
-    for await (const chunk of stream) {
-      total += chunk.byteLength;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
       if (total > maxBytes) throw new StreamTooLarge(maxBytes);
-      let done = 0;
-      while (done < chunk.byteLength)
-        done += (await file.write(chunk, done, chunk.byteLength - done)).bytesWritten;
+      let written = 0;
+      while (written < value.byteLength)
+        written += (await file.write(value, written, value.byteLength - written)).bytesWritten;
     }
     await file.close();
     file = undefined;
@@ -44,9 +48,27 @@ export async function writeStreamToFile(
   } catch (err) {
     await file?.close().catch(() => {});
     rmSync(path, { force: true });
-    if (err instanceof Error && !(err instanceof StreamTooLarge))
-      (err as NodeJS.ErrnoException).path ??= path;
+    if (err instanceof StreamTooLarge) throw err;
+    if (err instanceof Error) (err as NodeJS.ErrnoException).path ??= path;
+    // A client still sending a request body sees an answer given before it is read as a
+    // network error; read it (up to the limit) so it gets the status instead.
+    if (options.drainOnError) await drain(reader, maxBytes - total);
     throw err;
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, limit: number) {
+  try {
+    let left = limit;
+    while (left >= 0) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      left -= value.byteLength;
+    }
+  } catch {
+    // The client went away: nothing left to answer.
   }
 }
 

@@ -160,6 +160,25 @@ describe.skipIf(skip !== null)("a full data filesystem", () => {
     expect(temporaries()).toEqual([]);
   });
 
+  test("logins (session.db) while full: 500 logged as disk full, or fit in free pages; fine after", async () => {
+    fs.fill();
+    const statuses: number[] = [];
+    try {
+      // Each login adds a session row; free pages run out after a few.
+      for (let i = 0; i < 40; i++) {
+        const r = await v11(server.url, "hostKey", { u: "alice", p: "secret" });
+        statuses.push(r.status);
+        if (r.status !== 200) break;
+      }
+    } finally {
+      fs.free();
+    }
+    expect(statuses.at(-1)).toBe(500);
+    const logged = lines.filter((l) => l.startsWith("ERROR disk full") && l.includes("hostKey"));
+    expect(logged.at(-1)).toContain(join(data, "session.db"));
+    expect((await v11(server.url, "hostKey", { u: "alice", p: "secret" })).status).toBe(200);
+  }, 60_000);
+
   test("a normal sync that needs space: 500 and rolled back; the next one works", async () => {
     const meta = await v11(server.url, "meta", { v: 11, cv: "anki,26.09.3 (x),linux" }, { hkey });
     const usn = (meta.json() as { usn: number }).usn;

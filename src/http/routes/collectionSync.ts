@@ -85,7 +85,9 @@ async function receiveUpload(call: Call, user: SyncUser): Promise<UploadOutcome>
   let prepared: PreparedUpload;
   try {
     try {
-      await writeStreamToFile(call.req.body, incomingPath, config.maxUncompressedBytes);
+      await writeStreamToFile(call.req.body, incomingPath, config.maxUncompressedBytes, {
+        drainOnError: true,
+      });
     } catch (err) {
       if (err instanceof StreamTooLarge) return { reply: UPLOAD_TOO_LARGE, detail: err.message };
       throw err;

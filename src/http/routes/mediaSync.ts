@@ -85,7 +85,9 @@ const uploadChanges: Handler = async (call) => {
   let staged: StagedMediaUpload;
   try {
     try {
-      await writeStreamToFile(call.req.body, incomingPath, call.deps.config.maxUncompressedBytes);
+      await writeStreamToFile(call.req.body, incomingPath, call.deps.config.maxUncompressedBytes, {
+        drainOnError: true,
+      });
     } catch (err) {
       if (err instanceof StreamTooLarge) throw badRequest(`media upload body: ${err.message}`);
       throw err;
