@@ -66,14 +66,15 @@ def test_webapp_writes_between_syncs(server: SyncServer, device) -> None:
     assert ac.sync(a, auth).action == "upload"
     path = server_collection(server)
 
-    # The server still has the file open (idle close is a minute away); the web app converts
-    # it to schema 18 in WAL mode and adds a note behind its back.
+    # The upload left the collection closed on the server: the web app converts it to schema
+    # 18 in WAL mode and adds a note; the server's next open converts it back.
     webapp_add_note(path, "webapp-1")
     a.add_note(_note(a, "device-1"), a.decks.id("Default"))
     res = ac.sync(a, auth)
     assert res.action == "normal", res
     ac.assert_no_pending(a)
-    # Again, while nothing is open on the server side any more.
+    # Again, now while the server has the file open (idle close is a minute away): the change
+    # behind its handle must be noticed.
     webapp_add_note(path, "webapp-2")
     a.add_note(_note(a, "device-2"), a.decks.id("Default"))
     assert ac.sync(a, auth).action == "normal"
