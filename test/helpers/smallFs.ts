@@ -3,7 +3,15 @@
  * or CAP_SYS_ADMIN; `mountable()` says whether it works here, so tests can skip with a reason).
  * `fill()` writes a filler file until the filesystem is full; `free()` removes it.
  */
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -52,6 +60,11 @@ export class SmallFs {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /** Gives back `bytes` of the filler: room for a small write, not a large one. */
+  leave(bytes: number): void {
+    truncateSync(this.filler, Math.max(0, statSync(this.filler).size - bytes));
   }
 
   free(): void {

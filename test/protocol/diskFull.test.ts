@@ -143,6 +143,28 @@ describe.skipIf(skip !== null)("a full data filesystem", () => {
     expect(temporaries()).toEqual([]);
   });
 
+  test("room for the compressed body but not for decompressing it: 500 from the task, nothing left", async () => {
+    // Both bodies compress to a few KiB but decompress to MiBs.
+    const upload = await bigCollection(4);
+    const zip = uploadZip([["zeros.bin", new Uint8Array(4 * 1024 * 1024)]]);
+    fs.fill();
+    fs.leave(256 * 1024);
+    lines.push("----");
+    try {
+      expect((await v11(server.url, "upload", upload, { hkey })).status).toBe(500);
+      expect(temporaries()).toEqual([]);
+      expect((await msync("uploadChanges", zip)).status).toBe(500);
+      expect(temporaries()).toEqual([]);
+    } finally {
+      fs.free();
+    }
+    const logged = lines.slice(lines.lastIndexOf("----")).filter((l) => l.includes("disk full"));
+    expect(logged.length).toBe(2);
+    expect(logged[0]).toContain(".upload");
+    expect(logged[1]).toContain("media.tmp-");
+    expect((await msync("uploadChanges", zip)).status).toBe(200);
+  });
+
   test("a full download: 500, no copy left, the usn unchanged; works once space is freed", async () => {
     const cv = { v: 11, cv: "anki,26.09.3 (x),linux" };
     const usn = (await v11(server.url, "meta", cv, { hkey })).json() as { usn: number };
@@ -192,7 +214,7 @@ describe.skipIf(skip !== null)("a full data filesystem", () => {
     fs.fill();
     try {
       // Tags are stored in their own table: a couple of MiB of them need pages the disk lacks.
-      const tags = Array.from({ length: 2000 }, (_, n) => `tag${n}-${"t".repeat(1000)}`);
+      const tags = Array.from({ length: 500 }, (_, n) => `tag${n}-${"t".repeat(4000)}`);
       const changes = {
         changes: { models: [], decks: [[], []], tags, conf: { k: 1 }, crt: 1600000000 },
       };
