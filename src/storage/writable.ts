@@ -2,7 +2,16 @@
  * Whether the server can write where it must: refused at start (one sentence naming the path)
  * and reported by `/ready` while the data folder is read-only or nearly full.
  */
-import { accessSync, closeSync, constants, mkdirSync, openSync, rmSync, statfsSync } from "node:fs";
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  statfsSync,
+} from "node:fs";
 import { dirname, join } from "node:path";
 import { instanceTag } from "./instance.ts";
 
@@ -26,8 +35,10 @@ export function checkWritableAtStart(dataDir: string, sessionDbPath: string): vo
     }
     probeFolder(sessionDir, `the folder of ${sessionDbPath}`);
   }
+  // A missing one is created by SQLite in the folder just probed.
+  if (!existsSync(sessionDbPath)) return;
   try {
-    closeSync(openSync(sessionDbPath, constants.O_RDWR | constants.O_CREAT, 0o640));
+    closeSync(openSync(sessionDbPath, constants.O_RDWR));
   } catch (err) {
     throw new StartupRefused(`session database ${sessionDbPath} is not writable: ${reason(err)}`);
   }
