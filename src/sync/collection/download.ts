@@ -22,6 +22,7 @@ export async function snapshotForDownload(
   now = Date.now(),
 ): Promise<DownloadSnapshot> {
   user.abortSession();
+  user.collection.open(); // creates a new user's empty collection
   // Closed, the file on disk is complete and stable while it is copied.
   user.collection.close();
   const path = tempPathBeside(user.paths.collection, ".download");
