@@ -5,13 +5,15 @@
  * requests succeed with no manual step. `/ready` fails while the disk is full.
  * Skipped, saying why, where a tmpfs cannot be mounted (not root).
  */
+import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config.ts";
 import type { Logger } from "../../src/log.ts";
 import { type RunningServer, startServer } from "../../src/server.ts";
 import { createEmptyCollection } from "../../src/storage/collection/collectionFile.ts";
+import { readiness } from "../../src/storage/writable.ts";
 import { uploadZip } from "../helpers/mediaZip.ts";
 import { cannotMount, SmallFs } from "../helpers/smallFs.ts";
 import { login, v11 } from "../helpers/syncClient.ts";
@@ -44,7 +46,6 @@ const msync = (method: string, body: Uint8Array | object) =>
 async function bigCollection(megs: number): Promise<Uint8Array> {
   const path = join(fs.dir, "..", `upload-${process.pid}-${megs}.anki2`);
   createEmptyCollection(path);
-  const { Database } = await import("bun:sqlite");
   const db = new Database(path);
   db.run("update col set mod = 1700000000000, scm = 1700000000000, usn = 1");
   db.run(
@@ -54,7 +55,7 @@ async function bigCollection(megs: number): Promise<Uint8Array> {
   db.run("insert into cards values (2, 1, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, '{}')");
   db.close();
   const bytes = new Uint8Array(await Bun.file(path).arrayBuffer());
-  (await import("node:fs")).rmSync(path);
+  rmSync(path);
   return bytes;
 }
 
@@ -264,7 +265,7 @@ describe.skipIf(skip !== null)("start-up on a folder it cannot write", () => {
 
   test("a read-only data folder: exit 2, one sentence naming it", () => {
     const dataDir = join(ro.dir, "data");
-    (require("node:fs") as typeof import("node:fs")).mkdirSync(dataDir);
+    mkdirSync(dataDir);
     ro.readOnly(true);
     try {
       const { code, output } = startProcess(dataDir);
@@ -278,12 +279,26 @@ describe.skipIf(skip !== null)("start-up on a folder it cannot write", () => {
     }
   });
 
+  test("/ready's check on a folder that turned read-only: not ready, saying why", () => {
+    const dataDir = join(ro.dir, "data-ready");
+    mkdirSync(dataDir);
+    writeFileSync(join(dataDir, "session.db"), "");
+    expect(readiness(dataDir, join(dataDir, "session.db"), 0).ready).toBe(true);
+    ro.readOnly(true);
+    try {
+      const state = readiness(dataDir, join(dataDir, "session.db"), 0);
+      expect(state.ready).toBe(false);
+      expect(state.reason).toContain("EROFS");
+    } finally {
+      ro.readOnly(false);
+    }
+  });
+
   test("a read-only session.db: exit 2, one sentence naming it", () => {
     const dataDir = join(ro.dir, "data2");
-    const fs = require("node:fs") as typeof import("node:fs");
-    fs.mkdirSync(dataDir);
+    mkdirSync(dataDir);
     const sessionDb = join(dataDir, "session.db");
-    fs.writeFileSync(sessionDb, "");
+    writeFileSync(sessionDb, "");
     ro.bindReadOnly(sessionDb);
     const { code, output } = startProcess(dataDir);
     expect(code).toBe(2);
