@@ -66,7 +66,9 @@ describe("start-up", () => {
       let buffered = "";
       for await (const chunk of proc.stdout) {
         buffered += decoder.decode(chunk);
-        if (buffered.includes("ankisyncd listening")) break;
+        // Stop once the listening line is complete: a chunk may end mid-line.
+        const at = buffered.indexOf("ankisyncd listening");
+        if (at >= 0 && buffered.indexOf("\n", at) >= 0) break;
       }
       for (const line of buffered.split("\n").filter(Boolean)) lines.push(JSON.parse(line));
       proc.kill();
