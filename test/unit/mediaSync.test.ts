@@ -339,8 +339,9 @@ describe("uploadChanges refuses hostile input with 400 and changes nothing", () 
       patchCentral(zip, "0", { method: 12 }),
       /0: compression method 12 not supported/,
     );
-    // the zstd frame holds the zip's end record, misplaced: yauzl takes the first one it finds
-    await expectRefused(Bun.zstdCompressSync(zip), /Invalid comment length/);
+    // A compressed zip: whether the zstd frame still holds the end record verbatim (found
+    // misplaced) depends on the entries' timestamps, so either refusal is right.
+    await expectRefused(Bun.zstdCompressSync(zip), /Invalid comment length|not a zip/);
   });
 
   test("zip64 entries, repeated names, a local header naming another entry, broken deflate data", async () => {
