@@ -36,23 +36,45 @@ export class BodyTooLarge extends Error {
   }
 }
 
-/** Reads a whole (small) stream, refusing more than `maxBytes`. */
-export async function readAll(
+/**
+ * Reads a stream as UTF-8 text, refusing more than `maxBytes` of it. Each chunk is decoded as it
+ * arrives and dropped, so a body is never held both as chunks and as one joined copy; a
+ * decompression bomb stops at the limit (decompressors here emit 64 KiB chunks).
+ */
+export async function readText(
   stream: ReadableStream<Uint8Array>,
   maxBytes: number,
-): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
+): Promise<string> {
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const reader = stream.getReader();
+  let text = "";
   let total = 0;
-  for await (const chunk of stream) {
-    total += chunk.byteLength;
-    if (total > maxBytes) throw new BodyTooLarge(maxBytes);
-    chunks.push(chunk);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) throw new BodyTooLarge(maxBytes);
+      text += decodeChunk(decoder, value);
+    }
+    return text + decodeChunk(decoder);
+  } catch (err) {
+    // Stops the decompressor and the socket read instead of draining the rest.
+    await reader.cancel().catch(() => {});
+    throw err;
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
+}
+
+export class NotUtf8 extends Error {
+  constructor() {
+    super("body is not UTF-8");
   }
-  return out;
+}
+
+function decodeChunk(decoder: TextDecoder, chunk?: Uint8Array): string {
+  try {
+    return chunk ? decoder.decode(chunk, { stream: true }) : decoder.decode();
+  } catch {
+    throw new NotUtf8();
+  }
 }

@@ -3,9 +3,18 @@
  * - v11: an `anki-sync` JSON header (version, host key, client version, session key) and a
  *   zstd body;
  * - legacy (v8-v10): multipart/form-data with fields data, c (gzip flag), k/sk, s, v.
- * The body is left as a stream: JSON methods read it (bounded), uploads stream it to disk.
+ * The v11 body is left as a stream, unread until the host key in the header has been checked:
+ * JSON methods then read it (bounded per method), uploads stream it to disk. A legacy request
+ * carries its host key inside the multipart body, so that body is read first, bounded by the
+ * (compressed) payload limit; its `data` field is only decompressed after authentication.
  */
-import { BodyTooLarge, type Compression, decompressStream, readAll } from "../compression.ts";
+import {
+  BodyTooLarge,
+  type Compression,
+  decompressStream,
+  NotUtf8,
+  readText,
+} from "../compression.ts";
 import { badRequest } from "../sync/errors.ts";
 import {
   isSupportedVersion,
@@ -86,12 +95,7 @@ async function decodeMultipart(request: Request, maxBytes: number): Promise<Sync
     throw badRequest("neither anki-sync header nor multipart body");
   const length = Number(request.headers.get("content-length") ?? "0");
   if (length > maxBytes) throw badRequest(`multipart body of ${length} bytes exceeds the limit`);
-  let form: FormData;
-  try {
-    form = await request.formData();
-  } catch (err) {
-    throw badRequest(`unreadable multipart body: ${(err as Error).message}`);
-  }
+  const form = await readForm(request, type, maxBytes);
   const text = (name: string) => {
     const v = form.get(name);
     return typeof v === "string" ? v : "";
@@ -117,6 +121,30 @@ async function decodeMultipart(request: Request, maxBytes: number): Promise<Sync
   };
 }
 
+/** Parses the multipart body, reading at most `maxBytes` of it (chunked bodies carry no length). */
+async function readForm(request: Request, type: string, maxBytes: number): Promise<FormData> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  if (request.body) {
+    const reader = request.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) {
+        await reader.cancel().catch(() => {});
+        throw badRequest(`multipart body exceeds ${maxBytes} bytes`);
+      }
+      chunks.push(value);
+    }
+  }
+  try {
+    return await new Response(new Blob(chunks as BlobPart[]), { headers: { "content-type": type } }).formData();
+  } catch (err) {
+    throw badRequest(`unreadable multipart body: ${(err as Error).message}`);
+  }
+}
+
 function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
   return new ReadableStream({
     start(controller) {
@@ -126,22 +154,13 @@ function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
   });
 }
 
-/** The decompressed body, bounded; broken compression or an oversized body is a 400. */
-export async function readBody(req: SyncRequest, maxBytes: number): Promise<Uint8Array> {
-  try {
-    return await readAll(decompressStream(req.body, req.compression), maxBytes);
-  } catch (err) {
-    if (err instanceof BodyTooLarge) throw badRequest(err.message);
-    throw badRequest(`cannot decompress body: ${(err as Error).message}`);
-  }
-}
-
+/** The decompressed body as text, bounded; broken compression, bad UTF-8 or too much is a 400. */
 export async function readTextBody(req: SyncRequest, maxBytes: number): Promise<string> {
-  const bytes = await readBody(req, maxBytes);
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw badRequest("body is not UTF-8");
+    return await readText(decompressStream(req.body, req.compression), maxBytes);
+  } catch (err) {
+    if (err instanceof BodyTooLarge || err instanceof NotUtf8) throw badRequest(err.message);
+    throw badRequest(`cannot decompress body: ${(err as Error).message}`);
   }
 }
 

@@ -40,11 +40,24 @@ export const NORMAL_SYNC_METHODS = new Set([
   "abort",
 ]);
 
-/** JSON bodies are small; the cap guards against decompression bombs. */
-const maxJsonBytes = (deps: AppDeps) => deps.config.maxUncompressedBytes;
+/**
+ * Decompressed-body limits, by what each method carries. Every handler but `hostKey` checks the
+ * host key before reading its body, so only a logged-in user can make the server unpack
+ * anything; these bound what even they can make it hold. Bodies of `meta`, `download`, `chunk`,
+ * `sanityCheck2` (a dozen counts), `finish` and `abort` are a few bytes; `start` (legacy clients
+ * may send their deletions inline), `applyGraves`, `applyChanges` (note types, decks, config)
+ * and `applyChunk` (250 rows, of notes with any field size) get the configured limit.
+ */
+const LOGIN_BODY_BYTES = 64 * 1024;
+const SMALL_BODY_BYTES = 1024 * 1024;
+const LARGE_BODY_METHODS = new Set(["start", "applyGraves", "applyChanges", "applyChunk"]);
+
+function maxBodyBytes(deps: AppDeps, method: string): number {
+  return LARGE_BODY_METHODS.has(method) ? deps.config.maxUncompressedBytes : SMALL_BODY_BYTES;
+}
 
 const login: Handler = async ({ deps, req, ip }) => {
-  const body = (await readJsonBody(req, 64 * 1024)) as { u?: unknown; p?: unknown } | null;
+  const body = (await readJsonBody(req, LOGIN_BODY_BYTES)) as { u?: unknown; p?: unknown } | null;
   if (typeof body?.u !== "string" || typeof body.p !== "string")
     throw badRequest("hostKey needs u and p");
   const key = await deps.identity.login(body.u, body.p, req.clientVersion || null, ip);
@@ -52,12 +65,12 @@ const login: Handler = async ({ deps, req, ip }) => {
 };
 
 const meta: Handler = async (call) => {
-  const body = (await readJsonBody(call.req, maxJsonBytes(call.deps))) as {
+  const user = await authenticate(call);
+  const body = (await readJsonBody(call.req, maxBodyBytes(call.deps, "meta"))) as {
     v?: unknown;
     cv?: unknown;
   } | null;
   if (typeof body?.v !== "number") throw badRequest("meta needs v");
-  const user = await authenticate(call);
   const cv = typeof body.cv === "string" ? body.cv : call.req.clientVersion;
   const result = await call.deps.executor.run({ kind: "meta", user, req: { v: body.v, cv } });
   return jsonResponse(result, call.req.legacy);
@@ -115,8 +128,8 @@ async function receiveUpload(call: Call, user: SyncUser): Promise<UploadOutcome>
 }
 
 const download: Handler = async (call) => {
-  await readJsonBody(call.req, 64 * 1024);
   const user = await authenticate(call);
+  await readJsonBody(call.req, maxBodyBytes(call.deps, "download"));
   const snapshot = await call.deps.executor.run({ kind: "download", user });
   call.deps.identity.recordSync(user);
   // Compressed while it streams: the user's worker is free as soon as the snapshot exists.
@@ -128,9 +141,9 @@ const download: Handler = async (call) => {
 const normalSync =
   (method: string): Handler =>
   async (call) => {
-    // Parsed in the worker: legacy JSON carries 64-bit ids that JSON.parse would round.
-    const payload = await readTextBody(call.req, maxJsonBytes(call.deps));
     const user = await authenticate(call);
+    // Parsed in the worker: legacy JSON carries 64-bit ids that JSON.parse would round.
+    const payload = await readTextBody(call.req, maxBodyBytes(call.deps, method));
     const result = await call.deps.executor.run({
       kind: "normalSync",
       user,

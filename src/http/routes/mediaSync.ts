@@ -25,7 +25,10 @@ import {
 import { readJsonBody, type SyncRequest } from "../syncRequest.ts";
 import { jsonResponse, streamResponse } from "../syncResponse.ts";
 
-/** Media JSON bodies are tiny (25 names at most); anything bigger is not a client. */
+/**
+ * Media JSON bodies are tiny (25 names at most); anything bigger is not a client. Every handler
+ * checks the host key before reading the body.
+ */
 const MAX_MEDIA_JSON_BYTES = 1024 * 1024;
 
 const envelope = (data: unknown, legacy: boolean) => jsonResponse({ data, err: "" }, legacy);
@@ -46,8 +49,8 @@ function integerField(body: Record<string, unknown>, key: string, min: number): 
 }
 
 const begin: Handler = async (call) => {
-  const body = await jsonObject(call);
   const user = await authenticate(call);
+  const body = await jsonObject(call);
   // Legacy clients send their version as the multipart field `v` rather than in the JSON.
   const fromForm =
     call.req.multipart && call.req.clientVersion !== "" ? call.req.clientVersion : null;
@@ -59,8 +62,8 @@ const begin: Handler = async (call) => {
 };
 
 const mediaChanges: Handler = async (call) => {
-  const body = await jsonObject(call);
   const user = await authenticate(call);
+  const body = await jsonObject(call);
   const lastUsn = integerField(body, "lastUsn", Number.MIN_SAFE_INTEGER);
   const changes = await call.deps.executor.run({
     kind: "media",
@@ -120,8 +123,8 @@ const uploadChanges: Handler = async (call) => {
 };
 
 const downloadFiles: Handler = async (call) => {
-  const body = await jsonObject(call);
   const user = await authenticate(call);
+  const body = await jsonObject(call);
   const files = body.files;
   if (!Array.isArray(files) || !files.every((f) => typeof f === "string")) {
     throw badRequest("downloadFiles needs files: a list of names");
@@ -140,8 +143,8 @@ const downloadFiles: Handler = async (call) => {
 };
 
 const mediaSanity: Handler = async (call) => {
-  const body = await jsonObject(call);
   const user = await authenticate(call);
+  const body = await jsonObject(call);
   const local = integerField(body, "local", 0);
   const result = await call.deps.executor.run({
     kind: "media",
