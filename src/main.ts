@@ -40,9 +40,21 @@ async function main(): Promise<void> {
     log.error("cannot start", { error: (err as Error).message });
     process.exit(1);
   }
+  // One shutdown whatever arrives: SIGTERM to a process group reaches us twice under `bun run`.
+  let stopping = false;
   const shutdown = async (signal: string) => {
+    if (stopping) {
+      log.info("already shutting down", { signal });
+      return;
+    }
+    stopping = true;
     log.info("shutting down", { signal });
-    await server.stop();
+    try {
+      await server.stop();
+    } catch (err) {
+      log.error("error while stopping", { error: (err as Error).message });
+      process.exit(1);
+    }
     process.exit(0);
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));

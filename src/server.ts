@@ -37,8 +37,17 @@ export interface RunningServer {
   port: number;
   /** `http://host:port/metrics` when metrics have a listener of their own. */
   metricsUrl: string | null;
+  /**
+   * Stops taking requests, lets those in flight finish (at most `DRAIN_MS`, then their
+   * connections are closed), then closes the workers, which rolls back unfinished normal syncs.
+   * Idempotent: every call returns the same promise (a signal to a process group often arrives
+   * twice, once directly and once forwarded by `bun run`).
+   */
   stop(): Promise<void>;
 }
+
+/** Under the 10 s a supervisor (`docker stop`, systemd) usually waits before SIGKILL. */
+const DRAIN_MS = 5000;
 
 export interface StartOptions {
   log?: Logger;
@@ -129,17 +138,23 @@ export async function startServer(
   });
   // Where a client on this machine reaches it (a wildcard address is not one to connect to).
   const host = ["0.0.0.0", "::", "[::]"].includes(config.host) ? "127.0.0.1" : config.host;
+  let stopping: Promise<void> | undefined;
+  const shutDown = async () => {
+    stopPruning();
+    await metricsApp?.stop();
+    await drain(app, log);
+    await executor.close();
+    services.sessionDb.$client.close();
+    lease.release();
+    log.info("ankisyncd stopped");
+  };
   return {
     url: httpUrl(host, port),
     port,
     metricsUrl,
-    async stop() {
-      stopPruning();
-      await metricsApp?.stop();
-      await app.stop();
-      await executor.close();
-      services.sessionDb.$client.close();
-      lease.release();
+    stop() {
+      stopping ??= shutDown();
+      return stopping;
     },
   };
 }
@@ -161,4 +176,23 @@ function withMetrics(
     queueDepth: () => counting.queueDepth(),
   });
   return { executor: counting, metrics };
+}
+
+/** Stops listening and waits for requests in flight, closing their connections after DRAIN_MS. */
+async function drain(app: ReturnType<typeof createApp>, log: Logger): Promise<void> {
+  const server = app.server;
+  if (!server) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const graceful = server.stop(false).then(() => true);
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), DRAIN_MS);
+  });
+  const finished = await Promise.race([graceful, late]);
+  clearTimeout(timer);
+  if (!finished) {
+    log.warn("requests still running at shutdown: closing their connections", {
+      waitedMs: DRAIN_MS,
+    });
+    await server.stop(true);
+  }
 }

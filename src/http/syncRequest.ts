@@ -139,7 +139,9 @@ async function readForm(request: Request, type: string, maxBytes: number): Promi
     }
   }
   try {
-    return await new Response(new Blob(chunks as BlobPart[]), { headers: { "content-type": type } }).formData();
+    return await new Response(new Blob(chunks as BlobPart[]), {
+      headers: { "content-type": type },
+    }).formData();
   } catch (err) {
     throw badRequest(`unreadable multipart body: ${(err as Error).message}`);
   }
