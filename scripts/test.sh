@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what it needs, type-checks, lints, then
 # runs unit and protocol tests (bun test) and the end-to-end tests with the real Anki client
-# against ankisyncd and against Anki's own server (which proves the scenarios).
+# against ankisyncd and against Anki's own server (which proves the scenarios), and a short run
+# of the fault suite (test/faults; `bash test/faults/run.sh --trials 50` runs many).
 #   bash scripts/test.sh            everything
 #   E2E_SERVERS=ours bash scripts/test.sh   skip the run against Anki's own server
 set -euo pipefail
@@ -28,8 +29,13 @@ for server in ${E2E_SERVERS:-ours official}; do
     --junitxml="$REPORTS/e2e-$server.xml" || E2E_FAILED=1
 done
 
+echo "== fault suite (test/faults): SIGKILLs at random moments, a load run, hostile input"
+.venv/bin/python -m pytest test/faults -q -p no:cacheprovider \
+  --junitxml="$REPORTS/faults.xml" || FAULTS_FAILED=1
+
 echo "== benchmark smoke run (bench/run.sh --quick): keeps the benchmark working; figures not judged"
 bash bench/run.sh --quick --results "$REPORTS/bench-quick.json" || BENCH_FAILED=1
 
 python3 scripts/test-summary.py "$REPORTS"/*.xml --label "all"
-if [ -n "${BUN_FAILED:-}" ] || [ -n "${E2E_FAILED:-}" ] || [ -n "${BENCH_FAILED:-}" ]; then exit 1; fi
+if [ -n "${BUN_FAILED:-}" ] || [ -n "${E2E_FAILED:-}" ] || [ -n "${FAULTS_FAILED:-}" ] ||
+  [ -n "${BENCH_FAILED:-}" ]; then exit 1; fi

@@ -158,7 +158,7 @@ def stored_state(base: Path) -> dict[str, str]:
     return out
 
 
-def idle_connections(url: str, n: int) -> list[socket.socket]:
+def open_idle_connections(url: str, n: int) -> list[socket.socket]:
     """n connections that say nothing, or only the start of a request, and stay open."""
     host, port = url.split("//")[1].rstrip("/").split(":")
     socks = []
@@ -204,8 +204,8 @@ def bomb_rss(root: Path, *, with_key: bool) -> dict[str, Any]:
         server.stop()
 
 
-def run_hostile(root: Path, *, idle_connections_n: int = 1000, **kw: Any) -> dict[str, Any]:
-    idle_n = kw.get("idle_connections", idle_connections_n)
+def run_hostile(root: Path, *, idle_connections: int = 1000) -> dict[str, Any]:
+    idle_n = idle_connections
     result: dict[str, Any] = {
         "bombs_without_key": bomb_rss(root / "rss-nokey", with_key=False),
         "bombs_with_key": bomb_rss(root / "rss-key", with_key=True),
@@ -240,7 +240,7 @@ def run_hostile(root: Path, *, idle_connections_n: int = 1000, **kw: Any) -> dic
             if status not in ok or (text is not None and text.encode() not in body):
                 unexpected.append({"case": name, "status": status, "wanted": sorted(ok), "body": body[:200].decode(errors="replace")})
 
-        socks = idle_connections(server.url, idle_n)
+        socks = open_idle_connections(server.url, idle_n)
         try:
             idle_ok = requests.get(server.url + "health", timeout=30).status_code == 200
             add_notes(a.col, "while idle connections", 5)
