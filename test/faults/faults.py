@@ -93,8 +93,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def totals(reports: list[PhaseReport]) -> dict[str, int]:
-    keys = ("trials", "acked", "corrupted", "lost", "unrecovered", "left_behind_files", "left_behind_bytes")
-    return {k: sum(getattr(r, k) for r in reports) for k in keys}
+    """Sums, except left-behind: the phases share one data folder, so it is what the last saw."""
+    keys = ("trials", "acked", "corrupted", "lost", "unrecovered")
+    out = {k: sum(getattr(r, k) for r in reports) for k in keys}
+    out["left_behind_files"] = reports[-1].left_behind_files if reports else 0
+    out["left_behind_bytes"] = reports[-1].left_behind_bytes if reports else 0
+    return out
 
 
 if __name__ == "__main__":
