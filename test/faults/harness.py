@@ -17,6 +17,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -186,17 +187,31 @@ def corrupted_databases(base: Path) -> list[str]:
         with open(path, "rb") as f:
             if f.read(16) != b"SQLite format 3\x00":
                 continue
+        result = _integrity(path)
+        if result != "ok":
+            bad.append(f"{path.relative_to(base)}: {result}")
+    return bad
+
+
+def _integrity(path: Path) -> str:
+    """Checked on a copy with its journal: a killed writer leaves a hot journal that the next
+    opener rolls back (which needs write access), and the server's files stay untouched."""
+    with tempfile.TemporaryDirectory(prefix="faults-check-") as tmp:
+        copy = Path(tmp) / path.name
+        shutil.copyfile(path, copy)
+        for suffix in ("-journal", "-wal"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                shutil.copyfile(side, Path(tmp) / side.name)
         try:
-            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+            con = sqlite3.connect(str(copy), timeout=30)
             try:
-                result = con.execute("pragma integrity_check").fetchall()
+                rows = con.execute("pragma integrity_check").fetchall()
             finally:
                 con.close()
-            if result != [("ok",)]:
-                bad.append(f"{path.relative_to(base)}: {result[:3]}")
         except sqlite3.DatabaseError as e:
-            bad.append(f"{path.relative_to(base)}: {e}")
-    return bad
+            return str(e)
+        return "ok" if rows == [("ok",)] else str(rows[:3])
 
 
 # --- devices ------------------------------------------------------------------------------
