@@ -24,7 +24,8 @@ def run_load(root: Path, *, users: int, secs: float, seed: int) -> dict[str, Any
     devices_dir = root / "devices"
     devices_dir.mkdir(parents=True)
     lock = threading.Lock()
-    result: dict[str, Any] = {"users": users, "secs": secs, "syncs": 0, "errors": 0, "users_differing": 0, "notes": []}
+    result: dict[str, Any] = {"users": users, "secs": secs, "syncs": 0, "errors": 0, "users_differing": 0, "login_errors": 0,
+                              "notes": []}
 
     def note(kind: str, text: str) -> None:
         with lock:
@@ -40,7 +41,14 @@ def run_load(root: Path, *, users: int, secs: float, seed: int) -> dict[str, Any
             folder = devices_dir / f"{user}-login"
             folder.mkdir()
             col = Collection(str(folder / "collection.anki2"))
-            hkey = ac.login(col, server.url, user, pw).hkey
+            try:
+                hkey = ac.login(col, server.url, user, pw).hkey
+            except Exception as e:  # noqa: BLE001
+                col.close(downgrade=False)
+                note("errors", f"{user}: login: {e}")
+                with lock:
+                    result["login_errors"] += 1
+                return
             a = Device(col, ac.make_auth(hkey, server.url), f"{user}-A")
             b = new_device(devices_dir, f"{user}-B", hkey, server.url)
             devices += [a, b]
