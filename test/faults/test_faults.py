@@ -2,7 +2,7 @@
 many (`bash test/faults/run.sh --trials 50`). Only ankisyncd is tested here: the trials check
 our storage, not the client. Figures are printed at the end (conftest.py); nothing is timed.
 
-Environment: FAULTS_TRIALS (kills per phase, default 2), FAULTS_SEED (default: time),
+Environment: FAULTS_TRIALS (kills per phase, default 3), FAULTS_SEED (default: time),
 FAULTS_ASSERT_LEFT_BEHIND=1 to also require that no temporaries remain after recovery (not
 the default yet: a killed transfer still leaves its temporaries until they are swept).
 """
@@ -20,7 +20,7 @@ from hostile import run_hostile
 from kill_trials import PHASES, run_kill_phases
 from load import run_load
 
-TRIALS = int(os.environ.get("FAULTS_TRIALS", "2"))
+TRIALS = int(os.environ.get("FAULTS_TRIALS", "3"))
 SEED = int(os.environ.get("FAULTS_SEED", str(int(time.time()))))
 
 
