@@ -3,8 +3,8 @@ many (`bash test/faults/run.sh --trials 50`). Only ankisyncd is tested here: the
 our storage, not the client. Figures are printed at the end (conftest.py); nothing is timed.
 
 Environment: FAULTS_TRIALS (kills per phase, default 3), FAULTS_SEED (default: time),
-FAULTS_ASSERT_LEFT_BEHIND=1 to also require that no temporaries remain after recovery (not
-the default yet: a killed transfer still leaves its temporaries until they are swept).
+FAULTS_ASSERT_LEFT_BEHIND=0 to report temporaries left after recovery without failing on them
+(by default none may remain: a restart sweeps those of the killed process).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def test_sigkill_at_a_random_moment(kill_reports, phase: str) -> None:
     r = kill_reports[phase]
     assert r.trials == TRIALS
     assert (r.corrupted, r.lost, r.unrecovered) == (0, 0, 0), "\n".join(r.notes)
-    if os.environ.get("FAULTS_ASSERT_LEFT_BEHIND") == "1":
+    if os.environ.get("FAULTS_ASSERT_LEFT_BEHIND", "1") == "1":
         assert r.left_behind_files == 0, f"{r.left_behind_files} temporaries left in the data folder"
 
 
