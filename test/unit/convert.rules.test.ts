@@ -228,6 +228,43 @@ describe("deck configs", () => {
     expect(text(legacy.extra ?? null)).toBe("[1.5]");
   });
 
+  test("late keys an older client kept in other stand when its bytes lack their fields", () => {
+    // As a 2.1.60 client stores a config a newer device or an add-on wrote FSRS keys to:
+    // its schema has no fields for them, so they sit in `other`, verbatim.
+    const params =
+      "[0.4,0.6,2.4,5.8,4.93,0.94,0.86,0.01,1.49,0.14,0.94,2.18,0.05,0.34,1.26,0.29,2.61,0.5,0.6]";
+    const other = utf8(
+      `{"desiredRetention":0.87,"fsrsParams5":${params},"fsrsWeights":[1,2],` +
+        '"sm2Retention":0.8,"waitForAudio":false,"easyDaysPercentages":[1.0,0.5],"addon":1}',
+    );
+    const legacy = deckConfigToLegacy(configRow(encodeDeckConfig({ newPerDay: 7, other })));
+    expect(text(legacy.desiredRetention ?? null)).toBe("0.87");
+    expect(text(legacy.fsrsParams5 ?? null)).toBe(params);
+    expect(text(legacy.fsrsWeights ?? null)).toBe("[1,2]");
+    expect(text(legacy.sm2Retention ?? null)).toBe("0.8");
+    expect(legacy.waitForAudio).toBe(false);
+    expect(text(legacy.easyDaysPercentages ?? null)).toBe("[1.0,0.5]");
+    expect(legacy.addon).toBe(1);
+    // Keys the bytes have no value for and `other` lacks get the defaults as before.
+    expect(text(legacy.fsrsParams6 ?? null)).toBe("[]");
+    expect(text(legacy.secondsToShowQuestion ?? null)).toBe("0.0");
+    expect((legacy.new as LegacyObject).perDay).toBe(7);
+  });
+
+  test("a late field the bytes carry wins over a stale copy in other", () => {
+    const other = utf8('{"desiredRetention":0.87,"fsrsParams5":[1],"newMix":2}');
+    const config = encodeDeckConfig({
+      desiredRetention: 0.8,
+      fsrsParams_5: [0.5],
+      newMix: 1,
+      other,
+    });
+    const legacy = deckConfigToLegacy(configRow(config));
+    expect(text(legacy.desiredRetention ?? null)).toBe("0.8");
+    expect(text(legacy.fsrsParams5 ?? null)).toBe("[0.5]");
+    expect(legacy.newMix).toBe(1);
+  });
+
   test("an unparsable other blob is ignored", () => {
     const legacy = deckConfigToLegacy(configRow(encodeDeckConfig({ other: utf8("not json") })));
     expect(Object.keys(legacy)).toHaveLength(33);
@@ -318,6 +355,28 @@ describe("decks", () => {
     expect(legacy.name).toBe("Deck");
   });
 
+  test("late normal-deck keys in other stand when the optional fields are absent", () => {
+    const common = encodeDeckCommon({
+      other: utf8('{"desiredRetention":87,"reviewLimit":3,"newLimitToday":{"limit":5,"today":9}}'),
+    });
+    const old = deckToLegacy(deckRow(encodeDeckKind({ normal: { configId: 1n } }), common));
+    expect(old.desiredRetention).toBe(87);
+    expect(old.reviewLimit).toBe(3);
+    expect(text(old.newLimitToday ?? null)).toBe('{"limit":5,"today":9}');
+    expect(old.newLimit).toBeNull();
+    const current = deckToLegacy(
+      deckRow(
+        encodeDeckKind({ normal: { configId: 1n, reviewLimit: 0, desiredRetention: 0.8 } }),
+        common,
+      ),
+    );
+    expect(current.reviewLimit).toBe(0);
+    expect(current.desiredRetention).toBe(80);
+    // Filtered decks have none of these fields; reserved copies stay dropped.
+    const filtered = deckToLegacy(deckRow(encodeDeckKind({ filtered: {} }), common));
+    expect("reviewLimit" in filtered).toBe(false);
+  });
+
   test("a kind blob with neither variant is refused", () => {
     expect(() => deckToLegacy(deckRow(new Uint8Array()))).toThrow(InvalidDeckKindError);
   });
@@ -377,6 +436,51 @@ describe("notetypes", () => {
     expect(template.bsize).toBe(44);
     expect(template.did).toBeNull();
     expect(template.id).toBeNull();
+  });
+
+  test("late notetype, field and template keys in other stand when the bytes lack them", () => {
+    const notetype = notetypeToLegacy(
+      row(
+        encodeNotetypeConfig({ other: utf8('{"originalStockKind":2,"originalId":9,"css":"x"}') }),
+      ),
+      [],
+      [],
+    );
+    expect(notetype.originalStockKind).toBe(2);
+    expect(notetype.originalId).toBe(9);
+    expect(notetype.css).toBe("");
+    const fieldOther = utf8(
+      '{"excludeFromSearch":true,"plainText":true,"id":-7420285142401994472,"tag":3,"rtl":true}',
+    );
+    const field = fieldToLegacy({
+      ord: 0,
+      name: "F",
+      config: encodeFieldConfig({ other: fieldOther }),
+    });
+    expect(field.excludeFromSearch).toBe(true);
+    expect(field.plainText).toBe(true);
+    expect(field.id).toBe(-7420285142401994472n);
+    expect(field.tag).toBe(3);
+    // rtl has a field in every schema-18 client: absent means false.
+    expect(field.rtl).toBe(false);
+    const current = fieldToLegacy({
+      ord: 0,
+      name: "F",
+      config: encodeFieldConfig({
+        plainText: true,
+        id: 5n,
+        other: utf8('{"plainText":false,"id":6}'),
+      }),
+    });
+    expect(current.plainText).toBe(true);
+    expect(current.id).toBe(5);
+    const template = templateToLegacy({
+      ord: 0,
+      name: "T",
+      config: encodeTemplateConfig({ other: utf8('{"id":12,"qfmt":"x"}') }),
+    });
+    expect(template.id).toBe(12);
+    expect(template.qfmt).toBe("");
   });
 });
 

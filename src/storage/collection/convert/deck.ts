@@ -3,7 +3,14 @@ import { reinterpretI32, saturatingUnsigned, U32_MAX } from "./casts.ts";
 import { InvalidDeckKindError } from "./errors.ts";
 import { f32JsonArray } from "./f32.ts";
 import { jsonInt, type LegacyJson, type LegacyObject } from "./legacyJson.ts";
-import { mergeInto, parseOther, withoutReserved } from "./other.ts";
+import {
+  keysOwnedByOther,
+  type LateKeys,
+  mergeInto,
+  parseOther,
+  reservedExcept,
+  withoutReserved,
+} from "./other.ts";
 import {
   type DayLimit,
   type DeckCommon,
@@ -37,6 +44,15 @@ const RESERVED_DECK_KEYS: ReadonlySet<string> = new Set([
   "desiredRetention",
 ]);
 
+/** Normal-deck keys whose (optional) fields came after the first schema-18 clients. */
+const LATE_NORMAL_KEYS: LateKeys = {
+  reviewLimit: ["reviewLimit"],
+  newLimit: ["newLimit"],
+  reviewLimitToday: ["reviewLimitToday"],
+  newLimitToday: ["newLimitToday"],
+  desiredRetention: ["desiredRetention"],
+};
+
 /** Native deck names separate components with U+001F; legacy ones with `::`. */
 export function humanDeckName(nativeName: string): string {
   return nativeName.replaceAll("\x1f", "::");
@@ -48,14 +64,21 @@ export function deckToLegacy(row: DeckRow): LegacyObject {
   const common = decodeDeckCommon(row.common);
   const normal = "normal" in kind ? kind.normal : null;
   const legacy = commonToLegacy(row, common, normal);
+  const other = parseOther(common.other);
+  const fromOther = normal
+    ? keysOwnedByOther(other, LATE_NORMAL_KEYS, presentOptionals(normal))
+    : new Set<string>();
   // Anki writes the unknown keys between the common and the kind-specific ones; for
   // a duplicated key JSON readers keep the last, so the same order gives the same
   // winner.
-  mergeInto(legacy, withoutReserved(parseOther(common.other), RESERVED_DECK_KEYS));
-  return mergeInto(
-    legacy,
-    "normal" in kind ? normalToLegacy(kind.normal) : filteredToLegacy(kind.filtered),
-  );
+  mergeInto(legacy, withoutReserved(other, reservedExcept(RESERVED_DECK_KEYS, fromOther)));
+  const specific = "normal" in kind ? normalToLegacy(kind.normal) : filteredToLegacy(kind.filtered);
+  return mergeInto(legacy, withoutReserved(specific, fromOther));
+}
+
+/** The optional normal-deck fields the bytes carried (absent ones decode as null). */
+function presentOptionals(deck: NormalDeck): ReadonlySet<string> {
+  return new Set(Object.entries(deck).flatMap(([key, value]) => (value === null ? [] : [key])));
 }
 
 function commonToLegacy(row: DeckRow, common: DeckCommon, normal: NormalDeck | null): LegacyObject {

@@ -3,8 +3,16 @@ import { reinterpretI32, saturatingUnsigned, U16_MAX, wrapU16 } from "./casts.ts
 import { clampDeckConfig } from "./deckConfigClamp.ts";
 import { f32Json, f32JsonArray } from "./f32.ts";
 import { isLegacyObject, jsonInt, type LegacyObject } from "./legacyJson.ts";
-import { mergeInto, parseOther, takeKey, withoutReserved } from "./other.ts";
-import { type DeckConfigConfig, decodeDeckConfig } from "./proto.ts";
+import {
+  keysOwnedByOther,
+  type LateKeys,
+  mergeInto,
+  parseOther,
+  reservedExcept,
+  takeKey,
+  withoutReserved,
+} from "./other.ts";
+import { type DeckConfigConfig, decodeDeckConfigFields } from "./proto.ts";
 import type { DeckConfigRow } from "./rows.ts";
 
 const NEW_CARD_INSERT_ORDER_RANDOM = 1;
@@ -44,6 +52,34 @@ const RESERVED_TOP_KEYS: ReadonlySet<string> = new Set([
   "ignoreRevlogsBeforeDate",
   "easyDaysPercentages",
 ]);
+/**
+ * Top-level keys whose native fields came after the first schema-18 clients (v3
+ * scheduler, FSRS, timers, easy days); an older client carries them in `other`. The
+ * nested new/rev/lapse keys all have fields every schema-18 client knows.
+ */
+const LATE_TOP_KEYS: LateKeys = {
+  newMix: ["newMix"],
+  newPerDayMinimum: ["newPerDayMinimum"],
+  interdayLearningMix: ["interdayLearningMix"],
+  reviewOrder: ["reviewOrder"],
+  newSortOrder: ["newCardSortOrder"],
+  newGatherPriority: ["newCardGatherPriority"],
+  buryInterdayLearning: ["buryInterdayLearning"],
+  fsrsWeights: ["fsrsParams_4"],
+  fsrsParams5: ["fsrsParams_5"],
+  fsrsParams6: ["fsrsParams_6"],
+  desiredRetention: ["desiredRetention"],
+  ignoreRevlogsBeforeDate: ["ignoreRevlogsBeforeDate"],
+  easyDaysPercentages: ["easyDaysPercentages"],
+  stopTimerOnAnswer: ["stopTimerOnAnswer"],
+  secondsToShowQuestion: ["secondsToShowQuestion"],
+  secondsToShowAnswer: ["secondsToShowAnswer"],
+  questionAction: ["questionAction"],
+  answerAction: ["answerAction"],
+  waitForAudio: ["waitForAudio"],
+  sm2Retention: ["historicalRetention"],
+  weightSearch: ["paramSearch"],
+};
 const RESERVED_NEW_KEYS: ReadonlySet<string> = new Set([
   "order",
   "delays",
@@ -77,8 +113,9 @@ interface SplitOther {
 }
 
 export function deckConfigToLegacy(row: DeckConfigRow): LegacyObject {
-  const config = clampDeckConfig(decodeDeckConfig(row.config));
-  const other = splitOther(config.other);
+  const decoded = decodeDeckConfigFields(row.config);
+  const config = clampDeckConfig(decoded.value);
+  const other = splitOther(config.other, decoded.present);
   const legacy: LegacyObject = {
     id: jsonInt(row.id),
     mod: jsonInt(row.mtimeSecs),
@@ -93,10 +130,11 @@ export function deckConfigToLegacy(row: DeckConfigRow): LegacyObject {
     lapse: mergeInto(lapseToLegacy(config), other.lapse),
     ...schedulerKeys(config),
   };
+  // Merged last, so a key `other` owns (see LATE_TOP_KEYS) replaces the default.
   return mergeInto(legacy, other.top);
 }
 
-function splitOther(bytes: Uint8Array): SplitOther {
+function splitOther(bytes: Uint8Array, present: ReadonlySet<string>): SplitOther {
   const top = parseOther(bytes);
   const nested = (key: string, reserved: ReadonlySet<string>): LegacyObject => {
     const value = takeKey(top, key);
@@ -107,7 +145,8 @@ function splitOther(bytes: Uint8Array): SplitOther {
     rev: nested("rev", RESERVED_REV_KEYS),
     lapse: nested("lapse", RESERVED_LAPSE_KEYS),
   };
-  return { top: withoutReserved(top, RESERVED_TOP_KEYS), ...split };
+  const reserved = reservedExcept(RESERVED_TOP_KEYS, keysOwnedByOther(top, LATE_TOP_KEYS, present));
+  return { top: withoutReserved(top, reserved), ...split };
 }
 
 function newToLegacy(config: DeckConfigConfig): LegacyObject {

@@ -1,12 +1,19 @@
 /** Native notetype (row + fields + templates) -> legacy JSON object (spec §4.1). */
 import { wrapU8, wrapU16 } from "./casts.ts";
 import { jsonInt, type LegacyJson, type LegacyObject } from "./legacyJson.ts";
-import { mergeInto, parseOther, withoutReserved } from "./other.ts";
+import {
+  keysOwnedByOther,
+  type LateKeys,
+  mergeInto,
+  parseOther,
+  reservedExcept,
+  withoutReserved,
+} from "./other.ts";
 import {
   type CardRequirement,
-  decodeFieldConfig,
-  decodeNotetypeConfig,
-  decodeTemplateConfig,
+  decodeFieldConfigFields,
+  decodeNotetypeConfigFields,
+  decodeTemplateConfigFields,
 } from "./proto.ts";
 import type { FieldRow, NotetypeRow, TemplateRow } from "./rows.ts";
 
@@ -62,13 +69,29 @@ const RESERVED_TEMPLATE_KEYS: ReadonlySet<string> = new Set([
   "id",
 ]);
 
+// Keys whose fields came after the first schema-18 clients (see keysOwnedByOther).
+const LATE_NOTETYPE_KEYS: LateKeys = {
+  originalStockKind: ["originalStockKind"],
+  originalId: ["originalId"],
+};
+const LATE_FIELD_KEYS: LateKeys = {
+  description: ["description"],
+  plainText: ["plainText"],
+  collapsed: ["collapsed"],
+  excludeFromSearch: ["excludeFromSearch"],
+  id: ["id"],
+  tag: ["tag"],
+  preventDeletion: ["preventDeletion"],
+};
+const LATE_TEMPLATE_KEYS: LateKeys = { id: ["id"] };
+
 /** `fields` and `templates` must be in `ord` order. */
 export function notetypeToLegacy(
   row: NotetypeRow,
   fields: readonly FieldRow[],
   templates: readonly TemplateRow[],
 ): LegacyObject {
-  const config = decodeNotetypeConfig(row.config);
+  const { value: config, present } = decodeNotetypeConfigFields(row.config);
   const legacy: LegacyObject = {
     id: jsonInt(row.id),
     name: row.name,
@@ -88,11 +111,11 @@ export function notetypeToLegacy(
   // Both are left out rather than printed as 0/null, so older clients never see them.
   if (config.originalStockKind !== 0) legacy.originalStockKind = config.originalStockKind;
   if (config.originalId !== null) legacy.originalId = jsonInt(config.originalId);
-  return mergeInto(legacy, withoutReserved(parseOther(config.other), RESERVED_NOTETYPE_KEYS));
+  return mergeOther(legacy, config.other, RESERVED_NOTETYPE_KEYS, LATE_NOTETYPE_KEYS, present);
 }
 
 export function fieldToLegacy(row: FieldRow): LegacyObject {
-  const config = decodeFieldConfig(row.config);
+  const { value: config, present } = decodeFieldConfigFields(row.config);
   const legacy: LegacyObject = {
     name: row.name,
     ord: wrapU16(row.ord),
@@ -108,11 +131,11 @@ export function fieldToLegacy(row: FieldRow): LegacyObject {
     tag: config.tag,
     preventDeletion: config.preventDeletion,
   };
-  return mergeInto(legacy, withoutReserved(parseOther(config.other), RESERVED_FIELD_KEYS));
+  return mergeOther(legacy, config.other, RESERVED_FIELD_KEYS, LATE_FIELD_KEYS, present);
 }
 
 export function templateToLegacy(row: TemplateRow): LegacyObject {
-  const config = decodeTemplateConfig(row.config);
+  const { value: config, present } = decodeTemplateConfigFields(row.config);
   const legacy: LegacyObject = {
     name: row.name,
     ord: wrapU16(row.ord),
@@ -126,7 +149,20 @@ export function templateToLegacy(row: TemplateRow): LegacyObject {
     bsize: wrapU8(config.browserFontSize),
     id: config.id === null ? null : jsonInt(config.id),
   };
-  return mergeInto(legacy, withoutReserved(parseOther(config.other), RESERVED_TEMPLATE_KEYS));
+  return mergeOther(legacy, config.other, RESERVED_TEMPLATE_KEYS, LATE_TEMPLATE_KEYS, present);
+}
+
+/** Adds the unknown keys of `otherBytes`, and the late keys the bytes lack but `other` has. */
+function mergeOther(
+  legacy: LegacyObject,
+  otherBytes: Uint8Array,
+  reserved: ReadonlySet<string>,
+  late: LateKeys,
+  present: ReadonlySet<string>,
+): LegacyObject {
+  const other = parseOther(otherBytes);
+  const kept = reservedExcept(reserved, keysOwnedByOther(other, late, present));
+  return mergeInto(legacy, withoutReserved(other, kept));
 }
 
 function requirementToLegacy(requirement: CardRequirement): LegacyJson {

@@ -47,3 +47,34 @@ export function mergeInto(target: LegacyObject, source: LegacyObject): LegacyObj
   for (const [key, value] of Object.entries(source)) putKey(target, key, value);
   return target;
 }
+
+/** Legacy key -> the native fields (decoded names) its value comes from. */
+export type LateKeys = Readonly<Record<string, readonly string[]>>;
+
+/**
+ * Reserved keys whose native fields Anki added after the first schema-18 clients, that
+ * the stored bytes lack, and that `other` carries. A client whose schema predates such a
+ * field keeps the key (written by a newer device or an add-on) in `other`; that copy is
+ * the value the client has, so it stands instead of the field's default. Anki itself
+ * drops it, but its server keeps the uploaded bytes, so older clients see the value there.
+ */
+export function keysOwnedByOther(
+  other: LegacyObject,
+  late: LateKeys,
+  present: ReadonlySet<string>,
+): ReadonlySet<string> {
+  const owned = new Set<string>();
+  for (const [key, fields] of Object.entries(late)) {
+    if (Object.hasOwn(other, key) && !fields.some((field) => present.has(field))) owned.add(key);
+  }
+  return owned;
+}
+
+/** `reserved` without `released`. */
+export function reservedExcept(
+  reserved: ReadonlySet<string>,
+  released: ReadonlySet<string>,
+): ReadonlySet<string> {
+  if (released.size === 0) return reserved;
+  return new Set([...reserved].filter((key) => !released.has(key)));
+}

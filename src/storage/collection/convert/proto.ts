@@ -344,9 +344,33 @@ const TO_OBJECT = {
 } as const;
 
 function decode<T>(type: Type, bytes: Uint8Array): T {
-  const value = type.toObject(type.decode(bytes), TO_OBJECT);
+  return decodeWithPresence<T>(type, bytes).value;
+}
+
+/** A decoded message and the names of its top-level fields that the bytes carried. */
+export interface Decoded<T> {
+  value: T;
+  present: ReadonlySet<string>;
+}
+
+function decodeWithPresence<T>(type: Type, bytes: Uint8Array): Decoded<T> {
+  const message = type.decode(bytes);
+  const value = type.toObject(message, TO_OBJECT);
   markAbsentOptionals(type, value);
-  return value as T;
+  return { value: value as T, present: presentFields(message) };
+}
+
+/**
+ * proto3 writes no default values, so absence alone cannot tell "0" from "this client's
+ * schema has no such field"; callers combine it with knowing which fields came late.
+ * The decoder sets own properties only for fields it read (repeated ones start empty).
+ */
+function presentFields(message: object): ReadonlySet<string> {
+  const present = new Set<string>();
+  for (const [name, item] of Object.entries(message)) {
+    if (!Array.isArray(item) || item.length > 0) present.add(name);
+  }
+  return present;
 }
 
 /** toObject leaves absent proto3 `optional` scalars out; make that absence explicit. */
@@ -372,6 +396,14 @@ export const decodeTemplateConfig = (b: Uint8Array) =>
   decode<TemplateConfig>(types.templateConfig, b);
 export const decodeDeckCommon = (b: Uint8Array) => decode<DeckCommon>(types.deckCommon, b);
 export const decodeDeckConfig = (b: Uint8Array) => decode<DeckConfigConfig>(types.deckConfig, b);
+export const decodeNotetypeConfigFields = (b: Uint8Array) =>
+  decodeWithPresence<NotetypeConfig>(types.notetypeConfig, b);
+export const decodeFieldConfigFields = (b: Uint8Array) =>
+  decodeWithPresence<FieldConfig>(types.fieldConfig, b);
+export const decodeTemplateConfigFields = (b: Uint8Array) =>
+  decodeWithPresence<TemplateConfig>(types.templateConfig, b);
+export const decodeDeckConfigFields = (b: Uint8Array) =>
+  decodeWithPresence<DeckConfigConfig>(types.deckConfig, b);
 
 /** Decodes `decks.kind`; `null` when the blob holds neither variant. */
 export function decodeDeckKind(bytes: Uint8Array): DeckKind | null {
