@@ -5,6 +5,8 @@
 # of the fault suite (test/faults; `bash test/faults/run.sh --trials 50` runs many).
 #   bash scripts/test.sh            everything
 #   E2E_SERVERS=ours bash scripts/test.sh   skip the run against Anki's own server
+#   E2E_CLIENTS=all bash scripts/test.sh    client scenarios with every anki version (default:
+#                                           2.1.54, 2.1.66, 26.9.3; see test/e2e/clients.py)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -22,6 +24,10 @@ echo "== unit and protocol tests (bun test)"
 bun test --reporter=junit --reporter-outfile="$REPORTS/bun.xml" || BUN_FAILED=1
 # The junit reporter replaces the console one; show a short summary too.
 python3 scripts/test-summary.py "$REPORTS/bun.xml" --label "bun test" || true
+
+echo "== client versions for the e2e matrix (E2E_CLIENTS=${E2E_CLIENTS:-default}): venvs"
+export E2E_CLIENTS="${E2E_CLIENTS:-default}"
+.venv/bin/python test/e2e/clients.py || E2E_FAILED=1
 
 for server in ${E2E_SERVERS:-ours official}; do
   echo "== end-to-end with the real Anki client against: $server"

@@ -170,3 +170,9 @@ class ClientDevice:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
+
+
+if __name__ == "__main__":
+    # `python test/e2e/clients.py` prepares the venvs of the selected clients ahead of the tests.
+    for selected in selected_clients():
+        print(f"anki {selected}: {client_python(selected)}", flush=True)
