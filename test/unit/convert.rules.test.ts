@@ -251,6 +251,13 @@ describe("deck configs", () => {
     expect((legacy.new as LegacyObject).perDay).toBe(7);
   });
 
+  test("the retired 23.10 field 39 prints as rescheduleFsrsCards only when set", () => {
+    const set = deckConfigToLegacy(configRow(encodeDeckConfig({ rescheduleFsrsCards: true })));
+    expect(set.rescheduleFsrsCards).toBe(true);
+    const unset = deckConfigToLegacy(configRow(encodeDeckConfig({})));
+    expect("rescheduleFsrsCards" in unset).toBe(false);
+  });
+
   test("a late field the bytes carry wins over a stale copy in other", () => {
     const other = utf8('{"desiredRetention":0.87,"fsrsParams5":[1],"newMix":2}');
     const config = encodeDeckConfig({

@@ -130,6 +130,9 @@ export function deckConfigToLegacy(row: DeckConfigRow): LegacyObject {
     lapse: mergeInto(lapseToLegacy(config), other.lapse),
     ...schedulerKeys(config),
   };
+  // A 23.10 client stored this in a field Anki has retired since; printed only when set,
+  // so that client gets its value back (later clients keep it as an unknown key).
+  if (config.rescheduleFsrsCards) legacy.rescheduleFsrsCards = true;
   // Merged last, so a key `other` owns (see LATE_TOP_KEYS) replaces the default.
   return mergeInto(legacy, other.top);
 }

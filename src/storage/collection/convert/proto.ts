@@ -129,7 +129,7 @@ package anki.deck_config;
 
 message DeckConfig {
   message Config {
-    reserved 7, 8, 39;
+    reserved 7, 8;
     repeated float learn_steps = 1;
     repeated float relearn_steps = 2;
     repeated float fsrs_params_4 = 3;
@@ -166,6 +166,8 @@ message DeckConfig {
     int32 question_action = 36;
     float desired_retention = 37;
     bool stop_timer_on_answer = 38;
+    // Only 23.10.x had this field; it is reserved in the reference now.
+    bool reschedule_fsrs_cards = 39;
     float historical_retention = 40;
     float seconds_to_show_question = 41;
     float seconds_to_show_answer = 42;
@@ -325,6 +327,7 @@ export interface DeckConfigConfig {
   questionAction: number;
   desiredRetention: number;
   stopTimerOnAnswer: boolean;
+  rescheduleFsrsCards: boolean;
   historicalRetention: number;
   secondsToShowQuestion: number;
   secondsToShowAnswer: number;
