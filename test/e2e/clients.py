@@ -116,9 +116,13 @@ class ClientDevice:
             text=True,
             env={k: v for k, v in os.environ.items() if not k.startswith("SYNC_ENDPOINT")},
         )
-        reported = self.call("version")
-        assert version_tuple(reported) == version_tuple(version), f"{self.name}: driver runs anki {reported}"
-        self.call("open", path=str(folder / "collection.anki2"))
+        try:
+            reported = self.call("version")
+            assert version_tuple(reported) == version_tuple(version), f"{self.name}: runs anki {reported}"
+            self.call("open", path=str(folder / "collection.anki2"))
+        except BaseException:
+            self.close()
+            raise
 
     def call(self, op: str, **args: Any) -> Any:
         assert self.proc.stdin and self.proc.stdout

@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from clients import CURRENT, ClientDevice, DriverError, client_python, selected_clients
+from clients import CURRENT, ClientDevice, DriverError, selected_clients
 from conftest import USERS, SyncServer
 
 CLIENTS = selected_clients()
 OLD_CLIENTS = [v for v in CLIENTS if v != CURRENT]
 USER = "user1"
-# Venvs are created on first use; a fresh one takes a minute or two to install.
+# A version's venv is created on first use (scripts/test.sh prepares them ahead); that
+# install takes a minute or two.
 pytestmark = pytest.mark.timeout(900)
 
 
@@ -34,7 +35,6 @@ def devices(tmp_path: Path) -> Iterator[Any]:
     made: list[ClientDevice] = []
 
     def make(version: str, name: str, seed: Path | None = None) -> ClientDevice:
-        client_python(version)  # outside the device's own start, so a slow install is clear
         dev = ClientDevice(version, tmp_path / "devices" / name, seed=seed)
         made.append(dev)
         return dev
