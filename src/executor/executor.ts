@@ -1,19 +1,20 @@
 /**
  * Where collection work runs. The server uses a pool of worker threads (users pinned to a
- * worker, one job at a time per user) plus short-lived task workers for heavy stateless work;
- * unit tests use the in-process executor.
+ * worker, one job at a time per user) plus warm task workers for heavy stateless work
+ * (taskPool.ts); threads start when needed and stop when idle. Unit tests use the in-process
+ * executor.
  */
-import { instanceTag } from "../storage/instance.ts";
 import { SyncError } from "../sync/errors.ts";
 import { CollectionHost } from "./host.ts";
 import type { Job, JobReplyMessage, JobResult, WorkerSettings } from "./jobs.ts";
 import { KeyedMutex } from "./keyedMutex.ts";
+import { TaskPool } from "./taskPool.ts";
 import { runTask, type Task, type TaskResult } from "./tasks.ts";
 
 export interface CollectionExecutor {
   /** A job for one user: runs after that user's earlier jobs, on the worker they are pinned to. */
   run<J extends Job>(job: J): Promise<JobResult<J>>;
-  /** Stateless heavy work: runs at once on a task worker of its own (bounded in number). */
+  /** Stateless heavy work: runs on a task worker of its own (bounded in number), not the user's. */
   runTask<T extends Task>(task: T): Promise<TaskResult<T>>;
   close(): Promise<void>;
 }
@@ -44,28 +45,48 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
-class WorkerHandle {
-  private worker: Worker;
+/**
+ * One collection worker thread, started on its first job. Once it has had no job for
+ * `idleMs` and has closed every user's files (the host's idle sweep), it is stopped, so an
+ * idle server keeps no worker heap; the next job starts it again.
+ */
+class CollectionWorker {
+  private worker: Worker | null = null;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
+  private lastUsed = 0;
+  private retiring: Promise<void> | null = null;
 
-  constructor(private readonly settings: WorkerSettings) {
-    this.worker = this.spawn();
+  constructor(
+    private readonly settings: WorkerSettings,
+    private readonly idleMs: number,
+  ) {}
+
+  get running(): boolean {
+    return this.worker !== null;
   }
 
   private spawn(): Worker {
     const worker = new Worker(new URL("./worker.ts", import.meta.url).href);
     worker.onmessage = (event: MessageEvent<JobReplyMessage>) => this.settle(event.data);
-    worker.onerror = (event) => this.crashed(event.message);
+    worker.onerror = (event) => this.crashed(worker, event.message);
     worker.postMessage({ init: this.settings });
+    this.worker = worker;
     return worker;
   }
 
-  call(job: Job): Promise<unknown> {
+  async call(job: Job): Promise<unknown> {
+    while (this.retiring) await this.retiring;
+    return this.send({ job });
+  }
+
+  private send(message: { job: Job } | { retire: true }): Promise<unknown> {
+    const worker = this.worker ?? this.spawn();
     const id = this.nextId++;
+    this.lastUsed = Date.now();
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, job });
+      worker.postMessage({ id, ...message });
     });
   }
 
@@ -73,84 +94,93 @@ class WorkerHandle {
     const waiter = this.pending.get(reply.id);
     if (!waiter) return;
     this.pending.delete(reply.id);
+    this.lastUsed = Date.now();
     if (reply.ok) waiter.resolve(reply.value);
     else waiter.reject(new SyncError(reply.error.kind, reply.error.message));
   }
 
-  /** A crashed worker loses its open sessions (rolled back by SQLite); start a fresh one. */
-  private crashed(message: string): void {
+  /** A crashed worker loses its open sessions (rolled back by SQLite); the next job starts a fresh one. */
+  private crashed(worker: Worker, message: string): void {
+    if (worker !== this.worker) return;
     for (const waiter of this.pending.values())
       waiter.reject(new SyncError("serverError", `worker crashed: ${message}`));
     this.pending.clear();
-    this.worker.terminate();
-    this.worker = this.spawn();
+    worker.terminate();
+    this.worker = null;
+  }
+
+  /** Stops the thread if it has been idle long enough and holds no user's files open. */
+  retireIfIdle(now = Date.now()): void {
+    const worker = this.worker;
+    if (!worker || this.retiring || this.pending.size > 0 || now - this.lastUsed < this.idleMs)
+      return;
+    this.retiring = this.send({ retire: true })
+      .then((stopped) => {
+        if (stopped === true && this.worker === worker) {
+          worker.terminate();
+          this.worker = null;
+        }
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.retiring = null;
+      });
   }
 
   async shutdown(): Promise<void> {
+    while (this.retiring) await this.retiring;
+    const worker = this.worker;
+    if (!worker) return;
     await new Promise<void>((resolve) => {
       this.pending.set(-1, { resolve: () => resolve(), reject: () => resolve() });
-      this.worker.postMessage({ shutdown: true });
+      worker.postMessage({ shutdown: true });
       setTimeout(resolve, 2000).unref?.();
     });
-    this.worker.terminate();
+    worker.terminate();
+    this.worker = null;
   }
 }
 
 export class WorkerPoolExecutor implements CollectionExecutor {
-  private readonly workers: WorkerHandle[];
+  private readonly workers: CollectionWorker[];
   private readonly mutex = new KeyedMutex();
-  private readonly taskSlots: Semaphore;
+  private readonly tasks: TaskPool;
+  private readonly sweeper: ReturnType<typeof setInterval>;
 
   constructor(settings: WorkerSettings, size: number) {
-    this.workers = Array.from({ length: Math.max(1, size) }, () => new WorkerHandle(settings));
-    this.taskSlots = new Semaphore(Math.max(2, size));
+    const idleMs = settings.idleCloseSecs * 1000;
+    this.workers = Array.from(
+      { length: Math.max(1, size) },
+      () => new CollectionWorker(settings, idleMs),
+    );
+    this.tasks = new TaskPool(Math.max(2, size), idleMs);
+    this.sweeper = setInterval(
+      () => {
+        for (const worker of this.workers) worker.retireIfIdle();
+      },
+      Math.max(250, idleMs / 2),
+    );
+    this.sweeper.unref?.();
   }
 
   runTask<T extends Task>(task: T): Promise<TaskResult<T>> {
-    return this.taskSlots.use(() => runOnTaskWorker(task)) as Promise<TaskResult<T>>;
+    return this.tasks.run(task) as Promise<TaskResult<T>>;
   }
 
   run<J extends Job>(job: J): Promise<JobResult<J>> {
-    const worker = this.workers[pin(job.user.uuid, this.workers.length)] as WorkerHandle;
+    const worker = this.workers[pin(job.user.uuid, this.workers.length)] as CollectionWorker;
     return this.mutex.run(job.user.uuid, () => worker.call(job) as Promise<JobResult<J>>);
   }
 
-  async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.shutdown()));
+  /** Threads alive now: collection workers and task workers (for tests and metrics). */
+  threads(): { collection: number; task: number } {
+    return { collection: this.workers.filter((w) => w.running).length, task: this.tasks.size };
   }
-}
 
-/** A fresh thread per task: nothing lingers between users' uploads, and a crash stays contained. */
-function runOnTaskWorker(task: Task): Promise<unknown> {
-  const worker = new Worker(new URL("./taskWorker.ts", import.meta.url).href);
-  return new Promise<unknown>((resolve, reject) => {
-    worker.onmessage = (event: MessageEvent<JobReplyMessage>) => {
-      const reply = event.data;
-      if (reply.ok) resolve(reply.value);
-      else reject(new SyncError(reply.error.kind, reply.error.message));
-    };
-    worker.onerror = (event) =>
-      reject(new SyncError("serverError", `task worker: ${event.message}`));
-    worker.postMessage({ id: 0, task, instance: instanceTag() });
-  }).finally(() => worker.terminate());
-}
-
-/** At most `slots` tasks at once; the rest wait their turn. */
-class Semaphore {
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(private slots: number) {}
-
-  async use<T>(work: () => Promise<T>): Promise<T> {
-    if (this.slots > 0) this.slots--;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
-    try {
-      return await work();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.slots++;
-    }
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.tasks.close();
+    await Promise.all(this.workers.map((w) => w.shutdown()));
   }
 }
 

@@ -25,6 +25,11 @@ export class CollectionHost {
     this.sweeper.unref?.();
   }
 
+  /** Users whose files are open here. */
+  get openUsers(): number {
+    return this.users.size;
+  }
+
   async handle<J extends Job>(job: J): Promise<JobResult<J>> {
     const user = this.user(job.user.uuid);
     user.collection.lastUsed = Date.now();

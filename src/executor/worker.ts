@@ -9,7 +9,9 @@ declare const self: Worker;
 let host: CollectionHost | undefined;
 
 self.onmessage = async (
-  event: MessageEvent<{ init: WorkerSettings } | JobRequestMessage | { shutdown: true }>,
+  event: MessageEvent<
+    { init: WorkerSettings } | JobRequestMessage | { id: number; retire: true } | { shutdown: true }
+  >,
 ) => {
   const message = event.data;
   if ("init" in message) {
@@ -20,6 +22,13 @@ self.onmessage = async (
   if ("shutdown" in message) {
     host?.shutdown();
     self.postMessage({ id: -1, ok: true, value: null });
+    return;
+  }
+  if ("retire" in message) {
+    // Stops only when no user's files are open (an unfinished sync keeps the thread).
+    const idle = !host || host.openUsers === 0;
+    if (idle) host?.shutdown();
+    self.postMessage({ id: message.id, ok: true, value: idle });
     return;
   }
   self.postMessage(await runJob(message));

@@ -72,6 +72,56 @@ async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, limit: num
   }
 }
 
+/**
+ * Reads a stream into memory while it stays within `smallBytes`; past that, everything goes
+ * to a new file at `path` instead (as writeStreamToFile, bounded by `maxBytes`).
+ */
+export async function readSmallOrToFile(
+  stream: ReadableStream<Uint8Array>,
+  smallBytes: number,
+  path: string,
+  maxBytes = Number.POSITIVE_INFINITY,
+): Promise<{ bytes: Uint8Array } | { path: string }> {
+  const reader = stream.getReader();
+  const head: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return { bytes: concat(head, total) };
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await drain(reader, maxBytes);
+      throw new StreamTooLarge(maxBytes);
+    }
+    head.push(value);
+    if (total > smallBytes) break;
+  }
+  const rest = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of head) controller.enqueue(chunk);
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  await writeStreamToFile(rest, path, maxBytes, { drainOnError: true });
+  return { path };
+}
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0] as Uint8Array;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
 /** A stream over a file that deletes the file once the stream is finished or cancelled. */
 export function consumeTempFile(path: string): ReadableStream<Uint8Array> {
   const reader = fileStream(path).getReader();

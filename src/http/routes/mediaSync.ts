@@ -3,13 +3,13 @@
  * `downloadFiles` answers a raw zip. Request bodies are checked here, the work runs in the
  * user's worker (src/sync/media/). Also the old `GET /msync/begin?k=&v=` form.
  */
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { Elysia } from "elysia";
-import { consumeTempFile, StreamTooLarge, writeStreamToFile } from "../../platform/files.ts";
+import { consumeTempFile, readSmallOrToFile, StreamTooLarge } from "../../platform/files.ts";
 import { mediaTempPath } from "../../storage/media/mediaStore.ts";
 import { userPaths } from "../../storage/paths.ts";
 import { badRequest } from "../../sync/errors.ts";
-import { MAX_FILES_PER_BATCH } from "../../sync/media/limits.ts";
+import { IN_PLACE_MAX_BYTES, MAX_FILES_PER_BATCH } from "../../sync/media/limits.ts";
 import type { StagedMediaUpload } from "../../sync/media/upload.ts";
 import { SYNC_VERSION_10_V2_TIMEZONE } from "../../sync/version.ts";
 import { clientIp } from "../clientIp.ts";
@@ -75,11 +75,11 @@ const mediaChanges: Handler = async (call) => {
 
 const uploadChanges: Handler = async (call) => {
   const user = await authenticate(call);
-  const paths = userPaths(call.deps.config.dataDir, user.uuid);
+  const { executor, config } = call.deps;
+  const limits = { maxUncompressedBytes: config.maxUncompressedBytes };
+  const paths = userPaths(config.dataDir, user.uuid);
   mkdirSync(paths.dir, { recursive: true });
   checkTemporarySpace(call, paths.dir);
-  // Still compressed: a task worker decompresses, checks and stages it; the user's worker
-  // then only records the changes and moves the staged files in.
   const incomingPath = mediaTempPath(paths, ".upload");
   const staging = {
     zipPath: mediaTempPath(paths, ".upload.zip"),
@@ -87,19 +87,38 @@ const uploadChanges: Handler = async (call) => {
   };
   let staged: StagedMediaUpload;
   try {
+    let received: Awaited<ReturnType<typeof readSmallOrToFile>>;
     try {
-      await writeStreamToFile(call.req.body, incomingPath, call.deps.config.maxUncompressedBytes, {
-        drainOnError: true,
-      });
+      received = await readSmallOrToFile(
+        call.req.body,
+        IN_PLACE_MAX_BYTES,
+        incomingPath,
+        config.maxUncompressedBytes,
+      );
     } catch (err) {
       if (err instanceof StreamTooLarge) throw badRequest(`media upload body: ${err.message}`);
       throw err;
     }
-    staged = await call.deps.executor.runTask({
+    if ("bytes" in received) {
+      // The usual batch of a few small files: done in place on the user's worker.
+      const compression = call.req.compression;
+      const op = {
+        method: "uploadSmallChanges" as const,
+        body: received.bytes,
+        compression,
+        limits,
+      };
+      const result = await executor.run({ kind: "media", user, op });
+      if (result) return envelope(result, call.req.legacy);
+      writeFileSync(incomingPath, received.bytes, { flag: "wx" });
+    }
+    // Large: a task worker decompresses, checks and stages it; the user's worker then only
+    // records the changes and moves the staged files in.
+    staged = await executor.runTask({
       kind: "stageMediaUpload",
       input: { incomingPath, compression: call.req.compression },
       paths: staging,
-      limits: { maxUncompressedBytes: call.deps.config.maxUncompressedBytes },
+      limits,
     });
   } catch (err) {
     // The task removes what it made; this covers a task worker that died first.
@@ -110,7 +129,7 @@ const uploadChanges: Handler = async (call) => {
     rmSync(staging.zipPath, { force: true });
   }
   try {
-    const result = await call.deps.executor.run({
+    const result = await executor.run({
       kind: "media",
       user,
       op: { method: "uploadChanges", staged },

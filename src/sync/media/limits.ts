@@ -12,3 +12,5 @@ export const MAX_UPLOAD_META_BYTES = 50 * 1024;
 export const CHANGES_PER_BATCH = 1000;
 /** Zip entries (files + `_meta`) an upload may contain; clients send at most 26. */
 export const MAX_UPLOAD_ZIP_ENTRIES = 2 * MAX_FILES_PER_BATCH + 1;
+/** An upload whose zip is at most this big is checked and stored in place, on the user's worker. */
+export const IN_PLACE_MAX_BYTES = 1024 * 1024;

@@ -1,17 +1,32 @@
 /** The media-sync operations a worker runs for a user, as one job kind (`{ kind: "media" }`). */
+
+import type { Compression } from "../../compression.ts";
 import type { MediaChange } from "../../storage/media/mediaDb.ts";
 import type { MediaStore } from "../../storage/media/mediaStore.ts";
 import { type MediaBeginResult, mediaBegin } from "./begin.ts";
 import { mediaChanges } from "./changes.ts";
 import { downloadFiles, type MediaDownloadOutcome } from "./download.ts";
 import { type MediaSanityResult, mediaSanity } from "./sanity.ts";
-import { applyMediaUpload, type MediaUploadResult, type StagedMediaUpload } from "./upload.ts";
+import {
+  applyMediaUpload,
+  type MediaUploadLimits,
+  type MediaUploadResult,
+  type StagedMediaUpload,
+  uploadSmallChanges,
+} from "./upload.ts";
 
 export type MediaOp =
   | { method: "begin" }
   | { method: "mediaChanges"; lastUsn: number }
   /** Staged already by the `stageMediaUpload` task (executor/tasks.ts). */
   | { method: "uploadChanges"; staged: StagedMediaUpload }
+  /** A small body, checked and stored right here; null when it turns out not to be small. */
+  | {
+      method: "uploadSmallChanges";
+      body: Uint8Array;
+      compression: Compression;
+      limits: MediaUploadLimits;
+    }
   | { method: "downloadFiles"; files: string[]; compress: boolean }
   | { method: "mediaSanity"; local: number };
 
@@ -19,6 +34,7 @@ export interface MediaOpResults {
   begin: MediaBeginResult;
   mediaChanges: MediaChange[];
   uploadChanges: MediaUploadResult;
+  uploadSmallChanges: MediaUploadResult | null;
   downloadFiles: MediaDownloadOutcome;
   mediaSanity: MediaSanityResult;
 }
@@ -33,6 +49,8 @@ export function runMediaOp(store: MediaStore, op: MediaOp): unknown {
       return mediaChanges(store, op.lastUsn);
     case "uploadChanges":
       return applyMediaUpload(store, op.staged);
+    case "uploadSmallChanges":
+      return uploadSmallChanges(store, op.body, op.compression, op.limits);
     case "downloadFiles":
       return downloadFiles(store, op.files, op.compress);
     case "mediaSanity":

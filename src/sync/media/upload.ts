@@ -6,10 +6,17 @@
  */
 
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
-import { open } from "node:fs/promises";
+import {
+  closeSync,
+  existsSync,
+  fdatasyncSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
-import { type Compression, decompressStream } from "../../compression.ts";
+import { BodyTooLarge, type Compression, decompressStream, readAll } from "../../compression.ts";
 import { fileStream, StreamTooLarge, writeStreamToFile } from "../../platform/files.ts";
 import { fsyncPath } from "../../storage/collection/replace.ts";
 import { storageFault } from "../../storage/ioErrors.ts";
@@ -22,6 +29,7 @@ import {
 import type { MediaStore } from "../../storage/media/mediaStore.ts";
 import { badRequest } from "../errors.ts";
 import {
+  IN_PLACE_MAX_BYTES,
   MAX_FILES_PER_BATCH,
   MAX_MEDIA_FILE_BYTES,
   MAX_UPLOAD_META_BYTES,
@@ -88,13 +96,70 @@ export async function stageMediaUpload(
     if (zipPath !== input.incomingPath)
       await decompressTo(input, zipPath, limits.maxUncompressedBytes);
     mkdirSync(paths.staging);
-    const changes = await readUpload(zipPath, paths.staging, limits);
+    const changes = await readUpload(
+      await openZip(ZipReader.open(zipPath, MAX_UPLOAD_ZIP_ENTRIES)),
+      paths.staging,
+      limits,
+    );
     staged = true;
     return { staging: paths.staging, changes };
   } finally {
     if (!staged) rmSync(paths.staging, { recursive: true, force: true });
     rmSync(zipPath, { force: true });
     rmSync(input.incomingPath, { force: true });
+  }
+}
+
+/**
+ * A small upload (a few small files, the usual batch) in one step on the user's worker: a
+ * task worker would cost more than the work. Returns null, having changed nothing, when the
+ * body decompresses to more than IN_PLACE_MAX_BYTES: then it goes the task worker's way.
+ */
+export async function uploadSmallChanges(
+  store: MediaStore,
+  body: Uint8Array,
+  compression: Compression,
+  limits: MediaUploadLimits,
+  now = Date.now(),
+): Promise<MediaUploadResult | null> {
+  const zipBytes = await decompressSmall(body, compression, limits.maxUncompressedBytes);
+  if (!zipBytes) return null;
+  store.db(); // creates the user's folders
+  const staging = store.tempPath(".staging");
+  mkdirSync(staging);
+  let changes: UploadedChange[];
+  try {
+    changes = await readUpload(
+      await openZip(ZipReader.fromBytes(zipBytes, MAX_UPLOAD_ZIP_ENTRIES)),
+      staging,
+      limits,
+    );
+  } catch (err) {
+    rmSync(staging, { recursive: true, force: true });
+    throw err;
+  }
+  return applyMediaUpload(store, { staging, changes }, now);
+}
+
+async function decompressSmall(
+  body: Uint8Array,
+  compression: Compression,
+  maxBytes: number,
+): Promise<Uint8Array | null> {
+  if (compression === "none") return body.byteLength <= IN_PLACE_MAX_BYTES ? body : null;
+  const bound = Math.min(IN_PLACE_MAX_BYTES, maxBytes);
+  try {
+    return await readAll(
+      decompressStream(new Blob([body as Uint8Array<ArrayBuffer>]).stream(), compression),
+      bound,
+    );
+  } catch (err) {
+    if (err instanceof BodyTooLarge) {
+      if (bound < IN_PLACE_MAX_BYTES)
+        throw badRequest(`media upload larger than ${maxBytes} bytes`);
+      return null;
+    }
+    throw badRequest(`cannot decompress media upload: ${(err as Error).message}`);
   }
 }
 
@@ -130,18 +195,21 @@ async function decompressTo(
   }
 }
 
-/** Validates the whole zip, then stages its files; returns the changes in `_meta` order. */
-async function readUpload(
-  zipPath: string,
-  staging: string,
-  limits: MediaUploadLimits,
-): Promise<UploadedChange[]> {
-  let zip: ZipReader;
+async function openZip(opening: Promise<ZipReader>): Promise<ZipReader> {
   try {
-    zip = await ZipReader.open(zipPath, MAX_UPLOAD_ZIP_ENTRIES);
+    return await opening;
   } catch (err) {
     throw err instanceof ZipError ? badRequest(`media upload: ${err.message}`) : err;
   }
+}
+
+/** Validates the whole zip, then stages its files; returns the changes in `_meta` order. */
+async function readUpload(
+  zip: ZipReader,
+  staging: string,
+  limits: MediaUploadLimits,
+): Promise<UploadedChange[]> {
+  const written: number[] = [];
   try {
     const metaEntry = zip.entries.get("_meta");
     if (!metaEntry) throw badRequest("media upload has no _meta");
@@ -173,12 +241,17 @@ async function readUpload(
         continue;
       }
       const staged = join(staging, String(index));
-      changes.push({ name, kind: "data", staged, ...(await stage(zip, entry, staged)) });
+      const fd = openSync(staged, "wx");
+      written.push(fd);
+      changes.push({ name, kind: "data", staged, ...(await stage(zip, entry, fd)) });
     }
+    // The whole batch is made durable together, once every file is written and checked.
+    for (const fd of written) fdatasyncSync(fd);
     return changes;
   } catch (err) {
     throw err instanceof ZipError ? badRequest(`media upload: ${err.message}`) : err;
   } finally {
+    for (const fd of written) closeSync(fd);
     await zip.close();
   }
 }
@@ -210,26 +283,23 @@ export function parseUploadMeta(bytes: Uint8Array): MetaList {
   return value as MetaList;
 }
 
-/** Writes one entry to `path` (synced to disk), returning its size and SHA-1. */
+/**
+ * Writes one entry to the open file `fd` (synced later, with the rest of the batch), returning
+ * its size and SHA-1. Plain blocking writes: this runs on a worker thread, and an awaited write
+ * per chunk cost a thread-pool round trip each.
+ */
 async function stage(
   zip: ZipReader,
   entry: ZipEntry,
-  path: string,
+  fd: number,
 ): Promise<{ size: number; sha1: Uint8Array }> {
-  const file = await open(path, "wx");
   const hash = createHash("sha1");
-  try {
-    const size = await zip.extract(entry, async (chunk) => {
-      hash.update(chunk);
-      let done = 0;
-      while (done < chunk.byteLength)
-        done += (await file.write(chunk, done, chunk.byteLength - done)).bytesWritten;
-    });
-    await file.sync();
-    return { size, sha1: new Uint8Array(hash.digest()) };
-  } finally {
-    await file.close();
-  }
+  const size = await zip.extract(entry, (chunk) => {
+    hash.update(chunk);
+    let done = 0;
+    while (done < chunk.byteLength) done += writeSync(fd, chunk, done, chunk.byteLength - done);
+  });
+  return { size, sha1: new Uint8Array(hash.digest()) };
 }
 
 /**

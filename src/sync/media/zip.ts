@@ -14,7 +14,7 @@ import { once } from "node:events";
 import { createWriteStream, type ReadStream, type WriteStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { crc32 } from "node:zlib";
-import { type Entry, openPromise, type ZipFile as ZipArchive } from "yauzl";
+import { type Entry, fromBufferPromise, openPromise, type ZipFile as ZipArchive } from "yauzl";
 import { ZipFile as ZipBuilder } from "yazl";
 
 export class ZipError extends Error {}
@@ -38,20 +38,42 @@ function zipProblem(err: unknown, entry?: string): unknown {
   return new ZipError(entry === undefined ? err.message : `${entry}: ${err.message}`);
 }
 
-/** A zip on disk, its central directory read and checked. */
+const READ_OPTIONS = {
+  lazyEntries: true,
+  autoClose: false,
+  validateEntrySizes: true,
+  strictFileNames: true,
+};
+
+/** A zip on disk or in memory, its central directory read and checked. */
 export class ZipReader {
   private constructor(
     private readonly zip: ZipArchive,
     readonly entries: ReadonlyMap<string, ZipEntry>,
+    private readonly inMemory: boolean,
   ) {}
 
   static async open(path: string, maxEntries: number): Promise<ZipReader> {
-    const zip = await openPromise(path, {
-      lazyEntries: true,
-      autoClose: false,
-      validateEntrySizes: true,
-      strictFileNames: true,
-    }).catch((err: unknown) => Promise.reject(zipProblem(err)));
+    const zip = await openPromise(path, READ_OPTIONS).catch((err: unknown) =>
+      Promise.reject(zipProblem(err)),
+    );
+    return ZipReader.checked(zip, maxEntries, false);
+  }
+
+  /** The same checks on a zip held in memory (a small upload). */
+  static async fromBytes(bytes: Uint8Array, maxEntries: number): Promise<ZipReader> {
+    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const zip = await fromBufferPromise(buffer, READ_OPTIONS).catch((err: unknown) =>
+      Promise.reject(zipProblem(err)),
+    );
+    return ZipReader.checked(zip, maxEntries, true);
+  }
+
+  private static async checked(
+    zip: ZipArchive,
+    maxEntries: number,
+    inMemory: boolean,
+  ): Promise<ZipReader> {
     // Errors reach us through the promises; this keeps a late one from being thrown unhandled.
     zip.on("error", () => {});
     try {
@@ -83,16 +105,16 @@ export class ZipReader {
         if (entries.has(name)) throw new ZipError(`duplicate zip entry ${name}`);
         entries.set(name, entry);
       }
-      return new ZipReader(zip, entries);
+      return new ZipReader(zip, entries, inMemory);
     } catch (err) {
-      await closeArchive(zip);
+      await closeArchive(zip, inMemory);
       throw zipProblem(err);
     }
   }
 
   /** Closes the file, once any stream of it has ended. */
   async close(): Promise<void> {
-    await closeArchive(this.zip);
+    await closeArchive(this.zip, this.inMemory);
   }
 
   /**
@@ -161,8 +183,13 @@ export class ZipReader {
   }
 }
 
-async function closeArchive(zip: ZipArchive): Promise<void> {
+async function closeArchive(zip: ZipArchive, inMemory: boolean): Promise<void> {
   if (!zip.isOpen) return;
+  if (inMemory) {
+    // No file to close: its reader never reports "close".
+    zip.close();
+    return;
+  }
   const closed = once(zip, "close");
   zip.close();
   await closed;
