@@ -6,16 +6,9 @@
  */
 
 import { createHash } from "node:crypto";
-import {
-  closeSync,
-  existsSync,
-  fdatasyncSync,
-  mkdirSync,
-  openSync,
-  rmSync,
-  writeSync,
-} from "node:fs";
+import { closeSync, existsSync, fdatasync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { BodyTooLarge, type Compression, decompressStream, readAll } from "../../compression.ts";
 import { fileStream, StreamTooLarge, writeStreamToFile } from "../../platform/files.ts";
 import { fsyncPath } from "../../storage/collection/replace.ts";
@@ -245,8 +238,9 @@ async function readUpload(
       written.push(fd);
       changes.push({ name, kind: "data", staged, ...(await stage(zip, entry, fd)) });
     }
-    // The whole batch is made durable together, once every file is written and checked.
-    for (const fd of written) fdatasyncSync(fd);
+    // The whole batch is made durable together, once every file is written and checked: the
+    // syncs run at once, so the filesystem commits them together rather than one by one.
+    await Promise.all(written.map((fd) => datasync(fd)));
     return changes;
   } catch (err) {
     throw err instanceof ZipError ? badRequest(`media upload: ${err.message}`) : err;
@@ -255,6 +249,8 @@ async function readUpload(
     await zip.close();
   }
 }
+
+const datasync = promisify(fdatasync);
 
 type MetaList = [string, string | null][];
 
