@@ -48,6 +48,7 @@ class Figure:
     peak_mb: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     requests: dict[str, dict] = field(default_factory=lambda: defaultdict(dict))  # kind -> method -> {n, ms}
+    extra: dict[str, wl.Timing] = field(default_factory=dict)  # kind -> last Timing (its `extra`)
     notes: list[str] = field(default_factory=list)
 
 
@@ -73,6 +74,7 @@ class Recorder:
                 yield timing
                 elapsed = time.perf_counter() - started
             fig.times[srv.kind].append(elapsed if timing.seconds is None else timing.seconds)
+            fig.extra[srv.kind] = timing  # its `extra` may still be filled in after the block
             if memory:
                 fig.peak_mb[srv.kind] = max(fig.peak_mb.get(srv.kind, 0.0), rss.peak_mb)
             add_requests(fig.requests[srv.kind], sv.request_times(cursor.new_lines(), user))
@@ -111,12 +113,13 @@ def run_workload(work: wl.Workload, ctx: wl.Ctx, servers: dict[str, sv.BenchServ
         except Exception as e:
             rec.fail(work.figures, kind, f"setup: {describe(e)}")
     try:
-        for r in range(ctx.params.rounds):
+        rounds = work.rounds or ctx.params.rounds
+        for r in range(rounds):
             order = list(servers) if r % 2 == 0 else list(servers)[::-1]
             for kind in order:
                 if kind not in states:
                     continue
-                print(f"  {work.key} round {r + 1}/{ctx.params.rounds} on {kind}", flush=True)
+                print(f"  {work.key} round {r + 1}/{rounds} on {kind}", flush=True)
                 try:
                     work.round(ctx, servers[kind], states[kind], r, rec.measurer(servers[kind]))
                 except Exception as e:
@@ -142,6 +145,7 @@ def prepare_content(ctx: wl.Ctx) -> dict:
         "large": content.build_collection(ctx.large, p.large_mb),
         "media_small_bytes": content.build_media(ctx.small_media, p.small_files, p.small_file_bytes, prefix="s"),
         "media_large_bytes": content.build_media(ctx.large_media, p.large_files, p.large_file_bytes, prefix="l"),
+        "tiny": content.build_collection(ctx.tiny, 0.2),
     }
     print(f"  small: {info['small']}\n  large: {info['large']}", flush=True)
     return info
@@ -172,6 +176,9 @@ def rows(rec: Recorder) -> list[dict]:
         row["samples"] = {kind: len(fig.times.get(kind, [])) for kind in sv.KINDS}
         if max(row["samples"].values()) <= MAX_LISTED_SAMPLES:
             row["all_s"] = {kind: [round(t, 4) for t in fig.times.get(kind, [])] for kind in sv.KINDS}
+        for kind, timing in fig.extra.items():
+            for key, value in timing.extra.items():
+                row[f"{kind}_{key}"] = value if kind not in fig.errors else None
         for kind, err in fig.errors.items():
             row[f"{kind}_error"] = err
         if fig.notes:
@@ -232,6 +239,21 @@ def per_sample(row: dict, reqs: dict, method: str, kind: str) -> tuple[str, str]
     return f"{reqs[method]['n'] / samples:.0f}", f"{reqs[method]['ms'] / samples:.0f}"
 
 
+EXTRA_SKIP = ("s", "peak_rss_mb", "requests", "error")
+
+
+def extra_lines(results: list[dict]) -> list[str]:
+    """The figures a workload reports besides its time (syncs per second, errors, memory after idle)."""
+    lines = []
+    for r in results:
+        for kind in sv.KINDS:
+            extra = {k.removeprefix(f"{kind}_"): v for k, v in r.items()
+                     if k.startswith(f"{kind}_") and k.removeprefix(f"{kind}_") not in EXTRA_SKIP}
+            if extra:
+                lines.append(f"{r['workload']} [{kind}]: {json.dumps(extra)}")
+    return lines
+
+
 def machine() -> dict:
     model = next(
         (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
@@ -249,7 +271,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke run: small sizes, one round (about a minute)")
     ap.add_argument("--rounds", type=int, help="rounds per workload (default 5, quick 1)")
-    ap.add_argument("--only", help="comma-separated workload keys (fullsmall, fulllarge, normal, mediasmall, medialarge, multi)")
+    ap.add_argument("--only", help="comma-separated workload keys (fullsmall, fulllarge, normal, mediasmall, medialarge, multi, many, idle)")
     ap.add_argument("--servers", default=",".join(sv.KINDS), help="servers to run (default: ours,official)")
     ap.add_argument("--workdir", type=Path, help="scratch folder (default: a new temporary folder, deleted at the end)")
     ap.add_argument("--cpu-prof", type=Path, metavar="DIR", help="run ours under bun --cpu-prof, a profile per workload in DIR")
@@ -294,15 +316,27 @@ def run_all(ctx: wl.Ctx, works: list[wl.Workload], kinds: list[str]) -> tuple[Re
     try:
         for work in works:
             print(f"workload {work.key}", flush=True)
+            own = work.own_server(ctx)
             up = {}
-            for kind, srv in servers.items():
+            for kind, shared in servers.items():
+                srv = shared
                 try:
-                    srv.restart()
+                    if own:
+                        shared.stop()
+                        srv = sv.new_server(kind, ctx.workdir / work.key, own[0], env=own[1])
+                        srv.start()
+                    else:
+                        srv.restart()
+                        idle.setdefault(kind, round(sv.rss_mb(srv.proc.pid), 1))
                     up[kind] = srv
-                    idle.setdefault(kind, round(sv.rss_mb(srv.proc.pid), 1))
                 except Exception as e:
                     rec.fail(work.figures, kind, f"server did not start: {describe(e)}")
-            run_workload(work, ctx, up, rec)
+            try:
+                run_workload(work, ctx, up, rec)
+            finally:
+                if own:
+                    for srv in up.values():
+                        srv.stop()
     finally:
         for srv in servers.values():
             srv.stop()
@@ -313,6 +347,8 @@ def run_all(ctx: wl.Ctx, works: list[wl.Workload], kinds: list[str]) -> tuple[Re
 def report(results: list[dict], meta: dict, path: Path) -> int:
     print("\n" + table(results) + "\n")
     print(where_time_goes(results))
+    for line in extra_lines(results):
+        print(line)
     for note in dict.fromkeys(r["note"] for r in results if r.get("note")):
         print(f"note: {note}")
     failed = failures(results)

@@ -41,11 +41,11 @@ class BenchServer(SyncServer):
         return env
 
 
-def new_server(kind: str, workdir: Path, users: dict[str, str]) -> BenchServer:
+def new_server(kind: str, workdir: Path, users: dict[str, str], env: dict[str, str] | None = None) -> BenchServer:
     """A server (not started) with its data and log in workdir/server-<kind>/."""
     root = workdir / f"server-{kind}"
     root.mkdir(parents=True, exist_ok=True)
-    return BenchServer(kind, root / "data", root / "server.log", users)
+    return BenchServer(kind, root / "data", root / "server.log", users, env=env)
 
 
 # ---------------------------------------------------------------------------

@@ -23,13 +23,16 @@ import content
 from servers import BenchServer  # also puts test/e2e on sys.path
 
 import anki_client as ac  # noqa: E402  (test/e2e/anki_client.py)
+import loadclient as lc  # noqa: E402
 
 
 @dataclass
 class Timing:
-    """Yielded by `measure`: a body may set `seconds` to report a time it took itself."""
+    """Yielded by `measure`: a body may set `seconds` to report a time it took itself, and
+    `extra` figures that go into results.json as `<server>_<key>`."""
 
     seconds: float | None = None
+    extra: dict = field(default_factory=dict)
 
 
 Measure = Callable[..., ContextManager[Timing]]
@@ -49,10 +52,19 @@ class Params:
     large_file_bytes: int
     b_syncs_alone: int = 5
     b_changed_notes: int = 10
+    many_users: int = 50
+    many_secs: float = 60.0
+    many_notes: int = 5  # notes each of them changes per sync
+    many_checked: int = 3  # users whose end state the real client checks
+    idle_users: int = 1000
+    idle_close_secs: int = 5  # ours: ANKISYNCD_IDLE_CLOSE_SECS for `idle users`
 
 
 FULL = Params(5, 10, 100, 3000, 1000, 8_000, 20, 5_000_000)
-QUICK = Params(1, 5, 20, 1000, 300, 8_000, 4, 2_000_000, b_syncs_alone=3)
+QUICK = Params(
+    1, 5, 20, 1000, 300, 8_000, 4, 2_000_000, b_syncs_alone=3,
+    many_users=4, many_secs=4.0, many_checked=1, idle_users=40, idle_close_secs=2,
+)
 
 
 @dataclass
@@ -70,6 +82,7 @@ class Ctx:
     def __post_init__(self) -> None:
         gen = self.workdir / "generated"
         self.small, self.large = gen / "small.anki2", gen / "large.anki2"
+        self.tiny = gen / "tiny.anki2"  # each `many users` user's collection
         self.small_media, self.large_media = gen / "media-small", gen / "media-large"
 
     @contextlib.contextmanager
@@ -133,6 +146,11 @@ def sync_media(col: Collection, auth) -> None:
 class Workload:
     key: str  # user-name prefix
     figures: list[str]
+    rounds: int | None = None  # default: Params.rounds
+
+    def own_server(self, ctx: Ctx) -> tuple[dict[str, str], dict[str, str]] | None:
+        """Users and environment for a server of this workload's own, or None for the shared one."""
+        return None
 
     def users(self, rounds: int) -> list[str]:
         return [self.key]
@@ -349,6 +367,165 @@ class BackgroundUpload:
             raise self.error
 
 
+# Every simulated user logs in from 127.0.0.1: ours' per-IP login limit would refuse most.
+LOAD_ENV = {"ANKISYNCD_LOGIN_RATE_PER_IP": "0"}
+
+
+class ManyUsers(Workload):
+    """`many_users` users at once, each with its own small collection and media, each
+    syncing a few changed notes (a complete normal sync) and one new media file (a
+    complete media sync) in a loop. Load from the lean protocol client (loadclient.py):
+    fifty real-client processes would saturate two CPUs themselves. Afterwards the real
+    client downloads some of the users and checks their notes and media."""
+
+    key = "many"
+    rounds = 1
+
+    def __init__(self, ctx: Ctx):
+        self.figure = "many users"
+        self.figures = [self.figure]
+
+    def user_names(self, ctx: Ctx) -> list[str]:
+        return [f"many{i}" for i in range(1, ctx.params.many_users + 1)]
+
+    def users(self, rounds: int) -> list[str]:
+        return []
+
+    def own_server(self, ctx: Ctx) -> tuple[dict[str, str], dict[str, str]]:
+        return {u: password(u) for u in self.user_names(ctx)}, LOAD_ENV
+
+    def setup(self, ctx: Ctx, srv: BenchServer) -> dict:
+        template = lc.Template.load(ctx.tiny, ctx.params.many_notes)
+        clients = [lc.LeanClient(srv.url, u, password(u), template) for u in self.user_names(ctx)]
+
+        def prepare(c: lc.LeanClient) -> None:
+            c.login()
+            c.full_upload()
+            c.normal_sync()  # the first one brings the whole collection down: untimed
+            c.media_sync()
+
+        run_threads(clients, prepare, workers=4)
+        return {"clients": clients}
+
+    def round(self, ctx: Ctx, srv: BenchServer, state: dict, r: int, measure: Measure) -> None:
+        clients: list[lc.LeanClient] = state["clients"]
+        times: list[float] = []
+        errors: dict[str, int] = {}
+        lock = threading.Lock()
+        deadline = time.monotonic() + ctx.params.many_secs
+
+        def loop(c: lc.LeanClient) -> None:
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                try:
+                    c.normal_sync()
+                    c.media_sync()
+                except lc.SyncFailure as e:
+                    with lock:
+                        errors[e.kind] = errors.get(e.kind, 0) + 1
+                    time.sleep(0.5)  # a real client would not retry at once
+                    continue
+                with lock:
+                    times.append(time.perf_counter() - started)
+
+        with measure(self.figure) as timing:
+            started = time.monotonic()
+            run_threads(clients, loop, workers=len(clients))
+            elapsed = time.monotonic() - started
+            times.sort()
+            expect(len(times) > 0, f"no sync completed; errors: {errors}")
+            timing.seconds = percentile(times, 50)
+            timing.extra = {
+                "syncs_per_s": round(len(times) / elapsed, 2),
+                "syncs": len(times),
+                "p95_s": round(percentile(times, 95), 4),
+                "p99_s": round(percentile(times, 99), 4),
+                "errors": sum(errors.values()),
+                "errors_by_kind": errors,
+                "load_generator": "bench/loadclient.py (lean v11 protocol client), "
+                f"{len(clients)} threads in one process",
+            }
+        for c in clients[: ctx.params.many_checked]:
+            check_with_real_client(ctx, srv, c)
+
+
+def check_with_real_client(ctx: Ctx, srv: BenchServer, c: lc.LeanClient) -> None:
+    """A fresh device of the user downloads the collection and the media: the notes carry
+    the last change the lean client synced, and every file it uploaded is there."""
+    with ctx.device(c.user) as col:
+        auth = login(col, srv, c.user)
+        ac.full_sync(col, auth, upload=False)
+        for nid, text in c.last_fields.items():
+            got = col.get_note(nid).fields[0]
+            expect(got == text, f"{c.user}: note {nid} has {got!r}, the last sync sent {text!r}")
+        sync_media(col, auth)
+        got_files = len(list(Path(col.media.dir()).iterdir()))
+        expect(got_files == c.media_files, f"{c.user}: {got_files} media files, uploaded {c.media_files}")
+
+
+class IdleUsers(Workload):
+    """`idle_users` users log in and each does one `meta` (which opens, or creates, their
+    collection); the figure is how long that takes, and the memory once the server has
+    closed their collections (ours: after ANKISYNCD_IDLE_CLOSE_SECS, with the threads
+    that held them stopped)."""
+
+    key = "idle"
+    rounds = 1
+
+    def __init__(self, ctx: Ctx):
+        self.figure = "idle users"
+        self.figures = [self.figure]
+
+    def users(self, rounds: int) -> list[str]:
+        return []
+
+    def own_server(self, ctx: Ctx) -> tuple[dict[str, str], dict[str, str]]:
+        # Pre-hashed (cheap PBKDF2) so neither server spends minutes hashing at start.
+        users = {f"idle{i}": lc.pbkdf2_phc(password(f"idle{i}")) for i in range(1, ctx.params.idle_users + 1)}
+        env = {**LOAD_ENV, "PASSWORDS_HASHED": "1", "ANKISYNCD_IDLE_CLOSE_SECS": str(ctx.params.idle_close_secs)}
+        return users, env
+
+    def round(self, ctx: Ctx, srv: BenchServer, state: dict, r: int, measure: Measure) -> None:
+        idle_before = servers_rss(srv)
+        names = [f"idle{i}" for i in range(1, ctx.params.idle_users + 1)]
+        clients = [lc.LeanClient(srv.url, u, password(u), None) for u in names]  # type: ignore[arg-type]
+
+        def visit(c: lc.LeanClient) -> None:
+            c.login()
+            c.meta()
+
+        with measure(self.figure) as timing:
+            run_threads(clients, visit, workers=8)
+        # Long enough for ours to close the collections and stop the idle threads.
+        time.sleep(ctx.params.idle_close_secs * 3 + 2)
+        after = servers_rss(srv)
+        timing.extra = {
+            "idle_server_rss_mb": round(idle_before, 1),
+            "rss_after_idle_mb": round(after, 1),
+            "rss_over_idle_mb": round(after - idle_before, 1),
+        }
+
+
+def servers_rss(srv: BenchServer) -> float:
+    from servers import rss_mb
+
+    return rss_mb(srv.proc.pid)
+
+
+def percentile(sorted_times: list[float], p: float) -> float:
+    index = min(len(sorted_times) - 1, max(0, round(p / 100 * len(sorted_times)) - 1))
+    return sorted_times[index]
+
+
+def run_threads(items: list, work: Callable, *, workers: int) -> None:
+    """`work(item)` for every item on `workers` threads; re-raises the first error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(work, item) for item in items]:
+            future.result()
+
+
 def teardown(state: dict) -> None:
     if "stack" in state:
         state["stack"].close()
@@ -362,4 +539,6 @@ def all_workloads(ctx: Ctx) -> list[Workload]:
         MediaSync(ctx, "small"),
         MediaSync(ctx, "large"),
         MultiUser(ctx),
+        ManyUsers(ctx),
+        IdleUsers(ctx),
     ]
