@@ -4,7 +4,7 @@
  * `idleDays` stops working (and is deleted by the next prune).
  */
 import { createHash, randomBytes } from "node:crypto";
-import { and, eq, isNotNull, isNull, lt, ne, or } from "drizzle-orm";
+import { and, eq, isNotNull, isNull, lt, ne, or, sql } from "drizzle-orm";
 import type { SessionDb } from "../platform/sessionDb.ts";
 import { type Profile, profiles, type Session, sessions } from "./schema.ts";
 
@@ -28,12 +28,20 @@ export interface SessionStoreOptions {
 
 export class SessionStore {
   private readonly idleMs: number;
+  /** Built and prepared once: resolving runs on every request, on the main thread. */
+  private readonly byKeyHash;
 
   constructor(
     private readonly db: SessionDb,
     options: SessionStoreOptions = {},
   ) {
     this.idleMs = (options.idleDays ?? 0) * DAY_MS;
+    this.byKeyHash = db
+      .select()
+      .from(sessions)
+      .innerJoin(profiles, eq(sessions.profileId, profiles.profileId))
+      .where(and(eq(sessions.keyHash, sql.placeholder("keyHash")), isNull(sessions.revokedAt)))
+      .prepare();
   }
 
   create(profileId: number, clientVersion: string | null): string {
@@ -47,12 +55,7 @@ export class SessionStore {
 
   resolve(hostKey: string, now = new Date()): ResolvedSession | undefined {
     if (!hostKey) return undefined;
-    const row = this.db
-      .select()
-      .from(sessions)
-      .innerJoin(profiles, eq(sessions.profileId, profiles.profileId))
-      .where(and(eq(sessions.keyHash, hashKey(hostKey)), isNull(sessions.revokedAt)))
-      .get();
+    const row = this.byKeyHash.get({ keyHash: hashKey(hostKey) });
     if (!row) return undefined;
     if (this.idleMs > 0 && now.getTime() - row.sessions.lastUsedAt.getTime() > this.idleMs) {
       return undefined;
