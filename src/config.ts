@@ -129,7 +129,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     name: "ANKISYNCD_WORKERS",
     default: "2",
-    doc: "Worker threads doing collection work; each user is pinned to one. Uploaded collections are checked on extra short-lived threads (at most this many, and at least 2, at once).",
+    doc: "Worker threads doing collection work; each user is pinned to one. Uploaded collections and large media batches are checked on task threads (at most this many, and at least 2, at once). Threads start when needed and stop after `ANKISYNCD_IDLE_CLOSE_SECS` idle.",
   },
   {
     name: "ANKISYNCD_IDLE_CLOSE_SECS",
