@@ -206,6 +206,47 @@ describe("state machine", () => {
   });
 });
 
+describe("applyChunk conflict rule (spec §3.4.6)", () => {
+  test("a row changed in this window wins unless the incoming one is strictly newer", () => {
+    const mid = notetypeId("Basic");
+    insertNote(1, 2_000_000_000, 10); // pending, newer: kept
+    insertNote(2, 1_600_000_000, 10); // pending, older: replaced
+    insertNote(3, 2_000_000_000, 3); // before the window: replaced even by an older one
+    insertNote(4, 1_700_000_000, 10); // pending, same mod: kept
+    insertNote(5, 2_000_000_000, 10); // pending, newer: a broken incoming note is skipped
+    insertCard(11, 2_000_000_000, 10);
+    insertCard(12, 1_600_000_000, 10);
+    insertCard(13, 2_000_000_000, 3);
+    start(10);
+    call("applyChunk", {
+      chunk: {
+        cards: [cardRow(11, 1), cardRow(12, 1), cardRow(13, 1), cardRow(14, 1)],
+        notes: [1, 2, 3, 4].map((id) => noteRow(id, mid, `new${id}\x1fb`)).concat([
+          noteRow(5, mid, "one field only"),
+        ]),
+      },
+    });
+    const flds = db.query("select id, flds from notes order by id").all();
+    expect(flds).toEqual([
+      { id: 1, flds: "front\x1fback" },
+      { id: 2, flds: "new2\x1fb" },
+      { id: 3, flds: "new3\x1fb" },
+      { id: 4, flds: "front\x1fback" },
+      { id: 5, flds: "front\x1fback" },
+    ]);
+    expect(db.query("select id, mod from cards order by id").all()).toEqual([
+      { id: 11, mod: 2_000_000_000 },
+      { id: 12, mod: 1_700_000_000 },
+      { id: 13, mod: 1_700_000_000 },
+      { id: 14, mod: 1_700_000_000 },
+    ]);
+    // A broken note that would be written is still an error.
+    expect(
+      failure(() => call("applyChunk", { chunk: { notes: [noteRow(6, mid, "one field")] } })).kind,
+    ).toBe("badRequest");
+  });
+});
+
 describe("graves", () => {
   test("start sends the server's graves since minUsn", () => {
     db.query("insert into graves values (9, 1, 0), (10, 2, 0), (11, 3, 1), (12, 4, 2)").run();

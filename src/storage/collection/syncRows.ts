@@ -127,20 +127,68 @@ export function insertRevlogIfAbsent(db: Db, v: RevlogValues): void {
   ).run(...v);
 }
 
-export function writeCard(db: Db, v: CardValues): void {
-  db.query(
-    `insert or replace into cards (id, nid, did, ord, mod, usn, type, queue, due, ivl, factor,
-       reps, lapses, left, odue, odid, flags, data)
-     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)`,
-  ).run(...v);
+/**
+ * The conflict rule of `applyChunk` (spec §3.4.6) as the upsert's condition: an existing row
+ * is overwritten unless it changed in this sync window (Anki's pending rule for `clientUsn`)
+ * and is not older than the incoming one. One statement per row, no select before it.
+ */
+function overwritable(table: "notes" | "cards", clientUsn: number): string {
+  const pending = clientUsn === -1 ? `${table}.usn = -1` : `${table}.usn >= $clientUsn`;
+  return `not (${pending}) or ${table}.mod < excluded.mod`;
 }
 
-/** Flags and data are always stored empty, as Anki's storage layer does. */
-export function writeNote(db: Db, note: NoteRow): void {
+const CARD_COLUMNS = [
+  "id",
+  "nid",
+  "did",
+  "ord",
+  "mod",
+  "usn",
+  "type",
+  "queue",
+  "due",
+  "ivl",
+  "factor",
+  "reps",
+  "lapses",
+  "left",
+  "odue",
+  "odid",
+  "flags",
+  "data",
+] as const;
+
+/** Writes a received card unless the stored one wins the conflict rule. */
+export function mergeCardRow(db: Db, v: CardValues, clientUsn: number): void {
+  const params: Record<string, Int | string> = { clientUsn };
+  CARD_COLUMNS.forEach((column, i) => {
+    params[column] = v[i] as Int | string;
+  });
   db.query(
-    `insert or replace into notes (id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data)
-     values ($id, $guid, $mid, $mod, $usn, $tags, $flds, $sfld, $csum, 0, '')`,
-  ).run({ ...note });
+    `insert into cards (${CARD_COLUMNS.join(", ")})
+     values (${CARD_COLUMNS.map((c) => `$${c}`).join(", ")})
+     on conflict(id) do update set
+       ${CARD_COLUMNS.slice(1)
+         .map((c) => `${c} = excluded.${c}`)
+         .join(", ")}
+     where ${overwritable("cards", clientUsn)}`,
+  ).run(params);
+}
+
+/**
+ * Writes a received note unless the stored one wins the conflict rule. Flags and data are
+ * always stored empty, as Anki's storage layer does.
+ */
+export function mergeNoteRow(db: Db, note: NoteRow, clientUsn: number): void {
+  db.query(
+    `insert into notes (id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data)
+     values ($id, $guid, $mid, $mod, $usn, $tags, $flds, $sfld, $csum, 0, '')
+     on conflict(id) do update set
+       guid = excluded.guid, mid = excluded.mid, mod = excluded.mod, usn = excluded.usn,
+       tags = excluded.tags, flds = excluded.flds, sfld = excluded.sfld, csum = excluded.csum,
+       flags = 0, data = ''
+     where ${overwritable("notes", clientUsn)}`,
+  ).run({ ...note, clientUsn });
 }
 
 export function deleteRow(db: Db, table: "notes" | "cards", id: Int): void {

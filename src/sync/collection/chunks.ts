@@ -22,11 +22,11 @@ import {
   type CardValues,
   type Int,
   insertRevlogIfAbsent,
+  mergeCardRow,
+  mergeNoteRow,
   pendingIds,
   readRowsForWire,
   rowSyncState,
-  writeCard,
-  writeNote,
 } from "../../storage/collection/syncRows.ts";
 import type { IncomingChunk, IncomingNote } from "./chunkRows.ts";
 import { isPending, MergeError } from "./legacyMerge.ts";
@@ -105,7 +105,8 @@ export function applyChunk(db: Db, session: SyncSession, incoming: IncomingChunk
   return "null";
 }
 
-function incomingWins(
+/** Whether the stored row wins over the incoming one (the conflict rule, spec §3.4.6). */
+function storedWins(
   db: Db,
   session: SyncSession,
   table: "notes" | "cards",
@@ -113,15 +114,14 @@ function incomingWins(
   mod: Int,
 ): boolean {
   const existing = rowSyncState(db, table, id);
-  if (!existing) return true;
-  return !isPending(Number(existing.usn), session.clientUsn) || intLess(existing.mod, mod);
+  if (!existing) return false;
+  return isPending(Number(existing.usn), session.clientUsn) && !intLess(existing.mod, mod);
 }
 
 function mergeCard(db: Db, session: SyncSession, card: CardValues): void {
-  if (!incomingWins(db, session, "cards", card[0], card[4])) return;
   const stored: CardValues = [...card];
   stored[17] = normalizeCardData(card[17]);
-  writeCard(db, stored);
+  mergeCardRow(db, stored, session.clientUsn);
 }
 
 function mergeNote(
@@ -130,18 +130,25 @@ function mergeNote(
   shapes: Map<string, NotetypeShape>,
   note: IncomingNote,
 ): void {
-  if (!incomingWins(db, session, "notes", note.id, note.mod)) return;
   const shape = shapes.get(String(note.mid));
-  if (!shape) throw new MergeError(`note ${note.id}: note type ${note.mid} missing`);
   const fields = note.flds.split(FIELD_SEPARATOR).map(normalizeField);
-  if (fields.length !== shape.fieldCount) {
-    throw new MergeError(
-      `note ${note.id} has ${fields.length} fields, expected ${shape.fieldCount}`,
-    );
+  const problem = !shape
+    ? `note ${note.id}: note type ${note.mid} missing`
+    : fields.length !== shape.fieldCount
+      ? `note ${note.id} has ${fields.length} fields, expected ${shape.fieldCount}`
+      : undefined;
+  if (problem || !shape) {
+    // A note the stored copy beats is skipped before it is looked at, as Anki does.
+    if (storedWins(db, session, "notes", note.id, note.mod)) return;
+    throw new MergeError(problem);
   }
   const { sfld, csum } = noteCaches(fields, shape.sortIdx);
   const tags = normalizeNoteTags(note.tags);
-  writeNote(db, { ...note, tags, flds: fields.join(FIELD_SEPARATOR), sfld, csum });
+  mergeNoteRow(
+    db,
+    { ...note, tags, flds: fields.join(FIELD_SEPARATOR), sfld, csum },
+    session.clientUsn,
+  );
 }
 
 /** Field count and sort field of each note type by id, kept until note types change. */

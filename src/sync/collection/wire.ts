@@ -69,10 +69,18 @@ export function expectInt(value: LegacyJson | undefined, kind: IntKind, what: st
   throw badRequest(`${what} must be an integer (${kind})`);
 }
 
+/** The same limits as numbers, for the common case of a safe integer (i64 always fits). */
+const NUMBER_LIMITS = Object.fromEntries(
+  Object.entries(LIMITS).map(([kind, [min, max]]) => [kind, [Number(min), Number(max)]]),
+) as Record<IntKind, [number, number]>;
+
 function inRange(int: Int, kind: IntKind): boolean {
+  if (typeof int === "number") {
+    if (kind === "i64") return true;
+    const [min, max] = NUMBER_LIMITS[kind];
+    return int >= min && int <= max;
+  }
   const [min, max] = LIMITS[kind];
-  // Safe integers always fit i64; comparing them as numbers avoids BigInt work per value.
-  if (typeof int === "number") return kind === "i64" || (int >= Number(min) && int <= Number(max));
   return int >= min && int <= max;
 }
 
