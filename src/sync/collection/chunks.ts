@@ -80,7 +80,12 @@ function serializeChunk(
   if (revlog.length > 0) reply.revlog = revlog as LegacyJson[];
   if (cards.length > 0) reply.cards = cards as LegacyJson[];
   if (notes.length > 0) reply.notes = notes as LegacyJson[];
-  return stringifyLegacyJson(reply);
+  // Rows hold strings, numbers and, for ids past 2^53, bigints; without a bigint the native
+  // serialiser writes exactly the same text, several times faster.
+  const wide = [revlog, cards, notes].some((rows) =>
+    rows.some((row) => row.some((value) => typeof value === "bigint")),
+  );
+  return wide ? stringifyLegacyJson(reply) : JSON.stringify(reply);
 }
 
 /** Card data goes out normalised, as Anki re-serialises it when reading a card. */
