@@ -440,8 +440,12 @@ describe("mediaSanity", () => {
 describe("downloadFiles", () => {
   async function download(files: string[], compress = false) {
     const outcome = await downloadFiles(store, files, compress);
-    const raw = new Uint8Array(readFileSync(outcome.path));
-    rmSync(outcome.path);
+    let raw: Uint8Array;
+    if ("bytes" in outcome) raw = outcome.bytes;
+    else {
+      raw = new Uint8Array(readFileSync(outcome.path));
+      rmSync(outcome.path);
+    }
     const zip = compress ? Bun.zstdDecompressSync(raw) : raw;
     expect(zip.byteLength).toBe(outcome.originalSize);
     const entries = unzipSync(zip);
@@ -488,6 +492,24 @@ describe("downloadFiles", () => {
     await put([["huge", mib(3)]]);
     expect((await download(["huge", "one"])).meta).toEqual({ "0": "huge" });
     expect(Object.keys((await download([])).meta)).toEqual([]);
+  });
+
+  test("a batch too large to zip in memory goes through a file, compressed or not", async () => {
+    const big = new Uint8Array(5 * 1024 * 1024).fill(7);
+    await put([
+      ["small", "s"],
+      ["big", big],
+    ]);
+    for (const compress of [false, true]) {
+      const outcome = await downloadFiles(store, ["small", "big"], compress);
+      expect("path" in outcome).toBe(true);
+      if ("path" in outcome) rmSync(outcome.path);
+      const { entries, meta } = await download(["small", "big"], compress);
+      expect(meta).toEqual({ "0": "small", "1": "big" });
+      expect(entries["1"]).toEqual(big);
+    }
+    // nothing left beside the media folder
+    expect(readdirSync(store.paths.dir).filter((n) => n.includes(".tmp-"))).toEqual([]);
   });
 
   test("more than 25 names is a 400; unknown, deleted or unsafe names are a 409", async () => {

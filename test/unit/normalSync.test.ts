@@ -221,9 +221,9 @@ describe("applyChunk conflict rule (spec §3.4.6)", () => {
     call("applyChunk", {
       chunk: {
         cards: [cardRow(11, 1), cardRow(12, 1), cardRow(13, 1), cardRow(14, 1)],
-        notes: [1, 2, 3, 4].map((id) => noteRow(id, mid, `new${id}\x1fb`)).concat([
-          noteRow(5, mid, "one field only"),
-        ]),
+        notes: [1, 2, 3, 4]
+          .map((id) => noteRow(id, mid, `new${id}\x1fb`))
+          .concat([noteRow(5, mid, "one field only")]),
       },
     });
     const flds = db.query("select id, flds from notes order by id").all();

@@ -158,7 +158,11 @@ const downloadFiles: Handler = async (call) => {
     user,
     op: { method: "downloadFiles", files: files as string[], compress: !call.req.legacy },
   });
-  return streamResponse(consumeTempFile(outcome.path), outcome.originalSize, call.req.legacy);
+  const zip =
+    "bytes" in outcome
+      ? new Blob([outcome.bytes as Uint8Array<ArrayBuffer>]).stream()
+      : consumeTempFile(outcome.path);
+  return streamResponse(zip, outcome.originalSize, call.req.legacy);
 };
 
 const mediaSanity: Handler = async (call) => {

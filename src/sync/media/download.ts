@@ -1,25 +1,30 @@
 /**
  * `msync/downloadFiles`: a zip of the requested files (spec §5.5), in request order, cut off
- * once 2.5 MiB is passed (the client asks again for the rest). The zip is written to a
- * temporary file (zstd-compressed for v11 clients) that the caller streams and deletes, so a
- * 100 MiB file is never held in memory.
+ * once 2.5 MiB is passed (the client asks again for the rest). A batch of small files is
+ * zipped (and zstd-compressed for v11 clients) in memory; a larger one is written to a
+ * temporary file that the caller streams and deletes, so a 100 MiB file is never held in memory.
  */
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { compressStream } from "../../compression.ts";
 import { fileStream, writeStreamToFile } from "../../platform/files.ts";
+import { zstdCompress } from "../../platform/zstd.ts";
 import { mediaFilePath, unsafePathReason } from "../../storage/media/files.ts";
 import type { MediaEntry } from "../../storage/media/mediaDb.ts";
 import type { MediaStore } from "../../storage/media/mediaStore.ts";
 import { badRequest, conflict } from "../errors.ts";
 import { DOWNLOAD_TARGET_BYTES, MAX_FILES_PER_BATCH } from "./limits.ts";
-import { StoredZipWriter } from "./zip.ts";
+import { StoredZipWriter, storedZipBytes } from "./zip.ts";
 
-export interface MediaDownloadOutcome {
-  /** A temporary file the caller streams to the client and then deletes. */
-  path: string;
+export type MediaDownloadOutcome = (
+  | /** A temporary file the caller streams to the client and then deletes. */ { path: string }
+  | /** The body itself, for a batch small enough to build in memory. */ { bytes: Uint8Array }
+) & {
   /** Size of the zip itself (the `anki-original-size` of a v11 response). */
   originalSize: number;
-}
+};
+
+/** Batches whose files add up to at most this are zipped in memory, not through files. */
+const IN_MEMORY_MAX_BYTES = 4 * 1024 * 1024;
 
 export async function downloadFiles(
   store: MediaStore,
@@ -27,6 +32,10 @@ export async function downloadFiles(
   compress: boolean,
 ): Promise<MediaDownloadOutcome> {
   const batch = selectBatch(store, files);
+  if (batch.reduce((sum, entry) => sum + entry.size, 0) <= IN_MEMORY_MAX_BYTES) {
+    const zip = await zipInMemory(store, batch);
+    return { bytes: compress ? await zstdCompress(zip) : zip, originalSize: zip.byteLength };
+  }
   const zipPath = store.tempPath(".download.zip");
   const size = await writeZip(store, batch, zipPath);
   if (!compress) return { path: zipPath, originalSize: size };
@@ -62,6 +71,23 @@ export function selectBatch(store: MediaStore, files: readonly string[]): MediaE
     if (total > DOWNLOAD_TARGET_BYTES) break;
   }
   return batch;
+}
+
+async function zipInMemory(store: MediaStore, batch: MediaEntry[]): Promise<Uint8Array> {
+  const entries: [string, Uint8Array][] = [];
+  const names: Record<string, string> = {};
+  for (const [index, entry] of batch.entries()) {
+    try {
+      entries.push([String(index), readFileSync(mediaFilePath(store.folder, entry.fname))]);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      forgetMissingFile(store, entry);
+      throw conflict(`media file missing on disk, forgotten: ${JSON.stringify(entry.fname)}`);
+    }
+    names[String(index)] = entry.fname;
+  }
+  entries.push(["_meta", new TextEncoder().encode(JSON.stringify(names))]);
+  return storedZipBytes(entries);
 }
 
 async function writeZip(store: MediaStore, batch: MediaEntry[], zipPath: string): Promise<number> {

@@ -247,3 +247,14 @@ export class StoredZipWriter {
     await this.done.catch(() => {});
   }
 }
+
+/** A zip of stored entries built in memory (a small download batch). */
+export async function storedZipBytes(entries: [string, Uint8Array][]): Promise<Uint8Array> {
+  const zip = new ZipBuilder();
+  for (const [name, data] of entries)
+    zip.addBuffer(Buffer.from(data.buffer, data.byteOffset, data.byteLength), name, STORED);
+  zip.end();
+  const chunks: Buffer[] = [];
+  for await (const chunk of zip.outputStream as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
