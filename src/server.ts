@@ -5,11 +5,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Config } from "./config.ts";
-import {
-  type CollectionExecutor,
-  InProcessExecutor,
-  WorkerPoolExecutor,
-} from "./executor/executor.ts";
+import { type CollectionExecutor, WorkerPoolExecutor } from "./executor/executor.ts";
 import type { WorkerSettings } from "./executor/jobs.ts";
 import { createApp } from "./http/app.ts";
 import { startMetricsListener } from "./http/routes/metrics.ts";
@@ -117,8 +113,9 @@ export async function startServer(
   adoptAnkiServerFolders(config.dataDir, services.localUsers.list(), services.profiles, log);
   adoptPythonServerMedia(config.dataDir, log);
   const stopPruning = startPruning(services.sessions, services.knownLogins, log);
+  // The in-process executor loads all the collection code: only where it is asked for.
   const baseExecutor: CollectionExecutor = options.inProcess
-    ? new InProcessExecutor(workerSettings(config))
+    ? new (await import("./executor/inProcess.ts")).InProcessExecutor(workerSettings(config))
     : new WorkerPoolExecutor(workerSettings(config), config.workers);
   const { executor, metrics } = withMetrics(config, baseExecutor);
   const app = createApp({ config, identity: services.identity, executor, log, metrics });

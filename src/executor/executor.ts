@@ -1,15 +1,14 @@
 /**
  * Where collection work runs. The server uses a pool of worker threads (users pinned to a
  * worker, one job at a time per user) plus warm task workers for heavy stateless work
- * (taskPool.ts); threads start when needed and stop when idle. Unit tests use the in-process
- * executor.
+ * (taskPool.ts); threads start when needed and stop when idle. Tests may use the in-process
+ * executor (inProcess.ts), kept apart so the main thread never loads the collection code.
  */
 import { SyncError } from "../sync/errors.ts";
-import { CollectionHost } from "./host.ts";
 import type { Job, JobReplyMessage, JobResult, WorkerSettings } from "./jobs.ts";
 import { KeyedMutex } from "./keyedMutex.ts";
 import { TaskPool } from "./taskPool.ts";
-import { runTask, type Task, type TaskResult } from "./tasks.ts";
+import type { Task, TaskResult } from "./tasks.ts";
 
 export interface CollectionExecutor {
   /** A job for one user: runs after that user's earlier jobs, on the worker they are pinned to. */
@@ -17,27 +16,6 @@ export interface CollectionExecutor {
   /** Stateless heavy work: runs on a task worker of its own (bounded in number), not the user's. */
   runTask<T extends Task>(task: T): Promise<TaskResult<T>>;
   close(): Promise<void>;
-}
-
-export class InProcessExecutor implements CollectionExecutor {
-  private readonly host: CollectionHost;
-  private readonly mutex = new KeyedMutex();
-
-  constructor(settings: WorkerSettings) {
-    this.host = new CollectionHost(settings);
-  }
-
-  run<J extends Job>(job: J): Promise<JobResult<J>> {
-    return this.mutex.run(job.user.uuid, () => this.host.handle(job));
-  }
-
-  runTask<T extends Task>(task: T): Promise<TaskResult<T>> {
-    return runTask(task) as Promise<TaskResult<T>>;
-  }
-
-  async close(): Promise<void> {
-    this.host.shutdown();
-  }
 }
 
 interface Pending {

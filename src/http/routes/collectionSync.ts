@@ -10,12 +10,8 @@ import { compressStream } from "../../compression.ts";
 import type { SyncUser } from "../../identity/service.ts";
 import { consumeTempFile, StreamTooLarge, writeStreamToFile } from "../../platform/files.ts";
 import { tempPathBeside, userPaths } from "../../storage/paths.ts";
-import {
-  type PreparedUpload,
-  UPLOAD_OK,
-  UPLOAD_TOO_LARGE,
-  type UploadOutcome,
-} from "../../sync/collection/upload.ts";
+import type { PreparedUpload, UploadOutcome } from "../../sync/collection/upload.ts";
+import { UPLOAD_OK, UPLOAD_TOO_LARGE } from "../../sync/collection/uploadReplies.ts";
 import { badRequest } from "../../sync/errors.ts";
 import { clientIp } from "../clientIp.ts";
 import type { AppDeps } from "../deps.ts";

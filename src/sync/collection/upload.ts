@@ -21,11 +21,9 @@ import { storageFault } from "../../storage/ioErrors.ts";
 import { tempPathBeside } from "../../storage/paths.ts";
 import { badRequest } from "../errors.ts";
 
-/** The exact texts clients show; only `OK` means success. */
-export const UPLOAD_OK = "OK";
-export const UPLOAD_TOO_LARGE = "collection exceeds size limit";
-export const UPLOAD_CORRUPT =
-  "Your upload was corrupt. Please use Check Database, or restore from backup.";
+import { UPLOAD_CORRUPT, UPLOAD_OK, UPLOAD_TOO_LARGE } from "./uploadReplies.ts";
+
+export { UPLOAD_CORRUPT, UPLOAD_OK, UPLOAD_TOO_LARGE };
 
 export interface UploadInput {
   /** The request body as received (still compressed). Always removed. */
