@@ -63,7 +63,7 @@ class Params:
 FULL = Params(5, 10, 100, 3000, 1000, 8_000, 20, 5_000_000)
 QUICK = Params(
     1, 5, 20, 1000, 300, 8_000, 4, 2_000_000, b_syncs_alone=3,
-    many_users=4, many_secs=4.0, many_checked=1, idle_users=40, idle_close_secs=2,
+    many_users=4, many_secs=4.0, many_checked=1, idle_users=40, idle_close_secs=1,
 )
 
 
