@@ -1,4 +1,4 @@
-/** Task worker entry: runs one stateless task (src/executor/tasks.ts) and is then terminated. */
+/** Task worker entry: runs stateless tasks (src/executor/tasks.ts) one at a time, for the task pool (taskPool.ts). */
 import { adoptInstanceTag } from "../storage/instance.ts";
 import { replyTo } from "./replies.ts";
 import { runTask, type Task } from "./tasks.ts";

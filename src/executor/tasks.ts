@@ -1,7 +1,8 @@
 /**
  * Heavy work that needs none of a user's open state (decompressing, checking and converting an
- * uploaded collection; checking and staging a media upload). It runs on a short-lived task worker instead of the user's pinned
- * worker, so users sharing that worker are not kept waiting.
+ * uploaded collection; checking and staging a large media upload). It runs on a task worker
+ * (taskPool.ts) instead of the user's pinned worker, so users sharing that worker are not kept
+ * waiting.
  */
 import { dirname } from "node:path";
 import { type PreparedUpload, prepareUpload, type UploadInput } from "../sync/collection/upload.ts";
