@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { zstdCompress } from "../../src/platform/zstd.ts";
 import { MediaStore } from "../../src/storage/media/mediaStore.ts";
 import { userPaths } from "../../src/storage/paths.ts";
 import { uploadChanges, uploadSmallChanges } from "../../src/sync/media/upload.ts";
@@ -17,14 +18,16 @@ const dir = mkdtempSync(join(process.env.BENCH_TMP ?? tmpdir(), "media-micro-"))
 const limits = { maxUncompressedBytes: 300 * 1024 * 1024 };
 let n = 0;
 const batch = () =>
-  Bun.zstdCompressSync(
-    uploadZip(Array.from({ length: 25 }, () => [`f${n++}.bin`, randomBytes(8000)] as [string, Uint8Array])),
+  zstdCompress(
+    uploadZip(
+      Array.from({ length: 25 }, () => [`f${n++}.bin`, randomBytes(8000)] as [string, Uint8Array]),
+    ),
   );
 
 for (const way of ["inPlace", "staged", "inPlace", "staged"] as const) {
   const store = new MediaStore(userPaths(dir, `${way}-${n}`), { networkFs: false });
   mkdirSync(store.paths.dir, { recursive: true });
-  const bodies = Array.from({ length: batches }, batch);
+  const bodies = await Promise.all(Array.from({ length: batches }, batch));
   const started = performance.now();
   for (const body of bodies) {
     if (way === "inPlace") await uploadSmallChanges(store, body, "zstd", limits);
