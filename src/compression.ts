@@ -46,18 +46,39 @@ export async function readText(
   maxBytes: number,
 ): Promise<string> {
   const decoder = new TextDecoder("utf-8", { fatal: true });
-  const reader = stream.getReader();
   let text = "";
+  await readBounded(stream, maxBytes, (chunk) => {
+    text += decodeChunk(decoder, chunk);
+  });
+  return text + decodeChunk(decoder);
+}
+
+/** A whole (small) stream in memory as one buffer, refusing more than `maxBytes`. */
+export async function readBytes(
+  stream: ReadableStream<Uint8Array>,
+  maxBytes: number,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const total = await readBounded(stream, maxBytes, (chunk) => chunks.push(chunk));
+  return Buffer.concat(chunks, total);
+}
+
+/** Hands each chunk on as it arrives; past `maxBytes` the read stops and BodyTooLarge is thrown. */
+async function readBounded(
+  stream: ReadableStream<Uint8Array>,
+  maxBytes: number,
+  onChunk: (chunk: Uint8Array) => void,
+): Promise<number> {
+  const reader = stream.getReader();
   let total = 0;
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) break;
+      if (done) return total;
       total += value.byteLength;
       if (total > maxBytes) throw new BodyTooLarge(maxBytes);
-      text += decodeChunk(decoder, value);
+      onChunk(value);
     }
-    return text + decodeChunk(decoder);
   } catch (err) {
     // Stops the decompressor and the socket read instead of draining the rest.
     await reader.cancel().catch(() => {});

@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { closeSync, existsSync, fdatasync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { BodyTooLarge, type Compression, decompressStream } from "../../compression.ts";
+import { BodyTooLarge, type Compression, decompressStream, readBytes } from "../../compression.ts";
 import { fileStream, StreamTooLarge, writeStreamToFile } from "../../platform/files.ts";
 import { fsyncPath } from "../../storage/collection/replace.ts";
 import { storageFault } from "../../storage/ioErrors.ts";
@@ -134,29 +134,6 @@ export async function uploadSmallChanges(
   return applyMediaUpload(store, { staging, changes }, now);
 }
 
-/** A whole (small) stream in memory, refusing more than `maxBytes`. */
-async function readBounded(
-  stream: ReadableStream<Uint8Array>,
-  maxBytes: number,
-): Promise<Uint8Array> {
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (total > maxBytes) throw new BodyTooLarge(maxBytes);
-      chunks.push(value);
-    }
-  } catch (err) {
-    await reader.cancel().catch(() => {});
-    throw err;
-  }
-  return Buffer.concat(chunks, total);
-}
-
 async function decompressSmall(
   body: Uint8Array,
   compression: Compression,
@@ -165,7 +142,7 @@ async function decompressSmall(
   if (compression === "none") return body.byteLength <= IN_PLACE_MAX_BYTES ? body : null;
   const bound = Math.min(IN_PLACE_MAX_BYTES, maxBytes);
   try {
-    return await readBounded(
+    return await readBytes(
       decompressStream(new Blob([body as Uint8Array<ArrayBuffer>]).stream(), compression),
       bound,
     );
