@@ -1,7 +1,10 @@
 /**
  * Stream (de)compression for both framings: zstd for protocol v11, gzip for legacy clients.
- * Web-standard CompressionStream/DecompressionStream; Bun implements the `zstd` format natively.
+ * gzip through web-standard CompressionStream/DecompressionStream; zstd through the runtime's
+ * implementation (platform/zstd.ts).
  */
+import { zstdCompressStream, zstdDecompressStream } from "./platform/zstd.ts";
+
 export type Compression = "zstd" | "gzip" | "none";
 
 export function decompressStream(
@@ -9,6 +12,7 @@ export function decompressStream(
   format: Compression,
 ): ReadableStream<Uint8Array> {
   if (format === "none") return stream;
+  if (format === "zstd") return stream.pipeThrough(zstdDecompressStream());
   return stream.pipeThrough(
     new DecompressionStream(format as CompressionFormat) as unknown as TransformStream<
       Uint8Array,
@@ -22,6 +26,7 @@ export function compressStream(
   format: Compression,
 ): ReadableStream<Uint8Array> {
   if (format === "none") return stream;
+  if (format === "zstd") return stream.pipeThrough(zstdCompressStream());
   return stream.pipeThrough(
     new CompressionStream(format as CompressionFormat) as unknown as TransformStream<
       Uint8Array,

@@ -1,10 +1,15 @@
-/** Entry point: `bun run start`. Configuration comes from the environment and `.env`. */
+/**
+ * Entry point: `bun run start` (or `deno task start`). Configuration comes from the environment
+ * and `.env`.
+ */
 import { ConfigError, ignoredSyncUsers, loadConfig, unknownSettings } from "./config.ts";
 import { createLogger } from "./log.ts";
+import { loadEnvFile } from "./platform/env.ts";
 import { startServer } from "./server.ts";
 import { StartupRefused } from "./storage/writable.ts";
 
 async function main(): Promise<void> {
+  loadEnvFile();
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig();

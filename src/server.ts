@@ -19,6 +19,7 @@ import { createIdentity } from "./identity/setup.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { CountingExecutor } from "./metrics/executorStats.ts";
 import { ServerMetrics } from "./metrics/serverMetrics.ts";
+import { type Listener, listen } from "./platform/serve.ts";
 import { openSessionDb, type SessionDb } from "./platform/sessionDb.ts";
 import { checkUnicaseExtension } from "./platform/sqlite.ts";
 import { adoptAnkiServerFolders } from "./storage/ankiServerLayout.ts";
@@ -119,15 +120,15 @@ export async function startServer(
     : new WorkerPoolExecutor(workerSettings(config), config.workers);
   const { executor, metrics } = withMetrics(config, baseExecutor);
   const app = createApp({ config, identity: services.identity, executor, log, metrics });
-  app.listen({ hostname: config.host, port: config.port });
-  const port = app.server?.port ?? config.port;
-  const metricsApp = metrics ? startMetricsListener(metrics, config.metrics) : null;
-  const metricsUrl = metricsApp?.server
-    ? `${httpUrl(config.metrics.host, metricsApp.server.port ?? 0)}metrics`
+  const listener = listen(app, { hostname: config.host, port: config.port });
+  const port = listener.port;
+  const metricsListener = metrics ? startMetricsListener(metrics, config.metrics) : null;
+  const metricsUrl = metricsListener
+    ? `${httpUrl(config.metrics.host, metricsListener.port)}metrics`
     : null;
   log.info("ankisyncd listening", {
     // The address actually bound (0.0.0.0 means every interface), not a guess at a reachable one.
-    url: httpUrl(app.server?.hostname ?? config.host, port),
+    url: httpUrl(listener.hostname, port),
     data: config.dataDir,
     users: config.syncUsers.length,
     networkFs: isNetworkFs(config),
@@ -138,8 +139,8 @@ export async function startServer(
   let stopping: Promise<void> | undefined;
   const shutDown = async () => {
     stopPruning();
-    await metricsApp?.stop();
-    await drain(app, log);
+    await metricsListener?.stop();
+    await drain(listener, log);
     await executor.close();
     services.sessionDb.$client.close();
     lease.release();
@@ -176,9 +177,7 @@ function withMetrics(
 }
 
 /** Stops listening and waits for requests in flight, closing their connections after DRAIN_MS. */
-async function drain(app: ReturnType<typeof createApp>, log: Logger): Promise<void> {
-  const server = app.server;
-  if (!server) return;
+async function drain(server: Listener, log: Logger): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const graceful = server.stop(false).then(() => true);
   const late = new Promise<boolean>((resolve) => {

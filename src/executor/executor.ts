@@ -4,6 +4,7 @@
  * (taskPool.ts); threads start when needed and stop when idle. Tests may use the in-process
  * executor (inProcess.ts), kept apart so the main thread never loads the collection code.
  */
+import { spawnWorker } from "../platform/workers.ts";
 import { SyncError } from "../sync/errors.ts";
 import type { Job, JobReplyMessage, JobResult, WorkerSettings } from "./jobs.ts";
 import { KeyedMutex } from "./keyedMutex.ts";
@@ -45,9 +46,12 @@ class CollectionWorker {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(new URL("./worker.ts", import.meta.url).href);
+    const worker = spawnWorker(new URL("./worker.ts", import.meta.url));
     worker.onmessage = (event: MessageEvent<JobReplyMessage>) => this.settle(event.data);
-    worker.onerror = (event) => this.crashed(worker, event.message);
+    worker.onerror = (event) => {
+      event.preventDefault(); // Deno: otherwise a worker's error ends the whole process
+      this.crashed(worker, event.message);
+    };
     worker.postMessage({ init: this.settings });
     this.worker = worker;
     return worker;

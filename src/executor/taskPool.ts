@@ -4,6 +4,7 @@
  * tasks: each runs one task at a time, at most `max` run at once, more are started only when
  * all are busy, and one left idle for `idleMs` is stopped so an idle server holds none.
  */
+import { spawnWorker } from "../platform/workers.ts";
 import { instanceTag } from "../storage/instance.ts";
 import { SyncError } from "../sync/errors.ts";
 import type { JobReplyMessage } from "./jobs.ts";
@@ -83,15 +84,17 @@ export class TaskPool {
 }
 
 function spawn(): Worker {
-  return new Worker(new URL("./taskWorker.ts", import.meta.url).href);
+  return spawnWorker(new URL("./taskWorker.ts", import.meta.url));
 }
 
 /** The task's reply; rejects only when the worker itself failed. */
 function send(worker: Worker, task: Task): Promise<JobReplyMessage> {
   return new Promise<JobReplyMessage>((resolve, reject) => {
     worker.onmessage = (event: MessageEvent<JobReplyMessage>) => resolve(event.data);
-    worker.onerror = (event) =>
+    worker.onerror = (event) => {
+      event.preventDefault(); // Deno: otherwise a worker's error ends the whole process
       reject(new SyncError("serverError", `task worker: ${event.message}`));
+    };
     worker.postMessage({ id: 0, task, instance: instanceTag() });
   });
 }

@@ -1,14 +1,12 @@
-/** File streaming through Bun.file, kept here so the rest of the code sees only web streams. */
+/**
+ * File streaming, kept here so the rest of the code sees only web streams. Reading is the
+ * runtime's (#platform/files.ts: Bun.file on Bun, node:fs on Deno); writing is node:fs on both.
+ */
 import { rmSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
+import { fileStream } from "#platform/files.ts";
 
-export function fileStream(path: string): ReadableStream<Uint8Array> {
-  return Bun.file(path).stream();
-}
-
-export async function fileSize(path: string): Promise<number> {
-  return Bun.file(path).size;
-}
+export { fileSize, fileStream } from "#platform/files.ts";
 
 export class StreamTooLarge extends Error {
   constructor(readonly limit: number) {

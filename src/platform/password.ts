@@ -1,8 +1,2 @@
-/** Password hashing through Bun's native argon2id. */
-export function hashPassword(password: string): Promise<string> {
-  return Bun.password.hash(password, { algorithm: "argon2id" });
-}
-
-export function verifyArgon2(password: string, hash: string): Promise<boolean> {
-  return Bun.password.verify(password, hash);
-}
+/** argon2id password hashing (PHC strings): the runtime's implementation. */
+export { hashPassword, verifyArgon2 } from "#platform/password.ts";

@@ -1,14 +1,57 @@
 /**
- * The only module that touches `bun:sqlite`. Everything else receives a `Db`.
- * Collections need Anki's `unicase` collation, which bun:sqlite cannot register from JS,
- * so it comes from a small loadable extension (native/unicase) built at install time.
+ * The SQL database contract; the runtime's driver is behind `#platform/sqlite.ts`
+ * (bun/sqlite.ts: bun:sqlite itself; deno/sqlite.ts: node:sqlite made to behave the same).
+ * Everything else receives a `Db`. Collections need Anki's `unicase` collation, which neither
+ * driver can register from JS, so it comes from a small loadable extension (native/unicase)
+ * built at install time.
  */
-import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
+import { openDriver } from "#platform/sqlite.ts";
 
-export type Db = Database;
 export type SqlValue = string | number | bigint | boolean | null | Uint8Array;
+/** Positional values, or one object of named ones (`{ usn }` for `$usn`). */
+export type SqlParams = SqlValue[] | [Readonly<Record<string, SqlValue>>];
+
+export interface RunResult {
+  changes: number;
+  lastInsertRowid: number | bigint;
+}
+
+/** bun:sqlite's statement API, the subset the code uses. */
+export interface Statement<Row = unknown> {
+  /** The first row, or null (never undefined) when there is none. */
+  get(...params: SqlParams): Row | null;
+  all(...params: SqlParams): Row[];
+  /** Rows as arrays of column values. */
+  values(...params: SqlParams): unknown[][];
+  run(...params: SqlParams): RunResult;
+  /** Integers come back as bigint (exact 64-bit) from now on. */
+  safeIntegers(on?: boolean): Statement<Row>;
+}
+
+export type Transaction<A extends unknown[], R> = ((...args: A) => R) & {
+  deferred: (...args: A) => R;
+  immediate: (...args: A) => R;
+  exclusive: (...args: A) => R;
+};
+
+/**
+ * bun:sqlite's database API, the subset the code uses. Integral numbers bind as INTEGER,
+ * booleans as 0/1; nested transactions are savepoints.
+ */
+export interface Db {
+  /** A prepared statement, cached per connection. */
+  query<Row = unknown, _Params = unknown>(sql: string): Statement<Row>;
+  /** A prepared statement of its own (not cached). */
+  prepare<Row = unknown, _Params = unknown>(sql: string): Statement<Row>;
+  /** One or more statements without parameters. */
+  exec(sql: string): void;
+  transaction<A extends unknown[], R>(work: (...args: A) => R): Transaction<A, R>;
+  readonly inTransaction: boolean;
+  loadExtension(path: string): void;
+  close(): void;
+}
 
 export interface OpenOptions {
   readonly?: boolean;
@@ -17,7 +60,7 @@ export interface OpenOptions {
   unicase?: boolean;
 }
 
-const DEFAULT_EXTENSION = resolve(import.meta.dir, "../../build/unicase.so");
+const DEFAULT_EXTENSION = resolve(import.meta.dirname, "../../build/unicase.so");
 
 /** Path of the compiled unicase extension; overridable for packaged installs. */
 export function unicaseExtensionPath(): string {
@@ -25,16 +68,17 @@ export function unicaseExtensionPath(): string {
 }
 
 export function openDatabase(path: string, options: OpenOptions = {}): Db {
-  const db = options.readonly
-    ? new Database(path, { readonly: true, strict: true })
-    : new Database(path, { create: options.create ?? true, readwrite: true, strict: true });
+  const db = openDriver(path, {
+    readonly: options.readonly ?? false,
+    create: options.create ?? true,
+  });
   if (options.unicase) loadUnicase(db);
   return db;
 }
 
 /** Fails with a message that says what to do if the unicase extension cannot be loaded. */
 export function checkUnicaseExtension(): void {
-  const db = new Database(":memory:");
+  const db = openDriver(":memory:", { readonly: false, create: true });
   try {
     loadUnicase(db);
     db.query("select 'a' = 'A' collate unicase").get();

@@ -47,7 +47,7 @@ function downgradeCopy(variant: string, suffix = "ours"): string {
   const db = openDatabase(path, { unicase: true });
   try {
     downgradeToSchema11(db);
-    db.run("pragma journal_mode = delete");
+    db.exec("pragma journal_mode = delete");
   } finally {
     db.close();
   }
@@ -219,7 +219,7 @@ describe("refusals and atomicity", () => {
     const path = fixture("v17.anki2");
     copyFileSync(fixture("stock.anki2"), path);
     const db = openDatabase(path, { unicase: true });
-    db.run("update col set ver = 17");
+    db.exec("update col set ver = 17");
     const attempt = () => downgradeToSchema11(db);
     expect(attempt).toThrow(UnsupportedSchemaVersionError);
     try {
@@ -234,7 +234,7 @@ describe("refusals and atomicity", () => {
     const path = fixture("badconfig.anki2");
     copyFileSync(fixture("rich.anki2"), path);
     const db = openDatabase(path, { unicase: true });
-    db.run("update config set val = cast('{oops' as blob) where KEY = 'curModel'");
+    db.exec("update config set val = cast('{oops' as blob) where KEY = 'curModel'");
     expect(() => downgradeToSchema11(db)).toThrow(InvalidConfigValueError);
     const tables = db
       .prepare(

@@ -82,8 +82,8 @@ describe("unicase collation", () => {
 
   test("orders and indexes a column", () => {
     const words = ["zebra", "Ärger", "apple", "B-C", "b_c", "Straße", "STRASSE2", "Gamma", "ﬃx"];
-    db.run("create table t (name text collate unicase)");
-    db.run("create index t_name on t (name)");
+    db.exec("create table t (name text collate unicase)");
+    db.exec("create index t_name on t (name)");
     const insert = db.query("insert into t values (?)");
     for (const w of words) insert.run(w);
     const sorted = db.query<{ name: string }, []>("select name from t order by name").all();

@@ -9,6 +9,7 @@ import { Elysia } from "elysia";
 import { compressStream } from "../../compression.ts";
 import type { SyncUser } from "../../identity/service.ts";
 import { consumeTempFile, StreamTooLarge, writeStreamToFile } from "../../platform/files.ts";
+import { clientAddress } from "../../platform/serve.ts";
 import { tempPathBeside, userPaths } from "../../storage/paths.ts";
 import type { PreparedUpload, UploadOutcome } from "../../sync/collection/upload.ts";
 import { UPLOAD_OK, UPLOAD_TOO_LARGE } from "../../sync/collection/uploadReplies.ts";
@@ -193,7 +194,7 @@ export function collectionSyncRoutes(deps: AppDeps) {
           deps,
           params.method,
           request,
-          clientIp(request, server?.requestIP(request)?.address, deps.config.ipHeader),
+          clientIp(request, clientAddress(request, server), deps.config.ipHeader),
         ),
       { parse: "none" },
     );

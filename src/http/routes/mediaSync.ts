@@ -6,6 +6,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { Elysia } from "elysia";
 import { consumeTempFile, readSmallOrToFile, StreamTooLarge } from "../../platform/files.ts";
+import { clientAddress } from "../../platform/serve.ts";
 import { mediaTempPath } from "../../storage/media/mediaStore.ts";
 import { userPaths } from "../../storage/paths.ts";
 import { badRequest } from "../../sync/errors.ts";
@@ -228,7 +229,7 @@ export function mediaSyncRoutes(deps: AppDeps) {
     clientIp(request, address, deps.config.ipHeader);
   return new Elysia({ name: "media-sync" })
     .get("/msync/begin", ({ request, server }) =>
-      handleMediaBeginGet(deps, request, ip(request, server?.requestIP(request)?.address)),
+      handleMediaBeginGet(deps, request, ip(request, clientAddress(request, server))),
     )
     .post(
       "/msync/:method",
@@ -237,7 +238,7 @@ export function mediaSyncRoutes(deps: AppDeps) {
           deps,
           params.method,
           request,
-          ip(request, server?.requestIP(request)?.address),
+          ip(request, clientAddress(request, server)),
         ),
       { parse: "none" },
     );

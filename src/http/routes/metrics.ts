@@ -7,6 +7,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { Elysia } from "elysia";
 import type { MetricsConfig } from "../../config.ts";
 import type { ServerMetrics } from "../../metrics/serverMetrics.ts";
+import { listen } from "../../platform/serve.ts";
 
 export function metricsRoutes(metrics: ServerMetrics, token: string | null) {
   return new Elysia({ name: "metrics" }).get("/metrics", async ({ request }) => {
@@ -37,8 +38,7 @@ export function startMetricsListener(metrics: ServerMetrics, config: MetricsConf
         ? new Response("404", { status: 404 })
         : new Response("500", { status: 500 }),
     );
-  app.listen({ hostname: config.host, port: config.port });
-  return app;
+  return listen(app, { hostname: config.host, port: config.port });
 }
 
 function bearerMatches(header: string | null, token: string): boolean {

@@ -83,10 +83,12 @@ function keyedById(objects: readonly LegacyObject[]): LegacyObject {
 
 /** Schema 11 graves: (usn, oid, type) with no primary key; the index goes with the table. */
 function relayoutGraves(db: Db): void {
-  db.run("alter table graves rename to graves_old");
-  db.run("create table graves (usn integer not null, oid integer not null, type integer not null)");
-  db.run("insert into graves (usn, oid, type) select usn, oid, type from graves_old");
-  db.run("drop table graves_old");
+  db.exec("alter table graves rename to graves_old");
+  db.exec(
+    "create table graves (usn integer not null, oid integer not null, type integer not null)",
+  );
+  db.exec("insert into graves (usn, oid, type) select usn, oid, type from graves_old");
+  db.exec("drop table graves_old");
 }
 
 function writeLegacyColumns(db: Db, columns: LegacyColumns): void {
@@ -106,9 +108,9 @@ function dropNativeSchema(db: Db): void {
     "notetypes",
     "decks",
   ]) {
-    db.run(`drop table ${table}`);
+    db.exec(`drop table ${table}`);
   }
-  db.run("drop index idx_cards_odid");
-  db.run("drop index idx_notes_mid");
-  db.run(`update col set ver = ${LEGACY_VERSION}`);
+  db.exec("drop index idx_cards_odid");
+  db.exec("drop index idx_notes_mid");
+  db.exec(`update col set ver = ${LEGACY_VERSION}`);
 }
