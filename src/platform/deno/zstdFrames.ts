@@ -49,7 +49,7 @@ export function zstdFrameCheck(): TransformStream<Uint8Array, Uint8Array> {
         if ((fhd >> 3) & 1) throw new Error("zstd: reserved bit set");
         checksum = (fhd >> 2) & 1 ? 4 : 0;
         const dict = [0, 1, 2, 4][fhd & 3] as number;
-        const fcs = [single ? 1 : 0, 2, 4, 8][fcsFlag]!;
+        const fcs = [single ? 1 : 0, 2, 4, 8][fcsFlag] as number;
         skip = (single ? 0 : 1) + dict + fcs;
         state = "block";
         want = 3;
