@@ -4,7 +4,7 @@
 # against ankisyncd and against Anki's own server (which proves the scenarios), and a short run
 # of the fault suite (test/faults; `bash test/faults/run.sh --trials 50` runs many).
 #   bash scripts/test.sh            everything
-#   E2E_SERVERS=ours bash scripts/test.sh   skip the run against Anki's own server
+#   E2E_SERVERS=ours bash scripts/test.sh   skip the runs against Anki's own server and on Deno
 #   E2E_CLIENTS=all bash scripts/test.sh    client scenarios with every anki version (default:
 #                                           2.1.54, 2.1.66, 26.9.3; see test/e2e/clients.py)
 set -euo pipefail
@@ -29,9 +29,14 @@ echo "== client versions for the e2e matrix (E2E_CLIENTS=${E2E_CLIENTS:-default}
 export E2E_CLIENTS="${E2E_CLIENTS:-default}"
 .venv/bin/python test/e2e/clients.py || E2E_FAILED=1
 
-for server in ${E2E_SERVERS:-ours official}; do
+# ours-deno: the same server on Deno, with the full, normal and media sync scenarios only.
+DENO_E2E="test/e2e/test_full_sync.py test/e2e/test_normal_sync.py test/e2e/test_media_sync.py"
+for server in ${E2E_SERVERS:-ours official ours-deno}; do
   echo "== end-to-end with the real Anki client against: $server"
-  E2E_SERVER="$server" .venv/bin/python -m pytest test/e2e -q -p no:cacheprovider \
+  files=test/e2e
+  if [ "$server" = ours-deno ]; then files=$DENO_E2E; fi
+  # shellcheck disable=SC2086
+  E2E_SERVER="$server" .venv/bin/python -m pytest $files -q -p no:cacheprovider \
     --junitxml="$REPORTS/e2e-$server.xml" || E2E_FAILED=1
 done
 

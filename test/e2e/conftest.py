@@ -43,7 +43,7 @@ for p in (str(E2E_DIR), str(FIXTURES_DIR)):
 
 from anki.collection import Collection  # noqa: E402
 
-SERVER_KINDS = ("official", "ours")
+SERVER_KINDS = ("official", "ours", "ours-deno")  # ours-deno: the same src/ on Deno
 HEALTH_TIMEOUT = float(os.environ.get("E2E_HEALTH_TIMEOUT", "30"))
 STOP_TIMEOUT = 10.0
 
@@ -114,6 +114,14 @@ class SyncServer:
     def command(self) -> tuple[list[str], Path]:
         if self.kind == "official":
             return [sys.executable, "-m", "anki.syncserver"], REPO_ROOT
+        if self.kind == "ours-deno":
+            # The binary itself (not `deno task`), so that signals reach the server; the
+            # permissions are deno.json's.
+            deno = REPO_ROOT / "node_modules" / "deno" / "deno"
+            if not deno.exists():
+                raise RuntimeError(f"{deno} missing (E2E_SERVER=ours-deno): run `bun install`")
+            perms = ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys"]
+            return [str(deno), "run", *perms, "src/main.ts"], REPO_ROOT
         bun = shutil.which("bun")
         if bun is None:
             raise RuntimeError("`bun` not found on PATH (needed for E2E_SERVER=ours)")
@@ -127,7 +135,7 @@ class SyncServer:
         env.update(SYNC_HOST=self.host, SYNC_PORT=str(self.port), SYNC_BASE=str(self.base))
         for i, (user, pw) in enumerate(self.users.items(), start=1):
             env[f"SYNC_USER{i}"] = f"{user}:{pw}"
-        if self.kind == "ours":
+        if self.kind in ("ours", "ours-deno"):
             env["ANKISYNCD_LOG_LEVEL"] = "debug"
         env.update(self.extra_env)
         return env
