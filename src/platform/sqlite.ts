@@ -26,8 +26,8 @@ export interface Statement<Row = unknown> {
   /** Rows as arrays of column values. */
   values(...params: SqlParams): unknown[][];
   run(...params: SqlParams): RunResult;
-  /** Integers come back as bigint (exact 64-bit) from now on. */
-  safeIntegers(on?: boolean): Statement<Row>;
+  /** `true`: integers come back as bigint (exact 64-bit) from now on. (bun:sqlite: without an argument it returns a boolean, not the statement.) */
+  safeIntegers(on: boolean): Statement<Row>;
 }
 
 export type Transaction<A extends unknown[], R> = ((...args: A) => R) & {

@@ -32,7 +32,7 @@ class NodeStatement<Row = unknown> implements Statement<Row> {
   private safe = false;
   constructor(private readonly stmt: StatementSync) {}
 
-  safeIntegers(on = true): this {
+  safeIntegers(on: boolean): this {
     this.safe = on;
     return this;
   }

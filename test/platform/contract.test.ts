@@ -1,0 +1,261 @@
+/**
+ * The platform contract (src/platform), the same cases on every runtime: `bun test` runs it
+ * with the Bun implementations, `deno test` (scripts/test.sh) with the Deno ones. node:test
+ * and node:assert, which both runtimes provide. Each case is a difference found between
+ * bun:sqlite / Bun natives and their Deno replacements.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { Elysia } from "elysia";
+import { loadEnvFile } from "../../src/platform/env.ts";
+import { hashPassword, verifyArgon2 } from "../../src/platform/password.ts";
+import { clientAddress, listen } from "../../src/platform/serve.ts";
+import { openDatabase } from "../../src/platform/sqlite.ts";
+import { spawnWorker } from "../../src/platform/workers.ts";
+import {
+  zstdCompress,
+  zstdCompressStream,
+  zstdDecompress,
+  zstdDecompressStream,
+} from "../../src/platform/zstd.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "platform-contract-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const chunk of stream) parts.push(chunk);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+/** Same bytes (whatever the array class: Bun returns Buffers). */
+function sameBytes(actual: Uint8Array, expected: Uint8Array): void {
+  assert.equal(actual.byteLength, expected.byteLength);
+  assert.ok(Buffer.from(actual).equals(Buffer.from(expected)), "bytes differ");
+}
+
+function streamOf(data: Uint8Array, chunk = 7): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (at >= data.byteLength) return controller.close();
+      controller.enqueue(data.slice(at, at + chunk));
+      at += chunk;
+    },
+  });
+}
+
+describe("sql", () => {
+  test("no row is null, not undefined", () => {
+    const db = openDatabase(":memory:");
+    db.exec("create table t (id integer primary key, v)");
+    assert.equal(db.query("select * from t where id = ?").get(1), null);
+    db.close();
+  });
+
+  test("an integral number binds as INTEGER; a fraction as REAL; a boolean as 1", () => {
+    const db = openDatabase(":memory:");
+    const row = db
+      .query("select typeof($n) as t, 'g' || $n as s, typeof($f) as f, $b as b")
+      .get({ n: 5, f: 1.5, b: true });
+    assert.deepEqual({ ...(row as object) }, { t: "integer", s: "g5", f: "real", b: 1 });
+    db.exec("create table u (v)"); // untyped column: stores what was bound
+    db.query("insert into u values (?)").run(5);
+    assert.deepEqual(db.query("select typeof(v) from u").values(), [["integer"]]);
+    db.close();
+  });
+
+  test("64-bit integers round-trip as bigint with safeIntegers()", () => {
+    const db = openDatabase(":memory:");
+    db.exec("create table t (id integer primary key, v integer)");
+    const big = 1700000000123456789n;
+    const r = db.query("insert into t (id, v) values (?, ?)").safeIntegers(true).run(big, big);
+    assert.equal(r.changes, 1);
+    assert.equal(BigInt(r.lastInsertRowid), big);
+    const row = db.query("select id, v from t").safeIntegers(true).get() as {
+      id: bigint;
+      v: bigint;
+    };
+    assert.equal(row.id, big);
+    assert.equal(row.v, big);
+    assert.deepEqual(db.prepare("select v from t").safeIntegers(true).values(), [[big]]);
+    db.close();
+  });
+
+  test("named parameters, rows as objects and as arrays", () => {
+    const db = openDatabase(":memory:");
+    db.exec("create table t (a, b); insert into t values (1, 'x'), (2, 'y')");
+    const rows = db.query("select a, b from t where a >= $min order by a").all({ min: 1 });
+    assert.deepEqual(
+      rows.map((r) => ({ ...(r as object) })),
+      [
+        { a: 1, b: "x" },
+        { a: 2, b: "y" },
+      ],
+    );
+    assert.deepEqual(db.query("select a, b from t order by a").values(), [
+      [1, "x"],
+      [2, "y"],
+    ]);
+    const blob = new Uint8Array([0, 1, 255]);
+    const got = db.query("select ? as b").get(blob) as { b: Uint8Array };
+    assert.deepEqual([...got.b], [0, 1, 255]);
+    db.close();
+  });
+
+  test("transactions: the result is returned, a nested failure rolls back only its part", () => {
+    const db = openDatabase(":memory:");
+    db.exec("create table t (v)");
+    const insert = db.query("insert into t values (?)");
+    const result = db.transaction(() => {
+      assert.equal(db.inTransaction, true);
+      insert.run(1);
+      assert.throws(() =>
+        db.transaction(() => {
+          insert.run(2);
+          throw new Error("inner");
+        })(),
+      );
+      insert.run(3);
+      return "done";
+    })();
+    assert.equal(result, "done");
+    assert.equal(db.inTransaction, false);
+    assert.deepEqual(db.query("select v from t order by v").values(), [[1], [3]]);
+    assert.throws(() =>
+      db
+        .transaction(() => {
+          insert.run(4);
+          throw new Error("outer");
+        })
+        .immediate(),
+    );
+    assert.deepEqual(db.query("select count(*) from t").values(), [[2]]);
+    db.close();
+  });
+
+  test("readonly refuses writes; create: false refuses a missing file", () => {
+    const path = join(dir, "ro.db");
+    const rw = openDatabase(path);
+    rw.exec("create table t (v); insert into t values (1)");
+    rw.close();
+    const ro = openDatabase(path, { readonly: true });
+    assert.deepEqual(ro.query("select v from t").values(), [[1]]);
+    assert.throws(() => ro.exec("insert into t values (2)"));
+    ro.close();
+    assert.throws(() => openDatabase(join(dir, "missing.db"), { create: false }));
+  });
+
+  test("the unicase collation is loaded", () => {
+    const db = openDatabase(":memory:", { unicase: true });
+    assert.deepEqual(db.query("select 'Ä' = 'ä' collate unicase").values(), [[1]]);
+    db.close();
+  });
+});
+
+describe("zstd", () => {
+  const data = new TextEncoder().encode("anki sync ".repeat(5000));
+
+  test("one-shot and streamed forms round-trip and interoperate", async () => {
+    const frame = await zstdCompress(data);
+    assert.ok(frame.byteLength < data.byteLength);
+    sameBytes(await zstdDecompress(frame), data);
+    const streamed = await collect(streamOf(data, 1000).pipeThrough(zstdCompressStream()));
+    sameBytes(await zstdDecompress(streamed), data);
+    sameBytes(await collect(streamOf(frame).pipeThrough(zstdDecompressStream())), data);
+    const empty = await zstdCompress(new Uint8Array(0));
+    assert.equal(
+      (await collect(streamOf(empty).pipeThrough(zstdDecompressStream()))).byteLength,
+      0,
+    );
+  });
+
+  test("a truncated frame or garbage is an error, not a short result", async () => {
+    const frame = await zstdCompress(data);
+    for (const cut of [frame.subarray(0, 5), frame.subarray(0, frame.byteLength >> 1)]) {
+      await assert.rejects(collect(streamOf(cut).pipeThrough(zstdDecompressStream())));
+      await assert.rejects(zstdDecompress(cut));
+    }
+    const garbage = new TextEncoder().encode("this is not zstd at all");
+    await assert.rejects(collect(streamOf(garbage).pipeThrough(zstdDecompressStream())));
+  });
+});
+
+describe("password", () => {
+  test("argon2id PHC strings made by either runtime verify", async () => {
+    // Made by Bun.password.hash (Bun 1.4.5).
+    const bunMade =
+      "$argon2id$v=19$m=65536,t=2,p=1$8WSSfrBvXSa2ylmCsOvPXxJlfblPdBZh75QkSxaiw5A$V4L5CrtWP4MUfMz8ZJdw885cYCMsPrmLXQSAIYf7H6o";
+    assert.equal(await verifyArgon2("correct horse", bunMade), true);
+    assert.equal(await verifyArgon2("wrong horse", bunMade), false);
+    const made = await hashPassword("s3cret pass");
+    assert.match(made, /^\$argon2id\$v=19\$m=65536,t=2,p=1\$/);
+    assert.equal(await verifyArgon2("s3cret pass", made), true);
+  });
+});
+
+describe("serve", () => {
+  test("serves an app: streamed body, client address, 413 past the cap, stop", async () => {
+    const app = new Elysia({ serve: { maxRequestBodySize: 1000 } }).post(
+      "/echo",
+      async ({ request, server }) => {
+        let n = 0;
+        for await (const chunk of request.body ?? []) n += (chunk as Uint8Array).byteLength;
+        return `${n} ${clientAddress(request, server) ?? "none"}`;
+      },
+      { parse: "none" },
+    );
+    const listener = listen(app, { hostname: "127.0.0.1", port: 0 });
+    try {
+      assert.ok(listener.port > 0);
+      const url = `http://127.0.0.1:${listener.port}/echo`;
+      const ok = await fetch(url, { method: "POST", body: "x".repeat(600) });
+      assert.equal(await ok.text(), "600 127.0.0.1");
+      const big = await fetch(url, { method: "POST", body: "x".repeat(5000) });
+      assert.equal(big.status, 413);
+      await big.body?.cancel();
+    } finally {
+      await listener.stop(true);
+    }
+  });
+});
+
+describe("workers", () => {
+  test("a worker that throws reports to onerror and the process goes on", async () => {
+    const worker = spawnWorker(new URL("./fixtures/throwingWorker.ts", import.meta.url));
+    const message = await new Promise<string>((resolve) => {
+      worker.onerror = (event) => {
+        event.preventDefault();
+        resolve(event.message);
+      };
+      worker.postMessage("go");
+    });
+    worker.terminate();
+    assert.match(message, /worker failed on purpose/);
+  });
+});
+
+describe("env file", () => {
+  test("fills unset names only, values literal", () => {
+    const path = join(dir, ".env");
+    writeFileSync(
+      path,
+      "CONTRACT_A='a:$argon2id$v=19'\nCONTRACT_B=from-file\n# comment\nexport CONTRACT_C=\"c\"\n",
+    );
+    process.env.CONTRACT_B = "already";
+    loadEnvFile(path);
+    assert.equal(process.env.CONTRACT_A, "a:$argon2id$v=19");
+    assert.equal(process.env.CONTRACT_B, "already");
+    assert.equal(process.env.CONTRACT_C, "c");
+    loadEnvFile(join(dir, "no-such.env")); // a missing file is not an error
+  });
+});
