@@ -25,6 +25,10 @@ bun test --reporter=junit --reporter-outfile="$REPORTS/bun.xml" || BUN_FAILED=1
 # The junit reporter replaces the console one; show a short summary too.
 python3 scripts/test-summary.py "$REPORTS/bun.xml" --label "bun test" || true
 
+echo "== platform contract on Deno (deno test; bun test ran it on Bun above)"
+node_modules/deno/deno test --no-check --allow-all test/platform/contract.test.ts \
+  --junit-path="$REPORTS/deno-contract.xml" || BUN_FAILED=1
+
 echo "== client versions for the e2e matrix (E2E_CLIENTS=${E2E_CLIENTS:-default}): venvs"
 export E2E_CLIENTS="${E2E_CLIENTS:-default}"
 .venv/bin/python test/e2e/clients.py || E2E_FAILED=1
