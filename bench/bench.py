@@ -203,13 +203,19 @@ def cell(row: dict, key: str, fmt: str) -> str:
 
 def table(results: list[dict]) -> str:
     head = f"{'workload':<50} {'ours s':>9} {'official s':>10} {'ratio':>6} {'ours MB':>8} {'official MB':>11}"
+    deno = any(r.get("ours-deno_s") is not None or r.get("ours-deno_error") for r in results)
+    if deno:  # the same server on Deno: its own columns
+        head += f" {'deno s':>8} {'deno MB':>8}"
     lines = [head, "-" * len(head)]
     for r in results:
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
-        lines.append(
+        line = (
             f"{r['workload']:<50} {cell(r, 'ours_s', '.3f'):>9} {cell(r, 'official_s', '.3f'):>10} {ratio:>6}"
             f" {cell(r, 'ours_peak_rss_mb', '.0f'):>8} {cell(r, 'official_peak_rss_mb', '.0f'):>11}"
         )
+        if deno:
+            line += f" {cell(r, 'ours-deno_s', '.3f'):>8} {cell(r, 'ours-deno_peak_rss_mb', '.0f'):>8}"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -272,7 +278,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="smoke run: small sizes, one round (about a minute)")
     ap.add_argument("--rounds", type=int, help="rounds per workload (default 5, quick 1)")
     ap.add_argument("--only", help="comma-separated workload keys (fullsmall, fulllarge, normal, mediasmall, medialarge, multi, many, idle)")
-    ap.add_argument("--servers", default=",".join(sv.KINDS), help="servers to run (default: ours,official)")
+    ap.add_argument("--servers", default=",".join(sv.DEFAULT_KINDS),
+                    help="servers to run: ours, official, ours-deno (default: ours,official)")
     ap.add_argument("--workdir", type=Path, help="scratch folder (default: a new temporary folder, deleted at the end)")
     ap.add_argument("--cpu-prof", type=Path, metavar="DIR", help="run ours under bun --cpu-prof, a profile per workload in DIR")
     ap.add_argument("--results", type=Path, default=BENCH_DIR / "results.json")

@@ -20,7 +20,8 @@ sys.path.insert(0, str(REPO_ROOT / "test" / "e2e"))
 
 from conftest import SyncServer  # noqa: E402
 
-KINDS = ("ours", "official")
+KINDS = ("ours", "official", "ours-deno")  # ours-deno: the same server on Deno
+DEFAULT_KINDS = ("ours", "official")
 POLL_SECS = 0.02
 
 
@@ -36,7 +37,7 @@ class BenchServer(SyncServer):
 
     def env(self) -> dict[str, str]:
         env = super().env()
-        if self.kind == "ours":
+        if self.kind in ("ours", "ours-deno"):
             env["ANKISYNCD_LOG_LEVEL"] = "info"
         return env
 
