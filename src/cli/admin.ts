@@ -5,6 +5,7 @@
  * Exit codes: 0 done, 1 failed, 2 bad usage or configuration, 75 busy (try again).
  */
 import { ConfigError, loadConfig } from "../config.ts";
+import { loadEnvFile } from "../platform/env.ts";
 import type { CommandGroup } from "./commandGroup.ts";
 import { CliContext, CliError, UsageError } from "./context.ts";
 
@@ -57,4 +58,7 @@ export async function runAdmin(argv: string[], ctx?: CliContext): Promise<number
   }
 }
 
-if (import.meta.main) process.exit(await runAdmin(process.argv.slice(2)));
+if (import.meta.main) {
+  loadEnvFile(); // Deno; on Bun, which reads .env itself, a no-op
+  process.exit(await runAdmin(process.argv.slice(2)));
+}
