@@ -234,12 +234,7 @@ export function mediaSyncRoutes(deps: AppDeps) {
     .post(
       "/msync/:method",
       ({ params, request, server }) =>
-        handleMediaSync(
-          deps,
-          params.method,
-          request,
-          ip(request, clientAddress(request, server)),
-        ),
+        handleMediaSync(deps, params.method, request, ip(request, clientAddress(request, server))),
       { parse: "none" },
     );
 }
