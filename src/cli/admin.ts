@@ -59,6 +59,6 @@ export async function runAdmin(argv: string[], ctx?: CliContext): Promise<number
 }
 
 if (import.meta.main) {
-  loadEnvFile(); // Deno; on Bun, which reads .env itself, a no-op
+  loadEnvFile();
   process.exit(await runAdmin(process.argv.slice(2)));
 }

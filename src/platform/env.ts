@@ -1,7 +1,8 @@
 /**
- * `.env` loading for runtimes that do not do it themselves (Deno). Bun loads `.env` before
- * any code runs, so on Bun this finds every name already set and changes nothing. Values are
- * taken literally (node:util's parseEnv: no `$` expansion); variables already set win.
+ * `.env` loading, the same on every runtime. Bun's own loader is switched off in bunfig.toml
+ * because it expands `$` even inside single quotes, which mangles PHC hashes such as
+ * `SYNC_USER1='alice:$argon2id$...'`. Values are taken literally (node:util's parseEnv: no `$`
+ * expansion); variables already set win.
  */
 import { readFileSync } from "node:fs";
 import { parseEnv } from "node:util";
