@@ -5,9 +5,10 @@ import type { UserPaths } from "../storage/paths.ts";
 import { removeDeadTemporaries } from "../storage/temporaries.ts";
 import { UserLock } from "../storage/userLock.ts";
 import { rollbackSessionTransaction, type SyncSession } from "../sync/collection/session.ts";
+import type { SyncState } from "../sync/collection/syncState.ts";
 import { conflict } from "../sync/errors.ts";
 
-export class UserState {
+export class UserState implements SyncState {
   readonly collection: UserCollection;
   readonly media: MediaStore;
   session: SyncSession | undefined;

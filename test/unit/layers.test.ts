@@ -50,11 +50,6 @@ const ALLOWED_BREACHES: readonly string[] = [
   // Adopting Anki-server folders creates identity's profiles.
   "storage/ankiServerLayout.ts -> identity/localUsers.ts",
   "storage/ankiServerLayout.ts -> identity/profiles.ts",
-  // Protocol steps take the worker's whole per-user state.
-  "sync/collection/download.ts -> executor/userState.ts",
-  "sync/collection/meta.ts -> executor/userState.ts",
-  "sync/collection/normalSync.ts -> executor/userState.ts",
-  "sync/collection/upload.ts -> executor/userState.ts",
 ];
 
 function sourceFiles(dir: string): string[] {

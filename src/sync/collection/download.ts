@@ -5,10 +5,10 @@
  * user's worker only takes a snapshot; compressing and sending it happens while streaming.
  */
 import { copyFileSync, rmSync } from "node:fs";
-import type { UserState } from "../../executor/userState.ts";
 import { fileSize } from "../../platform/files.ts";
 import { type Db, openDatabase } from "../../platform/sqlite.ts";
 import { tempPathBeside } from "../../storage/paths.ts";
+import type { SyncState } from "./syncState.ts";
 
 export interface DownloadSnapshot {
   /** A temporary copy of the collection the caller streams to the client and then deletes. */
@@ -18,7 +18,7 @@ export interface DownloadSnapshot {
 }
 
 export async function snapshotForDownload(
-  user: UserState,
+  user: SyncState,
   now = Date.now(),
 ): Promise<DownloadSnapshot> {
   user.abortSession();

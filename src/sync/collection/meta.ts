@@ -1,6 +1,5 @@
 /** `meta`: the server collection's state, from which the client decides what kind of sync to run. */
 import { statSync } from "node:fs";
-import type { UserState } from "../../executor/userState.ts";
 import { hasCards, readCol } from "../../storage/collection/collectionFile.ts";
 import { SyncError } from "../errors.ts";
 import {
@@ -8,6 +7,7 @@ import {
   SYNC_VERSION_09_V2_SCHEDULER,
   SYNC_VERSION_10_V2_TIMEZONE,
 } from "../version.ts";
+import type { SyncState } from "./syncState.ts";
 
 export interface MetaRequest {
   v: number;
@@ -31,7 +31,7 @@ export interface MetaLimits {
 }
 
 export function meta(
-  user: UserState,
+  user: SyncState,
   req: MetaRequest,
   limits: MetaLimits,
   now = Date.now(),
@@ -62,7 +62,7 @@ function oversized(path: string, limits: MetaLimits): boolean {
 }
 
 function legacyRefusal(
-  db: ReturnType<UserState["collection"]["open"]>,
+  db: ReturnType<SyncState["collection"]["open"]>,
   v: number,
 ): Partial<MetaResponse> {
   if (v >= SYNC_VERSION_10_V2_TIMEZONE) return {};

@@ -4,7 +4,6 @@
  * another key → 409; then the step, whose failure rolls the whole session back → 400.
  */
 
-import type { UserState } from "../../executor/userState.ts";
 import type { Db } from "../../platform/sqlite.ts";
 import type { LegacyJson } from "../../storage/collection/convert/legacyJson.ts";
 import { storageFault } from "../../storage/ioErrors.ts";
@@ -19,6 +18,7 @@ import type { SanityCounts } from "./sanity.ts";
 import { parseSanityCheckRequest, sanityCheck } from "./sanity.ts";
 import type { SyncSession } from "./session.ts";
 import { newSession, parseStartRequest, start } from "./start.ts";
+import type { SyncState } from "./syncState.ts";
 import { expectEmptyArgs, parseBody } from "./wire.ts";
 
 export interface NormalSyncReply {
@@ -26,7 +26,7 @@ export interface NormalSyncReply {
 }
 
 /** Parses a request body (shape errors throw here) into the step ready to run. */
-type Prepared = (user: UserState, db: Db, session: SyncSession) => string;
+type Prepared = (user: SyncState, db: Db, session: SyncSession) => string;
 
 const STATEFUL: Record<string, (body: LegacyJson) => Prepared> = {
   applyGraves: (body) => {
@@ -56,7 +56,7 @@ const STATEFUL: Record<string, (body: LegacyJson) => Prepared> = {
 };
 
 export function runNormalSyncStep(
-  user: UserState,
+  user: SyncState,
   method: string,
   skey: string,
   payload: string,
@@ -77,7 +77,7 @@ export function runNormalSyncStep(
 }
 
 function runStart(
-  user: UserState,
+  user: SyncState,
   skey: string,
   req: ReturnType<typeof parseStartRequest>,
 ): NormalSyncReply {
@@ -88,7 +88,7 @@ function runStart(
   return { json: guarded(user, "start", () => start(user.collection.open(), session, req)) };
 }
 
-function activeSession(user: UserState, skey: string): SyncSession {
+function activeSession(user: SyncState, skey: string): SyncSession {
   const session = user.session;
   if (!session) throw conflict("no active sync");
   if (session.skey !== skey) throw conflict("active sync has another session key");
@@ -96,7 +96,7 @@ function activeSession(user: UserState, skey: string): SyncSession {
 }
 
 /** Runs a step; any failure discards everything since `start` and is answered with 400. */
-function guarded(user: UserState, method: string, op: () => string): string {
+function guarded(user: SyncState, method: string, op: () => string): string {
   try {
     const json = op();
     if (user.session) user.session.lastUsed = Date.now();
@@ -110,13 +110,13 @@ function guarded(user: UserState, method: string, op: () => string): string {
 }
 
 /** A failed check ends the session at once rather than waiting for the client's abort. */
-function runSanityCheck(user: UserState, db: Db, client: SanityCounts): string {
+function runSanityCheck(user: SyncState, db: Db, client: SanityCounts): string {
   const result = sanityCheck(db, client);
   if (!result.ok) user.abortSession();
   return result.json;
 }
 
-function runFinish(user: UserState, db: Db): string {
+function runFinish(user: SyncState, db: Db): string {
   const json = finish(db);
   user.session = undefined;
   return json;

@@ -10,7 +10,6 @@
 
 import { rmSync } from "node:fs";
 import { type Compression, decompressStream } from "../../compression.ts";
-import type { UserState } from "../../executor/userState.ts";
 import { fileStream, StreamTooLarge, writeStreamToFile } from "../../platform/files.ts";
 import { replaceWithBackup } from "../../storage/collection/replace.ts";
 import {
@@ -20,6 +19,7 @@ import {
 import { storageFault } from "../../storage/ioErrors.ts";
 import { tempPathBeside } from "../../storage/paths.ts";
 import { badRequest } from "../errors.ts";
+import type { SyncState } from "./syncState.ts";
 
 import { UPLOAD_CORRUPT, UPLOAD_OK, UPLOAD_TOO_LARGE } from "./uploadReplies.ts";
 
@@ -75,7 +75,7 @@ export async function prepareUpload(input: UploadInput): Promise<PreparedUpload>
 }
 
 export function installUpload(
-  user: UserState,
+  user: SyncState,
   preparedPath: string,
   backupsKept: number,
 ): UploadOutcome {
