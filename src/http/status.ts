@@ -1,4 +1,5 @@
 /** The one place where errors become HTTP statuses. Clients never read error bodies. */
+import { IdentityError, type IdentityErrorKind } from "../identity/errors.ts";
 import { SyncError, type SyncErrorKind } from "../sync/errors.ts";
 
 const STATUS: Record<SyncErrorKind, number> = {
@@ -12,8 +13,16 @@ const STATUS: Record<SyncErrorKind, number> = {
   serverError: 500,
 };
 
+const IDENTITY_STATUS: Record<IdentityErrorKind, number> = {
+  authFailed: 403,
+  tooManyRequests: 429,
+  providerUnavailable: 500,
+};
+
 export function statusFor(err: unknown): number {
-  return err instanceof SyncError ? STATUS[err.kind] : 500;
+  if (err instanceof SyncError) return STATUS[err.kind];
+  if (err instanceof IdentityError) return IDENTITY_STATUS[err.kind];
+  return 500;
 }
 
 /** Errors are a plain-text status number, never compressed, as Anki's server answers them. */

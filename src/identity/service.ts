@@ -5,7 +5,7 @@
  * (unknown user, wrong password, which provider) does not show in the response time.
  */
 import type { Logger } from "../log.ts";
-import { authFailed, SyncError, serverError } from "../sync/errors.ts";
+import { authFailed, IdentityError } from "./errors.ts";
 import type { ProfileStore } from "./profiles.ts";
 import { type IdentityProvider, ProviderUnavailable } from "./provider.ts";
 import type { LoginRateLimiter, LoginResult } from "./rateLimit.ts";
@@ -68,8 +68,8 @@ export class IdentityService {
   }
 
   /**
-   * Returns a new host key, or throws authFailed (403), tooManyRequests (429), or serverError
-   * (500) when no provider accepted and one of them could not be asked.
+   * Returns a new host key, or throws an IdentityError: authFailed (403), tooManyRequests (429),
+   * or providerUnavailable (500) when no provider accepted and one of them could not be asked.
    */
   async login(
     username: string,
@@ -86,7 +86,7 @@ export class IdentityService {
         ip,
         limit: limited === "ip" ? "failed logins per IP" : "per username, unknown address",
       });
-      throw new SyncError("tooManyRequests", `login rate limit (${limited})`);
+      throw new IdentityError("tooManyRequests", `login rate limit (${limited})`);
     }
     let result: LoginResult = "undecided";
     try {
@@ -111,7 +111,7 @@ export class IdentityService {
       await this.clock.sleep(this.minRefusalMs - (this.clock.now() - started));
       if (unavailable) {
         this.log.error("login failed: identity provider unavailable", { user: username, ip, why });
-        throw serverError(`identity provider unavailable: ${why}`);
+        throw new IdentityError("providerUnavailable", `identity provider unavailable: ${why}`);
       }
       this.log.warn("login refused", { user: username, ip, why });
       throw authFailed("invalid credentials");

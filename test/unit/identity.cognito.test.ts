@@ -16,6 +16,7 @@ import type {
 import { IdTokenVerifier, InvalidIdToken } from "../../src/identity/cognito/idToken.ts";
 import { CognitoProvider } from "../../src/identity/cognito/provider.ts";
 import { cognitoSecretHash } from "../../src/identity/cognito/secretHash.ts";
+import { IdentityError } from "../../src/identity/errors.ts";
 import { LocalProvider } from "../../src/identity/localProvider.ts";
 import { LocalUserStore } from "../../src/identity/localUsers.ts";
 import { hashPassword } from "../../src/identity/passwords.ts";
@@ -25,7 +26,6 @@ import { IdentityService } from "../../src/identity/service.ts";
 import { SessionStore } from "../../src/identity/sessions.ts";
 import { silentLogger } from "../../src/log.ts";
 import { openSessionDb, type SessionDb } from "../../src/platform/sessionDb.ts";
-import { SyncError } from "../../src/sync/errors.ts";
 
 // argon2 hashing and checks make some cases take seconds on a loaded machine.
 setDefaultTimeout(20_000);
@@ -237,7 +237,7 @@ async function refusal(promise: Promise<unknown>): Promise<string> {
   try {
     await promise;
   } catch (err) {
-    if (err instanceof SyncError) return err.kind;
+    if (err instanceof IdentityError) return err.kind;
     throw err;
   }
   throw new Error("expected a refusal");
@@ -313,7 +313,7 @@ describe("Cognito logins", () => {
     f.local.upsert("bob", await hashPassword("pw"), "admin");
     f.cognito.reachable = false;
     expect(await refusal(f.identity.login("alice@example.com", "x", null, "ip"))).toBe(
-      "serverError",
+      "providerUnavailable",
     );
     expect(typeof (await f.identity.login("bob", "pw", null, "ip"))).toBe("string");
     // a local user with a wrong password is a plain 403, not an outage

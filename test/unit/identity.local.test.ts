@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config.ts";
+import { IdentityError } from "../../src/identity/errors.ts";
 import { LocalProvider } from "../../src/identity/localProvider.ts";
 import { LocalUserStore } from "../../src/identity/localUsers.ts";
 import { hashPassword } from "../../src/identity/passwords.ts";
@@ -13,7 +14,6 @@ import { IdentityService } from "../../src/identity/service.ts";
 import { SessionStore } from "../../src/identity/sessions.ts";
 import { type Logger, silentLogger } from "../../src/log.ts";
 import { openSessionDb, type SessionDb } from "../../src/platform/sessionDb.ts";
-import { SyncError } from "../../src/sync/errors.ts";
 
 // argon2 hashing and checks make some cases take seconds on a loaded machine.
 setDefaultTimeout(20_000);
@@ -64,7 +64,7 @@ async function kind(promise: Promise<unknown>): Promise<string> {
     await promise;
     return "ok";
   } catch (err) {
-    if (err instanceof SyncError) return err.kind;
+    if (err instanceof IdentityError) return err.kind;
     throw err;
   }
 }

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config.ts";
+import { IdentityError } from "../../src/identity/errors.ts";
 import { KnownLoginStore } from "../../src/identity/knownLogins.ts";
 import { ProfileStore } from "../../src/identity/profiles.ts";
 import type { AuthOutcome, IdentityProvider } from "../../src/identity/provider.ts";
@@ -24,7 +25,6 @@ import { type Clock, IdentityService } from "../../src/identity/service.ts";
 import { SessionStore } from "../../src/identity/sessions.ts";
 import { silentLogger } from "../../src/log.ts";
 import { openSessionDb, type SessionDb } from "../../src/platform/sessionDb.ts";
-import { SyncError } from "../../src/sync/errors.ts";
 
 const DEFAULTS = loadConfig({}).loginRate;
 
@@ -99,7 +99,7 @@ async function outcome(promise: Promise<unknown>): Promise<string> {
     await promise;
     return "ok";
   } catch (err) {
-    if (err instanceof SyncError) return err.kind;
+    if (err instanceof IdentityError) return err.kind;
     throw err;
   }
 }
