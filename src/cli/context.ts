@@ -9,8 +9,8 @@ import type { Config } from "../config.ts";
 import { LocalUserStore } from "../identity/localUsers.ts";
 import { ProfileStore } from "../identity/profiles.ts";
 import type { Profile } from "../identity/schema.ts";
+import { openSessionDb, type SessionDb } from "../identity/sessionDb.ts";
 import { SessionStore } from "../identity/sessions.ts";
-import { openSessionDb, type SessionDb } from "../platform/sessionDb.ts";
 import { isNetworkFs } from "../storage/networkFs.ts";
 
 /** An error to print (without a stack) before exiting with `exitCode`. */

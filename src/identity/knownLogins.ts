@@ -1,9 +1,9 @@
 /** Successful (username, address) pairs in session.db, for the login limits (rateLimit.ts). */
 import { createHash } from "node:crypto";
 import { eq, lt } from "drizzle-orm";
-import type { SessionDb } from "../platform/sessionDb.ts";
 import type { KnownLogins } from "./rateLimit.ts";
 import { knownLogins } from "./schema.ts";
+import type { SessionDb } from "./sessionDb.ts";
 
 export class KnownLoginStore implements KnownLogins {
   constructor(private readonly db: SessionDb) {}

@@ -2,11 +2,11 @@
 import { eq } from "drizzle-orm";
 import type { SyncUserSpec } from "../config.ts";
 import type { Logger } from "../log.ts";
-import type { SessionDb } from "../platform/sessionDb.ts";
 import { hashPassword, parsePbkdf2Phc, verifyPassword, weakPasswordReason } from "./passwords.ts";
 import type { ProfileStore } from "./profiles.ts";
 import { adoptedProfileNamed } from "./pythonServerSessionDb.ts";
 import { localCredentials, type Profile } from "./schema.ts";
+import type { SessionDb } from "./sessionDb.ts";
 import type { SessionStore } from "./sessions.ts";
 
 export type LocalCredential = typeof localCredentials.$inferSelect;

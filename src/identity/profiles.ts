@@ -1,7 +1,7 @@
 /** The `profiles` table: one row per person, keyed for data by a permanent UUID. */
 import { eq } from "drizzle-orm";
-import type { SessionDb } from "../platform/sessionDb.ts";
 import { type Profile, profiles } from "./schema.ts";
+import type { SessionDb } from "./sessionDb.ts";
 
 export interface NewProfile {
   uuid?: string;

@@ -5,8 +5,8 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { and, eq, isNotNull, isNull, lt, ne, or, sql } from "drizzle-orm";
-import type { SessionDb } from "../platform/sessionDb.ts";
 import { type Profile, profiles, type Session, sessions } from "./schema.ts";
+import type { SessionDb } from "./sessionDb.ts";
 
 /** Avoid a write per request: last_used_at only moves when it is this stale. */
 const TOUCH_INTERVAL_MS = 60_000;

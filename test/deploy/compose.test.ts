@@ -8,7 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { openSessionDb } from "../../src/platform/sessionDb.ts";
+import { openSessionDb } from "../../src/identity/sessionDb.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 type Json = Record<string, unknown>;

@@ -13,8 +13,8 @@ import { backupDataFolder } from "../../src/backup/backup.ts";
 import { readManifest } from "../../src/backup/manifest.ts";
 import { restoreDataFolder } from "../../src/backup/restore.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
+import { openSessionDb } from "../../src/identity/sessionDb.ts";
 import { silentLogger } from "../../src/log.ts";
-import { openSessionDb } from "../../src/platform/sessionDb.ts";
 import { MediaDb } from "../../src/storage/media/mediaDb.ts";
 import { userPaths } from "../../src/storage/paths.ts";
 

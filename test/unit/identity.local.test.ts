@@ -11,9 +11,9 @@ import { hashPassword } from "../../src/identity/passwords.ts";
 import { ProfileStore } from "../../src/identity/profiles.ts";
 import { LoginRateLimiter } from "../../src/identity/rateLimit.ts";
 import { IdentityService } from "../../src/identity/service.ts";
+import { openSessionDb, type SessionDb } from "../../src/identity/sessionDb.ts";
 import { SessionStore } from "../../src/identity/sessions.ts";
 import { type Logger, silentLogger } from "../../src/log.ts";
-import { openSessionDb, type SessionDb } from "../../src/platform/sessionDb.ts";
 
 // argon2 hashing and checks make some cases take seconds on a loaded machine.
 setDefaultTimeout(20_000);

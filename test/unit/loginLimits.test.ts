@@ -22,9 +22,9 @@ import {
 } from "../../src/identity/rateLimit.ts";
 import type { Profile } from "../../src/identity/schema.ts";
 import { type Clock, IdentityService } from "../../src/identity/service.ts";
+import { openSessionDb, type SessionDb } from "../../src/identity/sessionDb.ts";
 import { SessionStore } from "../../src/identity/sessions.ts";
 import { silentLogger } from "../../src/log.ts";
-import { openSessionDb, type SessionDb } from "../../src/platform/sessionDb.ts";
 
 const DEFAULTS = loadConfig({}).loginRate;
 

@@ -8,7 +8,7 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chownSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { openSessionDb } from "../../src/platform/sessionDb.ts";
+import { openSessionDb } from "../../src/identity/sessionDb.ts";
 import { runCommand } from "../helpers/run.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");

@@ -11,9 +11,9 @@ import { loadConfig } from "../../src/config.ts";
 import { LocalUserStore } from "../../src/identity/localUsers.ts";
 import { ProfileStore } from "../../src/identity/profiles.ts";
 import { epochSeconds, moveAsidePythonTables } from "../../src/identity/pythonServerSessionDb.ts";
+import { openSessionDb } from "../../src/identity/sessionDb.ts";
 import { SessionStore } from "../../src/identity/sessions.ts";
 import { silentLogger } from "../../src/log.ts";
-import { openSessionDb } from "../../src/platform/sessionDb.ts";
 import { startServer } from "../../src/server.ts";
 
 const ALICE = "5e768ca5-a29d-440c-9849-900301a2c96e";

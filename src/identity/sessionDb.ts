@@ -1,5 +1,5 @@
 /**
- * Opens session.db with Drizzle over the platform's SQL driver (sqlite.ts) and applies
+ * Opens session.db with Drizzle over the platform's SQL driver (platform/sqlite.ts) and applies
  * migrations/ before anything uses it. Drizzle's bun-sqlite *session* only calls
  * prepare/exec/transaction on its client, which `Db` provides on every runtime; its driver
  * module (`drizzle-orm/bun-sqlite`) would import bun:sqlite, so it is not used.
@@ -10,10 +10,10 @@ import { SQLiteBunSession } from "drizzle-orm/bun-sqlite/session";
 import { readMigrationFiles } from "drizzle-orm/migrator";
 import { createTableRelationsHelpers, extractTablesRelationalConfig } from "drizzle-orm/relations";
 import { BaseSQLiteDatabase, SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
-import { importPythonRows, moveAsidePythonTables } from "../identity/pythonServerSessionDb.ts";
-import * as schema from "../identity/schema.ts";
 import type { Logger } from "../log.ts";
-import { type Db, openDatabase } from "./sqlite.ts";
+import { type Db, openDatabase } from "../platform/sqlite.ts";
+import { importPythonRows, moveAsidePythonTables } from "./pythonServerSessionDb.ts";
+import * as schema from "./schema.ts";
 
 type Schema = typeof schema;
 export type SessionDb = BaseSQLiteDatabase<"sync", void, Schema> & { $client: Db };
