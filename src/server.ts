@@ -4,6 +4,8 @@
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { adoptAnkiServerFolders } from "./adoption/ankiServerLayout.ts";
+import { adoptPythonServerMedia } from "./adoption/pythonServerLayout.ts";
 import type { Config } from "./config.ts";
 import { type CollectionExecutor, WorkerPoolExecutor } from "./executor/executor.ts";
 import type { WorkerSettings } from "./executor/jobs.ts";
@@ -22,10 +24,8 @@ import { CountingExecutor } from "./metrics/executorStats.ts";
 import { ServerMetrics } from "./metrics/serverMetrics.ts";
 import { type Listener, listen } from "./platform/serve.ts";
 import { checkUnicaseExtension } from "./platform/sqlite.ts";
-import { adoptAnkiServerFolders } from "./storage/ankiServerLayout.ts";
 import { InstanceLease, instanceTag } from "./storage/instance.ts";
 import { isNetworkFs } from "./storage/networkFs.ts";
-import { adoptPythonServerMedia } from "./storage/pythonServerLayout.ts";
 import { sweepDeadTemporaries } from "./storage/startupSweep.ts";
 import { checkWritableAtStart } from "./storage/writable.ts";
 

@@ -13,10 +13,10 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { adoptPythonServerMedia } from "../../src/adoption/pythonServerLayout.ts";
 import { silentLogger } from "../../src/log.ts";
 import { MediaDb } from "../../src/storage/media/mediaDb.ts";
 import { userPaths } from "../../src/storage/paths.ts";
-import { adoptPythonServerMedia } from "../../src/storage/pythonServerLayout.ts";
 import { UserLock } from "../../src/storage/userLock.ts";
 
 const UUID = "5e768ca5-a29d-440c-9849-900301a2c96e";

@@ -15,9 +15,9 @@ import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } f
 import { join } from "node:path";
 import type { Logger } from "../log.ts";
 import { openDatabase } from "../platform/sqlite.ts";
-import { MediaDb } from "./media/mediaDb.ts";
-import { tempPathBeside, type UserPaths, userPaths } from "./paths.ts";
-import { UserLock } from "./userLock.ts";
+import { MediaDb } from "../storage/media/mediaDb.ts";
+import { tempPathBeside, type UserPaths, userPaths } from "../storage/paths.ts";
+import { UserLock } from "../storage/userLock.ts";
 
 export const OLD_MEDIA_DIR = "collection.media";
 export const OLD_MEDIA_DB = "collection.media.server.db";

@@ -18,7 +18,7 @@ import type { LocalCredential } from "../identity/localUsers.ts";
 import type { ProfileStore } from "../identity/profiles.ts";
 import type { Logger } from "../log.ts";
 import { openDatabase } from "../platform/sqlite.ts";
-import { tempPathBeside, userPaths } from "./paths.ts";
+import { tempPathBeside, userPaths } from "../storage/paths.ts";
 
 export function adoptAnkiServerFolders(
   dataDir: string,
