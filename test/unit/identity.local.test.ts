@@ -4,7 +4,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config.ts";
-import { IdentityError } from "../../src/identity/errors.ts";
 import { LocalProvider } from "../../src/identity/localProvider.ts";
 import { LocalUserStore } from "../../src/identity/localUsers.ts";
 import { hashPassword } from "../../src/identity/passwords.ts";
@@ -14,6 +13,7 @@ import { IdentityService } from "../../src/identity/service.ts";
 import { openSessionDb, type SessionDb } from "../../src/identity/sessionDb.ts";
 import { SessionStore } from "../../src/identity/sessions.ts";
 import { type Logger, silentLogger } from "../../src/log.ts";
+import { loginOutcome } from "../helpers/loginOutcome.ts";
 
 // argon2 hashing and checks make some cases take seconds on a loaded machine.
 setDefaultTimeout(20_000);
@@ -59,16 +59,6 @@ function fixture(rate = { perIp: 0, perUser: 0, windowSecs: 60 }, minRefusalMs =
   return f;
 }
 
-async function kind(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return "ok";
-  } catch (err) {
-    if (err instanceof IdentityError) return err.kind;
-    throw err;
-  }
-}
-
 describe("local users", () => {
   test("add, log in, change password, disable, remove", async () => {
     const f = fixture();
@@ -76,22 +66,22 @@ describe("local users", () => {
     expect(() => f.users.create("carol", "x", "admin")).toThrow(/already exists/);
     const key = await f.identity.login("carol", "first", "anki,1", "ip");
     expect((await f.identity.authenticate(key)).uuid).toBe(profile.uuid);
-    expect(await kind(f.identity.login("Carol", "first", null, "ip"))).toBe("authFailed"); // exact match
+    expect(await loginOutcome(f.identity.login("Carol", "first", null, "ip"))).toBe("authFailed"); // exact match
 
     f.users.setPassword(profile.profileId, await hashPassword("second"));
-    expect(await kind(f.identity.login("carol", "first", null, "ip"))).toBe("authFailed");
-    expect(await kind(f.identity.login("carol", "second", null, "ip"))).toBe("ok");
+    expect(await loginOutcome(f.identity.login("carol", "first", null, "ip"))).toBe("authFailed");
+    expect(await loginOutcome(f.identity.login("carol", "second", null, "ip"))).toBe("ok");
 
     f.profiles.update(profile.profileId, { isActive: false });
-    expect(await kind(f.identity.authenticate(key))).toBe("authFailed");
-    expect(await kind(f.identity.login("carol", "second", null, "ip"))).toBe("authFailed");
+    expect(await loginOutcome(f.identity.authenticate(key))).toBe("authFailed");
+    expect(await loginOutcome(f.identity.login("carol", "second", null, "ip"))).toBe("authFailed");
     f.profiles.update(profile.profileId, { isActive: true });
     expect((await f.identity.authenticate(key)).uuid).toBe(profile.uuid);
 
     f.profiles.remove(profile.profileId);
     expect(f.users.byUsername("carol")).toBeUndefined();
     expect(f.sessions.list()).toEqual([]);
-    expect(await kind(f.identity.authenticate(key))).toBe("authFailed");
+    expect(await loginOutcome(f.identity.authenticate(key))).toBe("authFailed");
   });
 
   test("SYNC_USERn: created, password changes applied, removal keeps the user", async () => {
@@ -100,7 +90,7 @@ describe("local users", () => {
     await f.users.syncFromEnv(loadConfig(env).syncUsers, false, silentLogger);
     const alice = f.users.byUsername("alice");
     expect(alice?.source).toBe("env:SYNC_USER1");
-    expect(await kind(f.identity.login("bob", "pw2", null, "ip"))).toBe("ok");
+    expect(await loginOutcome(f.identity.login("bob", "pw2", null, "ip"))).toBe("ok");
 
     // alice's password changes; bob leaves the environment
     await f.users.syncFromEnv(
@@ -108,11 +98,11 @@ describe("local users", () => {
       false,
       silentLogger,
     );
-    expect(await kind(f.identity.login("alice", "pw1", null, "ip"))).toBe("authFailed");
-    expect(await kind(f.identity.login("alice", "pw1b", null, "ip"))).toBe("ok");
+    expect(await loginOutcome(f.identity.login("alice", "pw1", null, "ip"))).toBe("authFailed");
+    expect(await loginOutcome(f.identity.login("alice", "pw1b", null, "ip"))).toBe("ok");
     expect(f.users.byUsername("alice")?.profileId).toBe(alice?.profileId ?? -1);
     expect(f.users.byUsername("bob")?.source).toBe("admin");
-    expect(await kind(f.identity.login("bob", "pw2", null, "ip"))).toBe("ok");
+    expect(await loginOutcome(f.identity.login("bob", "pw2", null, "ip"))).toBe("ok");
 
     // back in the environment: env-managed again, same profile
     const bobProfile = f.users.byUsername("bob")?.profileId;
@@ -143,7 +133,7 @@ describe("refusal timing", () => {
     f.users.create("frank", await hashPassword("pw"), "admin");
     const time = async (user: string) => {
       const started = performance.now();
-      expect(await kind(f.identity.login(user, "bad", null, "ip"))).toBe("authFailed");
+      expect(await loginOutcome(f.identity.login(user, "bad", null, "ip"))).toBe("authFailed");
       return performance.now() - started;
     };
     const wrong = await time("frank");
@@ -207,7 +197,7 @@ describe("sessions", () => {
       silentLogger,
       f.sessions,
     );
-    expect(await kind(f.identity.authenticate(key))).toBe("authFailed");
+    expect(await loginOutcome(f.identity.authenticate(key))).toBe("authFailed");
   });
 
   test("a short SYNC_USERn password is accepted with a warning", async () => {
@@ -216,6 +206,6 @@ describe("sessions", () => {
     const log: Logger = { ...silentLogger, warn: (m) => warned.push(m) };
     await f.users.syncFromEnv(loadConfig({ SYNC_USER1: "jo:abc" }).syncUsers, false, log);
     expect(warned.some((m) => m.startsWith("SYNC_USER1: weak password"))).toBe(true);
-    expect(await kind(f.identity.login("jo", "abc", null, "ip"))).toBe("ok");
+    expect(await loginOutcome(f.identity.login("jo", "abc", null, "ip"))).toBe("ok");
   });
 });

@@ -9,7 +9,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config.ts";
-import { IdentityError } from "../../src/identity/errors.ts";
 import { KnownLoginStore } from "../../src/identity/knownLogins.ts";
 import { ProfileStore } from "../../src/identity/profiles.ts";
 import type { AuthOutcome, IdentityProvider } from "../../src/identity/provider.ts";
@@ -25,6 +24,7 @@ import { type Clock, IdentityService } from "../../src/identity/service.ts";
 import { openSessionDb, type SessionDb } from "../../src/identity/sessionDb.ts";
 import { SessionStore } from "../../src/identity/sessions.ts";
 import { silentLogger } from "../../src/log.ts";
+import { loginOutcome } from "../helpers/loginOutcome.ts";
 
 const DEFAULTS = loadConfig({}).loginRate;
 
@@ -94,23 +94,13 @@ function fixture(rate = DEFAULTS, known?: "db"): Fixture {
   return f;
 }
 
-async function outcome(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return "ok";
-  } catch (err) {
-    if (err instanceof IdentityError) return err.kind;
-    throw err;
-  }
-}
-
 describe("login limits with the default settings", () => {
   test("60 users behind one address all log in, and again", async () => {
     const f = fixture();
     for (let round = 0; round < 2; round++) {
       const results = await Promise.all(
         Array.from({ length: 60 }, (_, i) =>
-          outcome(f.identity.login(`user${i}`, `right-user${i}`, null, "198.51.100.7")),
+          loginOutcome(f.identity.login(`user${i}`, `right-user${i}`, null, "198.51.100.7")),
         ),
       );
       expect(results.filter((r) => r !== "ok")).toEqual([]);
@@ -120,18 +110,22 @@ describe("login limits with the default settings", () => {
   test("an attacker (2 guesses/s for 30 s, then 200 botnet addresses) gets at most 40 checks", async () => {
     const f = fixture(DEFAULTS, "db");
     // alice has logged in from home before
-    expect(await outcome(f.identity.login("alice", "right-alice", null, "203.0.113.5"))).toBe("ok");
+    expect(await loginOutcome(f.identity.login("alice", "right-alice", null, "203.0.113.5"))).toBe(
+      "ok",
+    );
     f.provider.checks = 0;
 
     const attacker: string[] = [];
     const started = f.clock.ms;
     for (let i = 0; i < 60; i++) {
       f.clock.ms = Math.max(f.clock.ms, started + i * 500); // one guess every 500 ms
-      attacker.push(await outcome(f.identity.login("alice", `guess-${i}`, null, "192.0.2.66")));
+      attacker.push(
+        await loginOutcome(f.identity.login("alice", `guess-${i}`, null, "192.0.2.66")),
+      );
     }
     const botnet = await Promise.all(
       Array.from({ length: 200 }, (_, i) =>
-        outcome(f.identity.login("Alice", `bot-${i}`, null, `10.${i >> 8}.${i & 255}.9`)),
+        loginOutcome(f.identity.login("Alice", `bot-${i}`, null, `10.${i >> 8}.${i & 255}.9`)),
       ),
     );
     const checked = f.provider.checks;
@@ -141,9 +135,11 @@ describe("login limits with the default settings", () => {
     expect([...attacker, ...botnet].includes("ok")).toBe(false);
 
     // alice, from her usual address, during the attack: her password is checked and accepted
-    expect(await outcome(f.identity.login("alice", "right-alice", null, "203.0.113.5"))).toBe("ok");
+    expect(await loginOutcome(f.identity.login("alice", "right-alice", null, "203.0.113.5"))).toBe(
+      "ok",
+    );
     // and a wrong password of hers is refused as such, not rate-limited
-    expect(await outcome(f.identity.login("alice", "typo", null, "203.0.113.5"))).toBe(
+    expect(await loginOutcome(f.identity.login("alice", "typo", null, "203.0.113.5"))).toBe(
       "authFailed",
     );
     console.log(`checked guesses: ${checked} of 260`);
@@ -151,7 +147,9 @@ describe("login limits with the default settings", () => {
 
   test("a known address survives a restart (remembered in session.db)", async () => {
     const f = fixture({ ...DEFAULTS, perUser: 2 }, "db");
-    expect(await outcome(f.identity.login("bob", "right-bob", null, "203.0.113.8"))).toBe("ok");
+    expect(await loginOutcome(f.identity.login("bob", "right-bob", null, "203.0.113.8"))).toBe(
+      "ok",
+    );
     const again = new LoginRateLimiter(
       { ...DEFAULTS, perUser: 2 },
       f.clock.now,
