@@ -301,8 +301,9 @@ def issuer_cn(cert: dict) -> str:
 # ---------------------------------------------------------------------------
 
 
-def test_letsencrypt_mode_with_pebble(server_factory, procs, tmp_path: Path):
-    server = server_factory(env={"SYNC_IP_HEADER": "X-Forwarded-For"})
+def letsencrypt_caddy(procs, tmp_path: Path, server, email: str):
+    """Caddy in letsencrypt mode against a pebble ACME server, serving once its certificate is
+    issued; returns Caddy, pebble's issuing root and the HTTPS port."""
     http_port, https_port = free_port(), free_port()
     pebble = Pebble(procs, tmp_path / "pebble", http_port, https_port)
     caddy = Caddy(
@@ -312,12 +313,18 @@ def test_letsencrypt_mode_with_pebble(server_factory, procs, tmp_path: Path):
         "letsencrypt",
         http_port=str(http_port),
         https_port=str(https_port),
-        EMAIL="admin@example.com",
+        EMAIL=email,
         ACME_CA=pebble.directory,
         SSL_CERT_FILE=str(pebble.listener_cert),  # Caddy trusts pebble's ACME endpoint
     )
     root = pebble.issuing_root(tmp_path / "pebble-root.pem")
     caddy.wait_ready(caddy.https_url, root)
+    return caddy, root, https_port
+
+
+def test_letsencrypt_mode_with_pebble(server_factory, procs, tmp_path: Path):
+    server = server_factory(env={"SYNC_IP_HEADER": "X-Forwarded-For"})
+    caddy, root, https_port = letsencrypt_caddy(procs, tmp_path, server, email="admin@example.com")
 
     # The certificate is pebble's, and TLS 1.2 still works (AnkiMobile).
     version, cert, status = tls_handshake(https_port, root, max_version=ssl.TLSVersion.TLSv1_2)
@@ -328,7 +335,7 @@ def test_letsencrypt_mode_with_pebble(server_factory, procs, tmp_path: Path):
     assert version == "TLSv1.3"
 
     # Plain HTTP is redirected to HTTPS.
-    r = requests.get(f"http://localhost:{http_port}/health", allow_redirects=False, timeout=5)
+    r = requests.get(f"http://localhost:{caddy.http_port}/health", allow_redirects=False, timeout=5)
     assert r.status_code in (301, 302, 307, 308) and r.headers["location"].startswith("https://"), r
 
     # The real client: full upload, full download, normal sync, all through Caddy.
@@ -361,21 +368,7 @@ def test_letsencrypt_mode_without_email(server_factory, procs, tmp_path: Path):
     """EMAIL left empty in .env: the ACME account has no contact address, Caddy still starts
     (it used to stop on a parse error and restart forever) and gets a certificate."""
     server = server_factory()
-    http_port, https_port = free_port(), free_port()
-    pebble = Pebble(procs, tmp_path / "pebble", http_port, https_port)
-    caddy = Caddy(
-        procs,
-        tmp_path / "caddy",
-        server,
-        "letsencrypt",
-        http_port=str(http_port),
-        https_port=str(https_port),
-        EMAIL="",
-        ACME_CA=pebble.directory,
-        SSL_CERT_FILE=str(pebble.listener_cert),
-    )
-    root = pebble.issuing_root(tmp_path / "pebble-root.pem")
-    caddy.wait_ready(caddy.https_url, root)
+    caddy, root, https_port = letsencrypt_caddy(procs, tmp_path, server, email="")
     _, cert, status = tls_handshake(https_port, root, max_version=ssl.TLSVersion.TLSv1_3)
     assert status == 200
     assert issuer_cn(cert).startswith("Pebble Intermediate CA"), cert["issuer"]
