@@ -40,6 +40,8 @@ export interface Config {
   minFreeBytes: number;
   /** A user's temporaries past this (bytes) make new uploads wait (409). */
   maxTempBytes: number;
+  /** The compiled `unicase` SQLite extension, handed to the platform (platform/sqlite.ts). */
+  unicaseExtension: string;
   /** Identity providers tried at login, in order. */
   authProviders: AuthProviderName[];
   /** Set when a Cognito user pool is configured. */
@@ -164,7 +166,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     name: "ANKISYNCD_UNICASE_EXTENSION",
     default: "build/unicase.so",
-    doc: "Path of the compiled `unicase` SQLite extension (read by src/platform/sqlite.ts).",
+    doc: "Path of the compiled `unicase` SQLite extension; the default is relative to the install folder.",
   },
   {
     name: "ANKISYNCD_AUTH_PROVIDERS",
@@ -261,6 +263,9 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/** Where ankisyncd is installed (the repository root): defaults of bundled files are relative to it. */
+const INSTALL_DIR = resolve(import.meta.dirname, "..");
+
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
   const get = (name: string): string => envValue(env, name, problems) ?? defaultOf(name);
@@ -309,6 +314,9 @@ export function loadConfig(env: Env = process.env): Config {
     networkFs: parseNetworkFs(get("ANKISYNCD_NETWORK_FS"), problems),
     minFreeBytes: int("ANKISYNCD_MIN_FREE_MEGS", 0) * 1024 * 1024,
     maxTempBytes: int("ANKISYNCD_MAX_TEMP_MEGS", 1) * 1024 * 1024,
+    unicaseExtension:
+      envValue(env, "ANKISYNCD_UNICASE_EXTENSION", problems) ??
+      resolve(INSTALL_DIR, defaultOf("ANKISYNCD_UNICASE_EXTENSION")),
     ...readIdentity(env, get, int, problems),
     metrics: {
       port: get("ANKISYNCD_METRICS_PORT") === "" ? null : int("ANKISYNCD_METRICS_PORT", 0, 65535),

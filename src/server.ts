@@ -23,7 +23,7 @@ import { createLogger, type Logger } from "./log.ts";
 import { CountingExecutor } from "./metrics/executorStats.ts";
 import { ServerMetrics } from "./metrics/serverMetrics.ts";
 import { type Listener, listen } from "./platform/serve.ts";
-import { checkUnicaseExtension } from "./platform/sqlite.ts";
+import { checkUnicaseExtension, useUnicaseExtension } from "./platform/sqlite.ts";
 import { InstanceLease, instanceTag } from "./storage/instance.ts";
 import { isNetworkFs } from "./storage/networkFs.ts";
 import { sweepDeadTemporaries } from "./storage/startupSweep.ts";
@@ -90,6 +90,7 @@ export function workerSettings(config: Config): WorkerSettings {
     logLevel: config.logLevel,
     logFormat: config.logFormat,
     instance: instanceTag(),
+    unicaseExtension: config.unicaseExtension,
   };
 }
 
@@ -98,6 +99,7 @@ export async function startServer(
   options: StartOptions = {},
 ): Promise<RunningServer> {
   const log = options.log ?? createLogger(config.logLevel, config.logFormat);
+  useUnicaseExtension(config.unicaseExtension);
   // Without it every upload from a current client would be refused as corrupt: fail now.
   checkUnicaseExtension();
   checkWritableAtStart(config.dataDir, config.sessionDbPath);

@@ -11,6 +11,7 @@ import { ProfileStore } from "../identity/profiles.ts";
 import type { Profile } from "../identity/schema.ts";
 import { openSessionDb, type SessionDb } from "../identity/sessionDb.ts";
 import { SessionStore } from "../identity/sessions.ts";
+import { useUnicaseExtension } from "../platform/sqlite.ts";
 import { isNetworkFs } from "../storage/networkFs.ts";
 
 /** An error to print (without a stack) before exiting with `exitCode`. */
@@ -50,7 +51,9 @@ export class CliContext {
     readonly config: Config,
     readonly out: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
     readonly stdinIsTty = Boolean(process.stdin.isTTY),
-  ) {}
+  ) {
+    useUnicaseExtension(config.unicaseExtension); // `doctor` opens collections
+  }
 
   get stores(): Stores {
     if (!this.opened) {

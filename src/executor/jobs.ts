@@ -50,6 +50,8 @@ export interface WorkerSettings {
   logFormat: LogFormat;
   /** The process's tag for temporary names (storage/instance.ts); threads share it. */
   instance: string;
+  /** Path of the unicase extension (platform/sqlite.ts `useUnicaseExtension`). */
+  unicaseExtension: string;
 }
 
 export interface JobRequestMessage {

@@ -4,6 +4,7 @@
  * tasks: each runs one task at a time, at most `max` run at once, more are started only when
  * all are busy, and one left idle for `idleMs` is stopped so an idle server holds none.
  */
+import { unicaseExtensionPath } from "../platform/sqlite.ts";
 import { spawnWorker } from "../platform/workers.ts";
 import { instanceTag } from "../storage/instance.ts";
 import { SyncError } from "../sync/errors.ts";
@@ -95,6 +96,11 @@ function send(worker: Worker, task: Task): Promise<JobReplyMessage> {
       event.preventDefault(); // Deno: otherwise a worker's error ends the whole process
       reject(new SyncError("serverError", `task worker: ${event.message}`));
     };
-    worker.postMessage({ id: 0, task, instance: instanceTag() });
+    worker.postMessage({
+      id: 0,
+      task,
+      instance: instanceTag(),
+      unicaseExtension: unicaseExtensionPath(),
+    });
   });
 }

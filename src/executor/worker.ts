@@ -1,4 +1,5 @@
 /** Worker thread entry: owns the collections of the users pinned to it. */
+import { useUnicaseExtension } from "../platform/sqlite.ts";
 import { adoptInstanceTag } from "../storage/instance.ts";
 import { CollectionHost } from "./host.ts";
 import type { JobRequestMessage, WorkerSettings } from "./jobs.ts";
@@ -16,6 +17,7 @@ self.onmessage = async (
   const message = event.data;
   if ("init" in message) {
     adoptInstanceTag(message.init.instance);
+    useUnicaseExtension(message.init.unicaseExtension);
     host = new CollectionHost(message.init);
     return;
   }

@@ -60,11 +60,19 @@ export interface OpenOptions {
   unicase?: boolean;
 }
 
-const DEFAULT_EXTENSION = resolve(import.meta.dirname, "../../build/unicase.so");
+/** Where `build-native.sh` puts it; what a thread uses until told otherwise. */
+let extensionPath = resolve(import.meta.dirname, "../../build/unicase.so");
 
-/** Path of the compiled unicase extension; overridable for packaged installs. */
+/**
+ * Where the unicase extension is (config's `ANKISYNCD_UNICASE_EXTENSION`). Per thread: the
+ * server sets it at start and hands it to every worker it starts.
+ */
+export function useUnicaseExtension(path: string): void {
+  extensionPath = path;
+}
+
 export function unicaseExtensionPath(): string {
-  return process.env.ANKISYNCD_UNICASE_EXTENSION ?? DEFAULT_EXTENSION;
+  return extensionPath;
 }
 
 export function openDatabase(path: string, options: OpenOptions = {}): Db {

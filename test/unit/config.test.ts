@@ -29,6 +29,19 @@ describe("loadConfig", () => {
     expect(loadConfig({ SYNC_USER1_FILE: file }).syncUsers[0]?.secret).toBe("from-file");
   });
 
+  test("the unicase extension: in the install folder by default, else as given or from its _FILE", () => {
+    const root = resolve(import.meta.dir, "../..");
+    expect(loadConfig({}).unicaseExtension).toBe(join(root, "build/unicase.so"));
+    expect(loadConfig({ ANKISYNCD_UNICASE_EXTENSION: "/opt/u.so" }).unicaseExtension).toBe(
+      "/opt/u.so",
+    );
+    const file = join(mkdtempSync(join(tmpdir(), "cfg-")), "path");
+    writeFileSync(file, "/srv/unicase.so\n");
+    expect(loadConfig({ ANKISYNCD_UNICASE_EXTENSION_FILE: file }).unicaseExtension).toBe(
+      "/srv/unicase.so",
+    );
+  });
+
   test("lists every bad value at once", () => {
     try {
       loadConfig({ SYNC_PORT: "http", ANKISYNCD_LOG_FORMAT: "xml", SYNC_USER1: "nocolon" });

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CollectionHost } from "../../src/executor/host.ts";
 import { UserState } from "../../src/executor/userState.ts";
-import type { Db } from "../../src/platform/sqlite.ts";
+import { type Db, unicaseExtensionPath } from "../../src/platform/sqlite.ts";
 import { readLegacyColumn } from "../../src/storage/collection/legacyObjects.ts";
 import { fieldChecksum } from "../../src/storage/collection/noteFields.ts";
 import { userPaths } from "../../src/storage/paths.ts";
@@ -690,6 +690,7 @@ describe("abandoned sessions", () => {
       logLevel: "error",
       logFormat: "text",
       instance: "1x1",
+      unicaseExtension: unicaseExtensionPath(),
     });
     try {
       const job = (method: string, payload: unknown) =>
