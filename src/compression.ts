@@ -92,15 +92,15 @@ async function readBounded(
 }
 
 export class NotUtf8 extends Error {
-  constructor() {
-    super("body is not UTF-8");
+  constructor(options?: ErrorOptions) {
+    super("body is not UTF-8", options);
   }
 }
 
 function decodeChunk(decoder: TextDecoder, chunk?: Uint8Array): string {
   try {
     return chunk ? decoder.decode(chunk, { stream: true }) : decoder.decode();
-  } catch {
-    throw new NotUtf8();
+  } catch (err) {
+    throw new NotUtf8({ cause: err });
   }
 }

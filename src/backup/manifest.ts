@@ -61,6 +61,7 @@ export function readManifest(dir: string): Manifest {
   } catch (err) {
     throw new BackupError(
       `${path}: no readable manifest, so ${dir} is not a finished backup (${(err as Error).message})`,
+      { cause: err },
     );
   }
   const manifest = parsed as Partial<Manifest>;

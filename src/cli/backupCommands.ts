@@ -67,7 +67,7 @@ async function failAsCliError<T>(fn: () => T | Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof BackupError) throw new CliError(err.message);
+    if (err instanceof BackupError) throw new CliError(err.message, 1, { cause: err });
     throw err;
   }
 }

@@ -72,8 +72,8 @@ function parseSyncHeader(text: string): SyncHeader {
   let value: unknown;
   try {
     value = JSON.parse(text);
-  } catch {
-    throw badRequest("anki-sync header is not JSON");
+  } catch (err) {
+    throw badRequest("anki-sync header is not JSON", { cause: err });
   }
   const h = value as Partial<SyncHeader> | null;
   if (
@@ -143,7 +143,7 @@ async function readForm(request: Request, type: string, maxBytes: number): Promi
       headers: { "content-type": type },
     }).formData();
   } catch (err) {
-    throw badRequest(`unreadable multipart body: ${(err as Error).message}`);
+    throw badRequest(`unreadable multipart body: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -161,8 +161,9 @@ export async function readTextBody(req: SyncRequest, maxBytes: number): Promise<
   try {
     return await readText(decompressStream(req.body, req.compression), maxBytes);
   } catch (err) {
-    if (err instanceof BodyTooLarge || err instanceof NotUtf8) throw badRequest(err.message);
-    throw badRequest(`cannot decompress body: ${(err as Error).message}`);
+    if (err instanceof BodyTooLarge || err instanceof NotUtf8)
+      throw badRequest(err.message, { cause: err });
+    throw badRequest(`cannot decompress body: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -171,6 +172,6 @@ export async function readJsonBody(req: SyncRequest, maxBytes: number): Promise<
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw badRequest(`invalid json: ${(err as Error).message}`);
+    throw badRequest(`invalid json: ${(err as Error).message}`, { cause: err });
   }
 }

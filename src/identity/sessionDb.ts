@@ -64,6 +64,7 @@ export function openSessionDb(
     const why = (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message;
     throw new Error(
       `${path} is neither ankisyncd's session.db nor the earlier Python server's: ${why.split("\n")[0]}`,
+      { cause: err },
     );
   }
   const imported = importPythonRows(client);

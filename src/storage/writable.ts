@@ -23,7 +23,9 @@ export function checkWritableAtStart(dataDir: string, sessionDbPath: string): vo
   try {
     mkdirSync(dataDir, { recursive: true });
   } catch (err) {
-    throw new StartupRefused(`cannot create the data folder ${dataDir}: ${reason(err)}`);
+    throw new StartupRefused(`cannot create the data folder ${dataDir}: ${reason(err)}`, {
+      cause: err,
+    });
   }
   probeFolder(dataDir, "the data folder");
   const sessionDir = dirname(sessionDbPath);
@@ -31,7 +33,9 @@ export function checkWritableAtStart(dataDir: string, sessionDbPath: string): vo
     try {
       mkdirSync(sessionDir, { recursive: true });
     } catch (err) {
-      throw new StartupRefused(`cannot create the folder of ${sessionDbPath}: ${reason(err)}`);
+      throw new StartupRefused(`cannot create the folder of ${sessionDbPath}: ${reason(err)}`, {
+        cause: err,
+      });
     }
     probeFolder(sessionDir, `the folder of ${sessionDbPath}`);
   }
@@ -40,7 +44,9 @@ export function checkWritableAtStart(dataDir: string, sessionDbPath: string): vo
   try {
     closeSync(openSync(sessionDbPath, constants.O_RDWR));
   } catch (err) {
-    throw new StartupRefused(`session database ${sessionDbPath} is not writable: ${reason(err)}`);
+    throw new StartupRefused(`session database ${sessionDbPath} is not writable: ${reason(err)}`, {
+      cause: err,
+    });
   }
 }
 
@@ -51,7 +57,7 @@ function probeFolder(dir: string, what: string): void {
     closeSync(openSync(probe, "w"));
     rmSync(probe, { force: true });
   } catch (err) {
-    throw new StartupRefused(`${what} ${dir} is not writable: ${reason(err)}`);
+    throw new StartupRefused(`${what} ${dir} is not writable: ${reason(err)}`, { cause: err });
   }
 }
 

@@ -16,15 +16,18 @@ export class SyncError extends Error {
   constructor(
     readonly kind: SyncErrorKind,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
     this.name = "SyncError";
   }
 }
 
-export const badRequest = (msg: string) => new SyncError("badRequest", msg);
+export const badRequest = (msg: string, options?: ErrorOptions) =>
+  new SyncError("badRequest", msg, options);
 export const authFailed = (msg: string) => new SyncError("authFailed", msg);
-export const conflict = (msg: string) => new SyncError("conflict", msg);
+export const conflict = (msg: string, options?: ErrorOptions) =>
+  new SyncError("conflict", msg, options);
 export const serverError = (msg: string) => new SyncError("serverError", msg);
 
 export function isSyncError(err: unknown): err is SyncError {

@@ -15,10 +15,12 @@ export function asStorageError(err: unknown, path: string): unknown {
   const detail = (err as Error).message.split("\n")[0];
   switch (fault) {
     case "diskFull":
-      return new SyncError("diskFull", `disk full: ${where} (${detail})`);
+      return new SyncError("diskFull", `disk full: ${where} (${detail})`, { cause: err });
     case "readOnly":
-      return new SyncError("serverError", `not writable: ${where} (${detail})`);
+      return new SyncError("serverError", `not writable: ${where} (${detail})`, { cause: err });
     case "busy":
-      return new SyncError("conflict", `held by another program, try again: ${where} (${detail})`);
+      return new SyncError("conflict", `held by another program, try again: ${where} (${detail})`, {
+        cause: err,
+      });
   }
 }

@@ -97,7 +97,8 @@ const uploadChanges: Handler = async (call) => {
         config.maxUncompressedBytes,
       );
     } catch (err) {
-      if (err instanceof StreamTooLarge) throw badRequest(`media upload body: ${err.message}`);
+      if (err instanceof StreamTooLarge)
+        throw badRequest(`media upload body: ${err.message}`, { cause: err });
       throw err;
     }
     if ("bytes" in received) {

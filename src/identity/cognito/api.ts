@@ -135,7 +135,9 @@ function unavailable(operation: string, err: unknown): ProviderUnavailable {
   } else if (name === "InvalidParameterException" && /USER_PASSWORD_AUTH/.test(message)) {
     hint = " (enable ALLOW_USER_PASSWORD_AUTH on the app client)";
   }
-  return new ProviderUnavailable(`Cognito ${operation} failed: ${name}: ${message}${hint}`);
+  return new ProviderUnavailable(`Cognito ${operation} failed: ${name}: ${message}${hint}`, {
+    cause: err,
+  });
 }
 
 function errorName(err: unknown): string {

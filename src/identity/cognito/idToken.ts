@@ -79,10 +79,11 @@ export class IdTokenVerifier {
       }));
     } catch (err) {
       if (err instanceof joseErrors.JOSEError && INVALID_TOKEN_CODES.has(err.code)) {
-        throw new InvalidIdToken(`${err.code}: ${err.message}`);
+        throw new InvalidIdToken(`${err.code}: ${err.message}`, { cause: err });
       }
       throw new ProviderUnavailable(
         `cannot fetch the pool's signing keys: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
       );
     }
     if (payload.token_use !== "id")

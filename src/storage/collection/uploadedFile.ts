@@ -14,8 +14,8 @@ import { REQUIRED_TABLES, SCHEMA11_VERSION } from "./schema11.ts";
 const SCHEMA18_VERSION = 18;
 
 export class CorruptCollection extends Error {
-  constructor(detail: string) {
-    super(detail);
+  constructor(detail: string, options?: ErrorOptions) {
+    super(detail, options);
     this.name = "CorruptCollection";
   }
 }
@@ -26,7 +26,7 @@ export function prepareReceivedCollection(path: string): { convertedFrom: number
     db = openDatabase(path, { unicase: true });
   } catch (err) {
     if (storageFault(err)) throw err;
-    throw new CorruptCollection(`cannot open: ${(err as Error).message}`);
+    throw new CorruptCollection(`cannot open: ${(err as Error).message}`, { cause: err });
   }
   try {
     const version = checkCollection(db);
@@ -36,7 +36,7 @@ export function prepareReceivedCollection(path: string): { convertedFrom: number
   } catch (err) {
     // A full disk while converting says nothing about the upload.
     if (err instanceof CorruptCollection || storageFault(err)) throw err;
-    throw new CorruptCollection((err as Error).message);
+    throw new CorruptCollection((err as Error).message, { cause: err });
   } finally {
     db.close();
   }

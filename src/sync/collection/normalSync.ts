@@ -105,7 +105,9 @@ function guarded(user: SyncState, method: string, op: () => string): string {
     user.abortSession();
     // A full disk or a collection held by another program is no reason to Check Database.
     if (storageFault(err)) throw asStorageError(err, user.paths.collection);
-    throw badRequest(`${method} failed, sync rolled back: ${(err as Error).message}`);
+    throw badRequest(`${method} failed, sync rolled back: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 

@@ -56,7 +56,7 @@ export async function prepareUpload(input: UploadInput): Promise<PreparedUpload>
         return { ready: false, reply: UPLOAD_TOO_LARGE, detail: err.message };
       }
       if (storageFault(err)) throw err;
-      throw badRequest(`cannot decompress upload: ${(err as Error).message}`);
+      throw badRequest(`cannot decompress upload: ${(err as Error).message}`, { cause: err });
     }
     try {
       const { convertedFrom } = prepareReceivedCollection(prepared);

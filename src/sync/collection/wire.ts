@@ -20,7 +20,7 @@ export function parseBody(payload: string): LegacyJson {
   try {
     return parseLegacyJson(payload === "" ? "{}" : payload);
   } catch (err) {
-    throw badRequest(`invalid JSON: ${(err as Error).message}`);
+    throw badRequest(`invalid JSON: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -82,7 +82,9 @@ async function zipInMemory(store: MediaStore, batch: MediaEntry[]): Promise<Uint
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
       forgetMissingFile(store, entry);
-      throw conflict(`media file missing on disk, forgotten: ${JSON.stringify(entry.fname)}`);
+      throw conflict(`media file missing on disk, forgotten: ${JSON.stringify(entry.fname)}`, {
+        cause: err,
+      });
     }
     names[String(index)] = entry.fname;
   }
@@ -100,7 +102,9 @@ async function writeZip(store: MediaStore, batch: MediaEntry[], zipPath: string)
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
         forgetMissingFile(store, entry);
-        throw conflict(`media file missing on disk, forgotten: ${JSON.stringify(entry.fname)}`);
+        throw conflict(`media file missing on disk, forgotten: ${JSON.stringify(entry.fname)}`, {
+          cause: err,
+        });
       }
       names[String(index)] = entry.fname;
     }

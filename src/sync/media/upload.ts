@@ -149,10 +149,10 @@ async function decompressSmall(
   } catch (err) {
     if (err instanceof BodyTooLarge) {
       if (bound < IN_PLACE_MAX_BYTES)
-        throw badRequest(`media upload larger than ${maxBytes} bytes`);
+        throw badRequest(`media upload larger than ${maxBytes} bytes`, { cause: err });
       return null;
     }
-    throw badRequest(`cannot decompress media upload: ${(err as Error).message}`);
+    throw badRequest(`cannot decompress media upload: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -182,9 +182,9 @@ async function decompressTo(
     );
   } catch (err) {
     if (err instanceof StreamTooLarge)
-      throw badRequest(`media upload larger than ${maxBytes} bytes`);
+      throw badRequest(`media upload larger than ${maxBytes} bytes`, { cause: err });
     if (storageFault(err)) throw err;
-    throw badRequest(`cannot decompress media upload: ${(err as Error).message}`);
+    throw badRequest(`cannot decompress media upload: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -260,7 +260,7 @@ export function parseUploadMeta(bytes: Uint8Array): MetaList {
   try {
     value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
   } catch (err) {
-    throw badRequest(`media upload: unreadable _meta: ${(err as Error).message}`);
+    throw badRequest(`media upload: unreadable _meta: ${(err as Error).message}`, { cause: err });
   }
   if (!Array.isArray(value)) throw badRequest("media upload: _meta is not a list");
   if (value.length > MAX_FILES_PER_BATCH) {

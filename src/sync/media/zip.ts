@@ -35,7 +35,9 @@ const MAX_DIRECTORY_BYTES = 1024 * 1024;
  */
 function zipProblem(err: unknown, entry?: string): unknown {
   if (!(err instanceof Error) || err instanceof ZipError || "syscall" in err) return err;
-  return new ZipError(entry === undefined ? err.message : `${entry}: ${err.message}`);
+  return new ZipError(entry === undefined ? err.message : `${entry}: ${err.message}`, {
+    cause: err,
+  });
 }
 
 const READ_OPTIONS = {
