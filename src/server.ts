@@ -6,6 +6,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { adoptAnkiServerFolders } from "./adoption/ankiServerLayout.ts";
 import { adoptPythonServerMedia } from "./adoption/pythonServerLayout.ts";
+import { adoptedProfileNamed, pythonServerSessionDb } from "./adoption/pythonServerSessionDb.ts";
 import type { Config } from "./config.ts";
 import { type CollectionExecutor, WorkerPoolExecutor } from "./executor/executor.ts";
 import type { WorkerSettings } from "./executor/jobs.ts";
@@ -48,8 +49,6 @@ const DRAIN_MS = 5000;
 
 export interface StartOptions {
   log?: Logger;
-  /** Run collection work on the calling thread (unit tests). */
-  inProcess?: boolean;
 }
 
 export interface Services {
@@ -65,12 +64,12 @@ export async function openServices(config: Config, log: Logger): Promise<Service
   mkdirSync(config.dataDir, { recursive: true });
   const sessionDb = openSessionDb(config.sessionDbPath, {
     networkFs: isNetworkFs(config, dirname(config.sessionDbPath)),
-    log,
+    adopt: pythonServerSessionDb(log),
   });
   const profiles = new ProfileStore(sessionDb);
   const sessions = new SessionStore(sessionDb, { idleDays: config.sessionIdleDays });
   const knownLogins = new KnownLoginStore(sessionDb);
-  const localUsers = new LocalUserStore(sessionDb, profiles);
+  const localUsers = new LocalUserStore(sessionDb, profiles, adoptedProfileNamed);
   const identity = await createIdentity(
     config,
     { profiles, sessions, localUsers, knownLogins },
@@ -116,11 +115,10 @@ export async function startServer(
   adoptAnkiServerFolders(config.dataDir, services.localUsers.list(), services.profiles, log);
   adoptPythonServerMedia(config.dataDir, log);
   const stopPruning = startPruning(services.sessions, services.knownLogins, log);
-  // The in-process executor loads all the collection code: only where it is asked for.
-  const baseExecutor: CollectionExecutor = options.inProcess
-    ? new (await import("./executor/inProcess.ts")).InProcessExecutor(workerSettings(config))
-    : new WorkerPoolExecutor(workerSettings(config), config.workers);
-  const { executor, metrics } = withMetrics(config, baseExecutor);
+  const { executor, metrics } = withMetrics(
+    config,
+    new WorkerPoolExecutor(workerSettings(config), config.workers),
+  );
   const app = createApp({ config, identity: services.identity, executor, log, metrics });
   const listener = listen(app, { hostname: config.host, port: config.port });
   const port = listener.port;

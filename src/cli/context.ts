@@ -5,6 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
+import { adoptedProfileNamed, pythonServerSessionDb } from "../adoption/pythonServerSessionDb.ts";
 import type { Config } from "../config.ts";
 import { LocalUserStore } from "../identity/localUsers.ts";
 import { ProfileStore } from "../identity/profiles.ts";
@@ -68,13 +69,14 @@ export class CliContext {
       // The journal mode the server chooses, or opening would switch it under the server.
       const db = openSessionDb(this.config.sessionDbPath, {
         networkFs: isNetworkFs(this.config, dirname(this.config.sessionDbPath)),
+        adopt: pythonServerSessionDb(),
       });
       const profiles = new ProfileStore(db);
       this.opened = {
         db,
         profiles,
         sessions: new SessionStore(db, { idleDays: this.config.sessionIdleDays }),
-        localUsers: new LocalUserStore(db, profiles),
+        localUsers: new LocalUserStore(db, profiles, adoptedProfileNamed),
       };
     }
     return this.opened;

@@ -1,8 +1,8 @@
 /**
  * Where collection work runs. The server uses a pool of worker threads (users pinned to a
  * worker, one job at a time per user) plus warm task workers for heavy stateless work
- * (taskPool.ts); threads start when needed and stop when idle. Tests may use the in-process
- * executor (inProcess.ts), kept apart so the main thread never loads the collection code.
+ * (taskPool.ts); threads start when needed and stop when idle. The main thread never loads
+ * the collection code.
  */
 import { spawnWorker } from "../platform/workers.ts";
 import { SyncError } from "../sync/errors.ts";

@@ -2,9 +2,9 @@
 import { eq } from "drizzle-orm";
 import type { SyncUserSpec } from "../config.ts";
 import type { Logger } from "../log.ts";
+import type { Db } from "../platform/sqlite.ts";
 import { hashPassword, parsePbkdf2Phc, verifyPassword, weakPasswordReason } from "./passwords.ts";
 import type { ProfileStore } from "./profiles.ts";
-import { adoptedProfileNamed } from "./pythonServerSessionDb.ts";
 import { localCredentials, type Profile } from "./schema.ts";
 import type { SessionDb } from "./sessionDb.ts";
 import type { SessionStore } from "./sessions.ts";
@@ -18,10 +18,17 @@ export function isEnvManaged(credential: LocalCredential): boolean {
   return credential.source.startsWith("env:");
 }
 
+/**
+ * The profile, made elsewhere than by a login here (adopted from another server's session.db,
+ * src/adoption/), that a new local user of this name takes over with its data; null if none.
+ */
+export type ProfileToTakeOver = (client: Db, username: string) => number | null;
+
 export class LocalUserStore {
   constructor(
     private readonly db: SessionDb,
     private readonly profiles: ProfileStore,
+    private readonly profileToTakeOver: ProfileToTakeOver = () => null,
   ) {}
 
   byUsername(username: string): LocalCredential | undefined {
@@ -37,9 +44,8 @@ export class LocalUserStore {
   }
 
   /**
-   * Creates the user (and their profile) or replaces their password hash. A new user named
-   * exactly as a profile adopted from the earlier Python server (and never logged in here)
-   * takes that profile over, and with it the data.
+   * Creates the user (and their profile) or replaces their password hash. A new user may take
+   * over an adopted profile (`profileToTakeOver`), and with it the data.
    */
   upsert(username: string, passwordHash: string, source: string): Profile {
     const existing = this.byUsername(username);
@@ -52,7 +58,7 @@ export class LocalUserStore {
       return this.profiles.byId(existing.profileId) as Profile;
     }
     return this.db.transaction(() => {
-      const adopted = adoptedProfileNamed(this.db.$client, username);
+      const adopted = this.profileToTakeOver(this.db.$client, username);
       if (adopted !== null) this.profiles.update(adopted, { provider: "local" });
       const profile =
         adopted !== null

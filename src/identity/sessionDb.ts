@@ -10,9 +10,7 @@ import { SQLiteBunSession } from "drizzle-orm/bun-sqlite/session";
 import { readMigrationFiles } from "drizzle-orm/migrator";
 import { createTableRelationsHelpers, extractTablesRelationalConfig } from "drizzle-orm/relations";
 import { BaseSQLiteDatabase, SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
-import type { Logger } from "../log.ts";
 import { type Db, openDatabase } from "../platform/sqlite.ts";
-import { importPythonRows, moveAsidePythonTables } from "./pythonServerSessionDb.ts";
 import * as schema from "./schema.ts";
 
 type Schema = typeof schema;
@@ -38,6 +36,19 @@ function drizzle(client: Db): SessionDb {
   return db;
 }
 
+/**
+ * Makes a session.db another server left ours (src/adoption/ gives one; identity knows none).
+ * Its steps run on every open, so each must do nothing once done.
+ */
+export interface SessionDbAdopter {
+  /** Whose file it adopts, for the error when the file is neither ours nor that: "X's". */
+  readonly whose: string;
+  /** Before the migrations: moves aside what would collide with our tables. */
+  beforeMigrations(client: Db, path: string): void;
+  /** After them: carries the moved-aside rows over. */
+  afterMigrations(client: Db): void;
+}
+
 /** drizzle-orm/bun-sqlite/migrator's migrate(), without its bun:sqlite import. */
 function migrate(db: SessionDb, config: { migrationsFolder: string }): void {
   // biome-ignore lint/suspicious/noExplicitAny: the session is internal in drizzle's types
@@ -46,13 +57,12 @@ function migrate(db: SessionDb, config: { migrationsFolder: string }): void {
 
 export function openSessionDb(
   path: string,
-  options: { networkFs?: boolean; log?: Logger } = {},
+  options: { networkFs?: boolean; adopt?: SessionDbAdopter } = {},
 ): SessionDb {
   mkdirSync(dirname(path), { recursive: true });
   const client = openDatabase(path, { create: true });
   client.exec("PRAGMA busy_timeout = 5000");
-  // The earlier Python server's session.db: backed up and its tables moved aside first.
-  const adopted = moveAsidePythonTables(client, path);
+  options.adopt?.beforeMigrations(client, path);
   // WAL needs shared memory, which network filesystems do not provide reliably.
   client.exec(`PRAGMA journal_mode = ${options.networkFs ? "DELETE" : "WAL"}`);
   client.exec("PRAGMA foreign_keys = ON");
@@ -62,20 +72,11 @@ export function openSessionDb(
   } catch (err) {
     client.close();
     const why = (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message;
-    throw new Error(
-      `${path} is neither ankisyncd's session.db nor the earlier Python server's: ${why.split("\n")[0]}`,
-      { cause: err },
-    );
+    const what = options.adopt
+      ? `neither ankisyncd's session.db nor ${options.adopt.whose}`
+      : "not ankisyncd's session.db";
+    throw new Error(`${path} is ${what}: ${why.split("\n")[0]}`, { cause: err });
   }
-  const imported = importPythonRows(client);
-  if (adopted || imported) {
-    options.log?.info("adopted session.db of the earlier Python server", {
-      backup: adopted?.backup,
-      movedAside: adopted?.movedAside.join(", "),
-      profiles: imported?.profiles,
-      sessions: imported?.sessions,
-      sessionsUnmatched: imported?.sessionsUnmatched || undefined,
-    });
-  }
+  options.adopt?.afterMigrations(client);
   return db;
 }

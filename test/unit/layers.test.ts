@@ -33,7 +33,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   ],
   backup: ["storage", "platform", "config", "log"],
   adoption: ["identity", "storage", "platform", "config", "log"],
-  cli: ["backup", "identity", "storage", "platform", "config", "log"],
+  cli: ["backup", "adoption", "identity", "storage", "platform", "config", "log"],
   server: [
     "http",
     "executor",

@@ -7,11 +7,16 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import {
+  adoptedProfileNamed,
+  epochSeconds,
+  moveAsidePythonTables,
+  pythonServerSessionDb,
+} from "../../src/adoption/pythonServerSessionDb.ts";
 import { loadConfig } from "../../src/config.ts";
 import { LocalUserStore } from "../../src/identity/localUsers.ts";
 import { ProfileStore } from "../../src/identity/profiles.ts";
-import { epochSeconds, moveAsidePythonTables } from "../../src/identity/pythonServerSessionDb.ts";
-import { openSessionDb } from "../../src/identity/sessionDb.ts";
+import { openSessionDb as openOurs } from "../../src/identity/sessionDb.ts";
 import { SessionStore } from "../../src/identity/sessions.ts";
 import { silentLogger } from "../../src/log.ts";
 import { startServer } from "../../src/server.ts";
@@ -19,6 +24,9 @@ import { startServer } from "../../src/server.ts";
 const ALICE = "5e768ca5-a29d-440c-9849-900301a2c96e";
 const BOB = "0f5a1f9c-3a51-4c4e-9d0e-7b1c2d3e4f50";
 const CAROL = "9d2c7e15-0000-4abc-8def-123456789abc";
+
+/** As the server and the admin CLI open it. */
+const openSessionDb = (path: string) => openOurs(path, { adopt: pythonServerSessionDb() });
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -136,7 +144,7 @@ describe("adopting the Python server's session.db", () => {
     const db = openSessionDb(path);
     try {
       const profiles = new ProfileStore(db);
-      const users = new LocalUserStore(db, profiles);
+      const users = new LocalUserStore(db, profiles, adoptedProfileNamed);
       await users.syncFromEnv(
         loadConfig({ SYNC_USER1: "carol:carols-password", SYNC_USER2: "dan:dans-password" })
           .syncUsers,
@@ -155,7 +163,7 @@ describe("adopting the Python server's session.db", () => {
     const { dataDir } = oldSessionDb();
     const server = await startServer(
       loadConfig({ SYNC_HOST: "127.0.0.1", SYNC_PORT: "0", SYNC_BASE: dataDir }),
-      { log: silentLogger, inProcess: true },
+      { log: silentLogger },
     );
     try {
       const res = await fetch(`${server.url}sync/hostKey`);
@@ -177,6 +185,9 @@ describe("adopting the Python server's session.db", () => {
     raw.close();
     expect(() => openSessionDb(path)).toThrow(
       `${path} is neither ankisyncd's session.db nor the earlier Python server's: table \`sessions\` already exists`,
+    );
+    expect(() => openOurs(path)).toThrow(
+      `${path} is not ankisyncd's session.db: table \`sessions\` already exists`,
     );
   });
 

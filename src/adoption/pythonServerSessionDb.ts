@@ -4,7 +4,8 @@
  * its session table (hkey, skey, username, path, refresh_token, actual_username) keeps host
  * keys in clear. Without this, our first migration fails on `CREATE TABLE profiles`.
  *
- * In two steps around the migrations, each idempotent, so an interrupted start completes later:
+ * In two steps around the migrations (the hooks `openSessionDb` of identity/sessionDb.ts is
+ * given by `pythonServerSessionDb()`), each idempotent, so an interrupted start completes later:
  * 1. `moveAsidePythonTables` (before): a copy of the file is written to
  *    `session.db.python-server.bak` (once), then the old `profiles` is renamed
  *    `python_profiles_pending`, the session table and any other table or index whose name ours
@@ -17,6 +18,8 @@
 
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
+import type { SessionDbAdopter } from "../identity/sessionDb.ts";
+import type { Logger } from "../log.ts";
 import type { Db as Database } from "../platform/sqlite.ts";
 
 export const PYTHON_BACKUP_SUFFIX = ".python-server.bak";
@@ -42,6 +45,28 @@ export interface PythonImport {
   sessions: number;
   /** Old sessions whose user could not be told: those clients log in once more. */
   sessionsUnmatched: number;
+}
+
+/** Both steps, for `openSessionDb`; what was adopted is logged once, after the second. */
+export function pythonServerSessionDb(log?: Logger): SessionDbAdopter {
+  let adopted: PythonAdoption | null = null;
+  return {
+    whose: "the earlier Python server's",
+    beforeMigrations(client, path) {
+      adopted = moveAsidePythonTables(client, path);
+    },
+    afterMigrations(client) {
+      const imported = importPythonRows(client);
+      if (!adopted && !imported) return;
+      log?.info("adopted session.db of the earlier Python server", {
+        backup: adopted?.backup,
+        movedAside: adopted?.movedAside.join(", "),
+        profiles: imported?.profiles,
+        sessions: imported?.sessions,
+        sessionsUnmatched: imported?.sessionsUnmatched || undefined,
+      });
+    },
+  };
 }
 
 /** Step 1, before migrations: null when the file is not the Python server's (or done). */
@@ -114,7 +139,8 @@ export function importPythonRows(client: Database): PythonImport | null {
 
 /**
  * The adopted profile a new local user of this name takes over (so `SYNC_USERn` can stand in
- * for the old server's Cognito login): one named exactly so, never logged in here.
+ * for the old server's Cognito login): one named exactly so, never logged in here. A
+ * `ProfileToTakeOver` (identity/localUsers.ts).
  */
 export function adoptedProfileNamed(client: Database, username: string): number | null {
   if (!tableNames(client).has(PYTHON_PROFILES)) return null;
