@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { zstdCompress } from "../../src/platform/zstd.ts";
 import { MediaStore } from "../../src/storage/media/mediaStore.ts";
 import { userPaths } from "../../src/storage/paths.ts";
-import { uploadChanges, uploadSmallChanges } from "../../src/sync/media/upload.ts";
+import { uploadSmallChanges } from "../../src/sync/media/upload.ts";
+import { uploadChanges } from "../../test/helpers/mediaUpload.ts";
 import { uploadZip } from "../../test/helpers/mediaZip.ts";
 
 const batches = Number(process.argv[2] ?? 40);

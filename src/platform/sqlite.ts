@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { openDriver } from "#platform/sqlite.ts";
 
-export type SqlValue = string | number | bigint | boolean | null | Uint8Array;
+type SqlValue = string | number | bigint | boolean | null | Uint8Array;
 /** Positional values, or one object of named ones (`{ usn }` for `$usn`). */
 export type SqlParams = SqlValue[] | [Readonly<Record<string, SqlValue>>];
 

@@ -1,7 +1,5 @@
-/** zstd, one-shot and streaming: the runtime's implementation (#platform/zstd.ts). */
-export {
-  zstdCompress,
-  zstdCompressStream,
-  zstdDecompress,
-  zstdDecompressStream,
-} from "#platform/zstd.ts";
+/**
+ * zstd: one-shot compression (small replies) and streams both ways; the runtime's
+ * implementation (#platform/zstd.ts).
+ */
+export { zstdCompress, zstdCompressStream, zstdDecompressStream } from "#platform/zstd.ts";

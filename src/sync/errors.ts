@@ -25,10 +25,8 @@ export class SyncError extends Error {
 
 export const badRequest = (msg: string, options?: ErrorOptions) =>
   new SyncError("badRequest", msg, options);
-export const authFailed = (msg: string) => new SyncError("authFailed", msg);
 export const conflict = (msg: string, options?: ErrorOptions) =>
   new SyncError("conflict", msg, options);
-export const serverError = (msg: string) => new SyncError("serverError", msg);
 
 export function isSyncError(err: unknown): err is SyncError {
   return err instanceof SyncError;

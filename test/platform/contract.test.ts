@@ -15,12 +15,7 @@ import { hashPassword, verifyArgon2 } from "../../src/platform/password.ts";
 import { clientAddress, listen } from "../../src/platform/serve.ts";
 import { openDatabase } from "../../src/platform/sqlite.ts";
 import { spawnWorker } from "../../src/platform/workers.ts";
-import {
-  zstdCompress,
-  zstdCompressStream,
-  zstdDecompress,
-  zstdDecompressStream,
-} from "../../src/platform/zstd.ts";
+import { zstdCompress, zstdCompressStream, zstdDecompressStream } from "../../src/platform/zstd.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "platform-contract-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -168,10 +163,11 @@ describe("zstd", () => {
   test("one-shot and streamed forms round-trip and interoperate", async () => {
     const frame = await zstdCompress(data);
     assert.ok(frame.byteLength < data.byteLength);
-    sameBytes(await zstdDecompress(frame), data);
+    const decompress = (bytes: Uint8Array) =>
+      collect(streamOf(bytes).pipeThrough(zstdDecompressStream()));
+    sameBytes(await decompress(frame), data);
     const streamed = await collect(streamOf(data, 1000).pipeThrough(zstdCompressStream()));
-    sameBytes(await zstdDecompress(streamed), data);
-    sameBytes(await collect(streamOf(frame).pipeThrough(zstdDecompressStream())), data);
+    sameBytes(await decompress(streamed), data);
     const empty = await zstdCompress(new Uint8Array(0));
     assert.equal(
       (await collect(streamOf(empty).pipeThrough(zstdDecompressStream()))).byteLength,
@@ -183,7 +179,6 @@ describe("zstd", () => {
     const frame = await zstdCompress(data);
     for (const cut of [frame.subarray(0, 5), frame.subarray(0, frame.byteLength >> 1)]) {
       await assert.rejects(collect(streamOf(cut).pipeThrough(zstdDecompressStream())));
-      await assert.rejects(zstdDecompress(cut));
     }
     const garbage = new TextEncoder().encode("this is not zstd at all");
     await assert.rejects(collect(streamOf(garbage).pipeThrough(zstdDecompressStream())));

@@ -20,6 +20,9 @@ import {
   notetypeToLegacy,
   templateToLegacy,
 } from "../../src/storage/collection/convert/notetype.ts";
+import type { DeckRow } from "../../src/storage/collection/convert/rows.ts";
+import { formatF64, serdeCanonical } from "../../src/storage/collection/convert/serdeNumbers.ts";
+import { tagsToLegacy } from "../../src/storage/collection/convert/tags.ts";
 import {
   decodeDeckConfig,
   encodeDeckCommon,
@@ -28,10 +31,7 @@ import {
   encodeFieldConfig,
   encodeNotetypeConfig,
   encodeTemplateConfig,
-} from "../../src/storage/collection/convert/proto.ts";
-import type { DeckRow } from "../../src/storage/collection/convert/rows.ts";
-import { formatF64, serdeCanonical } from "../../src/storage/collection/convert/serdeNumbers.ts";
-import { tagsToLegacy } from "../../src/storage/collection/convert/tags.ts";
+} from "../helpers/protoBlobs.ts";
 
 const bytes = (hex: string) => Uint8Array.from(Buffer.from(hex.replace(/[^0-9a-f]/gi, ""), "hex"));
 const utf8 = (text: string) => new TextEncoder().encode(text);

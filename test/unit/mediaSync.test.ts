@@ -21,7 +21,8 @@ import { mediaChanges } from "../../src/sync/media/changes.ts";
 import { downloadFiles } from "../../src/sync/media/download.ts";
 import { MAX_MEDIA_FILE_BYTES } from "../../src/sync/media/limits.ts";
 import { mediaSanity } from "../../src/sync/media/sanity.ts";
-import { type MediaUploadResult, uploadChanges } from "../../src/sync/media/upload.ts";
+import type { MediaUploadResult } from "../../src/sync/media/upload.ts";
+import { uploadChanges } from "../helpers/mediaUpload.ts";
 import {
   centralEntries,
   centralOf,

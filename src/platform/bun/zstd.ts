@@ -1,10 +1,6 @@
-/** zstd on Bun: its native one-shot functions (off the JS thread) and web streams. */
+/** zstd on Bun: its native one-shot compression (off the JS thread) and web streams. */
 export function zstdCompress(data: Uint8Array): Promise<Uint8Array> {
   return Bun.zstdCompress(data);
-}
-
-export function zstdDecompress(data: Uint8Array): Promise<Uint8Array> {
-  return Bun.zstdDecompress(data);
 }
 
 export function zstdCompressStream(): TransformStream<Uint8Array, Uint8Array> {

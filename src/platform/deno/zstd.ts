@@ -1,7 +1,7 @@
 /**
  * zstd on Deno, which has no CompressionStream("zstd"): node:zlib. Its decompressor accepts a
  * truncated frame silently (partial output, no error), so streams go through zstdFrameCheck
- * first, and the one-shot form checks the same way.
+ * first.
  */
 import { Duplex } from "node:stream";
 import { promisify } from "node:util";
@@ -9,18 +9,9 @@ import * as zlib from "node:zlib";
 import { zstdFrameCheck } from "./zstdFrames.ts";
 
 const compress = promisify(zlib.zstdCompress);
-const decompress = promisify(zlib.zstdDecompress);
 
 export async function zstdCompress(data: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await compress(data));
-}
-
-export async function zstdDecompress(data: Uint8Array): Promise<Uint8Array> {
-  const check = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(zstdFrameCheck());
-  for await (const _ of check) {
-    // Walks the frames; throws if the input ends mid-frame.
-  }
-  return new Uint8Array(await decompress(data));
 }
 
 function web(node: Duplex): TransformStream<Uint8Array, Uint8Array> {

@@ -62,17 +62,6 @@ export interface StagedMediaUpload {
   changes: UploadedChange[];
 }
 
-/** Both steps at once, on the caller's thread (tests; the server splits them). */
-export async function uploadChanges(
-  store: MediaStore,
-  input: MediaUploadInput,
-  limits: MediaUploadLimits,
-  now = Date.now(),
-): Promise<MediaUploadResult> {
-  const paths = { zipPath: store.tempPath(".upload.zip"), staging: store.tempPath(".staging") };
-  return applyMediaUpload(store, await stageMediaUpload(input, paths, limits), now);
-}
-
 /**
  * The heavy, stateless step: decompress, check everything and stage every file. It touches no
  * database, so the server runs it on a task worker and users sharing the user's worker wait

@@ -187,7 +187,8 @@ function lookup(name: string): Type {
   return root.lookupType(name);
 }
 
-const types = {
+/** The blobs' message types. The server only decodes; tests encode with them (test/helpers). */
+export const messageTypes = {
   notetypeConfig: lookup("anki.notetypes.Notetype.Config"),
   fieldConfig: lookup("anki.notetypes.Notetype.Field.Config"),
   templateConfig: lookup("anki.notetypes.Notetype.Template.Config"),
@@ -388,44 +389,23 @@ function markAbsentOptionals(type: Type, value: Record<string, unknown>): void {
   }
 }
 
-function encode(type: Type, value: object): Uint8Array {
-  return type.encode(type.fromObject(value)).finish();
-}
-
-export const decodeNotetypeConfig = (b: Uint8Array) =>
-  decode<NotetypeConfig>(types.notetypeConfig, b);
-export const decodeFieldConfig = (b: Uint8Array) => decode<FieldConfig>(types.fieldConfig, b);
-export const decodeTemplateConfig = (b: Uint8Array) =>
-  decode<TemplateConfig>(types.templateConfig, b);
-export const decodeDeckCommon = (b: Uint8Array) => decode<DeckCommon>(types.deckCommon, b);
-export const decodeDeckConfig = (b: Uint8Array) => decode<DeckConfigConfig>(types.deckConfig, b);
+export const decodeDeckCommon = (b: Uint8Array) => decode<DeckCommon>(messageTypes.deckCommon, b);
 export const decodeNotetypeConfigFields = (b: Uint8Array) =>
-  decodeWithPresence<NotetypeConfig>(types.notetypeConfig, b);
+  decodeWithPresence<NotetypeConfig>(messageTypes.notetypeConfig, b);
 export const decodeFieldConfigFields = (b: Uint8Array) =>
-  decodeWithPresence<FieldConfig>(types.fieldConfig, b);
+  decodeWithPresence<FieldConfig>(messageTypes.fieldConfig, b);
 export const decodeTemplateConfigFields = (b: Uint8Array) =>
-  decodeWithPresence<TemplateConfig>(types.templateConfig, b);
+  decodeWithPresence<TemplateConfig>(messageTypes.templateConfig, b);
 export const decodeDeckConfigFields = (b: Uint8Array) =>
-  decodeWithPresence<DeckConfigConfig>(types.deckConfig, b);
+  decodeWithPresence<DeckConfigConfig>(messageTypes.deckConfig, b);
 
 /** Decodes `decks.kind`; `null` when the blob holds neither variant. */
 export function decodeDeckKind(bytes: Uint8Array): DeckKind | null {
   const kind = decode<{ normal: NormalDeck | null; filtered: FilteredDeck | null }>(
-    types.deckKind,
+    messageTypes.deckKind,
     bytes,
   );
   if (kind.normal) return { normal: kind.normal };
   if (kind.filtered) return { filtered: kind.filtered };
   return null;
 }
-
-// Encoders take partial plain objects (bigint accepted for 64-bit fields); they exist
-// for tests and for producing native rows from legacy objects.
-export const encodeNotetypeConfig = (v: Partial<NotetypeConfig>) => encode(types.notetypeConfig, v);
-export const encodeFieldConfig = (v: Partial<FieldConfig>) => encode(types.fieldConfig, v);
-export const encodeTemplateConfig = (v: Partial<TemplateConfig>) => encode(types.templateConfig, v);
-export const encodeDeckCommon = (v: Partial<DeckCommon>) => encode(types.deckCommon, v);
-export const encodeDeckKind = (
-  v: { normal: Partial<NormalDeck> } | { filtered: Partial<FilteredDeck> },
-) => encode(types.deckKind, v);
-export const encodeDeckConfig = (v: Partial<DeckConfigConfig>) => encode(types.deckConfig, v);
