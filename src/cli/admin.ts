@@ -7,7 +7,7 @@
 import { ConfigError, loadConfig } from "../config.ts";
 import { loadEnvFile } from "../platform/env.ts";
 import type { CommandGroup } from "./commandGroup.ts";
-import { CliContext, CliError, UsageError } from "./context.ts";
+import { CliContext, CliError, type CliIo, processIo, UsageError } from "./context.ts";
 
 const GROUPS: Record<string, () => Promise<{ default: CommandGroup }>> = {
   user: () => import("./userCommands.ts"),
@@ -26,32 +26,37 @@ async function usage(): Promise<string> {
   return lines.join("\n");
 }
 
-export async function runAdmin(argv: string[], ctx?: CliContext): Promise<number> {
+/** One command, as the process runs it (environment, standard streams); returns the exit code. */
+export async function runAdmin(
+  argv: string[],
+  io: CliIo = processIo(),
+  env: Record<string, string | undefined> = process.env,
+): Promise<number> {
   const [groupName, ...rest] = argv;
   if (!groupName || groupName === "help" || groupName === "--help" || groupName === "-h") {
-    process.stdout.write(await usage());
+    io.stdout(await usage());
     return groupName ? 0 : 2;
   }
   const load = Object.hasOwn(GROUPS, groupName) ? GROUPS[groupName] : undefined;
   if (!load) {
-    process.stderr.write(`unknown command group ${groupName}\n\n${await usage()}`);
+    io.stderr(`unknown command group ${groupName}\n\n${await usage()}`);
     return 2;
   }
   const group = (await load()).default;
-  let context = ctx;
+  let context: CliContext | undefined;
   try {
-    context ??= new CliContext(loadConfig());
+    context = new CliContext(loadConfig(env), io);
     await group.run(rest, context);
     return 0;
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
+      io.stderr(`${err.message}\n`);
       return 2;
     }
     if (!(err instanceof CliError)) throw err;
-    process.stderr.write(`error: ${err.message}\n`);
+    io.stderr(`error: ${err.message}\n`);
     if (err instanceof UsageError)
-      process.stderr.write(`usage:\n${group.usage.map((u) => `  ${u}`).join("\n")}\n`);
+      io.stderr(`usage:\n${group.usage.map((u) => `  ${u}`).join("\n")}\n`);
     return err.exitCode;
   } finally {
     context?.close();

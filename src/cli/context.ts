@@ -46,15 +46,39 @@ export interface Stores {
   localUsers: LocalUserStore;
 }
 
+/** A command's standard streams: the process's, or a test's. */
+export interface CliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** Read whole by `--password-stdin`. */
+  stdin: AsyncIterable<Uint8Array | string>;
+  stdinIsTty: boolean;
+}
+
+export function processIo(): CliIo {
+  return {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    stdin: process.stdin,
+    stdinIsTty: Boolean(process.stdin.isTTY),
+  };
+}
+
 export class CliContext {
   private opened: Stores | undefined;
+  readonly stdinIsTty: boolean;
 
   constructor(
     readonly config: Config,
-    readonly out: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
-    readonly stdinIsTty = Boolean(process.stdin.isTTY),
+    readonly io: CliIo = processIo(),
   ) {
+    this.stdinIsTty = io.stdinIsTty;
     useUnicaseExtension(config.unicaseExtension); // `doctor` opens collections
+  }
+
+  /** A line of output. */
+  out(line: string): void {
+    this.io.stdout(`${line}\n`);
   }
 
   get stores(): Stores {

@@ -18,12 +18,13 @@ export function passwordSource(flags: Set<string>, stdinIsTty: boolean): Passwor
 
 export async function readNewPassword(
   source: PasswordSource,
+  stdin: AsyncIterable<Uint8Array | string>,
 ): Promise<{ password: string; generated: boolean }> {
   if (source === "generate")
     return { password: randomBytes(15).toString("base64url"), generated: true };
   if (source === "stdin") {
     const chunks: Buffer[] = [];
-    for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk));
+    for await (const chunk of stdin) chunks.push(Buffer.from(chunk));
     const password = Buffer.concat(chunks)
       .toString("utf8")
       .replace(/\r?\n$/, "");

@@ -105,7 +105,7 @@ async function add(ctx: CliContext, args: string[]): Promise<void> {
   if (ctx.stores.localUsers.byUsername(username))
     throw new CliError(`local user ${username} already exists`);
   const source = passwordSource(flags, ctx.stdinIsTty);
-  const { password, generated } = await readNewPassword(source);
+  const { password, generated } = await readNewPassword(source, ctx.io.stdin);
   const profile = ctx.stores.localUsers.create(
     username,
     await hashPassword(password),
@@ -132,7 +132,10 @@ async function passwd(ctx: CliContext, args: string[]): Promise<void> {
       `${credential.username} is managed by ${credential.source.slice(4)}: change the password there (it is applied at every start)`,
     );
   }
-  const { password, generated } = await readNewPassword(passwordSource(flags, ctx.stdinIsTty));
+  const { password, generated } = await readNewPassword(
+    passwordSource(flags, ctx.stdinIsTty),
+    ctx.io.stdin,
+  );
   ctx.stores.localUsers.setPassword(credential.profileId, await hashPassword(password));
   if (flags.has("keep-sessions")) {
     ctx.out(

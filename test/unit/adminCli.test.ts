@@ -1,11 +1,14 @@
 /**
- * `bun run admin`, run as a subprocess against the data folder of a running server: what an
- * administrator does, checked through real logins and syncs over HTTP.
+ * `bun run admin` against the data folder of a running server: what an administrator does,
+ * checked through real logins and syncs over HTTP. Commands run in this process through
+ * `runAdmin` (environment and standard streams given as the process would have them); one
+ * runs the entry point as a subprocess.
  */
 
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { runAdmin } from "../../src/cli/admin.ts";
 import { userPaths } from "../../src/storage/paths.ts";
 import { UserLock } from "../../src/storage/userLock.ts";
 import { type CommandResult, runCommand } from "../helpers/run.ts";
@@ -13,7 +16,7 @@ import { login, v11 } from "../helpers/syncClient.ts";
 import { startTestServer, type TestServer } from "../helpers/testServer.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
-// Each case runs several CLI processes and refused logins (answered after 500 ms).
+// Each case runs several commands and refused logins (answered after 500 ms).
 setDefaultTimeout(30_000);
 let server: TestServer;
 
@@ -27,12 +30,24 @@ afterAll(async () => {
   await server.dispose();
 });
 
-function admin(args: string[], stdin = ""): Promise<CommandResult> {
-  return runCommand(["bun", "run", "src/cli/admin.ts", ...args], {
-    cwd: ROOT,
-    env: { ...process.env, SYNC_BASE: server.dataDir, SYNC_USER1: "envuser:envpw" },
-    stdin,
-  });
+async function admin(args: string[], stdin = ""): Promise<CommandResult> {
+  let out = "";
+  let err = "";
+  const io = {
+    stdout: (text: string) => {
+      out += text;
+    },
+    stderr: (text: string) => {
+      err += text;
+    },
+    stdin: (async function* () {
+      yield stdin;
+    })(),
+    stdinIsTty: false,
+  };
+  const env = { ...process.env, SYNC_BASE: server.dataDir, SYNC_USER1: "envuser:envpw" };
+  const code = await runAdmin(args, io, env);
+  return { code, out, err };
 }
 
 async function canLogIn(user: string, password: string): Promise<boolean> {
@@ -112,7 +127,7 @@ describe("admin user", () => {
     expect(rows.find((r) => r.login === "bob")?.lastSync).toBeTruthy();
   });
 
-  test("a wrong SYNC_BASE is refused, and no session.db is created there", async () => {
+  test("the entry point: a wrong SYNC_BASE exits 2, and no session.db is created there", async () => {
     const wrong = join(server.dataDir, "not-the-data-folder");
     const result = await runCommand(["bun", "run", "src/cli/admin.ts", "user", "list"], {
       cwd: ROOT,

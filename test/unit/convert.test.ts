@@ -4,7 +4,7 @@
  * `downgrade=True`; our conversion of the schema 18 file must give the same file.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { type Db, openDatabase } from "../../src/platform/sqlite.ts";
@@ -23,6 +23,8 @@ import {
 
 const root = resolve(import.meta.dir, "../..");
 const python = join(root, ".venv/bin/python");
+/** Every fixture comes from the real Anki library: without the venv, everything here skips. */
+const withAnki = existsSync(python);
 const fixtureScript = join(root, "test/fixtures/rich_collection.py");
 const tmp = mkdtempSync(join(tmpdir(), "ankisyncd-convert-"));
 
@@ -105,13 +107,14 @@ function schemaShape(path: string): Row[] {
 }
 
 beforeAll(() => {
+  if (!withAnki) return;
   run(["bash", join(root, "scripts/build-native.sh")]);
   run([python, fixtureScript, tmp]);
   for (const variant of VARIANTS) downgradeCopy(variant);
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-describe.each(VARIANTS)("downgrade of the %s fixture", (variant) => {
+describe.skipIf(!withAnki).each(VARIANTS)("downgrade of the %s fixture", (variant) => {
   const ours = () => fixture(`${variant}.ours.anki2`);
   const anki = () => fixture(`${variant}.schema11.anki2`);
   const source = () => fixture(`${variant}.anki2`);
@@ -176,7 +179,7 @@ describe.each(VARIANTS)("downgrade of the %s fixture", (variant) => {
   });
 });
 
-test("Anki opens our downgraded files and sees the same objects", () => {
+test.skipIf(!withAnki)("Anki opens our downgraded files and sees the same objects", () => {
   const script = `
 import json, sys
 from anki.collection import Collection
@@ -204,7 +207,7 @@ print(json.dumps(out))
   for (const [mine, reference] of pairs) expect(seen[mine]).toEqual(seen[reference]);
 });
 
-describe("refusals and atomicity", () => {
+describe.skipIf(!withAnki)("refusals and atomicity", () => {
   test("a schema 11 file is left as it is", () => {
     const path = fixture("noop.anki2");
     copyFileSync(fixture("rich.schema11.anki2"), path);
