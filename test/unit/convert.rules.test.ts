@@ -1,5 +1,11 @@
 /** The tricky rules of the native -> legacy conversion, one at a time, on hand-built blobs. */
 import { describe, expect, test } from "bun:test";
+import {
+  type LegacyJson,
+  type LegacyObject,
+  parseLegacyJson,
+  stringifyLegacyJson,
+} from "../../src/legacyJson.ts";
 import { configToLegacy } from "../../src/storage/collection/convert/configEntries.ts";
 import { deckToLegacy, humanDeckName } from "../../src/storage/collection/convert/deck.ts";
 import { deckConfigToLegacy } from "../../src/storage/collection/convert/deckConfig.ts";
@@ -9,12 +15,6 @@ import {
   InvalidDeckKindError,
 } from "../../src/storage/collection/convert/errors.ts";
 import { formatF32 } from "../../src/storage/collection/convert/f32.ts";
-import {
-  type LegacyJson,
-  type LegacyObject,
-  parseLegacyJson,
-  stringifyLegacyJson,
-} from "../../src/storage/collection/convert/legacyJson.ts";
 import {
   fieldToLegacy,
   notetypeToLegacy,

@@ -7,19 +7,19 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { type Db, openDatabase } from "../../src/platform/sqlite.ts";
-import { downgradeToSchema11 } from "../../src/storage/collection/convert/downgrade.ts";
-import {
-  InvalidConfigValueError,
-  UnsupportedSchemaVersionError,
-} from "../../src/storage/collection/convert/errors.ts";
 import {
   isLegacyObject,
   type LegacyJson,
   type LegacyObject,
   parseLegacyJson,
   stringifyLegacyJson,
-} from "../../src/storage/collection/convert/legacyJson.ts";
+} from "../../src/legacyJson.ts";
+import { type Db, openDatabase } from "../../src/platform/sqlite.ts";
+import { downgradeToSchema11 } from "../../src/storage/collection/convert/downgrade.ts";
+import {
+  InvalidConfigValueError,
+  UnsupportedSchemaVersionError,
+} from "../../src/storage/collection/convert/errors.ts";
 
 const root = resolve(import.meta.dir, "../..");
 const python = join(root, ".venv/bin/python");

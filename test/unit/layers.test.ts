@@ -15,9 +15,10 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   log: ["config"],
   platform: ["log"],
   compression: ["platform"],
-  storage: ["platform", "config", "log"],
+  legacyJson: [],
+  storage: ["legacyJson", "platform", "config", "log"],
   identity: ["platform", "config", "log"],
-  sync: ["storage", "compression", "platform", "config", "log"],
+  sync: ["storage", "legacyJson", "compression", "platform", "config", "log"],
   executor: ["sync", "storage", "compression", "platform", "config", "log"],
   metrics: ["executor", "config", "log"],
   http: [

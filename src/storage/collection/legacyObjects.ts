@@ -2,7 +2,7 @@
  * The legacy JSON maps in the schema-11 `col` row (note types, decks, deck options, tags,
  * config), read and written without number loss, and the few object keys the sync logic needs.
  */
-import type { Db } from "../../platform/sqlite.ts";
+
 import {
   isLegacyObject,
   isLosslessNumber,
@@ -10,7 +10,8 @@ import {
   type LegacyObject,
   parseLegacyJson,
   stringifyLegacyJson,
-} from "./convert/legacyJson.ts";
+} from "../../legacyJson.ts";
+import type { Db } from "../../platform/sqlite.ts";
 
 export type LegacyColumn = "models" | "decks" | "dconf" | "tags" | "conf";
 

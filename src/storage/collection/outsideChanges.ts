@@ -6,8 +6,9 @@
  * sanity check fail. They are adopted as server changes at the current usn, so each device
  * fetches them in its next normal sync.
  */
+
+import { isLegacyObject } from "../../legacyJson.ts";
 import type { Db } from "../../platform/sqlite.ts";
-import { isLegacyObject } from "./convert/legacyJson.ts";
 import {
   type LegacyColumn,
   mapValues,

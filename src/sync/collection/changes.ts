@@ -3,14 +3,15 @@
  * and `crt` travel in one request. The server's own changes are serialised before the
  * client's are applied, so nothing received is echoed back.
  */
-import type { Db } from "../../platform/sqlite.ts";
-import { readCol } from "../../storage/collection/collectionFile.ts";
+
 import {
   isLegacyObject,
   type LegacyJson,
   type LegacyObject,
   stringifyLegacyJson,
-} from "../../storage/collection/convert/legacyJson.ts";
+} from "../../legacyJson.ts";
+import type { Db } from "../../platform/sqlite.ts";
+import { readCol } from "../../storage/collection/collectionFile.ts";
 import {
   type LegacyColumn,
   legacyInt,

@@ -3,7 +3,7 @@
  * integers where Anki is strict, truncation where it accepts floats, card `type`/`queue` only
  * from their known values. Any failure is a shape error (400, session kept).
  */
-import type { LegacyJson } from "../../storage/collection/convert/legacyJson.ts";
+import type { LegacyJson } from "../../legacyJson.ts";
 import type { CardValues, NoteRow, RevlogValues } from "../../storage/collection/syncRows.ts";
 import { badRequest } from "../errors.ts";
 import {

@@ -4,13 +4,10 @@
  * window (usn >= the client's minUsn) is only replaced by a strictly newer one; revlog
  * entries are immutable (insert or ignore).
  */
+
+import { isLegacyObject, type LegacyJson, stringifyLegacyJson } from "../../legacyJson.ts";
 import type { Db } from "../../platform/sqlite.ts";
 import { normalizeCardData } from "../../storage/collection/cardData.ts";
-import {
-  isLegacyObject,
-  type LegacyJson,
-  stringifyLegacyJson,
-} from "../../storage/collection/convert/legacyJson.ts";
 import { mapValues, readLegacyColumn } from "../../storage/collection/legacyObjects.ts";
 import { normalizeNoteTags } from "../../storage/collection/names.ts";
 import {

@@ -6,11 +6,7 @@
  * - a note type whose field or template count changed cannot be merged (full sync needed);
  * - tags are only ever added, stamped with the session usn.
  */
-import {
-  isLegacyObject,
-  type LegacyObject,
-  putKey,
-} from "../../storage/collection/convert/legacyJson.ts";
+import { isLegacyObject, type LegacyObject, putKey } from "../../legacyJson.ts";
 import { intKey, keyOfId, mapValues, objectMtime } from "../../storage/collection/legacyObjects.ts";
 import {
   normalizeDeckName,

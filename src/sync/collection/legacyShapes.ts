@@ -4,11 +4,7 @@
  * otherwise kept as sent, unknown keys included; only a string `id` is turned into the
  * integer Anki would send back.
  */
-import {
-  isLosslessNumber,
-  type LegacyJson,
-  type LegacyObject,
-} from "../../storage/collection/convert/legacyJson.ts";
+import { isLosslessNumber, type LegacyJson, type LegacyObject } from "../../legacyJson.ts";
 import { legacyInt } from "../../storage/collection/legacyObjects.ts";
 import { badRequest } from "../errors.ts";
 import { expectArray, expectBool, expectInt, expectObject, expectString } from "./wire.ts";

@@ -4,8 +4,8 @@
  * another key → 409; then the step, whose failure rolls the whole session back → 400.
  */
 
+import type { LegacyJson } from "../../legacyJson.ts";
 import type { Db } from "../../platform/sqlite.ts";
-import type { LegacyJson } from "../../storage/collection/convert/legacyJson.ts";
 import { storageFault } from "../../storage/ioErrors.ts";
 import { badRequest, conflict } from "../errors.ts";
 import { asStorageError } from "../storageErrors.ts";

@@ -3,13 +3,14 @@
  * graves are not compared (older clients may hold duplicate graves), and any server row still
  * marked as locally changed (usn -1) fails the check outright.
  */
-import type { Db } from "../../platform/sqlite.ts";
+
 import {
   isLegacyObject,
   type LegacyJson,
   type LegacyObject,
   stringifyLegacyJson,
-} from "../../storage/collection/convert/legacyJson.ts";
+} from "../../legacyJson.ts";
+import type { Db } from "../../platform/sqlite.ts";
 import {
   legacyInt,
   mapValues,

@@ -3,13 +3,18 @@
  * client's last sync. Old AnkiDroid sends its own deletions inline; they are applied only
  * after the server's are collected, so they are not echoed back.
  */
+
+import type { LegacyJson } from "../../legacyJson.ts";
+import { stringifyLegacyJson } from "../../legacyJson.ts";
 import type { Db } from "../../platform/sqlite.ts";
 import { readCol } from "../../storage/collection/collectionFile.ts";
-import type { LegacyJson } from "../../storage/collection/convert/legacyJson.ts";
-import { stringifyLegacyJson } from "../../storage/collection/convert/legacyJson.ts";
-import { type GraveIds, pendingGraves } from "../../storage/collection/graves.ts";
+import {
+  applyDeletions,
+  type GraveIds,
+  pendingGraves,
+} from "../../storage/collection/graveRows.ts";
 import { badRequest } from "../errors.ts";
-import { applyGraveIds, parseGraves } from "./graves.ts";
+import { parseGraves } from "./graves.ts";
 import { beginSessionTransaction, type SyncSession } from "./session.ts";
 import { expectArray, expectBool, expectInt, expectObject, type Int } from "./wire.ts";
 
@@ -69,6 +74,6 @@ export function start(db: Db, session: SyncSession, req: StartRequest): string {
   beginSessionTransaction(db);
   session.serverUsn = readCol(db).usn;
   const graves = pendingGraves(db, session.clientUsn);
-  if (req.graves) applyGraveIds(db, session.serverUsn, req.graves);
+  if (req.graves) applyDeletions(db, session.serverUsn, req.graves);
   return stringifyLegacyJson({ cards: graves.cards, decks: graves.decks, notes: graves.notes });
 }

@@ -10,7 +10,7 @@ import {
   type LegacyJson,
   type LegacyObject,
   parseLegacyJson,
-} from "../../storage/collection/convert/legacyJson.ts";
+} from "../../legacyJson.ts";
 import type { Int } from "../../storage/collection/syncRows.ts";
 import { badRequest } from "../errors.ts";
 

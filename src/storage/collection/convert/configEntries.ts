@@ -1,6 +1,7 @@
 /** The `config` table -> the legacy `col.conf` object (spec §4.5). */
+
+import { type LegacyObject, parseLegacyJson, putKey } from "../../../legacyJson.ts";
 import { InvalidConfigValueError } from "./errors.ts";
-import { type LegacyObject, parseLegacyJson, putKey } from "./legacyJson.ts";
 import type { ConfigRow } from "./rows.ts";
 import { serdeCanonical } from "./serdeNumbers.ts";
 

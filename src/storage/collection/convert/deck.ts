@@ -1,8 +1,9 @@
 /** Native deck row -> legacy JSON object, normal or filtered (spec §4.2). */
+
+import { jsonInt, type LegacyJson, type LegacyObject } from "../../../legacyJson.ts";
 import { reinterpretI32, saturatingUnsigned, U32_MAX } from "./casts.ts";
 import { InvalidDeckKindError } from "./errors.ts";
 import { f32JsonArray } from "./f32.ts";
-import { jsonInt, type LegacyJson, type LegacyObject } from "./legacyJson.ts";
 import {
   keysOwnedByOther,
   type LateKeys,
@@ -10,7 +11,7 @@ import {
   parseOther,
   reservedExcept,
   withoutReserved,
-} from "./other.ts";
+} from "./otherBlob.ts";
 import {
   type DayLimit,
   type DeckCommon,

@@ -1,8 +1,9 @@
 /** Native deck config row -> legacy JSON object (spec §4.3), clamp included. */
+
+import { isLegacyObject, jsonInt, type LegacyObject } from "../../../legacyJson.ts";
 import { reinterpretI32, saturatingUnsigned, U16_MAX, wrapU16 } from "./casts.ts";
 import { clampDeckConfig } from "./deckConfigClamp.ts";
 import { f32Json, f32JsonArray } from "./f32.ts";
-import { isLegacyObject, jsonInt, type LegacyObject } from "./legacyJson.ts";
 import {
   keysOwnedByOther,
   type LateKeys,
@@ -11,7 +12,7 @@ import {
   reservedExcept,
   takeKey,
   withoutReserved,
-} from "./other.ts";
+} from "./otherBlob.ts";
 import { type DeckConfigConfig, decodeDeckConfigFields } from "./proto.ts";
 import type { DeckConfigRow } from "./rows.ts";
 

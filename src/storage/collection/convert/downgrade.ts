@@ -3,12 +3,13 @@
  * tables fold back into JSON columns of `col`, so the file at rest has no custom
  * collation and no protobuf. The caller switches journal_mode to delete and closes.
  */
+
+import { type LegacyObject, putKey, stringifyLegacyJson } from "../../../legacyJson.ts";
 import type { Db } from "../../../platform/sqlite.ts";
 import { configToLegacy } from "./configEntries.ts";
 import { deckToLegacy } from "./deck.ts";
 import { deckConfigToLegacy } from "./deckConfig.ts";
 import { UnsupportedSchemaVersionError } from "./errors.ts";
-import { type LegacyObject, putKey, stringifyLegacyJson } from "./legacyJson.ts";
 import {
   readConfig,
   readDeckConfigs,

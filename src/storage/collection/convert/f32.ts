@@ -3,7 +3,7 @@
  * shortest decimal that reads back as the same f32, integral values keeping ".0".
  * Printing the widened f64 instead would turn 1.3 into 1.2999999523162842.
  */
-import { LosslessNumber } from "./legacyJson.ts";
+import { LosslessNumber } from "../../../legacyJson.ts";
 
 /** Legacy JSON value of an f32: the shortest spelling, or `null` when not finite. */
 export function f32Json(value: number): LosslessNumber | null {

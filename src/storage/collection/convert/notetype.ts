@@ -1,6 +1,7 @@
 /** Native notetype (row + fields + templates) -> legacy JSON object (spec §4.1). */
+
+import { jsonInt, type LegacyJson, type LegacyObject } from "../../../legacyJson.ts";
 import { wrapU8, wrapU16 } from "./casts.ts";
-import { jsonInt, type LegacyJson, type LegacyObject } from "./legacyJson.ts";
 import {
   keysOwnedByOther,
   type LateKeys,
@@ -8,7 +9,7 @@ import {
   parseOther,
   reservedExcept,
   withoutReserved,
-} from "./other.ts";
+} from "./otherBlob.ts";
 import {
   type CardRequirement,
   decodeFieldConfigFields,

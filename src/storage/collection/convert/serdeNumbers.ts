@@ -4,7 +4,7 @@
  * printed shortest-first (`1.50` -> `1.5`, `1e2` -> `100.0`). Applied where Anki
  * round-trips stored JSON: `other` blobs and config values.
  */
-import { layout } from "./f32.ts";
+
 import {
   isLegacyObject,
   isLosslessNumber,
@@ -12,7 +12,8 @@ import {
   type LegacyObject,
   LosslessNumber,
   putKey,
-} from "./legacyJson.ts";
+} from "../../../legacyJson.ts";
+import { layout } from "./f32.ts";
 
 const I64_MIN = -(2n ** 63n);
 const U64_MAX = 2n ** 64n - 1n;

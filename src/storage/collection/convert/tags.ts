@@ -1,5 +1,5 @@
 /** The `tags` table -> the legacy `col.tags` object `{tag: usn}` (spec §4.4). */
-import { jsonInt, type LegacyObject, putKey } from "./legacyJson.ts";
+import { jsonInt, type LegacyObject, putKey } from "../../../legacyJson.ts";
 import type { TagRow } from "./rows.ts";
 
 /** The sidebar `collapsed` flag has no legacy place and is dropped. */

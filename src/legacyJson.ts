@@ -1,5 +1,7 @@
 /**
- * JSON text <-> values for Anki's legacy (schema 11) objects, without number loss.
+ * JSON text <-> values for Anki's legacy (schema 11) objects, without number loss. Schema-11
+ * collections store this JSON and normal sync exchanges it, so storage and sync share this
+ * codec (it depends on neither).
  *
  * Number model (stable under parse -> stringify -> parse):
  * - integers that are safe in a double -> `number`;

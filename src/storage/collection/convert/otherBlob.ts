@@ -8,7 +8,7 @@ import {
   type LegacyObject,
   parseLegacyJson,
   putKey,
-} from "./legacyJson.ts";
+} from "../../../legacyJson.ts";
 import { serdeCanonical } from "./serdeNumbers.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
