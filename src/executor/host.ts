@@ -1,6 +1,7 @@
 /**
- * Runs jobs for the users pinned to one worker. Collections stay open between the requests of
- * a sync and are closed when idle; unfinished normal syncs are rolled back after a timeout.
+ * Runs jobs for the users pinned to one worker and holds their files: each user's collection,
+ * media store and lock (`UserState`). Files stay open between the requests of a sync and are
+ * closed when idle; unfinished normal syncs are rolled back after a timeout.
  */
 import { createLogger, type Logger } from "../log.ts";
 import { userPaths } from "../storage/paths.ts";
@@ -13,7 +14,7 @@ import { asStorageError } from "../sync/storageErrors.ts";
 import type { Job, JobResult, WorkerSettings } from "./jobs.ts";
 import { UserState } from "./userState.ts";
 
-export class CollectionHost {
+export class UserHost {
   private readonly users = new Map<string, UserState>();
   private readonly log: Logger;
   private sweeper: ReturnType<typeof setInterval> | undefined;

@@ -1,13 +1,13 @@
 /** Worker thread entry: owns the collections of the users pinned to it. */
 import { useUnicaseExtension } from "../platform/sqlite.ts";
 import { adoptInstanceTag } from "../storage/instance.ts";
-import { CollectionHost } from "./host.ts";
+import { UserHost } from "./host.ts";
 import type { JobRequestMessage, WorkerSettings } from "./jobs.ts";
 import { replyTo } from "./replies.ts";
 
 declare const self: Worker;
 
-let host: CollectionHost | undefined;
+let host: UserHost | undefined;
 
 self.onmessage = async (
   event: MessageEvent<
@@ -18,7 +18,7 @@ self.onmessage = async (
   if ("init" in message) {
     adoptInstanceTag(message.init.instance);
     useUnicaseExtension(message.init.unicaseExtension);
-    host = new CollectionHost(message.init);
+    host = new UserHost(message.init);
     return;
   }
   if ("shutdown" in message) {

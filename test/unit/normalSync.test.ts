@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CollectionHost } from "../../src/executor/host.ts";
+import { UserHost } from "../../src/executor/host.ts";
 import { UserState } from "../../src/executor/userState.ts";
 import { type Db, unicaseExtensionPath } from "../../src/platform/sqlite.ts";
 import { readLegacyColumn } from "../../src/storage/collection/legacyObjects.ts";
@@ -680,7 +680,7 @@ describe("sanityCheck2", () => {
 describe("abandoned sessions", () => {
   test("the worker's sweep rolls back a session idle past the timeout", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "ankisyncd-sweep-"));
-    const host = new CollectionHost({
+    const host = new UserHost({
       dataDir,
       maxUncompressedBytes: 1e9,
       backupsKept: 1,
