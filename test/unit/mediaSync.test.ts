@@ -102,7 +102,7 @@ async function expectRefused(
   expect(snapshot()).toEqual(before);
 }
 
-describe("uploadChanges: usn and totals (spec §5.6, §5.9)", () => {
+describe("uploadChanges: usn and totals (docs/protocol.md#media-usn)", () => {
   test("additions, identical re-uploads, changes and deletions", async () => {
     expect(
       await put([

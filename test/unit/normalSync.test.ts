@@ -206,7 +206,7 @@ describe("state machine", () => {
   });
 });
 
-describe("applyChunk conflict rule (spec §3.4.6)", () => {
+describe("applyChunk conflict rule (docs/protocol.md#apply-chunk)", () => {
   test("a row changed in this window wins unless the incoming one is strictly newer", () => {
     const mid = notetypeId("Basic");
     insertNote(1, 2_000_000_000, 10); // pending, newer: kept

@@ -1,7 +1,7 @@
 /**
- * /msync/<method>: media sync (spec §5). JSON answers are wrapped as `{"data": …, "err": ""}`;
- * `downloadFiles` answers a raw zip. Request bodies are checked here, the work runs in the
- * user's worker (src/sync/media/). Also the old `GET /msync/begin?k=&v=` form.
+ * /msync/<method>: media sync (docs/protocol.md#media). JSON answers are wrapped as `{"data": …,
+ * "err": ""}`; `downloadFiles` answers a raw zip. Request bodies are checked here, the work runs in
+ * the user's worker (src/sync/media/). Also the old `GET /msync/begin?k=&v=` form.
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { Elysia } from "elysia";

@@ -128,9 +128,9 @@ export function insertRevlogIfAbsent(db: Db, v: RevlogValues): void {
 }
 
 /**
- * The conflict rule of `applyChunk` (spec §3.4.6) as the upsert's condition: an existing row
- * is overwritten unless it changed in this sync window (Anki's pending rule for `clientUsn`)
- * and is not older than the incoming one. One statement per row, no select before it.
+ * The conflict rule of `applyChunk` (docs/protocol.md#apply-chunk) as the upsert's condition: an
+ * existing row is overwritten unless it changed in this sync window (Anki's pending rule for
+ * `clientUsn`) and is not older than the incoming one. One statement per row, no select before it.
  */
 function overwritable(table: "notes" | "cards", clientUsn: number): string {
   const pending = clientUsn === -1 ? `${table}.usn = -1` : `${table}.usn >= $clientUsn`;

@@ -1,5 +1,5 @@
 /**
- * The rows of an `applyChunk` request (spec §6.1–6.3), checked with Anki's types: strict
+ * The rows of an `applyChunk` request (docs/protocol.md#rows), checked with Anki's types: strict
  * integers where Anki is strict, truncation where it accepts floats, card `type`/`queue` only
  * from their known values. Any failure is a shape error (400, session kept).
  */

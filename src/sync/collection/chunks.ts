@@ -107,7 +107,7 @@ export function applyChunk(db: Db, session: SyncSession, incoming: IncomingChunk
   return "null";
 }
 
-/** Whether the stored row wins over the incoming one (the conflict rule, spec §3.4.6). */
+/** Whether the stored row wins over the incoming one (docs/protocol.md#apply-chunk). */
 function storedWins(
   db: Db,
   session: SyncSession,

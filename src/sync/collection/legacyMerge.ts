@@ -1,8 +1,8 @@
 /**
- * Merge rules for the legacy objects of `applyChanges` (spec §3.4.4, §3.5), applied to the
- * in-memory `col` maps:
- * - note types, decks, deck options: the incoming object wins when absent here or when ours is
- *   not newer (`ours.mod <= theirs.mod`, so ties go to the client); no usn check;
+ * Merge rules for the legacy objects of `applyChanges` (docs/protocol.md#apply-changes), applied to
+ * the in-memory `col` maps:
+ * - note types, decks, deck options: the incoming object wins when absent here or when ours is not
+ *   newer (`ours.mod <= theirs.mod`, so ties go to the client); no usn check;
  * - a note type whose field or template count changed cannot be merged (full sync needed);
  * - tags are only ever added, stamped with the session usn.
  */

@@ -1,6 +1,6 @@
 /**
- * The normal-sync state machine (spec §3.3). Order of checks per request, as Anki's server:
- * empty session key → 400; body shape → 400 with the session untouched; no session or
+ * The normal-sync state machine (docs/protocol.md#session). Order of checks per request, as Anki's
+ * server: empty session key → 400; body shape → 400 with the session untouched; no session or
  * another key → 409; then the step, whose failure rolls the whole session back → 400.
  */
 

@@ -1,8 +1,8 @@
 /**
- * Reading normal-sync request bodies. Every check here is a JSON-shape check: failing one is
- * a 400 that leaves the session alone (spec §3.6), unlike a failure while applying the data.
- * Integers follow Anki's serde types: strict where it is strict, truncating where it reads
- * "int from number".
+ * Reading normal-sync request bodies. Every check here is a JSON-shape check: failing one is a 400
+ * that leaves the session alone (docs/protocol.md#session-failures), unlike a failure while
+ * applying the data. Integers follow Anki's serde types: strict where it is strict, truncating
+ * where it reads "int from number".
  */
 import {
   isLegacyObject,

@@ -1,4 +1,7 @@
-/** `msync/begin`: the media usn. The caller returns the host key as `sk` (spec §5.3). */
+/**
+ * `msync/begin`: the media usn. The caller returns the host key as `sk`
+ * (docs/protocol.md#media-begin).
+ */
 import type { MediaStore } from "../../storage/media/mediaStore.ts";
 
 export interface MediaBeginResult {

@@ -1,7 +1,7 @@
 /**
- * `msync/downloadFiles`: a zip of the requested files (spec §5.5), in request order, cut off
- * once 2.5 MiB is passed (the client asks again for the rest). A batch of small files is
- * zipped (and zstd-compressed for v11 clients) in memory; a larger one is written to a
+ * `msync/downloadFiles`: a zip of the requested files (docs/protocol.md#media-download), in request
+ * order, cut off once 2.5 MiB is passed (the client asks again for the rest). A batch of small
+ * files is zipped (and zstd-compressed for v11 clients) in memory; a larger one is written to a
  * temporary file that the caller streams and deletes, so a 100 MiB file is never held in memory.
  */
 import { readFileSync, rmSync } from "node:fs";

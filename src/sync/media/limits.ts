@@ -1,4 +1,7 @@
-/** Fixed limits of media sync (spec §1.7); clients build their batches to the same numbers. */
+/**
+ * Fixed limits of media sync (docs/protocol.md#media-limits); clients build their batches to the
+ * same numbers.
+ */
 
 /** Files per zip, both directions; more requested or uploaded is a 400. */
 export const MAX_FILES_PER_BATCH = 25;

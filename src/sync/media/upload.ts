@@ -1,8 +1,9 @@
 /**
- * `msync/uploadChanges`: the client's zip of added, changed and deleted files (spec §5.6).
- * Everything is checked and every file staged (written and synced beside the media folder)
- * before anything changes; then one transaction records the changes while the staged files are
- * renamed into place. Any problem with the zip or a name is a 400 and leaves the store as it was.
+ * `msync/uploadChanges`: the client's zip of added, changed and deleted files
+ * (docs/protocol.md#media-upload). Everything is checked and every file staged (written and synced
+ * beside the media folder) before anything changes; then one transaction records the changes while
+ * the staged files are renamed into place. Any problem with the zip or a name is a 400 and leaves
+ * the store as it was.
  */
 
 import { createHash } from "node:crypto";
@@ -288,9 +289,9 @@ async function stage(
 }
 
 /**
- * Records the changes in one transaction (usn + 1 per real change, spec §5.9) and puts staged
- * files in place. Deleted files are removed only after the commit: a failure before it must not
- * lose a file the database still lists.
+ * Records the changes in one transaction (usn + 1 per real change, docs/protocol.md#media-usn) and
+ * puts staged files in place. Deleted files are removed only after the commit: a failure before it
+ * must not lose a file the database still lists.
  */
 function applyChanges(
   store: MediaStore,

@@ -1,4 +1,4 @@
-/** The `config` table -> the legacy `col.conf` object (spec §4.5). */
+/** The `config` table -> the legacy `col.conf` object (Anki: rslib/src/storage/config/mod.rs). */
 
 import { type LegacyObject, parseLegacyJson, putKey } from "../../../legacyJson.ts";
 import { InvalidConfigValueError } from "./errors.ts";

@@ -1,4 +1,6 @@
-/** Native deck row -> legacy JSON object, normal or filtered (spec §4.2). */
+/**
+ * Native deck row -> legacy JSON object, normal or filtered (Anki: rslib/src/decks/schema11.rs).
+ */
 
 import { jsonInt, type LegacyJson, type LegacyObject } from "../../../legacyJson.ts";
 import { reinterpretI32, saturatingUnsigned, U32_MAX } from "./casts.ts";

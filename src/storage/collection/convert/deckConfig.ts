@@ -1,4 +1,7 @@
-/** Native deck config row -> legacy JSON object (spec §4.3), clamp included. */
+/**
+ * Native deck config row -> legacy JSON object, clamp included (Anki:
+ * rslib/src/deckconfig/schema11.rs).
+ */
 
 import { isLegacyObject, jsonInt, type LegacyObject } from "../../../legacyJson.ts";
 import { reinterpretI32, saturatingUnsigned, U16_MAX, wrapU16 } from "./casts.ts";

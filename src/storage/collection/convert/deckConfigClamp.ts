@@ -1,7 +1,8 @@
 /**
  * Anki passes every deck config it reads (for sync, downgrade or scheduling) through a
  * validity clamp that swaps out-of-range values for defaults; stored bytes are never
- * fixed. Legacy JSON we produce must carry the clamped values to match (spec §4.3.6).
+ * fixed (Anki: `ensure_deck_config_values_valid`, rslib/src/deckconfig/mod.rs). Legacy JSON
+ * we produce must carry the clamped values to match.
  */
 import type { DeckConfigConfig } from "./proto.ts";
 

@@ -1,7 +1,8 @@
 /**
- * In-place conversion of a schema 18 collection to schema 11 (spec §2.9): the object
- * tables fold back into JSON columns of `col`, so the file at rest has no custom
- * collation and no protobuf. The caller switches journal_mode to delete and closes.
+ * In-place conversion of a schema 18 collection to schema 11 (as Anki's `downgrade_to_schema_11`,
+ * rslib/src/storage/upgrades/mod.rs): the object tables fold back into JSON columns of `col`, so
+ * the file at rest has no custom collation and no protobuf. The caller switches journal_mode to
+ * delete and closes.
  */
 
 import { type LegacyObject, putKey, stringifyLegacyJson } from "../../../legacyJson.ts";

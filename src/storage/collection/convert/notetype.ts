@@ -1,4 +1,7 @@
-/** Native notetype (row + fields + templates) -> legacy JSON object (spec §4.1). */
+/**
+ * Native notetype (row + fields + templates) -> legacy JSON object (Anki:
+ * rslib/src/notetype/schema11.rs).
+ */
 
 import { jsonInt, type LegacyJson, type LegacyObject } from "../../../legacyJson.ts";
 import { wrapU8, wrapU16 } from "./casts.ts";

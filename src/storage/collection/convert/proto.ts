@@ -1,6 +1,6 @@
 /**
- * The protobuf messages Anki stores in schema 18 blobs (collection-format spec §3),
- * written from the spec's field tables. Only numbers and wire types matter on disk;
+ * The protobuf messages Anki stores in schema 18 blobs, after its definitions (proto/anki/
+ * notetypes.proto, decks.proto, deck_config.proto). Only numbers and wire types matter on disk;
  * package and message names follow the reference so errors read naturally.
  *
  * Decoded values: 64-bit integers are `bigint` (field and template ids are random i64),
@@ -10,8 +10,8 @@
 import { parse, Root, type Type } from "protobufjs";
 
 // Enum-typed fields are declared int32: same varint on the wire, and unknown numbers
-// (from newer clients) survive without a lookup table. Their values are listed in the
-// spec tables and, where the conversion needs them, in the modules that use them.
+// (from newer clients) survive without a lookup table. Their values are in Anki's .proto
+// files and, where the conversion needs them, in the modules that use them.
 const NOTETYPES = `
 syntax = "proto3";
 package anki.notetypes;

@@ -1,4 +1,7 @@
-/** The `tags` table -> the legacy `col.tags` object `{tag: usn}` (spec §4.4). */
+/**
+ * The `tags` table -> the legacy `col.tags` object `{tag: usn}` (Anki:
+ * rslib/src/storage/tag/mod.rs).
+ */
 import { jsonInt, type LegacyObject, putKey } from "../../../legacyJson.ts";
 import type { TagRow } from "./rows.ts";
 
