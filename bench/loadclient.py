@@ -1,7 +1,7 @@
 """A lean protocol-level sync client for load tests (bench `many users`).
 
 Fifty real-client processes would saturate two CPUs by themselves and hide the
-servers, so this client speaks the v11 protocol directly (spec §1.3, §3, §5):
+servers, so this client speaks the v11 protocol directly (docs/protocol.md):
 a complete, valid normal sync (meta, start, applyChanges, chunk until done,
 applyChunk with the changed notes, sanityCheck2, finish) and a complete media
 sync of one new file (begin, mediaChanges, uploadChanges, mediaSanity). It
@@ -52,8 +52,8 @@ class Template:
     """What every user's collection starts as: the file and the rows a client needs."""
 
     data: bytes
-    notes: list[list]  # wire rows (spec §6.1) of the notes a sync changes
-    counts: list  # sanityCheck2 `client` value (spec §3.4.7)
+    notes: list[list]  # wire rows (docs/protocol.md#rows) of the notes a sync changes
+    counts: list  # sanityCheck2 `client` value (docs/protocol.md#steps)
 
     @staticmethod
     def load(path: Path, changed_notes: int) -> Template:
@@ -202,7 +202,7 @@ class LeanClient:
 
 
 def pbkdf2_phc(password: str, iterations: int = 1000) -> str:
-    """A PHC PBKDF2-SHA256 string both servers accept with PASSWORDS_HASHED (spec §2.2);
+    """A PHC PBKDF2-SHA256 string both servers accept with PASSWORDS_HASHED (README);
     few iterations, so a thousand users start quickly. The salt is hashed as its decoded bytes."""
     salt = random.randbytes(16)
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations, 32)

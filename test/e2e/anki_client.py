@@ -193,7 +193,7 @@ from snapshots import (  # noqa: E402,F401  (re-exported: tests use ac.snapshot 
 
 
 # ---------------------------------------------------------------------------
-# Raw v11 protocol requests (spec §1.3)
+# Raw v11 protocol requests (docs/protocol.md#framing-v11)
 # ---------------------------------------------------------------------------
 
 CLIENT_VERSION = "26.09.3,29bb700b,linux"  # what the anki 26.9.3 client sends as "c"

@@ -283,7 +283,7 @@ def test_garbage_requests_answered_4xx(server: SyncServer, device):
 
 
 def test_fresh_server_meta(server: SyncServer, device):
-    """Spec §4.5/§8.39: a never-synced account reports mod 0, usn 0, empty;
+    """docs/protocol.md#fresh-collection: a never-synced account reports mod 0, usn 0, empty;
     every meta key the v11 client requires is present (media_usn snake_case)."""
     col = device("A")
     hkey = ac.login(col, server, "user1", USERS["user1"]).hkey
