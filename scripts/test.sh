@@ -16,6 +16,13 @@ install_all
 REPORTS="$ROOT/.test-tmp/reports"
 rm -rf "$REPORTS" && mkdir -p "$REPORTS"
 
+# One throwaway PostgreSQL cluster on loopback for the whole run: the identity stores' unit
+# tests run on it as well as on session.db, and test/e2e/test_shared_state.py uses it.
+PG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/ankisyncd-pg-XXXXXX")"
+ANKISYNCD_TEST_DATABASE_URL="$(bash scripts/pg-test-cluster.sh start "$PG_DIR")"
+export ANKISYNCD_TEST_DATABASE_URL ANKISYNCD_TEST_PG_DIR="$PG_DIR"
+trap 'bash scripts/pg-test-cluster.sh stop "$PG_DIR" || true; rm -rf "$PG_DIR"' EXIT
+
 echo "== type-check (tsc --noEmit)"
 bunx tsc --noEmit
 echo "== lint and format check (biome)"
@@ -33,8 +40,9 @@ echo "== client versions for the e2e matrix (E2E_CLIENTS=${E2E_CLIENTS:-default}
 export E2E_CLIENTS="${E2E_CLIENTS:-default}"
 .venv/bin/python test/e2e/clients.py || E2E_FAILED=1
 
-# ours-deno: the same server on Deno, with the full, normal and media sync scenarios only.
-DENO_E2E="test/e2e/test_full_sync.py test/e2e/test_normal_sync.py test/e2e/test_media_sync.py"
+# ours-deno: the same server on Deno, with the full, normal and media sync scenarios and the
+# shared state in PostgreSQL only.
+DENO_E2E="test/e2e/test_full_sync.py test/e2e/test_normal_sync.py test/e2e/test_media_sync.py test/e2e/test_shared_state.py"
 for server in ${E2E_SERVERS:-ours official ours-deno}; do
   echo "== end-to-end with the real Anki client against: $server"
   files=test/e2e

@@ -23,6 +23,8 @@ export interface Config {
   port: number;
   dataDir: string;
   sessionDbPath: string;
+  /** PostgreSQL holding the shared state instead of session.db (several nodes); null: session.db. */
+  databaseUrl: string | null;
   maxPayloadMegs: number;
   /** Cap on decompressed request bodies and uploaded collections (3 x the payload limit). */
   maxUncompressedBytes: number;
@@ -121,6 +123,11 @@ export const SETTINGS: readonly SettingSpec[] = [
     name: "ANKISYNCD_SESSION_DB",
     default: "<SYNC_BASE>/session.db",
     doc: "Profiles and sessions database.",
+  },
+  {
+    name: "ANKISYNCD_DATABASE_URL",
+    default: "",
+    doc: "`postgres://user:password@host:5432/db`: profiles, local users, sessions and known logins live in this PostgreSQL database instead of session.db, so several nodes can share them. See docs/identity.md.",
   },
   { name: "ANKISYNCD_LOG_LEVEL", default: "info", doc: "debug, info, warn or error." },
   {
@@ -290,6 +297,7 @@ export function loadConfig(env: Env = process.env): Config {
     sessionDbPath: resolve(
       envValue(env, "ANKISYNCD_SESSION_DB", problems) ?? `${dataDir}/session.db`,
     ),
+    databaseUrl: checkDatabaseUrl(get("ANKISYNCD_DATABASE_URL"), problems),
     maxPayloadMegs,
     maxUncompressedBytes: 3 * maxPayloadMegs * 1024 * 1024,
     passwordsHashed: (env.PASSWORDS_HASHED ?? "") !== "",
@@ -499,4 +507,13 @@ function readIdentity(
     },
     sessionIdleDays: int("ANKISYNCD_SESSION_IDLE_DAYS", 0),
   };
+}
+
+function checkDatabaseUrl(raw: string, problems: string[]): string | null {
+  if (raw === "") return null;
+  if (!/^postgres(ql)?:\/\//.test(raw)) {
+    problems.push("ANKISYNCD_DATABASE_URL: expected a postgres:// or postgresql:// URL");
+    return null;
+  }
+  return raw;
 }

@@ -17,9 +17,9 @@ import { KnownLoginStore } from "./identity/knownLogins.ts";
 import { LocalUserStore } from "./identity/localUsers.ts";
 import { ProfileStore } from "./identity/profiles.ts";
 import type { IdentityService } from "./identity/service.ts";
-import { openSessionDb, type SessionDb } from "./identity/sessionDb.ts";
 import { SessionStore } from "./identity/sessions.ts";
 import { createIdentity } from "./identity/setup.ts";
+import { openStateDb, type StateDb } from "./identity/stateDb.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { CountingExecutor } from "./metrics/executorStats.ts";
 import { ServerMetrics } from "./metrics/serverMetrics.ts";
@@ -52,7 +52,8 @@ export interface StartOptions {
 }
 
 export interface Services {
-  sessionDb: SessionDb;
+  /** session.db, or PostgreSQL with ANKISYNCD_DATABASE_URL. */
+  stateDb: StateDb;
   profiles: ProfileStore;
   sessions: SessionStore;
   knownLogins: KnownLoginStore;
@@ -62,20 +63,23 @@ export interface Services {
 
 export async function openServices(config: Config, log: Logger): Promise<Services> {
   mkdirSync(config.dataDir, { recursive: true });
-  const sessionDb = openSessionDb(config.sessionDbPath, {
+  const stateDb = await openStateDb({
+    databaseUrl: config.databaseUrl,
+    sessionDbPath: config.sessionDbPath,
     networkFs: isNetworkFs(config, dirname(config.sessionDbPath)),
     adopt: pythonServerSessionDb(log),
+    log,
   });
-  const profiles = new ProfileStore(sessionDb);
-  const sessions = new SessionStore(sessionDb, { idleDays: config.sessionIdleDays });
-  const knownLogins = new KnownLoginStore(sessionDb);
-  const localUsers = new LocalUserStore(sessionDb, profiles, adoptedProfileNamed);
+  const profiles = new ProfileStore(stateDb);
+  const sessions = new SessionStore(stateDb, { idleDays: config.sessionIdleDays });
+  const knownLogins = new KnownLoginStore(stateDb);
+  const localUsers = new LocalUserStore(stateDb, profiles, adoptedProfileNamed);
   const identity = await createIdentity(
     config,
     { profiles, sessions, localUsers, knownLogins },
     log,
   );
-  return { sessionDb, profiles, sessions, knownLogins, localUsers, identity };
+  return { stateDb, profiles, sessions, knownLogins, localUsers, identity };
 }
 
 export function workerSettings(config: Config): WorkerSettings {
@@ -101,7 +105,7 @@ export async function startServer(
   useUnicaseExtension(config.unicaseExtension);
   // Without it every upload from a current client would be refused as corrupt: fail now.
   checkUnicaseExtension();
-  checkWritableAtStart(config.dataDir, config.sessionDbPath);
+  checkWritableAtStart(config.dataDir, config.databaseUrl ? null : config.sessionDbPath);
   // Held for the server's life: it marks this process's temporaries as in use.
   const lease = InstanceLease.acquire(config.dataDir);
   sweepDeadTemporaries(config.dataDir, log);
@@ -112,14 +116,20 @@ export async function startServer(
     log,
     services.sessions,
   );
-  adoptAnkiServerFolders(config.dataDir, services.localUsers.list(), services.profiles, log);
+  await adoptAnkiServerFolders(
+    config.dataDir,
+    await services.localUsers.list(),
+    services.profiles,
+    log,
+  );
   adoptPythonServerMedia(config.dataDir, log);
   const stopPruning = startPruning(services.sessions, services.knownLogins, log);
   const { executor, metrics } = withMetrics(
     config,
     new WorkerPoolExecutor(workerSettings(config), config.workers),
   );
-  const app = createApp({ config, identity: services.identity, executor, log, metrics });
+  const sharedDb = services.stateDb.dialect === "postgres" ? services.stateDb : undefined;
+  const app = createApp({ config, identity: services.identity, executor, log, metrics, sharedDb });
   const listener = listen(app, { hostname: config.host, port: config.port });
   const port = listener.port;
   const metricsListener = metrics ? startMetricsListener(metrics, config.metrics) : null;
@@ -142,7 +152,7 @@ export async function startServer(
     await metricsListener?.stop();
     await drain(listener, log);
     await executor.close();
-    services.sessionDb.$client.close();
+    await services.stateDb.close();
     lease.release();
     log.info("ankisyncd stopped");
   };

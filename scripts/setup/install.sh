@@ -12,7 +12,7 @@ APT_PACKAGES=(gcc libc6-dev libsqlite3-dev)
 # docker-compose to validate compose.yaml without an engine, setpriv to run as the container user;
 # prometheus (promtool and a real scrape of /metrics; the tests start their own, its system
 # service is not needed), systemd (systemd-analyze verify of the sample unit).
-TEST_APT_PACKAGES=(caddy pebble openssl docker-compose util-linux prometheus systemd)
+TEST_APT_PACKAGES=(caddy pebble openssl docker-compose util-linux prometheus systemd postgresql)
 
 log() { printf '[setup] %s\n' "$*"; }
 

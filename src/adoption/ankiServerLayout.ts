@@ -20,16 +20,16 @@ import type { Logger } from "../log.ts";
 import { openDatabase } from "../platform/sqlite.ts";
 import { tempPathBeside, userPaths } from "../storage/paths.ts";
 
-export function adoptAnkiServerFolders(
+export async function adoptAnkiServerFolders(
   dataDir: string,
   users: LocalCredential[],
   profiles: ProfileStore,
   log: Logger,
-): void {
+): Promise<void> {
   for (const user of users) {
     const source = join(dataDir, user.username);
     if (!isSafeName(user.username) || !existsSync(join(source, "collection.anki2"))) continue;
-    const profile = profiles.byId(user.profileId);
+    const profile = await profiles.byId(user.profileId);
     if (!profile) continue;
     const target = userPaths(dataDir, profile.uuid);
     if (existsSync(target.collection)) continue;

@@ -48,6 +48,11 @@ export async function backupDataFolder(
   target: string,
   options: BackupOptions,
 ): Promise<Manifest> {
+  if (config.databaseUrl) {
+    throw new BackupError(
+      "ANKISYNCD_DATABASE_URL is set: profiles and sessions are in PostgreSQL, which this command does not copy; back the database up with pg_dump and the data folder with a filesystem snapshot",
+    );
+  }
   if (!existsSync(config.sessionDbPath)) {
     throw new BackupError(
       `${config.sessionDbPath} does not exist: is SYNC_BASE (${config.dataDir}) the data folder?`,

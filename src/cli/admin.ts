@@ -59,7 +59,7 @@ export async function runAdmin(
       io.stderr(`usage:\n${group.usage.map((u) => `  ${u}`).join("\n")}\n`);
     return err.exitCode;
   } finally {
-    context?.close();
+    await context?.close();
   }
 }
 

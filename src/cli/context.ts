@@ -10,8 +10,8 @@ import type { Config } from "../config.ts";
 import { LocalUserStore } from "../identity/localUsers.ts";
 import { ProfileStore } from "../identity/profiles.ts";
 import type { Profile } from "../identity/schema.ts";
-import { openSessionDb, type SessionDb } from "../identity/sessionDb.ts";
 import { SessionStore } from "../identity/sessions.ts";
+import { openStateDb, type StateDb } from "../identity/stateDb.ts";
 import { useUnicaseExtension } from "../platform/sqlite.ts";
 import { isNetworkFs } from "../storage/networkFs.ts";
 
@@ -40,7 +40,7 @@ export class UsageError extends CliError {
 export const DEFAULT_LOCK_WAIT_SECS = 10;
 
 export interface Stores {
-  db: SessionDb;
+  db: StateDb;
   profiles: ProfileStore;
   sessions: SessionStore;
   localUsers: LocalUserStore;
@@ -81,20 +81,18 @@ export class CliContext {
     this.io.stdout(`${line}\n`);
   }
 
-  get stores(): Stores {
+  /** The shared database's stores: session.db, or PostgreSQL with ANKISYNCD_DATABASE_URL. */
+  async stores(): Promise<Stores> {
     if (!this.opened) {
+      const { databaseUrl, sessionDbPath } = this.config;
       // A mistyped SYNC_BASE would otherwise get a new, empty session.db and "no users".
-      if (!existsSync(this.config.sessionDbPath)) {
+      if (!databaseUrl && !existsSync(sessionDbPath)) {
         throw new CliError(
           `no session.db at ${this.config.sessionDbPath}: is SYNC_BASE (${this.config.dataDir}) the server's data folder? The server creates session.db at its first start`,
           2,
         );
       }
-      // The journal mode the server chooses, or opening would switch it under the server.
-      const db = openSessionDb(this.config.sessionDbPath, {
-        networkFs: isNetworkFs(this.config, dirname(this.config.sessionDbPath)),
-        adopt: pythonServerSessionDb(),
-      });
+      const db = await this.openDb();
       const profiles = new ProfileStore(db);
       this.opened = {
         db,
@@ -106,28 +104,46 @@ export class CliContext {
     return this.opened;
   }
 
-  close(): void {
-    this.opened?.db.$client.close();
+  private async openDb(): Promise<StateDb> {
+    const { databaseUrl, sessionDbPath } = this.config;
+    try {
+      // The journal mode the server chooses, or opening would switch it under the server.
+      return await openStateDb({
+        databaseUrl,
+        sessionDbPath,
+        networkFs: isNetworkFs(this.config, dirname(sessionDbPath)),
+        adopt: pythonServerSessionDb(),
+      });
+    } catch (err) {
+      // PostgreSQL away is an operator's problem to read, not a stack trace.
+      if (databaseUrl) throw new CliError((err as Error).message, 1, { cause: err });
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    const opened = this.opened;
     this.opened = undefined;
+    await opened?.db.close();
   }
 
   /**
    * A profile named by its uuid, a local username, or an email/name that matches exactly one
    * profile (case-insensitive).
    */
-  findProfile(who: string): Profile {
-    const { profiles, localUsers } = this.stores;
-    const byUuid = profiles.byUuid(who);
+  async findProfile(who: string): Promise<Profile> {
+    const { profiles, localUsers } = await this.stores();
+    const byUuid = await profiles.byUuid(who);
     if (byUuid) return byUuid;
-    const local = localUsers.byUsername(who);
+    const local = await localUsers.byUsername(who);
     if (local) {
-      const profile = profiles.byId(local.profileId);
+      const profile = await profiles.byId(local.profileId);
       if (profile) return profile;
     }
     const wanted = who.toLowerCase();
-    const matches = profiles
-      .list()
-      .filter((p) => p.email?.toLowerCase() === wanted || p.name.toLowerCase() === wanted);
+    const matches = (await profiles.list()).filter(
+      (p) => p.email?.toLowerCase() === wanted || p.name.toLowerCase() === wanted,
+    );
     if (matches.length === 1 && matches[0]) return matches[0];
     if (matches.length > 1) {
       throw new CliError(

@@ -13,15 +13,15 @@ const group: CommandGroup = {
 };
 export default group;
 
-function list(ctx: CliContext, args: string[]): void {
+async function list(ctx: CliContext, args: string[]): Promise<void> {
   const { positional, flags, options } = parseArgs(args, {
     flags: ["all", "json"],
     options: ["user"],
   });
   if (positional.length) throw new UsageError(`unexpected ${positional.join(" ")}`);
   const who = options.get("user");
-  const profileId = who === undefined ? undefined : ctx.findProfile(who).profileId;
-  printListing(ctx, sessionRows(ctx, profileId, flags.has("all")), {
+  const profileId = who === undefined ? undefined : (await ctx.findProfile(who)).profileId;
+  printListing(ctx, await sessionRows(ctx, profileId, flags.has("all")), {
     json: flags.has("json"),
     empty: flags.has("all") ? "no sessions" : "no active sessions",
     header: ["ID", "USER", "UUID", "PROVIDER", "CREATED", "LAST USED", "STATE", "CLIENT"],
@@ -39,11 +39,10 @@ function list(ctx: CliContext, args: string[]): void {
 }
 
 /** The sessions of one profile (or everyone's), with their users; `all` keeps revoked ones. */
-function sessionRows(ctx: CliContext, profileId: number | undefined, all: boolean) {
-  const { profiles, sessions } = ctx.stores;
-  const byId = new Map(profiles.list().map((p) => [p.profileId, p]));
-  return sessions
-    .list(profileId)
+async function sessionRows(ctx: CliContext, profileId: number | undefined, all: boolean) {
+  const { profiles, sessions } = await ctx.stores();
+  const byId = new Map((await profiles.list()).map((p) => [p.profileId, p]));
+  return (await sessions.list(profileId))
     .filter((s) => all || !s.revokedAt)
     .map((s) => {
       const profile = byId.get(s.profileId);
@@ -60,14 +59,14 @@ function sessionRows(ctx: CliContext, profileId: number | undefined, all: boolea
     });
 }
 
-function revoke(ctx: CliContext, args: string[]): void {
+async function revoke(ctx: CliContext, args: string[]): Promise<void> {
   const { positional, options } = parseArgs(args, { options: ["user"] });
   const who = options.get("user");
-  const { sessions } = ctx.stores;
+  const { sessions } = await ctx.stores();
   if (who !== undefined) {
     if (positional.length) throw new UsageError("give session ids or --user, not both");
-    const profile = ctx.findProfile(who);
-    const n = sessions.revokeAllFor(profile.profileId);
+    const profile = await ctx.findProfile(who);
+    const n = await sessions.revokeAllFor(profile.profileId);
     ctx.out(`revoked ${n} session(s) of ${profile.email ?? profile.name} (${profile.uuid})`);
     return;
   }
@@ -79,7 +78,7 @@ function revoke(ctx: CliContext, args: string[]): void {
   });
   const missing: number[] = [];
   for (const id of ids) {
-    if (sessions.revoke(id)) ctx.out(`revoked session ${id}`);
+    if (await sessions.revoke(id)) ctx.out(`revoked session ${id}`);
     else missing.push(id);
   }
   if (missing.length) throw new CliError(`no active session ${missing.join(", ")}`);

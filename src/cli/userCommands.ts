@@ -48,9 +48,9 @@ function one(positional: string[], what: string): string {
   return positional[0] as string;
 }
 
-function list(ctx: CliContext, args: string[]): void {
+async function list(ctx: CliContext, args: string[]): Promise<void> {
   const { flags } = parseArgs(args, { flags: ["json"] });
-  printListing(ctx, userRows(ctx), {
+  printListing(ctx, await userRows(ctx), {
     json: flags.has("json"),
     empty: "no users",
     header: [
@@ -77,13 +77,13 @@ function list(ctx: CliContext, args: string[]): void {
 }
 
 /** Every profile with its local login, state and number of active sessions. */
-function userRows(ctx: CliContext) {
-  const { profiles, localUsers, sessions } = ctx.stores;
-  const credentials = new Map(localUsers.list().map((c) => [c.profileId, c]));
+async function userRows(ctx: CliContext) {
+  const { profiles, localUsers, sessions } = await ctx.stores();
+  const credentials = new Map((await localUsers.list()).map((c) => [c.profileId, c]));
   const active = new Map<number, number>();
-  for (const s of sessions.list())
+  for (const s of await sessions.list())
     if (!s.revokedAt) active.set(s.profileId, (active.get(s.profileId) ?? 0) + 1);
-  return profiles.list().map((p) => ({
+  return (await profiles.list()).map((p) => ({
     uuid: p.uuid,
     provider: p.provider,
     login: credentials.get(p.profileId)?.username ?? p.email ?? p.name,
@@ -102,21 +102,18 @@ async function add(ctx: CliContext, args: string[]): Promise<void> {
     throw new CliError("a username cannot contain ':' (SYNC_USERn splits on it)");
   if (username.trim() !== username || username === "")
     throw new CliError("a username cannot start or end with spaces");
-  if (ctx.stores.localUsers.byUsername(username))
+  const { localUsers } = await ctx.stores();
+  if (await localUsers.byUsername(username))
     throw new CliError(`local user ${username} already exists`);
   const source = passwordSource(flags, ctx.stdinIsTty);
   const { password, generated } = await readNewPassword(source, ctx.io.stdin);
-  const profile = ctx.stores.localUsers.create(
-    username,
-    await hashPassword(password),
-    ADMIN_SOURCE,
-  );
+  const profile = await localUsers.create(username, await hashPassword(password), ADMIN_SOURCE);
   ctx.out(`added local user ${username} (uuid ${profile.uuid})`);
   if (generated) ctx.out(`password: ${password}`);
 }
 
-function localUser(ctx: CliContext, username: string): LocalCredential {
-  const credential = ctx.stores.localUsers.byUsername(username);
+async function localUser(ctx: CliContext, username: string): Promise<LocalCredential> {
+  const credential = await (await ctx.stores()).localUsers.byUsername(username);
   if (!credential)
     throw new CliError(`no local user ${username} (Cognito users change passwords in Cognito)`);
   return credential;
@@ -126,7 +123,8 @@ async function passwd(ctx: CliContext, args: string[]): Promise<void> {
   const { positional, flags } = parseArgs(args, {
     flags: ["password-stdin", "generate", "keep-sessions"],
   });
-  const credential = localUser(ctx, one(positional, "username"));
+  const credential = await localUser(ctx, one(positional, "username"));
+  const { localUsers, sessions } = await ctx.stores();
   if (isEnvManaged(credential)) {
     throw new CliError(
       `${credential.username} is managed by ${credential.source.slice(4)}: change the password there (it is applied at every start)`,
@@ -136,14 +134,14 @@ async function passwd(ctx: CliContext, args: string[]): Promise<void> {
     passwordSource(flags, ctx.stdinIsTty),
     ctx.io.stdin,
   );
-  ctx.stores.localUsers.setPassword(credential.profileId, await hashPassword(password));
+  await localUsers.setPassword(credential.profileId, await hashPassword(password));
   if (flags.has("keep-sessions")) {
     ctx.out(
       `password of ${credential.username} changed; existing sessions stay valid (--keep-sessions)`,
     );
   } else {
     // As with Anki's own server, whose host keys derive from the password: every device logs in again.
-    const revoked = ctx.stores.sessions.revokeAllFor(credential.profileId);
+    const revoked = await sessions.revokeAllFor(credential.profileId);
     ctx.out(
       `password of ${credential.username} changed; revoked ${revoked} session(s): each device asks for the new password`,
     );
@@ -151,28 +149,29 @@ async function passwd(ctx: CliContext, args: string[]): Promise<void> {
   if (generated) ctx.out(`password: ${password}`);
 }
 
-function setActive(ctx: CliContext, args: string[], active: boolean): void {
+async function setActive(ctx: CliContext, args: string[], active: boolean): Promise<void> {
   const { positional } = parseArgs(args, {});
-  const profile = ctx.findProfile(one(positional, "user"));
-  const label = describe(ctx, profile);
+  const profile = await ctx.findProfile(one(positional, "user"));
+  const label = await describe(ctx, profile);
+  const { profiles, sessions } = await ctx.stores();
   if (profile.isActive === active) {
     ctx.out(`${label} is already ${active ? "enabled" : "disabled"}`);
     return;
   }
-  ctx.stores.profiles.update(profile.profileId, { isActive: active });
+  await profiles.update(profile.profileId, { isActive: active });
   if (active) {
     ctx.out(`enabled ${label}; they log in again to sync`);
     return;
   }
-  const revoked = ctx.stores.sessions.revokeAllFor(profile.profileId);
+  const revoked = await sessions.revokeAllFor(profile.profileId);
   ctx.out(`disabled ${label}; revoked ${revoked} session(s)`);
 }
 
-function remove(ctx: CliContext, args: string[]): void {
+async function remove(ctx: CliContext, args: string[]): Promise<void> {
   const { positional, flags } = parseArgs(args, { flags: ["confirm"] });
-  const profile = ctx.findProfile(one(positional, "user"));
-  const label = describe(ctx, profile);
-  const credential = credentialOf(ctx, profile);
+  const profile = await ctx.findProfile(one(positional, "user"));
+  const label = await describe(ctx, profile);
+  const credential = await credentialOf(ctx, profile);
   if (credential && isEnvManaged(credential)) {
     throw new CliError(
       `${label} is managed by ${credential.source.slice(4)}: remove it from the environment first (it is re-created at every start)`,
@@ -182,7 +181,7 @@ function remove(ctx: CliContext, args: string[]): void {
     throw new CliError(`this removes ${label} and their sessions (data is kept); add --confirm`);
   }
   // Sessions and local credentials go with the profile (ON DELETE CASCADE).
-  ctx.stores.profiles.remove(profile.profileId);
+  await (await ctx.stores()).profiles.remove(profile.profileId);
   const dir = userPaths(ctx.config.dataDir, profile.uuid).dir;
   ctx.out(`removed ${label}`);
   if (existsSync(dir)) {
@@ -196,8 +195,8 @@ function remove(ctx: CliContext, args: string[]): void {
 
 async function resetCollection(ctx: CliContext, args: string[]): Promise<void> {
   const { positional, flags, options } = parseArgs(args, { flags: ["confirm"], options: ["wait"] });
-  const profile = ctx.findProfile(one(positional, "user"));
-  const label = describe(ctx, profile);
+  const profile = await ctx.findProfile(one(positional, "user"));
+  const label = await describe(ctx, profile);
   const waitSecs = Number(options.get("wait") ?? DEFAULT_LOCK_WAIT_SECS);
   if (!Number.isFinite(waitSecs) || waitSecs < 0)
     throw new UsageError("--wait takes a number of seconds");
@@ -249,12 +248,16 @@ function moveCollection(collection: string, backup: string, backupsDir: string):
 }
 
 /** The local login of a profile, if it has one. */
-function credentialOf(ctx: CliContext, profile: Profile): LocalCredential | undefined {
-  return ctx.stores.localUsers.list().find((c) => c.profileId === profile.profileId);
+async function credentialOf(
+  ctx: CliContext,
+  profile: Profile,
+): Promise<LocalCredential | undefined> {
+  const credentials = await (await ctx.stores()).localUsers.list();
+  return credentials.find((c) => c.profileId === profile.profileId);
 }
 
-function describe(ctx: CliContext, profile: Profile): string {
-  const credential = credentialOf(ctx, profile);
+async function describe(ctx: CliContext, profile: Profile): Promise<string> {
+  const credential = await credentialOf(ctx, profile);
   const login = credential?.username ?? profile.email ?? profile.name;
   return `${login} (${profile.provider}, ${profile.uuid})`;
 }

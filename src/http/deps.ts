@@ -2,6 +2,7 @@
 import type { Config } from "../config.ts";
 import type { CollectionExecutor } from "../executor/executor.ts";
 import type { IdentityService } from "../identity/service.ts";
+import type { StateDb } from "../identity/stateDb.ts";
 import type { Logger } from "../log.ts";
 import type { ServerMetrics } from "../metrics/serverMetrics.ts";
 
@@ -10,6 +11,8 @@ export interface AppDeps {
   identity: IdentityService;
   executor: CollectionExecutor;
   log: Logger;
+  /** PostgreSQL holding the shared state, asked by /ready (session.db is checked as a file). */
+  sharedDb?: Pick<StateDb, "ping" | "where">;
   /** Counts sync requests when /metrics is on. */
   metrics?: ServerMetrics;
 }

@@ -17,6 +17,7 @@ const IDENTITY_STATUS: Record<IdentityErrorKind, number> = {
   authFailed: 403,
   tooManyRequests: 429,
   providerUnavailable: 500,
+  databaseUnavailable: 500,
 };
 
 export function statusFor(err: unknown): number {

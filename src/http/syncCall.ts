@@ -3,7 +3,7 @@
  * authentication, and `runCall`, which maps any thrown error to its status (status.ts) and logs
  * one line per request (user, client version, method, status, bytes, time).
  */
-import { IdentityError } from "../identity/errors.ts";
+import { asDatabaseError, IdentityError } from "../identity/errors.ts";
 import type { SyncUser } from "../identity/service.ts";
 import { temporaryBytes } from "../storage/temporaries.ts";
 import { conflict, SyncError } from "../sync/errors.ts";
@@ -63,7 +63,9 @@ export async function runCall(
     response = await handler(call as Call);
   } catch (err) {
     // File errors name their path; one without is session.db's, the main thread's database.
-    error = err instanceof IdentityError ? err : asStorageError(err, deps.config.sessionDbPath);
+    const shared = asDatabaseError(err);
+    error =
+      shared instanceof IdentityError ? shared : asStorageError(err, deps.config.sessionDbPath);
     response = errorResponse(statusFor(error));
   }
   logCall(call, method, response, error, started);

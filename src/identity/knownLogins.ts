@@ -1,39 +1,42 @@
-/** Successful (username, address) pairs in session.db, for the login limits (rateLimit.ts). */
+/** Successful (username, address) pairs in the shared database, for the login limits. */
 import { createHash } from "node:crypto";
 import { eq, lt } from "drizzle-orm";
 import type { KnownLogins } from "./rateLimit.ts";
-import { knownLogins } from "./schema.ts";
-import type { SessionDb } from "./sessionDb.ts";
+import { first, type Orm, type StateDb, type Tables } from "./stateDb.ts";
 
 export class KnownLoginStore implements KnownLogins {
-  constructor(private readonly db: SessionDb) {}
+  private readonly orm: Orm;
+  private readonly known: Tables["knownLogins"];
 
-  has(userKey: string, ip: string): boolean {
-    const keyHash = pairHash(userKey, ip);
-    return (
-      this.db
-        .select({ k: knownLogins.keyHash })
-        .from(knownLogins)
-        .where(eq(knownLogins.keyHash, keyHash))
-        .get() !== undefined
-    );
+  constructor(db: StateDb) {
+    this.orm = db.orm;
+    this.known = db.tables.knownLogins;
   }
 
-  remember(userKey: string, ip: string, at = new Date()): void {
-    this.db
-      .insert(knownLogins)
+  async has(userKey: string, ip: string): Promise<boolean> {
+    const k = this.known;
+    const rows = await this.orm
+      .select({ k: k.keyHash })
+      .from(k)
+      .where(eq(k.keyHash, pairHash(userKey, ip)));
+    return first(rows) !== undefined;
+  }
+
+  async remember(userKey: string, ip: string, at = new Date()): Promise<void> {
+    await this.orm
+      .insert(this.known)
       .values({ keyHash: pairHash(userKey, ip), lastLoginAt: at })
-      .onConflictDoUpdate({ target: knownLogins.keyHash, set: { lastLoginAt: at } })
-      .run();
+      .onConflictDoUpdate({ target: this.known.keyHash, set: { lastLoginAt: at } });
   }
 
   /** Pairs not seen since `olderThan` are forgotten (their next login counts as unknown). */
-  prune(olderThan: Date): number {
-    return this.db
-      .delete(knownLogins)
-      .where(lt(knownLogins.lastLoginAt, olderThan))
-      .returning({ k: knownLogins.keyHash })
-      .all().length;
+  async prune(olderThan: Date): Promise<number> {
+    const k = this.known;
+    const gone = await this.orm
+      .delete(k)
+      .where(lt(k.lastLoginAt, olderThan))
+      .returning({ k: k.keyHash });
+    return gone.length;
   }
 }
 

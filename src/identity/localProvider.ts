@@ -12,7 +12,7 @@ export class LocalProvider implements IdentityProvider {
   ) {}
 
   async authenticate(username: string, password: string): Promise<AuthOutcome> {
-    const credential = this.users.byUsername(username);
+    const credential = await this.users.byUsername(username);
     if (!credential) {
       await burnPasswordCheck(password);
       return { ok: false, reason: "unknown user", final: false };
@@ -20,7 +20,7 @@ export class LocalProvider implements IdentityProvider {
     if (!(await verifyPassword(password, credential.passwordHash))) {
       return { ok: false, reason: "wrong password", final: true };
     }
-    const profile = this.profiles.byId(credential.profileId);
+    const profile = await this.profiles.byId(credential.profileId);
     if (!profile) return { ok: false, reason: "profile missing", final: true };
     return { ok: true, profile };
   }

@@ -1,13 +1,13 @@
-/** Local users: username + password hash in session.db; SYNC_USERn are synchronised at start. */
+/** Local users: username + password hash in the shared database; SYNC_USERn applied at start. */
 import { eq } from "drizzle-orm";
 import type { SyncUserSpec } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Db } from "../platform/sqlite.ts";
 import { hashPassword, parsePbkdf2Phc, verifyPassword, weakPasswordReason } from "./passwords.ts";
 import type { ProfileStore } from "./profiles.ts";
-import { localCredentials, type Profile } from "./schema.ts";
-import type { SessionDb } from "./sessionDb.ts";
+import type { localCredentials, Profile } from "./schema.ts";
 import type { SessionStore } from "./sessions.ts";
+import { first, type Orm, type StateDb, type Tables } from "./stateDb.ts";
 
 export type LocalCredential = typeof localCredentials.$inferSelect;
 
@@ -25,77 +25,102 @@ export function isEnvManaged(credential: LocalCredential): boolean {
 export type ProfileToTakeOver = (client: Db, username: string) => number | null;
 
 export class LocalUserStore {
+  private readonly orm: Orm;
+  private readonly credentials: Tables["localCredentials"];
+
   constructor(
-    private readonly db: SessionDb,
+    private readonly db: StateDb,
     private readonly profiles: ProfileStore,
     private readonly profileToTakeOver: ProfileToTakeOver = () => null,
-  ) {}
-
-  byUsername(username: string): LocalCredential | undefined {
-    return this.db
-      .select()
-      .from(localCredentials)
-      .where(eq(localCredentials.username, username))
-      .get();
+  ) {
+    this.orm = db.orm;
+    this.credentials = db.tables.localCredentials;
   }
 
-  list(): LocalCredential[] {
-    return this.db.select().from(localCredentials).orderBy(localCredentials.username).all();
+  async byUsername(username: string): Promise<LocalCredential | undefined> {
+    const c = this.credentials;
+    return first(await this.orm.select().from(c).where(eq(c.username, username)));
+  }
+
+  async list(): Promise<LocalCredential[]> {
+    return await this.orm.select().from(this.credentials).orderBy(this.credentials.username);
   }
 
   /**
    * Creates the user (and their profile) or replaces their password hash. A new user may take
-   * over an adopted profile (`profileToTakeOver`), and with it the data.
+   * over an adopted profile (`profileToTakeOver`, session.db only), and with it the data.
    */
-  upsert(username: string, passwordHash: string, source: string): Profile {
-    const existing = this.byUsername(username);
+  async upsert(username: string, passwordHash: string, source: string): Promise<Profile> {
+    const existing = await this.byUsername(username);
     if (existing) {
-      this.db
-        .update(localCredentials)
-        .set({ passwordHash, source, updatedAt: new Date() })
-        .where(eq(localCredentials.profileId, existing.profileId))
-        .run();
-      return this.profiles.byId(existing.profileId) as Profile;
+      await this.update(existing.profileId, { passwordHash, source });
+      return (await this.profiles.byId(existing.profileId)) as Profile;
     }
-    return this.db.transaction(() => {
-      const adopted = this.profileToTakeOver(this.db.$client, username);
-      if (adopted !== null) this.profiles.update(adopted, { provider: "local" });
-      const profile =
-        adopted !== null
-          ? (this.profiles.byId(adopted) as Profile)
-          : this.profiles.create({ name: username, provider: "local" });
-      this.db
-        .insert(localCredentials)
-        .values({ profileId: profile.profileId, username, passwordHash, source })
-        .run();
-      return profile;
-    });
-  }
-
-  /** A new user (and profile); throws if the name is taken. */
-  create(username: string, passwordHash: string, source: string): Profile {
-    if (this.byUsername(username)) throw new Error(`local user ${username} already exists`);
-    return this.upsert(username, passwordHash, source);
-  }
-
-  setPassword(profileId: number, passwordHash: string): void {
-    this.db
-      .update(localCredentials)
-      .set({ passwordHash, updatedAt: new Date() })
-      .where(eq(localCredentials.profileId, profileId))
-      .run();
-  }
-
-  setSource(profileId: number, source: string): void {
-    this.db
-      .update(localCredentials)
-      .set({ source, updatedAt: new Date() })
-      .where(eq(localCredentials.profileId, profileId))
-      .run();
+    return (
+      (await this.insertNew(username, passwordHash, source)) ??
+      this.upsert(username, passwordHash, source)
+    );
   }
 
   /**
-   * Makes session.db agree with SYNC_USERn. Passwords are only re-hashed when they changed,
+   * A profile (or the adopted one), then its login: interrupted in between, a new profile is
+   * left without a login (and without data), and the next attempt makes another one. An adopted
+   * profile gets its login before it stops being a Cognito one, which makes it no longer
+   * adoptable. Null when another node sharing the database created the user at the same moment:
+   * theirs stands.
+   */
+  private async insertNew(
+    username: string,
+    passwordHash: string,
+    source: string,
+  ): Promise<Profile | null> {
+    const adopted = this.db.sqlite ? this.profileToTakeOver(this.db.sqlite, username) : null;
+    const profile =
+      adopted === null
+        ? await this.profiles.create({ name: username, provider: "local" })
+        : ((await this.profiles.byId(adopted)) as Profile);
+    const c = this.credentials;
+    const inserted = await this.orm
+      .insert(c)
+      .values({ profileId: profile.profileId, username, passwordHash, source })
+      .onConflictDoNothing({ target: c.username })
+      .returning({ profileId: c.profileId });
+    if (inserted.length === 0) {
+      if (adopted === null) await this.profiles.remove(profile.profileId);
+      return null;
+    }
+    if (adopted === null) return profile;
+    await this.profiles.update(adopted, { provider: "local" });
+    return { ...profile, provider: "local" };
+  }
+
+  /** A new user (and profile); throws if the name is taken. */
+  async create(username: string, passwordHash: string, source: string): Promise<Profile> {
+    if (await this.byUsername(username)) throw new Error(`local user ${username} already exists`);
+    return this.upsert(username, passwordHash, source);
+  }
+
+  setPassword(profileId: number, passwordHash: string): Promise<void> {
+    return this.update(profileId, { passwordHash });
+  }
+
+  setSource(profileId: number, source: string): Promise<void> {
+    return this.update(profileId, { source });
+  }
+
+  private async update(
+    profileId: number,
+    changes: Pick<Partial<LocalCredential>, "passwordHash" | "source">,
+  ): Promise<void> {
+    const c = this.credentials;
+    await this.orm
+      .update(c)
+      .set({ ...changes, updatedAt: new Date() })
+      .where(eq(c.profileId, profileId));
+  }
+
+  /**
+   * Makes the database agree with SYNC_USERn. Passwords are only re-hashed when they changed,
    * so a restart does not pay for argon2 per user. A user who was env-managed and is no longer
    * in the environment is not deleted (their profile keys their data): they become an
    * admin-managed user, still able to log in, and a warning says how to disable or remove them.
@@ -109,9 +134,9 @@ export class LocalUserStore {
     sessions?: Pick<SessionStore, "revokeAllFor">,
   ): Promise<void> {
     const inEnv = new Set(users.map((u) => u.username));
-    for (const gone of this.list()) {
+    for (const gone of await this.list()) {
       if (!gone.source.startsWith("env:") || inEnv.has(gone.username)) continue;
-      this.setSource(gone.profileId, ADMIN_SOURCE);
+      await this.setSource(gone.profileId, ADMIN_SOURCE);
       log.warn("local user no longer in the environment: kept, and can still log in", {
         user: gone.username,
         was: gone.source.slice(4),
@@ -125,13 +150,13 @@ export class LocalUserStore {
           user: user.username,
           why: weak,
         });
-      const existing = this.byUsername(user.username);
+      const existing = await this.byUsername(user.username);
       const hash = await this.hashFor(user, passwordsHashed, existing);
       if (hash === existing?.passwordHash && existing.source === `env:${user.source}`) continue;
-      const profile = this.upsert(user.username, hash, `env:${user.source}`);
+      const profile = await this.upsert(user.username, hash, `env:${user.source}`);
       const revoked =
         existing && hash !== existing.passwordHash
-          ? sessions?.revokeAllFor(profile.profileId)
+          ? await sessions?.revokeAllFor(profile.profileId)
           : undefined;
       log.info(
         existing ? "local user updated from environment" : "local user created from environment",

@@ -1,7 +1,7 @@
 /** The `profiles` table: one row per person, keyed for data by a permanent UUID. */
 import { eq } from "drizzle-orm";
-import { type Profile, profiles } from "./schema.ts";
-import type { SessionDb } from "./sessionDb.ts";
+import type { Profile } from "./schema.ts";
+import { first, type Orm, type StateDb, type Tables } from "./stateDb.ts";
 
 export interface NewProfile {
   uuid?: string;
@@ -12,30 +12,44 @@ export interface NewProfile {
 }
 
 export class ProfileStore {
-  constructor(private readonly db: SessionDb) {}
+  private readonly orm: Orm;
+  private readonly profiles: Tables["profiles"];
 
-  byId(profileId: number): Profile | undefined {
-    return this.db.select().from(profiles).where(eq(profiles.profileId, profileId)).get();
+  constructor(db: StateDb) {
+    this.orm = db.orm;
+    this.profiles = db.tables.profiles;
   }
 
-  byUuid(uuid: string): Profile | undefined {
-    return this.db.select().from(profiles).where(eq(profiles.uuid, uuid)).get();
+  async byId(profileId: number): Promise<Profile | undefined> {
+    const p = this.profiles;
+    return first(await this.orm.select().from(p).where(eq(p.profileId, profileId)));
   }
 
-  list(): Profile[] {
-    return this.db.select().from(profiles).orderBy(profiles.profileId).all();
+  async byUuid(uuid: string): Promise<Profile | undefined> {
+    const p = this.profiles;
+    return first(await this.orm.select().from(p).where(eq(p.uuid, uuid)));
   }
 
-  create(profile: NewProfile): Profile {
+  async list(): Promise<Profile[]> {
+    return await this.orm.select().from(this.profiles).orderBy(this.profiles.profileId);
+  }
+
+  async create(profile: NewProfile): Promise<Profile> {
     const row = { ...profile, uuid: profile.uuid ?? crypto.randomUUID() };
-    return this.db.insert(profiles).values(row).returning().get();
+    const created = first(await this.orm.insert(this.profiles).values(row).returning());
+    if (!created) throw new Error(`profile ${row.uuid} was not created`);
+    return created;
   }
 
-  update(profileId: number, changes: Partial<Omit<Profile, "profileId" | "uuid">>): void {
-    this.db.update(profiles).set(changes).where(eq(profiles.profileId, profileId)).run();
+  async update(
+    profileId: number,
+    changes: Partial<Omit<Profile, "profileId" | "uuid">>,
+  ): Promise<void> {
+    const p = this.profiles;
+    await this.orm.update(p).set(changes).where(eq(p.profileId, profileId));
   }
 
-  remove(profileId: number): void {
-    this.db.delete(profiles).where(eq(profiles.profileId, profileId)).run();
+  async remove(profileId: number): Promise<void> {
+    await this.orm.delete(this.profiles).where(eq(this.profiles.profileId, profileId));
   }
 }

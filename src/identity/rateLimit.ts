@@ -23,8 +23,8 @@ export type RateLimitScope = "ip" | "user";
 
 /** Where successful (username, address) pairs are remembered. */
 export interface KnownLogins {
-  has(userKey: string, ip: string): boolean;
-  remember(userKey: string, ip: string): void;
+  has(userKey: string, ip: string): boolean | Promise<boolean>;
+  remember(userKey: string, ip: string): void | Promise<void>;
 }
 
 /** The longest an unknown address is slowed before it is refused instead. */
@@ -62,37 +62,51 @@ export class LoginRateLimiter {
    * Counts an attempt from `ip` for `username`: refused, or admitted after `waitMs`. Every
    * admitted attempt must be settled once with `settle`.
    */
-  admit(ip: string, username: string): Admission {
+  async admit(ip: string, username: string): Promise<Admission> {
     const userKey = loginUserKey(username);
     const running = this.inFlight.get(ip) ?? 0;
     if (this.perIpLimited && (!this.ips.has(ip) || running >= MAX_IN_FLIGHT_PER_IP)) {
       return { refused: "ip" };
     }
-    const known = this.known.has(userKey, ip);
+    // Counted from now, so attempts arriving while the lookup runs see this one.
+    this.inFlight.set(ip, running + 1);
+    let known: boolean;
+    try {
+      known = await this.known.has(userKey, ip);
+    } catch (err) {
+      this.release(ip);
+      throw err;
+    }
     let waitMs = 0;
     if (!known) {
       const wait = this.users.take(userKey, MAX_WAIT_MS);
-      if (wait === null) return { refused: "user" };
+      if (wait === null) {
+        this.release(ip);
+        return { refused: "user" };
+      }
       waitMs = wait;
     }
-    this.inFlight.set(ip, running + 1);
     return { refused: null, waitMs, ip, userKey, known };
+  }
+
+  private release(ip: string): void {
+    const running = (this.inFlight.get(ip) ?? 1) - 1;
+    if (running > 0) this.inFlight.set(ip, running);
+    else this.inFlight.delete(ip);
   }
 
   /**
    * A failure costs the IP a token. A success makes the address known and forgives the
    * username's attempts. An undecided attempt (no provider could be asked) costs nothing.
    */
-  settle(admission: Admission, result: LoginResult): void {
+  async settle(admission: Admission, result: LoginResult): Promise<void> {
     if (admission.refused !== null) return;
     const { ip, userKey } = admission;
-    const running = (this.inFlight.get(ip) ?? 1) - 1;
-    if (running > 0) this.inFlight.set(ip, running);
-    else this.inFlight.delete(ip);
+    this.release(ip);
     if (result === "failed") this.ips.take(ip);
     else if (result === "succeeded") {
       this.users.reset(userKey);
-      this.known.remember(userKey, ip);
+      await this.known.remember(userKey, ip);
     } else if (!admission.known) this.users.giveBack(userKey);
   }
 }

@@ -5,10 +5,10 @@
  * (unknown user, wrong password, which provider) does not show in the response time.
  */
 import type { Logger } from "../log.ts";
-import { authFailed, IdentityError } from "./errors.ts";
+import { authFailed, describeDbError, IdentityError } from "./errors.ts";
 import type { ProfileStore } from "./profiles.ts";
 import { type IdentityProvider, ProviderUnavailable } from "./provider.ts";
-import type { LoginRateLimiter, LoginResult } from "./rateLimit.ts";
+import type { Admission, LoginRateLimiter, LoginResult } from "./rateLimit.ts";
 import type { Profile } from "./schema.ts";
 import type { SessionStore } from "./sessions.ts";
 
@@ -78,7 +78,7 @@ export class IdentityService {
     ip: string,
   ): Promise<string> {
     const started = this.clock.now();
-    const admission = this.rateLimiter?.admit(ip, username);
+    const admission = await this.rateLimiter?.admit(ip, username);
     if (admission?.refused) {
       const limited = admission.refused;
       this.log.warn("login rate-limited", {
@@ -102,9 +102,10 @@ export class IdentityService {
       if ("profile" in checked) {
         result = "succeeded";
         const { profile, provider } = checked;
-        this.profiles.update(profile.profileId, { lastLoginAt: new Date() });
+        await this.profiles.update(profile.profileId, { lastLoginAt: new Date() });
+        const hostKey = await this.sessions.create(profile.profileId, clientVersion);
         this.log.info("login", { user: username, uuid: profile.uuid, provider, ip });
-        return this.sessions.create(profile.profileId, clientVersion);
+        return hostKey;
       }
       const { why, unavailable } = checked;
       if (!unavailable) result = "failed";
@@ -116,7 +117,7 @@ export class IdentityService {
       this.log.warn("login refused", { user: username, ip, why });
       throw authFailed("invalid credentials");
     } finally {
-      if (admission) this.rateLimiter?.settle(admission, result);
+      if (admission) await this.settle(admission, result);
     }
   }
 
@@ -154,7 +155,7 @@ export class IdentityService {
    * sync; if not, all of the profile's sessions are revoked.
    */
   async authenticate(hostKey: string): Promise<SyncUser> {
-    const resolved = this.sessions.resolve(hostKey);
+    const resolved = await this.sessions.resolve(hostKey);
     if (!resolved) throw authFailed("invalid hkey");
     const { profile, session } = resolved;
     if (!profile.isActive) throw authFailed(`profile ${profile.uuid} is disabled`);
@@ -167,13 +168,28 @@ export class IdentityService {
     };
   }
 
-  /** Called after each completed sync (collection or full); writes at most once a minute. */
+  /**
+   * Called after each completed sync (collection or full); writes at most once a minute, in the
+   * background: the sync is done whether or not the time could be written.
+   */
   recordSync(user: SyncUser): void {
     const now = Date.now();
     const last = this.syncRecorded.get(user.profileId);
     if (last !== undefined && now - last < SYNC_RECORD_INTERVAL_MS) return;
     this.syncRecorded.set(user.profileId, now);
-    this.profiles.update(user.profileId, { lastSyncAt: new Date(now) });
+    this.profiles.update(user.profileId, { lastSyncAt: new Date(now) }).catch((err) => {
+      this.syncRecorded.delete(user.profileId);
+      this.log.warn("last sync time not written", { uuid: user.uuid, error: describeDbError(err) });
+    });
+  }
+
+  /** The limiter's bookkeeping; a known login not remembered only costs a later slow-down. */
+  private async settle(admission: Admission, result: LoginResult): Promise<void> {
+    try {
+      await this.rateLimiter?.settle(admission, result);
+    } catch (err) {
+      this.log.warn("known login not remembered", { error: describeDbError(err) });
+    }
   }
 
   private async checkAccount(profile: Profile): Promise<void> {
@@ -184,7 +200,7 @@ export class IdentityService {
     if (!provider.accountStatus) return;
     const status = await provider.accountStatus(profile);
     if (status.ok) return;
-    const revoked = this.sessions.revokeAllFor(profile.profileId);
+    const revoked = await this.sessions.revokeAllFor(profile.profileId);
     this.log.warn("sessions revoked", {
       uuid: profile.uuid,
       provider: provider.name,

@@ -1,6 +1,6 @@
 /**
- * Opens session.db with Drizzle over the platform's SQL driver (platform/sqlite.ts) and applies
- * migrations/ before anything uses it. Drizzle's bun-sqlite *session* only calls
+ * Opens session.db (the default shared-state database, stateDb.ts) with Drizzle over the
+ * platform's SQL driver (platform/sqlite.ts) and applies migrations/ before anything uses it. Drizzle's bun-sqlite *session* only calls
  * prepare/exec/transaction on its client, which `Db` provides on every runtime; its driver
  * module (`drizzle-orm/bun-sqlite`) would import bun:sqlite, so it is not used.
  */
@@ -12,9 +12,10 @@ import { createTableRelationsHelpers, extractTablesRelationalConfig } from "driz
 import { BaseSQLiteDatabase, SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import { type Db, openDatabase } from "../platform/sqlite.ts";
 import * as schema from "./schema.ts";
+import type { Orm, StateDb, Tables } from "./stateDb.ts";
 
 type Schema = typeof schema;
-export type SessionDb = BaseSQLiteDatabase<"sync", void, Schema> & { $client: Db };
+type SessionDb = BaseSQLiteDatabase<"sync", void, Schema>;
 
 const MIGRATIONS = resolve(import.meta.dirname, "../../migrations");
 
@@ -31,9 +32,7 @@ function drizzle(client: Db): SessionDb {
   // biome-ignore lint/suspicious/noExplicitAny: the session is typed for bun:sqlite's Database
   const session = new SQLiteBunSession(client as any, dialect, relations as any, {});
   // biome-ignore lint/suspicious/noExplicitAny: drizzle's relational config type is internal
-  const db = new BaseSQLiteDatabase("sync", dialect, session, relations as any) as SessionDb;
-  db.$client = client;
-  return db;
+  return new BaseSQLiteDatabase("sync", dialect, session, relations as any) as SessionDb;
 }
 
 /**
@@ -58,7 +57,7 @@ function migrate(db: SessionDb, config: { migrationsFolder: string }): void {
 export function openSessionDb(
   path: string,
   options: { networkFs?: boolean; adopt?: SessionDbAdopter } = {},
-): SessionDb {
+): StateDb {
   mkdirSync(dirname(path), { recursive: true });
   const client = openDatabase(path, { create: true });
   client.exec("PRAGMA busy_timeout = 5000");
@@ -78,5 +77,23 @@ export function openSessionDb(
     throw new Error(`${path} is ${what}: ${why.split("\n")[0]}`, { cause: err });
   }
   options.adopt?.afterMigrations(client);
-  return db;
+  return asStateDb(db, client, path);
+}
+
+/**
+ * session.db as the shared-state database. The stores are written against Drizzle's
+ * PostgreSQL types (stateDb.ts says why that holds for SQLite too): hence the casts.
+ */
+function asStateDb(db: SessionDb, client: Db, path: string): StateDb {
+  return {
+    dialect: "sqlite",
+    orm: db as unknown as Orm,
+    tables: schema as unknown as Tables,
+    sqlite: client,
+    where: path,
+    ping: async () => {
+      client.query("SELECT 1").get();
+    },
+    close: async () => client.close(),
+  };
 }

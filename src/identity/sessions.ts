@@ -1,12 +1,12 @@
 /**
  * Host-key sessions. A host key is 256 random bits given to the client once; only its SHA-256
- * is stored, so a leaked session.db does not let anyone sync as the user. A session unused for
+ * is stored, so a leaked database does not let anyone sync as the user. A session unused for
  * `idleDays` stops working (and is deleted by the next prune).
  */
 import { createHash, randomBytes } from "node:crypto";
 import { and, eq, isNotNull, isNull, lt, ne, or, sql } from "drizzle-orm";
-import { type Profile, profiles, type Session, sessions } from "./schema.ts";
-import type { SessionDb } from "./sessionDb.ts";
+import type { Profile, Session } from "./schema.ts";
+import { first, type Orm, type StateDb, type Tables } from "./stateDb.ts";
 
 /** Avoid a write per request: last_used_at only moves when it is this stale. */
 const TOUCH_INTERVAL_MS = 60_000;
@@ -28,95 +28,99 @@ export interface SessionStoreOptions {
 
 export class SessionStore {
   private readonly idleMs: number;
-  /** Built and prepared once: resolving runs on every request, on the main thread. */
+  private readonly orm: Orm;
+  private readonly sessions: Tables["sessions"];
+  /**
+   * Built and prepared once: resolving runs on every request. Every node asks the database, so
+   * a session revoked anywhere is refused everywhere from the next request on (no cache).
+   */
   private readonly byKeyHash;
 
-  constructor(
-    private readonly db: SessionDb,
-    options: SessionStoreOptions = {},
-  ) {
+  constructor(db: StateDb, options: SessionStoreOptions = {}) {
     this.idleMs = (options.idleDays ?? 0) * DAY_MS;
-    this.byKeyHash = db
+    this.orm = db.orm;
+    const { sessions, profiles } = db.tables;
+    this.sessions = sessions;
+    this.byKeyHash = db.orm
       .select()
       .from(sessions)
       .innerJoin(profiles, eq(sessions.profileId, profiles.profileId))
       .where(and(eq(sessions.keyHash, sql.placeholder("keyHash")), isNull(sessions.revokedAt)))
-      .prepare();
+      .prepare("session_by_key_hash");
   }
 
-  create(profileId: number, clientVersion: string | null): string {
+  async create(profileId: number, clientVersion: string | null): Promise<string> {
     const hostKey = randomHex(32);
-    this.db
-      .insert(sessions)
-      .values({ keyHash: hashKey(hostKey), profileId, clientVersion })
-      .run();
+    await this.orm
+      .insert(this.sessions)
+      .values({ keyHash: hashKey(hostKey), profileId, clientVersion });
     return hostKey;
   }
 
-  resolve(hostKey: string, now = new Date()): ResolvedSession | undefined {
+  async resolve(hostKey: string, now = new Date()): Promise<ResolvedSession | undefined> {
     if (!hostKey) return undefined;
-    const row = this.byKeyHash.get({ keyHash: hashKey(hostKey) });
+    const row = first(await this.byKeyHash.execute({ keyHash: hashKey(hostKey) }));
     if (!row) return undefined;
-    if (this.idleMs > 0 && now.getTime() - row.sessions.lastUsedAt.getTime() > this.idleMs) {
-      return undefined;
-    }
-    if (now.getTime() - row.sessions.lastUsedAt.getTime() > TOUCH_INTERVAL_MS) {
-      this.db
-        .update(sessions)
+    const unusedMs = now.getTime() - row.sessions.lastUsedAt.getTime();
+    if (this.idleMs > 0 && unusedMs > this.idleMs) return undefined;
+    if (unusedMs > TOUCH_INTERVAL_MS) {
+      const s = this.sessions;
+      await this.orm
+        .update(s)
         .set({ lastUsedAt: now })
-        .where(eq(sessions.sessionId, row.sessions.sessionId))
-        .run();
+        .where(eq(s.sessionId, row.sessions.sessionId));
     }
     return { session: row.sessions, profile: row.profiles };
   }
 
-  list(profileId?: number): Session[] {
-    const query = this.db.select().from(sessions);
-    return (profileId === undefined ? query : query.where(eq(sessions.profileId, profileId)))
-      .orderBy(sessions.sessionId)
-      .all();
+  async list(profileId?: number): Promise<Session[]> {
+    const s = this.sessions;
+    const query = this.orm.select().from(s);
+    const wanted = profileId === undefined ? query : query.where(eq(s.profileId, profileId));
+    return await wanted.orderBy(s.sessionId);
   }
 
-  revoke(sessionId: number, now = new Date()): boolean {
-    const result = this.db
-      .update(sessions)
+  async revoke(sessionId: number, now = new Date()): Promise<boolean> {
+    const s = this.sessions;
+    const revoked = await this.orm
+      .update(s)
       .set({ revokedAt: now })
-      .where(and(eq(sessions.sessionId, sessionId), isNull(sessions.revokedAt)))
-      .returning({ id: sessions.sessionId })
-      .all();
-    return result.length > 0;
+      .where(and(eq(s.sessionId, sessionId), isNull(s.revokedAt)))
+      .returning({ id: s.sessionId });
+    return revoked.length > 0;
   }
 
   /** Revokes every active session of the profile, except `keep` (the caller's own) if given. */
-  revokeAllFor(profileId: number, now = new Date(), keep?: number): number {
-    const result = this.db
-      .update(sessions)
+  async revokeAllFor(profileId: number, now = new Date(), keep?: number): Promise<number> {
+    const s = this.sessions;
+    const revoked = await this.orm
+      .update(s)
       .set({ revokedAt: now })
       .where(
         and(
-          eq(sessions.profileId, profileId),
-          isNull(sessions.revokedAt),
-          keep === undefined ? undefined : ne(sessions.sessionId, keep),
+          eq(s.profileId, profileId),
+          isNull(s.revokedAt),
+          keep === undefined ? undefined : ne(s.sessionId, keep),
         ),
       )
-      .returning({ id: sessions.sessionId })
-      .all();
-    return result.length;
+      .returning({ id: s.sessionId });
+    return revoked.length;
   }
 
   /**
    * Deletes sessions unused past the idle limit and revoked ones older than a month, so the
    * table does not grow forever. Called at start and periodically by the server.
    */
-  prune(now = new Date()): number {
+  async prune(now = new Date()): Promise<number> {
+    const s = this.sessions;
     const revokedBefore = new Date(now.getTime() - REVOKED_KEPT_MS);
     const stale =
-      this.idleMs > 0 ? lt(sessions.lastUsedAt, new Date(now.getTime() - this.idleMs)) : undefined;
-    return this.db
-      .delete(sessions)
-      .where(or(and(isNotNull(sessions.revokedAt), lt(sessions.revokedAt, revokedBefore)), stale))
-      .returning({ id: sessions.sessionId })
-      .all().length;
+      this.idleMs > 0 ? lt(s.lastUsedAt, new Date(now.getTime() - this.idleMs)) : undefined;
+    const deleted = await this.orm
+      .delete(s)
+      .where(or(and(isNotNull(s.revokedAt), lt(s.revokedAt, revokedBefore)), stale))
+      .returning({ id: s.sessionId });
+    return deleted.length;
   }
 }
 

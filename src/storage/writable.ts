@@ -18,8 +18,11 @@ import { instanceTag } from "./instance.ts";
 /** Start-up cannot go on; main.ts prints the sentence and exits 2. */
 export class StartupRefused extends Error {}
 
-/** Refuses unless the data folder and session.db (and its folder) can be written. */
-export function checkWritableAtStart(dataDir: string, sessionDbPath: string): void {
+/**
+ * Refuses unless the data folder and session.db (and its folder) can be written; `sessionDbPath`
+ * is null when the shared state is in PostgreSQL.
+ */
+export function checkWritableAtStart(dataDir: string, sessionDbPath: string | null): void {
   try {
     mkdirSync(dataDir, { recursive: true });
   } catch (err) {
@@ -28,6 +31,7 @@ export function checkWritableAtStart(dataDir: string, sessionDbPath: string): vo
     });
   }
   probeFolder(dataDir, "the data folder");
+  if (sessionDbPath === null) return;
   const sessionDir = dirname(sessionDbPath);
   if (sessionDir !== dataDir) {
     try {
@@ -69,10 +73,14 @@ export interface Readiness {
 }
 
 /** Cheap enough for a health check every few seconds: two system calls, no writes. */
-export function readiness(dataDir: string, sessionDbPath: string, minFreeBytes: number): Readiness {
+export function readiness(
+  dataDir: string,
+  sessionDbPath: string | null,
+  minFreeBytes: number,
+): Readiness {
   try {
     accessSync(dataDir, constants.W_OK);
-    accessSync(sessionDbPath, constants.W_OK);
+    if (sessionDbPath !== null) accessSync(sessionDbPath, constants.W_OK);
   } catch (err) {
     return { ready: false, reason: `not writable: ${reason(err)}` };
   }

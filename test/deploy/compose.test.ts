@@ -79,7 +79,7 @@ describe("compose.yaml structure", () => {
     const dir = mkdtempSync(join(tmpdir(), "ankisyncd-compose-backup-"));
     try {
       const env = { PATH: process.env.PATH ?? "", HOME: dir, SYNC_BASE: join(dir, "data") };
-      openSessionDb(join(dir, "data", "session.db")).$client.close(); // as the server's first start
+      await openSessionDb(join(dir, "data", "session.db")).close(); // as the server's first start
       const add = Bun.spawnSync(
         ["bun", "run", "admin", "user", "add", "erin", "--password-stdin"],
         { cwd: ROOT, env, stdin: new TextEncoder().encode("a good password\n") },

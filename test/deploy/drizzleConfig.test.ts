@@ -10,9 +10,14 @@ import { join, resolve } from "node:path";
 import { runCommand } from "../helpers/run.ts";
 
 const CONFIG = resolve(import.meta.dir, "../../drizzle.config.ts");
+const POSTGRES_CONFIG = resolve(import.meta.dir, "../../drizzle.postgres.config.ts");
 
 /** The session.db URL drizzle.config.ts gives in a checkout at `cwd` with this .env. */
-async function studioUrl(dotenv: string, prepare?: (cwd: string) => void): Promise<string> {
+async function studioUrl(
+  dotenv: string,
+  prepare?: (cwd: string) => void,
+  config = CONFIG,
+): Promise<string> {
   const cwd = mkdtempSync(join(tmpdir(), "ankisyncd-drizzle-"));
   writeFileSync(join(cwd, ".env"), dotenv);
   prepare?.(cwd);
@@ -20,7 +25,7 @@ async function studioUrl(dotenv: string, prepare?: (cwd: string) => void): Promi
     [
       "bun",
       "-e",
-      `const c = (await import(${JSON.stringify(CONFIG)})).default; console.log(c.dbCredentials.url)`,
+      `const c = (await import(${JSON.stringify(config)})).default; console.log(c.dbCredentials.url)`,
     ],
     { cwd, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" } },
   );
@@ -51,5 +56,14 @@ describe("drizzle.config.ts", () => {
       "file:./efs/session.db",
     );
     expect(await studioUrl("")).toBe("file:./data/session.db");
+  });
+});
+
+describe("drizzle.postgres.config.ts", () => {
+  test("Studio opens the PostgreSQL database the server uses (ANKISYNCD_DATABASE_URL from .env)", async () => {
+    const url = "postgres://anki:secret@db.example.org:5432/ankisyncd";
+    expect(await studioUrl(`ANKISYNCD_DATABASE_URL=${url}\n`, undefined, POSTGRES_CONFIG)).toBe(
+      url,
+    );
   });
 });

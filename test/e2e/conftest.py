@@ -239,8 +239,12 @@ def server_factory(server_kind: str, tmp_path: Path, request: pytest.FixtureRequ
         *,
         kind: str | None = None,
         base: Path | None = None,
+        database_url: str | None = None,
     ) -> SyncServer:
-        """kind: another server than the session's; base: share a data folder between servers."""
+        """kind: another server than the session's; base: share a data folder between servers;
+        database_url: keep the shared state in PostgreSQL (ANKISYNCD_DATABASE_URL, ours only)."""
+        if database_url is not None:
+            env = {**(env or {}), "ANKISYNCD_DATABASE_URL": database_url}
         n = len(servers)
         root = tmp_path / (f"server{n}" if n else "server")
         srv = SyncServer(kind or server_kind, base or root / "data", root / "server.log", users or USERS, env)
@@ -252,6 +256,28 @@ def server_factory(server_kind: str, tmp_path: Path, request: pytest.FixtureRequ
     yield make
     for srv in servers:
         srv.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """A PostgreSQL server on loopback (postgres_cluster.py), or the test is skipped (failed in CI)."""
+    import postgres_cluster as pgc
+
+    cluster = pgc.start_or_reuse()
+    if cluster is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is needed (apt-get install postgresql)")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    yield cluster
+    pgc.dispose(cluster)
+
+
+@pytest.fixture
+def database_url(postgres_cluster) -> str:
+    """A new, empty PostgreSQL database: give it to servers as ANKISYNCD_DATABASE_URL."""
+    url, name = postgres_cluster.fresh_database()
+    yield url
+    postgres_cluster.drop_database(name)
 
 
 @pytest.fixture

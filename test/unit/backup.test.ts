@@ -22,11 +22,11 @@ const UUID = "user-1";
 let root: string;
 let config: Config;
 
-beforeEach(() => {
+beforeEach(async () => {
   root = mkdtempSync(join(tmpdir(), "ankisyncd-backup-"));
   config = loadConfig({ SYNC_BASE: join(root, "data") });
   mkdirSync(config.dataDir);
-  openSessionDb(config.sessionDbPath).$client.close();
+  await openSessionDb(config.sessionDbPath).close();
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 

@@ -3,9 +3,6 @@
  * test/e2e/test_cognito.py) with real ID tokens signed by a key made here.
  */
 import { afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createLocalJWKSet, exportJWK, generateKeyPair, type JWTPayload, SignJWT } from "jose";
 import type { CognitoConfig } from "../../src/config.ts";
 import type {
@@ -23,9 +20,10 @@ import { hashPassword } from "../../src/identity/passwords.ts";
 import { ProfileStore } from "../../src/identity/profiles.ts";
 import { ProviderUnavailable } from "../../src/identity/provider.ts";
 import { IdentityService } from "../../src/identity/service.ts";
-import { openSessionDb, type SessionDb } from "../../src/identity/sessionDb.ts";
+
 import { SessionStore } from "../../src/identity/sessions.ts";
 import { silentLogger } from "../../src/log.ts";
+import { openTestStateDb, type TestStateDb } from "../helpers/stateDbs.ts";
 
 // argon2 hashing and checks make some cases take seconds on a loaded machine.
 setDefaultTimeout(20_000);
@@ -177,8 +175,7 @@ class FakeCognito implements CognitoApi {
 }
 
 interface Fixture {
-  dir: string;
-  db: SessionDb;
+  testDb: TestStateDb;
   cognito: FakeCognito;
   profiles: ProfileStore;
   sessions: SessionStore;
@@ -188,16 +185,13 @@ interface Fixture {
 }
 
 const fixtures: Fixture[] = [];
-afterEach(() => {
-  for (const f of fixtures.splice(0)) {
-    f.db.$client.close();
-    rmSync(f.dir, { recursive: true, force: true });
-  }
+afterEach(async () => {
+  for (const f of fixtures.splice(0)) await f.testDb.dispose();
 });
 
-function fixture(order: ("local" | "cognito")[] = ["local", "cognito"]): Fixture {
-  const dir = mkdtempSync(join(tmpdir(), "ankisyncd-cognito-"));
-  const db = openSessionDb(join(dir, "session.db"));
+async function fixture(order: ("local" | "cognito")[] = ["local", "cognito"]): Promise<Fixture> {
+  const testDb = await openTestStateDb("sqlite");
+  const db = testDb.db;
   const profiles = new ProfileStore(db);
   const sessions = new SessionStore(db);
   const local = new LocalUserStore(db, profiles);
@@ -220,7 +214,7 @@ function fixture(order: ("local" | "cognito")[] = ["local", "cognito"]): Fixture
     log: silentLogger,
     minRefusalMs: 0,
   });
-  const f = { dir, db, cognito, profiles, sessions, local, identity, clock };
+  const f = { testDb, cognito, profiles, sessions, local, identity, clock };
   fixtures.push(f);
   return f;
 }
@@ -245,13 +239,13 @@ async function refusal(promise: Promise<unknown>): Promise<string> {
 
 describe("Cognito logins", () => {
   test("first login creates the profile keyed by sub; later logins update it", async () => {
-    const f = fixture();
+    const f = await fixture();
     const user = alice();
     f.cognito.users.push(user);
     const key = await f.identity.login(user.email, user.password, "anki,26", "127.0.0.1");
     const synced = await f.identity.authenticate(key);
     expect(synced.uuid).toBe(user.sub);
-    const profile = f.profiles.byUuid(user.sub);
+    const profile = await f.profiles.byUuid(user.sub);
     expect(profile).toMatchObject({
       provider: "cognito",
       email: user.email,
@@ -262,12 +256,12 @@ describe("Cognito logins", () => {
 
     user.email = "alice@new.example.com";
     await f.identity.login(user.email, user.password, null, "127.0.0.1");
-    expect(f.profiles.list()).toHaveLength(1);
-    expect(f.profiles.byUuid(user.sub)?.email).toBe("alice@new.example.com");
+    expect(await f.profiles.list()).toHaveLength(1);
+    expect((await f.profiles.byUuid(user.sub))?.email).toBe("alice@new.example.com");
   });
 
   test("wrong password, unknown user, disabled user and challenges are all 403", async () => {
-    const f = fixture();
+    const f = await fixture();
     f.cognito.users.push(alice(), {
       ...alice(),
       sub: "s2",
@@ -292,16 +286,16 @@ describe("Cognito logins", () => {
     expect(await refusal(f.identity.login("new@example.com", "Correct-horse-1", null, "ip"))).toBe(
       "authFailed",
     );
-    expect(f.profiles.list()).toHaveLength(0);
+    expect(await f.profiles.list()).toHaveLength(0);
   });
 
   test("is_active = 0 blocks a Cognito user whatever Cognito says", async () => {
-    const f = fixture();
+    const f = await fixture();
     const user = alice();
     f.cognito.users.push(user);
     const key = await f.identity.login(user.email, user.password, null, "ip");
-    const profile = f.profiles.byUuid(user.sub);
-    f.profiles.update(profile?.profileId ?? 0, { isActive: false });
+    const profile = await f.profiles.byUuid(user.sub);
+    await f.profiles.update(profile?.profileId ?? 0, { isActive: false });
     expect(await refusal(f.identity.authenticate(key))).toBe("authFailed");
     expect(await refusal(f.identity.login(user.email, user.password, null, "ip"))).toBe(
       "authFailed",
@@ -309,8 +303,8 @@ describe("Cognito logins", () => {
   });
 
   test("Cognito unreachable: new logins fail with 500, local users still log in", async () => {
-    const f = fixture(["cognito", "local"]);
-    f.local.upsert("bob", await hashPassword("pw"), "admin");
+    const f = await fixture(["cognito", "local"]);
+    await f.local.upsert("bob", await hashPassword("pw"), "admin");
     f.cognito.reachable = false;
     expect(await refusal(f.identity.login("alice@example.com", "x", null, "ip"))).toBe(
       "providerUnavailable",
@@ -330,7 +324,7 @@ describe("Cognito rechecks", () => {
   }
 
   test("no recheck within the interval after login; one per interval after", async () => {
-    const f = fixture();
+    const f = await fixture();
     const { key } = await loggedIn(f);
     await f.identity.authenticate(key);
     await f.identity.authenticate(key);
@@ -364,7 +358,7 @@ describe("Cognito rechecks", () => {
   ];
   for (const [what, change] of changes) {
     test(`a user ${what} in Cognito loses all sessions at the next recheck`, async () => {
-      const f = fixture();
+      const f = await fixture();
       const { user, key } = await loggedIn(f);
       const second = await f.identity.login(user.email, user.password, null, "ip");
       change(user, f.cognito);
@@ -372,12 +366,12 @@ describe("Cognito rechecks", () => {
       f.clock.now += 301_000;
       expect(await refusal(f.identity.authenticate(key))).toBe("authFailed");
       expect(await refusal(f.identity.authenticate(second))).toBe("authFailed");
-      expect(f.sessions.list().every((s) => s.revokedAt)).toBe(true);
+      expect((await f.sessions.list()).every((s) => s.revokedAt)).toBe(true);
     });
   }
 
   test("re-enabled users log in again and sync", async () => {
-    const f = fixture();
+    const f = await fixture();
     const { user, key } = await loggedIn(f);
     user.enabled = false;
     f.clock.now += 301_000;
@@ -388,7 +382,7 @@ describe("Cognito rechecks", () => {
   });
 
   test("Cognito unreachable during a recheck: the session keeps working", async () => {
-    const f = fixture();
+    const f = await fixture();
     const { key } = await loggedIn(f);
     f.cognito.reachable = false;
     f.clock.now += 301_000;
@@ -399,7 +393,7 @@ describe("Cognito rechecks", () => {
   });
 
   test("a slow Cognito holds a request no longer than the wait; its answer still counts", async () => {
-    const f = fixture();
+    const f = await fixture();
     const { user, key } = await loggedIn(f);
     user.enabled = false;
     f.cognito.slowMs = 300;
@@ -412,7 +406,7 @@ describe("Cognito rechecks", () => {
   });
 
   test("a session whose provider is no longer enabled is refused", async () => {
-    const f = fixture();
+    const f = await fixture();
     const { key } = await loggedIn(f);
     const localOnly = new IdentityService({
       providers: [new LocalProvider(f.local, f.profiles)],

@@ -1,26 +1,28 @@
-/** Local users, SYNC_USERn and refusal timing, through IdentityService (limits: loginLimits.test.ts). */
+/**
+ * Local users, SYNC_USERn, sessions and refusal timing, through IdentityService (limits:
+ * loginLimits.test.ts). The store cases run on session.db and on PostgreSQL (stateDbs.ts).
+ */
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { loadConfig } from "../../src/config.ts";
+import { asDatabaseError, IdentityError } from "../../src/identity/errors.ts";
 import { LocalProvider } from "../../src/identity/localProvider.ts";
 import { LocalUserStore } from "../../src/identity/localUsers.ts";
 import { hashPassword } from "../../src/identity/passwords.ts";
 import { ProfileStore } from "../../src/identity/profiles.ts";
 import { LoginRateLimiter } from "../../src/identity/rateLimit.ts";
 import { IdentityService } from "../../src/identity/service.ts";
-import { openSessionDb, type SessionDb } from "../../src/identity/sessionDb.ts";
 import { SessionStore } from "../../src/identity/sessions.ts";
+import type { Dialect, StateDb } from "../../src/identity/stateDb.ts";
 import { type Logger, silentLogger } from "../../src/log.ts";
 import { loginOutcome } from "../helpers/loginOutcome.ts";
+import { openTestStateDb, type TestStateDb, testDialects } from "../helpers/stateDbs.ts";
 
 // argon2 hashing and checks make some cases take seconds on a loaded machine.
 setDefaultTimeout(20_000);
 
 interface Fixture {
-  dir: string;
-  db: SessionDb;
+  testDb: TestStateDb;
+  db: StateDb;
   profiles: ProfileStore;
   sessions: SessionStore;
   users: LocalUserStore;
@@ -30,16 +32,17 @@ interface Fixture {
 }
 
 const fixtures: Fixture[] = [];
-afterEach(() => {
-  for (const f of fixtures.splice(0)) {
-    f.db.$client.close();
-    rmSync(f.dir, { recursive: true, force: true });
-  }
+afterEach(async () => {
+  for (const f of fixtures.splice(0)) await f.testDb.dispose();
 });
 
-function fixture(rate = { perIp: 0, perUser: 0, windowSecs: 60 }, minRefusalMs = 0): Fixture {
-  const dir = mkdtempSync(join(tmpdir(), "ankisyncd-local-"));
-  const db = openSessionDb(join(dir, "session.db"));
+async function fixture(
+  dialect: Dialect = "sqlite",
+  rate = { perIp: 0, perUser: 0, windowSecs: 60 },
+  minRefusalMs = 0,
+): Promise<Fixture> {
+  const testDb = await openTestStateDb(dialect);
+  const db = testDb.db;
   const profiles = new ProfileStore(db);
   const sessions = new SessionStore(db);
   const users = new LocalUserStore(db, profiles);
@@ -54,41 +57,41 @@ function fixture(rate = { perIp: 0, perUser: 0, windowSecs: 60 }, minRefusalMs =
     rateLimiter: new LoginRateLimiter(rate, () => clock.now),
     minRefusalMs,
   });
-  const f = { dir, db, profiles, sessions, users, identity, clock, logged };
+  const f = { testDb, db, profiles, sessions, users, identity, clock, logged };
   fixtures.push(f);
   return f;
 }
 
-describe("local users", () => {
+describe.each(testDialects())("local users (%s)", (dialect) => {
   test("add, log in, change password, disable, remove", async () => {
-    const f = fixture();
-    const profile = f.users.create("carol", await hashPassword("first"), "admin");
-    expect(() => f.users.create("carol", "x", "admin")).toThrow(/already exists/);
+    const f = await fixture(dialect);
+    const profile = await f.users.create("carol", await hashPassword("first"), "admin");
+    await expect(f.users.create("carol", "x", "admin")).rejects.toThrow(/already exists/);
     const key = await f.identity.login("carol", "first", "anki,1", "ip");
     expect((await f.identity.authenticate(key)).uuid).toBe(profile.uuid);
     expect(await loginOutcome(f.identity.login("Carol", "first", null, "ip"))).toBe("authFailed"); // exact match
 
-    f.users.setPassword(profile.profileId, await hashPassword("second"));
+    await f.users.setPassword(profile.profileId, await hashPassword("second"));
     expect(await loginOutcome(f.identity.login("carol", "first", null, "ip"))).toBe("authFailed");
     expect(await loginOutcome(f.identity.login("carol", "second", null, "ip"))).toBe("ok");
 
-    f.profiles.update(profile.profileId, { isActive: false });
+    await f.profiles.update(profile.profileId, { isActive: false });
     expect(await loginOutcome(f.identity.authenticate(key))).toBe("authFailed");
     expect(await loginOutcome(f.identity.login("carol", "second", null, "ip"))).toBe("authFailed");
-    f.profiles.update(profile.profileId, { isActive: true });
+    await f.profiles.update(profile.profileId, { isActive: true });
     expect((await f.identity.authenticate(key)).uuid).toBe(profile.uuid);
 
-    f.profiles.remove(profile.profileId);
-    expect(f.users.byUsername("carol")).toBeUndefined();
-    expect(f.sessions.list()).toEqual([]);
+    await f.profiles.remove(profile.profileId);
+    expect(await f.users.byUsername("carol")).toBeUndefined();
+    expect(await f.sessions.list()).toEqual([]);
     expect(await loginOutcome(f.identity.authenticate(key))).toBe("authFailed");
   });
 
   test("SYNC_USERn: created, password changes applied, removal keeps the user", async () => {
-    const f = fixture();
+    const f = await fixture(dialect);
     const env = { SYNC_USER1: "alice:pw1", SYNC_USER2: "bob:pw2" };
     await f.users.syncFromEnv(loadConfig(env).syncUsers, false, silentLogger);
-    const alice = f.users.byUsername("alice");
+    const alice = await f.users.byUsername("alice");
     expect(alice?.source).toBe("env:SYNC_USER1");
     expect(await loginOutcome(f.identity.login("bob", "pw2", null, "ip"))).toBe("ok");
 
@@ -100,37 +103,47 @@ describe("local users", () => {
     );
     expect(await loginOutcome(f.identity.login("alice", "pw1", null, "ip"))).toBe("authFailed");
     expect(await loginOutcome(f.identity.login("alice", "pw1b", null, "ip"))).toBe("ok");
-    expect(f.users.byUsername("alice")?.profileId).toBe(alice?.profileId ?? -1);
-    expect(f.users.byUsername("bob")?.source).toBe("admin");
+    expect((await f.users.byUsername("alice"))?.profileId).toBe(alice?.profileId ?? -1);
+    expect((await f.users.byUsername("bob"))?.source).toBe("admin");
     expect(await loginOutcome(f.identity.login("bob", "pw2", null, "ip"))).toBe("ok");
 
     // back in the environment: env-managed again, same profile
-    const bobProfile = f.users.byUsername("bob")?.profileId;
+    const bobProfile = (await f.users.byUsername("bob"))?.profileId;
     await f.users.syncFromEnv(
       loadConfig({ ...env, SYNC_USER2: "bob:pw2" }).syncUsers,
       false,
       silentLogger,
     );
-    expect(f.users.byUsername("bob")).toMatchObject({
+    expect(await f.users.byUsername("bob")).toMatchObject({
       source: "env:SYNC_USER2",
       profileId: bobProfile,
     });
   });
 
+  test("nodes creating the same user at once end with one user and one profile", async () => {
+    const f = await fixture(dialect);
+    const created = await Promise.all(
+      ["hash-a", "hash-b", "hash-c"].map((hash) => f.users.upsert("lee", hash, "env:SYNC_USER1")),
+    );
+    expect(new Set(created.map((p) => p.profileId)).size).toBe(1);
+    expect(await f.profiles.list()).toHaveLength(1);
+    expect(await f.users.list()).toHaveLength(1);
+  });
+
   test("an unchanged SYNC_USERn is not re-hashed at start", async () => {
-    const f = fixture();
+    const f = await fixture(dialect);
     const users = loadConfig({ SYNC_USER1: "alice:pw" }).syncUsers;
     await f.users.syncFromEnv(users, false, silentLogger);
-    const before = f.users.byUsername("alice")?.passwordHash;
+    const before = (await f.users.byUsername("alice"))?.passwordHash;
     await f.users.syncFromEnv(users, false, silentLogger);
-    expect(f.users.byUsername("alice")?.passwordHash).toBe(before ?? "");
+    expect((await f.users.byUsername("alice"))?.passwordHash).toBe(before ?? "");
   });
 });
 
 describe("refusal timing", () => {
   test("unknown user and wrong password take about the same time, at least the floor", async () => {
-    const f = fixture(undefined, 1000); // well above an argon2 check, even on a loaded machine
-    f.users.create("frank", await hashPassword("pw"), "admin");
+    const f = await fixture("sqlite", undefined, 1000); // well above an argon2 check, even on a loaded machine
+    await f.users.create("frank", await hashPassword("pw"), "admin");
     const time = async (user: string) => {
       const started = performance.now();
       expect(await loginOutcome(f.identity.login(user, "bad", null, "ip"))).toBe("authFailed");
@@ -144,38 +157,38 @@ describe("refusal timing", () => {
   });
 });
 
-describe("sessions", () => {
+describe.each(testDialects())("sessions (%s)", (dialect) => {
   test("a session unused past the idle limit stops working and is pruned", async () => {
-    const f = fixture();
-    const profile = f.users.create("gina", await hashPassword("pw-gina-1"), "admin");
+    const f = await fixture(dialect);
+    const profile = await f.users.create("gina", await hashPassword("pw-gina-1"), "admin");
     const sessions = new SessionStore(f.db, { idleDays: 30 });
-    const key = sessions.create(profile.profileId, null);
+    const key = await sessions.create(profile.profileId, null);
     const day = 86_400_000;
-    const created = sessions.list()[0]?.lastUsedAt.getTime() ?? 0;
+    const created = (await sessions.list())[0]?.lastUsedAt.getTime() ?? 0;
     // used on day 20: last_used_at moves, so it lives 30 days from then
-    expect(sessions.resolve(key, new Date(created + 20 * day))).toBeDefined();
-    expect(sessions.resolve(key, new Date(created + 49 * day))).toBeDefined();
-    expect(sessions.resolve(key, new Date(created + 80 * day))).toBeUndefined();
-    expect(sessions.prune(new Date(created + 80 * day))).toBe(1);
-    expect(sessions.list()).toEqual([]);
+    expect(await sessions.resolve(key, new Date(created + 20 * day))).toBeDefined();
+    expect(await sessions.resolve(key, new Date(created + 49 * day))).toBeDefined();
+    expect(await sessions.resolve(key, new Date(created + 80 * day))).toBeUndefined();
+    expect(await sessions.prune(new Date(created + 80 * day))).toBe(1);
+    expect(await sessions.list()).toEqual([]);
   });
 
   test("revoked sessions are listed for a month, then pruned; idle 0 never expires", async () => {
-    const f = fixture();
-    const profile = f.users.create("hal", await hashPassword("pw-hal-11"), "admin");
-    const key = f.sessions.create(profile.profileId, null);
-    f.sessions.create(profile.profileId, null);
+    const f = await fixture(dialect);
+    const profile = await f.users.create("hal", await hashPassword("pw-hal-11"), "admin");
+    const key = await f.sessions.create(profile.profileId, null);
+    await f.sessions.create(profile.profileId, null);
     const now = Date.now();
-    expect(f.sessions.revokeAllFor(profile.profileId, new Date(now))).toBe(2);
-    expect(f.sessions.prune(new Date(now + 86_400_000))).toBe(0);
-    expect(f.sessions.prune(new Date(now + 31 * 86_400_000))).toBe(2);
-    const other = f.sessions.create(profile.profileId, null);
-    expect(f.sessions.resolve(other, new Date(now + 3650 * 86_400_000))).toBeDefined();
-    expect(f.sessions.resolve(key)).toBeUndefined();
+    expect(await f.sessions.revokeAllFor(profile.profileId, new Date(now))).toBe(2);
+    expect(await f.sessions.prune(new Date(now + 86_400_000))).toBe(0);
+    expect(await f.sessions.prune(new Date(now + 31 * 86_400_000))).toBe(2);
+    const other = await f.sessions.create(profile.profileId, null);
+    expect(await f.sessions.resolve(other, new Date(now + 3650 * 86_400_000))).toBeDefined();
+    expect(await f.sessions.resolve(key)).toBeUndefined();
   });
 
   test("a password changed in SYNC_USERn revokes the user's sessions", async () => {
-    const f = fixture();
+    const f = await fixture(dialect);
     await f.users.syncFromEnv(
       loadConfig({ SYNC_USER1: "ivy:first-pw" }).syncUsers,
       false,
@@ -201,11 +214,29 @@ describe("sessions", () => {
   });
 
   test("a short SYNC_USERn password is accepted with a warning", async () => {
-    const f = fixture();
+    const f = await fixture(dialect);
     const warned: string[] = [];
     const log: Logger = { ...silentLogger, warn: (m) => warned.push(m) };
     await f.users.syncFromEnv(loadConfig({ SYNC_USER1: "jo:abc" }).syncUsers, false, log);
     expect(warned.some((m) => m.startsWith("SYNC_USER1: weak password"))).toBe(true);
     expect(await loginOutcome(f.identity.login("jo", "abc", null, "ip"))).toBe("ok");
+  });
+});
+
+describe.skipIf(!testDialects().includes("postgres"))("PostgreSQL unreachable", () => {
+  test("a failed query is a databaseUnavailable error naming the cause; others pass as they are", async () => {
+    const f = await fixture("postgres");
+    const profile = await f.users.create("kim", await hashPassword("pw-kim-123"), "admin");
+    const key = await f.sessions.create(profile.profileId, null);
+    await f.db.close(); // as good as a database gone: every query now fails
+    const failed = await f.identity.authenticate(key).catch((err: unknown) => err);
+    const mapped = asDatabaseError(failed);
+    expect(mapped).toBeInstanceOf(IdentityError);
+    expect((mapped as IdentityError).kind).toBe("databaseUnavailable");
+    expect((mapped as IdentityError).message).toMatch(
+      /^shared database \(PostgreSQL\) unavailable: /,
+    );
+    const dropped = Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+    expect(asDatabaseError(dropped)).toBe(dropped);
   });
 });

@@ -99,7 +99,7 @@ describe("admin doctor outside the container", () => {
       try {
         const env = cleanEnv({ SYNC_BASE: data });
         // What the server's first start leaves (admin commands refuse a folder without it).
-        openSessionDb(join(data, "session.db")).$client.close();
+        await openSessionDb(join(data, "session.db")).close();
         const added = await runCommand(
           ["bun", "run", "src/cli/admin.ts", "user", "add", "dora", "--password-stdin"],
           { cwd: ROOT, env, stdin: "a good password\n" },

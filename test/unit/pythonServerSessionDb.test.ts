@@ -74,7 +74,7 @@ const rows = (path: string, sql: string) => {
 };
 
 describe("adopting the Python server's session.db", () => {
-  test("profiles keep uuid, name, created_at, is_active; old tables kept; host keys carried", () => {
+  test("profiles keep uuid, name, created_at, is_active; old tables kept; host keys carried", async () => {
     const { path } = oldSessionDb();
     const query = "SELECT uuid, name FROM profiles ORDER BY profile_id";
     const before = rows(path, query);
@@ -87,7 +87,7 @@ describe("adopting the Python server's session.db", () => {
         { uuid: ALICE },
         { uuid: CAROL },
       ]);
-      const profiles = new ProfileStore(db).list();
+      const profiles = await new ProfileStore(db).list();
       expect(profiles.map((p) => [p.profileId, p.provider, p.isActive])).toEqual([
         [3, "cognito", true],
         [7, "cognito", false],
@@ -100,42 +100,42 @@ describe("adopting the Python server's session.db", () => {
       expect(rows(path, "SELECT hkey FROM python_session ORDER BY hkey")).toHaveLength(3);
 
       const sessions = new SessionStore(db);
-      expect(sessions.resolve("hkey-alice")?.profile.uuid).toBe(ALICE);
-      expect(sessions.resolve("hkey-carol")?.profile.uuid).toBe(CAROL);
-      expect(sessions.resolve("hkey-nobody")).toBeUndefined();
+      expect((await sessions.resolve("hkey-alice"))?.profile.uuid).toBe(ALICE);
+      expect((await sessions.resolve("hkey-carol"))?.profile.uuid).toBe(CAROL);
+      expect(await sessions.resolve("hkey-nobody")).toBeUndefined();
       expect(rows(path, "SELECT count(*) AS n FROM sessions WHERE key_hash LIKE 'hkey%'")).toEqual([
         { n: 0 },
       ]);
     } finally {
-      db.$client.close();
+      await db.close();
     }
 
     // a second start changes nothing (a profile removed since is not brought back)
     const again = openSessionDb(path);
     try {
-      new ProfileStore(again).remove(7);
+      await new ProfileStore(again).remove(7);
     } finally {
-      again.$client.close();
+      await again.close();
     }
     const third = openSessionDb(path);
     try {
-      expect(new ProfileStore(third).list().map((p) => p.profileId)).toEqual([3, 8]);
+      expect((await new ProfileStore(third).list()).map((p) => p.profileId)).toEqual([3, 8]);
     } finally {
-      third.$client.close();
+      await third.close();
     }
   });
 
-  test("a start interrupted between moving aside and importing completes at the next", () => {
+  test("a start interrupted between moving aside and importing completes at the next", async () => {
     const { path } = oldSessionDb();
     const raw = new Database(path);
     moveAsidePythonTables(raw, path);
     raw.close();
     const db = openSessionDb(path);
     try {
-      expect(new ProfileStore(db).list().map((p) => p.uuid)).toEqual([ALICE, BOB, CAROL]);
-      expect(new SessionStore(db).resolve("hkey-carol")?.profile.uuid).toBe(CAROL);
+      expect((await new ProfileStore(db).list()).map((p) => p.uuid)).toEqual([ALICE, BOB, CAROL]);
+      expect((await new SessionStore(db).resolve("hkey-carol"))?.profile.uuid).toBe(CAROL);
     } finally {
-      db.$client.close();
+      await db.close();
     }
   });
 
@@ -151,11 +151,12 @@ describe("adopting the Python server's session.db", () => {
         false,
         silentLogger,
       );
-      const carol = profiles.byId(users.byUsername("carol")?.profileId ?? -1);
+      const carol = await profiles.byId((await users.byUsername("carol"))?.profileId ?? -1);
       expect(carol).toMatchObject({ uuid: CAROL, provider: "local", profileId: 8 });
-      expect(profiles.byId(users.byUsername("dan")?.profileId ?? -1)?.uuid).not.toBe(CAROL);
+      const dan = await profiles.byId((await users.byUsername("dan"))?.profileId ?? -1);
+      expect(dan?.uuid).not.toBe(CAROL);
     } finally {
-      db.$client.close();
+      await db.close();
     }
   });
 

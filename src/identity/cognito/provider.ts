@@ -74,7 +74,7 @@ export class CognitoProvider implements IdentityProvider {
       this.log.error("Cognito ID token failed verification; login refused", { error: err.message });
       return { ok: false, reason: `invalid ID token (${err.message})`, final: true };
     }
-    const profile = this.upsertProfile(claims);
+    const profile = await this.upsertProfile(claims);
     if (profile.provider !== "cognito") {
       return {
         ok: false,
@@ -100,15 +100,19 @@ export class CognitoProvider implements IdentityProvider {
     );
   }
 
-  private upsertProfile(claims: IdClaims): Profile {
+  private async upsertProfile(claims: IdClaims): Promise<Profile> {
     const fields = {
       email: claims.email,
       name: claims.name ?? claims.email ?? claims.username,
       providerUsername: claims.username,
     };
-    const existing = this.profiles.byUuid(claims.sub);
+    const existing = await this.profiles.byUuid(claims.sub);
     if (!existing) {
-      const created = this.profiles.create({ uuid: claims.sub, provider: "cognito", ...fields });
+      const created = await this.profiles.create({
+        uuid: claims.sub,
+        provider: "cognito",
+        ...fields,
+      });
       this.log.info("profile created for Cognito user", { uuid: claims.sub, email: claims.email });
       return created;
     }
@@ -118,14 +122,14 @@ export class CognitoProvider implements IdentityProvider {
         existing.name !== fields.name ||
         existing.providerUsername !== fields.providerUsername)
     ) {
-      this.profiles.update(existing.profileId, fields);
+      await this.profiles.update(existing.profileId, fields);
       return { ...existing, ...fields };
     }
     return existing;
   }
 
   private async checkAccount(profileId: number): Promise<AccountStatus> {
-    const profile = this.profiles.byId(profileId);
+    const profile = await this.profiles.byId(profileId);
     if (!profile) return { ok: false, reason: "profile removed" };
     const user = await this.api.getUser(profile.providerUsername ?? profile.uuid);
     if (!user.found) return { ok: false, reason: "user deleted in Cognito" };
