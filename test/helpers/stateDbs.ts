@@ -1,11 +1,11 @@
 /**
  * The shared-state databases the identity tests run against, the same cases on each: session.db
- * (SQLite) always, and PostgreSQL when one can be had: ANKISYNCD_TEST_DATABASE_URL (scripts/test.sh
- * starts one cluster for the whole run), else a throwaway cluster started here
- * (scripts/pg-test-cluster.sh) and stopped when the process exits. Each test gets a database of
- * its own. Without PostgreSQL installed, only SQLite runs, saying so (in CI it is an error).
+ * (SQLite) always, and PostgreSQL when one can be had: ANKISYNCD_TEST_DATABASE_URL
+ * (scripts/test.sh starts one cluster for the whole run), else a throwaway cluster started here
+ * (scripts/pg-test-cluster.sh) and stopped once the process has exited. Each test gets a
+ * database of its own. Without PostgreSQL installed, only SQLite runs, saying so (an error in CI).
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -33,11 +33,17 @@ function startCluster(): string | null {
     console.warn(`${why}; the identity tests run on SQLite only`);
     return null;
   }
-  process.on("exit", () => {
-    spawnSync("bash", [SCRIPT, "stop", dir]);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  stopWhenGone(process.pid, dir);
   return started.stdout.trim();
+}
+
+/**
+ * `bun test` runs no exit handlers, so a detached watcher stops the cluster and removes its
+ * folder once this process is gone, however it ends.
+ */
+function stopWhenGone(pid: number, dir: string): void {
+  const watch = `while kill -0 ${pid} 2>/dev/null; do sleep 1; done; bash "$0" stop "$1"; rm -rf "$1"`;
+  spawn("bash", ["-c", watch, SCRIPT, dir], { detached: true, stdio: "ignore" }).unref();
 }
 
 /** The dialects to run the parametrised cases on. */
