@@ -52,6 +52,16 @@ export interface Config {
   /** Sessions unused this many days stop working and are deleted (0: never). */
   sessionIdleDays: number;
   metrics: MetricsConfig;
+  /** Set when this process is one node of several (ANKISYNCD_PUBLIC_URL); null: single node. */
+  cluster: ClusterConfig | null;
+}
+
+/** Scale-out: this node's public base, its id, and how long its leases last. */
+export interface ClusterConfig {
+  /** Absolute http(s) URL ending in `/`: where clients reach this node (the 308 `Location`). */
+  publicUrl: string;
+  nodeId: string;
+  leaseSecs: number;
 }
 
 /** Where `/metrics` is served: its own listener (port set), the sync port (token set), or not. */
@@ -255,6 +265,21 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: "",
     doc: "If set, `/metrics` requires `Authorization: Bearer <token>`, and without a metrics port it is served on the sync port.",
   },
+  {
+    name: "ANKISYNCD_PUBLIC_URL",
+    default: "",
+    doc: "Scale-out: this node's public base URL (e.g. `https://sync.example.org/n2/`); setting it makes the node one of several sharing the data folder and session.db, each user served by one node at a time. See docs/scaling.md.",
+  },
+  {
+    name: "ANKISYNCD_NODE_ID",
+    default: "<from ANKISYNCD_PUBLIC_URL>",
+    doc: "Scale-out: this node's name, unique among the nodes; by default the public URL's last path segment (`n2`), else its host and port.",
+  },
+  {
+    name: "ANKISYNCD_PLACEMENT_LEASE_SECONDS",
+    default: "30",
+    doc: "Scale-out: a node's claim on itself and on its users lasts this long unless renewed; a node that dies hands its users over within about this time.",
+  },
 ];
 
 /** Each problem is one sentence that names its variable; one problem makes a one-line message. */
@@ -331,6 +356,7 @@ export function loadConfig(env: Env = process.env): Config {
       host: checkHost("ANKISYNCD_METRICS_HOST", get("ANKISYNCD_METRICS_HOST"), problems),
       token: get("ANKISYNCD_METRICS_TOKEN") || null,
     },
+    cluster: readCluster(get, int, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
@@ -516,4 +542,39 @@ function checkDatabaseUrl(raw: string, problems: string[]): string | null {
     return null;
   }
   return raw;
+}
+
+function readCluster(
+  get: (name: string) => string,
+  int: (name: string, min: number, max?: number) => number,
+  problems: string[],
+): ClusterConfig | null {
+  const raw = get("ANKISYNCD_PUBLIC_URL");
+  if (raw === "") return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    problems.push(`ANKISYNCD_PUBLIC_URL=${raw}: expected an absolute http(s) URL`);
+    return null;
+  }
+  if (!/^https?:$/.test(url.protocol) || url.search || url.hash) {
+    problems.push(`ANKISYNCD_PUBLIC_URL=${raw}: expected an http(s) URL without query`);
+    return null;
+  }
+  // Anki joins `sync/meta` to the base it is redirected to: without the slash the last
+  // segment would be replaced.
+  if (!url.pathname.endsWith("/")) url.pathname += "/";
+  const explicitId = get("ANKISYNCD_NODE_ID");
+  const nodeId = explicitId === "<from ANKISYNCD_PUBLIC_URL>" ? "" : explicitId;
+  const segments = url.pathname.split("/").filter(Boolean);
+  const id = nodeId || segments.at(-1) || url.host;
+  if (!/^[A-Za-z0-9._:-]{1,64}$/.test(id)) {
+    problems.push(`ANKISYNCD_NODE_ID=${id}: letters, digits, '.', '_', ':' and '-' only`);
+  }
+  return {
+    publicUrl: url.href,
+    nodeId: id,
+    leaseSecs: int("ANKISYNCD_PLACEMENT_LEASE_SECONDS", 3),
+  };
 }

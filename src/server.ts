@@ -23,9 +23,12 @@ import { openStateDb, type StateDb } from "./identity/stateDb.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { CountingExecutor } from "./metrics/executorStats.ts";
 import { ServerMetrics } from "./metrics/serverMetrics.ts";
+import { DbPlacementStore } from "./placement/dbStore.ts";
+import { NodePlacement } from "./placement/nodePlacement.ts";
+import { PlacedExecutor } from "./placement/placedExecutor.ts";
 import { type Listener, listen } from "./platform/serve.ts";
 import { checkUnicaseExtension, useUnicaseExtension } from "./platform/sqlite.ts";
-import { InstanceLease, instanceTag } from "./storage/instance.ts";
+import { InstanceLease, instanceAlive, instanceTag } from "./storage/instance.ts";
 import { isNetworkFs } from "./storage/networkFs.ts";
 import { sweepDeadTemporaries } from "./storage/startupSweep.ts";
 import { checkWritableAtStart } from "./storage/writable.ts";
@@ -124,12 +127,29 @@ export async function startServer(
   );
   adoptPythonServerMedia(config.dataDir, log);
   const stopPruning = startPruning(services.sessions, services.knownLogins, log);
-  const { executor, metrics } = withMetrics(
-    config,
-    new WorkerPoolExecutor(workerSettings(config), config.workers),
+  const baseExecutor: CollectionExecutor = new WorkerPoolExecutor(
+    workerSettings(config),
+    config.workers,
   );
+  let placement: NodePlacement | undefined;
+  const counted = withMetrics(config, baseExecutor, () => placement?.servedUsers ?? 0);
+  const metrics = counted.metrics;
+  placement = config.cluster ? newPlacement(config, services, counted.executor, log) : undefined;
+  let executor = counted.executor;
+  if (placement) {
+    await placement.start();
+    executor = new PlacedExecutor(executor, placement);
+  }
   const sharedDb = services.stateDb.dialect === "postgres" ? services.stateDb : undefined;
-  const app = createApp({ config, identity: services.identity, executor, log, metrics, sharedDb });
+  const app = createApp({
+    config,
+    identity: services.identity,
+    executor,
+    log,
+    metrics,
+    sharedDb,
+    placement,
+  });
   const listener = listen(app, { hostname: config.host, port: config.port });
   const port = listener.port;
   const metricsListener = metrics ? startMetricsListener(metrics, config.metrics) : null;
@@ -152,6 +172,8 @@ export async function startServer(
     await metricsListener?.stop();
     await drain(listener, log);
     await executor.close();
+    // After the files are closed: other nodes may take this node's users at once.
+    await placement?.stop();
     await services.stateDb.close();
     lease.release();
     log.info("ankisyncd stopped");
@@ -171,10 +193,32 @@ function httpUrl(host: string, port: number): string {
   return `http://${host.includes(":") ? `[${host}]` : host}:${port}/`;
 }
 
+/** Scale-out: this node's placement, kept in session.db beside the sessions. */
+function newPlacement(
+  config: Config,
+  services: Services,
+  executor: CollectionExecutor,
+  log: Logger,
+): NodePlacement {
+  const cluster = config.cluster as NonNullable<Config["cluster"]>;
+  return new NodePlacement({
+    config: cluster,
+    store: new DbPlacementStore(services.stateDb),
+    instance: instanceTag(),
+    idleMs: config.idleCloseSecs * 1000,
+    log,
+    hooks: {
+      release: (uuid, ifIdle) => executor.run({ kind: "release", user: { uuid }, ifIdle }),
+      instanceAlive: (tag) => instanceAlive(config.dataDir, tag),
+    },
+  });
+}
+
 /** Metrics need counts from the executor; without /metrics nothing is wrapped. */
 function withMetrics(
   config: Config,
   executor: CollectionExecutor,
+  placedUsers: () => number,
 ): { executor: CollectionExecutor; metrics?: ServerMetrics } {
   if (config.metrics.port === null && config.metrics.token === null) return { executor };
   const counting = new CountingExecutor(executor, config.idleCloseSecs * 1000);
@@ -182,6 +226,7 @@ function withMetrics(
     dataDir: config.dataDir,
     openCollections: () => counting.openCollections(),
     queueDepth: () => counting.queueDepth(),
+    ...(config.cluster && { node: config.cluster.nodeId, placedUsers }),
   });
   return { executor: counting, metrics };
 }

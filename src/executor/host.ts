@@ -64,9 +64,10 @@ export class UserHost {
       case "media":
         return runMediaOp(user.media, job.op);
       case "release":
+        if (job.ifIdle && user.session) return false;
         user.close();
         this.users.delete(job.user.uuid);
-        return null;
+        return true;
     }
   }
 

@@ -20,8 +20,11 @@ export type Job =
   | { kind: "normalSync"; user: UserRef; method: string; skey: string; payload: string }
   /** A media-sync step (src/sync/media/ops.ts); its result type depends on `op.method`. */
   | { kind: "media"; user: UserRef; op: MediaOp }
-  /** Close the user's files (rolling back any sync) so an admin tool can act on them. */
-  | { kind: "release"; user: UserRef };
+  /**
+   * Close the user's files (rolling back any sync) so an admin tool or another node can act on
+   * them. `ifIdle`: only when no normal sync is under way (answers false otherwise).
+   */
+  | { kind: "release"; user: UserRef; ifIdle?: boolean };
 
 export interface JobResults {
   meta: MetaResponse;
@@ -29,7 +32,8 @@ export interface JobResults {
   download: DownloadSnapshot;
   /** The response body, already serialised (legacy JSON keeps 64-bit ids exact). */
   normalSync: { json: string };
-  release: null;
+  /** Whether the files were closed. */
+  release: boolean;
   media: unknown;
 }
 

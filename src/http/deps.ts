@@ -5,6 +5,7 @@ import type { IdentityService } from "../identity/service.ts";
 import type { StateDb } from "../identity/stateDb.ts";
 import type { Logger } from "../log.ts";
 import type { ServerMetrics } from "../metrics/serverMetrics.ts";
+import type { NodePlacement } from "../placement/nodePlacement.ts";
 
 export interface AppDeps {
   config: Config;
@@ -15,4 +16,6 @@ export interface AppDeps {
   sharedDb?: Pick<StateDb, "ping" | "where">;
   /** Counts sync requests when /metrics is on. */
   metrics?: ServerMetrics;
+  /** Scale-out (ANKISYNCD_PUBLIC_URL): which node serves which user. */
+  placement?: Pick<NodePlacement, "admit" | "admitMeta">;
 }

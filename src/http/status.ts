@@ -1,5 +1,6 @@
 /** The one place where errors become HTTP statuses. Clients never read error bodies. */
 import { IdentityError, type IdentityErrorKind } from "../identity/errors.ts";
+import { PlacementError, type PlacementErrorKind } from "../placement/errors.ts";
 import { SyncError, type SyncErrorKind } from "../sync/errors.ts";
 
 const STATUS: Record<SyncErrorKind, number> = {
@@ -20,10 +21,25 @@ const IDENTITY_STATUS: Record<IdentityErrorKind, number> = {
   databaseUnavailable: 500,
 };
 
+/** 308 is what Anki's client follows on `meta` (to the `Location` base); 409 and 503 it retries. */
+const PLACEMENT_STATUS: Record<PlacementErrorKind, number> = {
+  redirect: 308,
+  elsewhere: 409,
+  unavailable: 503,
+};
+
 export function statusFor(err: unknown): number {
   if (err instanceof SyncError) return STATUS[err.kind];
   if (err instanceof IdentityError) return IDENTITY_STATUS[err.kind];
+  if (err instanceof PlacementError) return PLACEMENT_STATUS[err.kind];
   return 500;
+}
+
+/** The response for an error: its status, and for a redirect the base to go to. */
+export function errorResponseFor(err: unknown): Response {
+  const response = errorResponse(statusFor(err));
+  if (err instanceof PlacementError && err.location) response.headers.set("location", err.location);
+  return response;
 }
 
 /** Errors are a plain-text status number, never compressed, as Anki's server answers them. */

@@ -9,7 +9,7 @@ import { temporaryBytes } from "../storage/temporaries.ts";
 import { conflict, SyncError } from "../sync/errors.ts";
 import { asStorageError } from "../sync/storageErrors.ts";
 import type { AppDeps } from "./deps.ts";
-import { errorResponse, statusFor } from "./status.ts";
+import { errorResponseFor } from "./status.ts";
 import { decodeSyncRequest, type SyncRequest } from "./syncRequest.ts";
 
 export interface Call {
@@ -22,9 +22,17 @@ export interface Call {
 
 export type Handler = (call: Call) => Promise<Response>;
 
-/** Resolves the request's host key (403 if unknown) and remembers the user for the log. */
-export async function authenticate(call: Call): Promise<SyncUser> {
+/**
+ * Resolves the request's host key (403 if unknown) and remembers the user for the log. With
+ * scale-out, also checks this node serves the user (placement/: `meta` may be redirected).
+ */
+export async function authenticate(call: Call, meta = false): Promise<SyncUser> {
   call.user = await call.deps.identity.authenticate(call.req.hostKey);
+  const { placement } = call.deps;
+  if (placement && meta) {
+    const { version, addressedBase = "" } = call.req;
+    await placement.admitMeta(call.user.uuid, { version, addressedBase });
+  } else await placement?.admit(call.user.uuid);
   return call.user;
 }
 
@@ -66,7 +74,7 @@ export async function runCall(
     const shared = asDatabaseError(err);
     error =
       shared instanceof IdentityError ? shared : asStorageError(err, deps.config.sessionDbPath);
-    response = errorResponse(statusFor(error));
+    response = errorResponseFor(error);
   }
   logCall(call, method, response, error, started);
   if (!metrics) return response;

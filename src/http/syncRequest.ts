@@ -15,6 +15,7 @@ import {
   NotUtf8,
   readText,
 } from "../compression.ts";
+import { addressedBase } from "../placement/addressing.ts";
 import { badRequest } from "../sync/errors.ts";
 import {
   isSupportedVersion,
@@ -33,6 +34,8 @@ export interface SyncRequest {
   clientVersion: string;
   body: ReadableStream<Uint8Array>;
   compression: Compression;
+  /** The node base the client addressed (scale-out: placement/addressing.ts). */
+  addressedBase?: string;
 }
 
 const EMPTY_BODY = new TextEncoder().encode("{}");
@@ -42,8 +45,11 @@ export async function decodeSyncRequest(
   maxLegacyBodyBytes: number,
 ): Promise<SyncRequest> {
   const header = request.headers.get("anki-sync");
-  if (header !== null) return decodeHeaderRequest(header, request);
-  return decodeMultipart(request, maxLegacyBodyBytes);
+  const decoded =
+    header !== null
+      ? decodeHeaderRequest(header, request)
+      : await decodeMultipart(request, maxLegacyBodyBytes);
+  return { ...decoded, addressedBase: addressedBase(request.headers) };
 }
 
 function decodeHeaderRequest(header: string, request: Request): SyncRequest {

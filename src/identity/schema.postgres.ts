@@ -3,7 +3,7 @@
  * types, so one store implementation serves both (stateDb.ts). Migrations: migrations/postgres/.
  * test/unit/stateDbSchema.test.ts fails when the two schemas' row types drift apart.
  */
-import { boolean, index, integer, pgTable, text, timestamp } from "drizzle-orm/pg-core";
+import { bigint, boolean, index, integer, pgTable, text, timestamp } from "drizzle-orm/pg-core";
 
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 
@@ -52,3 +52,25 @@ export const knownLogins = pgTable("known_logins", {
   keyHash: text("key_hash").primaryKey(),
   lastLoginAt: at("last_login_at").notNull().defaultNow(),
 });
+
+/** Scale-out: see schema.ts. Milliseconds since the epoch need 64 bits. */
+const millis = (name: string) => bigint(name, { mode: "number" });
+
+export const nodes = pgTable("nodes", {
+  id: text("id").primaryKey(),
+  publicUrl: text("public_url").notNull(),
+  instance: text("instance").notNull(),
+  startedAt: millis("started_at").notNull(),
+  leaseExpiresAt: millis("lease_expires_at").notNull(),
+});
+
+export const placements = pgTable(
+  "placements",
+  {
+    userUuid: text("user_uuid").primaryKey(),
+    nodeId: text("node_id").notNull(),
+    leaseExpiresAt: millis("lease_expires_at").notNull(),
+    movingTo: text("moving_to"),
+  },
+  (t) => [index("placements_node_idx").on(t.nodeId)],
+);

@@ -59,5 +59,35 @@ export const knownLogins = sqliteTable("known_logins", {
   keyHash: text("key_hash").primaryKey(),
   lastLoginAt: integer("last_login_at", { mode: "timestamp" }).notNull().default(now),
 });
+/**
+ * Scale-out (placement/): the nodes sharing the data folder, and which node serves which user.
+ * Times are milliseconds since the epoch, by the writing node's clock (nodes keep NTP time;
+ * leases last tens of seconds).
+ */
+export const nodes = sqliteTable("nodes", {
+  /** ANKISYNCD_NODE_ID. */
+  id: text("id").primaryKey(),
+  /** ANKISYNCD_PUBLIC_URL: the base clients are redirected to. */
+  publicUrl: text("public_url").notNull(),
+  /** The process holding the id (storage/instance.ts tag): a second one with that id is refused. */
+  instance: text("instance").notNull(),
+  startedAt: integer("started_at").notNull(),
+  /** The node counts as alive until then; it renews several times per lease. */
+  leaseExpiresAt: integer("lease_expires_at").notNull(),
+});
+
+export const placements = sqliteTable(
+  "placements",
+  {
+    userUuid: text("user_uuid").primaryKey(),
+    nodeId: text("node_id").notNull(),
+    /** Renewed by the node while it serves the user; afterwards any node may take the user. */
+    leaseExpiresAt: integer("lease_expires_at").notNull(),
+    /** A move asked for (`admin user move`, a legacy client at another node): the owner hands over once the user's sync has ended. */
+    movingTo: text("moving_to"),
+  },
+  (t) => [index("placements_node_idx").on(t.nodeId)],
+);
+
 export type Profile = typeof profiles.$inferSelect;
 export type Session = typeof sessions.$inferSelect;

@@ -10,6 +10,10 @@ export interface GaugeSources {
   dataDir: string;
   openCollections(): number;
   queueDepth(): { jobs: number; tasks: number };
+  /** Scale-out: this node's id, a `node` label on every series. */
+  node?: string;
+  /** Scale-out: users placed on this node now. */
+  placedUsers?(): number;
 }
 
 /** Seconds: from a 5 ms `meta` to a slow full upload of a large collection. */
@@ -30,6 +34,7 @@ export class ServerMetrics {
 
   constructor(sources: GaugeSources) {
     const registers = [this.registry];
+    if (sources.node !== undefined) this.registry.setDefaultLabels({ node: sources.node });
     this.requests = new Counter({
       name: "ankisyncd_sync_requests_total",
       help: "Sync requests (/sync/*, /msync/*) answered, by sync method and HTTP status.",
@@ -122,6 +127,17 @@ function registerGauges(registers: Registry[], sources: GaugeSources): void {
       this.set({ kind: "task" }, depth.tasks);
     },
   });
+  const placedUsers = sources.placedUsers;
+  if (placedUsers) {
+    new Gauge({
+      name: "ankisyncd_placed_users",
+      help: "Users this node serves now (scale-out placement).",
+      registers,
+      collect() {
+        this.set(placedUsers());
+      },
+    });
+  }
   new Gauge({
     name: "ankisyncd_data_free_bytes",
     help: "Free space on the data folder's filesystem, available to the server's user.",

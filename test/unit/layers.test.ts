@@ -21,7 +21,9 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   sync: ["storage", "legacyJson", "compression", "platform", "config", "log"],
   executor: ["sync", "storage", "compression", "platform", "config", "log"],
   metrics: ["executor", "config", "log"],
+  placement: ["executor", "identity", "config", "log"],
   http: [
+    "placement",
     "identity",
     "executor",
     "metrics",
@@ -34,9 +36,10 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   ],
   backup: ["storage", "platform", "config", "log"],
   adoption: ["identity", "storage", "platform", "config", "log"],
-  cli: ["backup", "adoption", "identity", "storage", "platform", "config", "log"],
+  cli: ["backup", "adoption", "placement", "identity", "storage", "platform", "config", "log"],
   server: [
     "http",
+    "placement",
     "executor",
     "metrics",
     "adoption",

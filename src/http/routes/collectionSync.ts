@@ -62,7 +62,7 @@ const login: Handler = async ({ deps, req, ip }) => {
 };
 
 const meta: Handler = async (call) => {
-  const user = await authenticate(call);
+  const user = await authenticate(call, true);
   const body = (await readJsonBody(call.req, maxBodyBytes(call.deps, "meta"))) as {
     v?: unknown;
     cv?: unknown;
