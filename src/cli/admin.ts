@@ -12,6 +12,7 @@ import { CliContext, CliError, type CliIo, processIo, UsageError } from "./conte
 const GROUPS: Record<string, () => Promise<{ default: CommandGroup }>> = {
   user: () => import("./userCommands.ts"),
   session: () => import("./sessionCommands.ts"),
+  node: () => import("./nodeCommands.ts"),
   doctor: () => import("./doctor/index.ts"),
   backup: () => import("./backupCommands.ts").then((m) => ({ default: m.backup })),
   restore: () => import("./backupCommands.ts").then((m) => ({ default: m.restore })),

@@ -17,6 +17,7 @@ import {
   UsageError,
   when,
 } from "./context.ts";
+import { moveCommand } from "./nodeCommands.ts";
 import { passwordSource, readNewPassword } from "./password.ts";
 
 const group: CommandGroup = {
@@ -30,6 +31,7 @@ const group: CommandGroup = {
     "user enable <user>",
     "user remove <user> --confirm  (profile and sessions; the data folder is kept)",
     "user reset-collection <user> --confirm [--wait <secs>]",
+    "user move <user> <node> [--wait <secs>]  (scale-out: drains the user's sync, then moves them)",
   ],
   run: subcommands("user", {
     list,
@@ -39,6 +41,7 @@ const group: CommandGroup = {
     enable: (ctx, args) => setActive(ctx, args, true),
     remove,
     "reset-collection": resetCollection,
+    move: moveCommand,
   }),
 };
 export default group;

@@ -95,6 +95,10 @@ def sync(col: Collection, auth: SyncAuth, *, prefer: str | None = None) -> SyncR
     out = col.sync_collection(auth, False)
     required = REQUIRED_NAMES[out.required]
     new_endpoint = out.new_endpoint if out.HasField("new_endpoint") else None
+    if new_endpoint:
+        # The server redirected meta (308) to another base: desktop Anki stores it and syncs
+        # there from now on, this sync's full sync included (aqt/sync.py).
+        auth.endpoint = new_endpoint
     res = SyncResult(required, "none", out.server_message, out.server_media_usn, new_endpoint)
     if out.required in (Required.NO_CHANGES, Required.NORMAL_SYNC):
         # A normal sync is performed inside sync_collection, and the client
