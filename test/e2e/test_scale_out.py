@@ -1,0 +1,318 @@
+"""Scale-out (docs/scaling.md): three ankisyncd nodes on loopback behind Caddy with
+Caddyfile.scale, sharing one data folder and the shared-state database (session.db, or
+PostgreSQL when E2E_DATABASE_URL names one), the real Anki client talking to the single public
+address or to a node's own base.
+
+* meta on the wrong node is redirected (308) and the client carries on with the new base,
+  full sync and media included;
+* `admin user move` in the middle of a user's sync loop loses nothing;
+* SIGKILL of a node while its users sync: they continue on the other nodes within the lease
+  time, no acknowledged change lost;
+* several users synced through the public address by several processes at once, each ending
+  identical to a reference device.
+
+Ours only (the official server has no placement). Skipped without caddy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import requests
+from anki.collection import Collection
+from anki.errors import NetworkError, SyncError
+from anki.sync import SyncAuth
+
+import anki_client as ac
+from conftest import REPO_ROOT, SyncServer, free_port
+from test_https_caddy import Proc, wait_until
+from test_media_sync import add_files, folder_digest, sync_media
+
+CADDYFILE = REPO_ROOT / "Caddyfile.scale"
+LEASE_SECS = 6
+# Transient answers while a user changes node (409, 503, a dead node's dropped connection)
+# are retried this long: the lease, a renewal round and generous slack for a loaded machine.
+RETRY_FOR = LEASE_SECS * 3 + 60
+USERS = {f"user{i}": f"pass{i}" for i in range(1, 7)}
+
+pytestmark = pytest.mark.skipif(shutil.which("caddy") is None, reason="needs caddy (scripts/setup/install.sh)")
+
+
+@pytest.fixture(autouse=True)
+def _ours_only(server_kind: str) -> None:
+    if server_kind != "ours":
+        pytest.skip("placement is ours; Anki's server is a single node")
+
+
+class Cluster:
+    def __init__(self, tmp: Path, server_factory, procs, policy: str):
+        self.port = free_port()
+        self.public = f"http://127.0.0.1:{self.port}/"
+        self.base = tmp / "shared-data"
+        self.nodes: list[SyncServer] = []
+        for i in range(1, 4):
+            node_env = {
+                "ANKISYNCD_PUBLIC_URL": self.node_url(i),
+                "ANKISYNCD_PLACEMENT_LEASE_SECONDS": str(LEASE_SECS),
+                "SYNC_IP_HEADER": "X-Forwarded-For",
+                "ANKISYNCD_WORKERS": "1",
+            }
+            if os.environ.get("E2E_DATABASE_URL"):
+                node_env["ANKISYNCD_DATABASE_URL"] = os.environ["E2E_DATABASE_URL"]
+            # One after the other: each writes SYNC_USERn into the shared database at start.
+            self.nodes.append(server_factory(users=USERS, env=node_env, base=self.base))
+        ports = [srv.port for srv in self.nodes]
+        env = {
+            "SCALE_SITE": "http://",
+            "CADDY_HTTP_PORT": str(self.port),
+            "CADDY_ADMIN": f"127.0.0.1:{free_port()}",
+            "FIRST_CONTACT_POLICY": policy,
+            **{f"NODE{i + 1}_UPSTREAM": f"127.0.0.1:{p}" for i, p in enumerate(ports)},
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(tmp),
+            "XDG_DATA_HOME": str(tmp / "caddy-data"),
+            "XDG_CONFIG_HOME": str(tmp / "caddy-config"),
+        }
+        self.caddy = procs("caddy", ["caddy", "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"], env, tmp / "caddy.log")
+        wait_until("caddy", lambda: requests.get(self.public + "health", timeout=2).status_code == 200, self.caddy)
+
+    def node_url(self, i: int) -> str:
+        return f"{self.public}n{i}/"
+
+    def node_of(self, endpoint: str) -> int:
+        assert endpoint.startswith(self.public + "n"), endpoint
+        return int(endpoint[len(self.public) + 1 :].rstrip("/"))
+
+    def admin(self, *args: str, node: int = 1) -> subprocess.CompletedProcess:
+        env = self.nodes[node - 1].env()
+        return subprocess.run(["bun", "run", "src/cli/admin.ts", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+    def placements(self) -> dict[str, str]:
+        """username -> node id, from `admin node list --json`."""
+        out = self.admin("node", "list", "--json")
+        assert out.returncode == 0, out.stderr
+        listing = json.loads(out.stdout)
+        uuids = self.uuids()
+        return {uuids[p["userUuid"]]: p["nodeId"] for p in listing["placements"] if p["userUuid"] in uuids}
+
+    def uuids(self) -> dict[str, str]:
+        out = self.admin("user", "list", "--json")
+        assert out.returncode == 0, out.stderr
+        return {row["uuid"]: row["login"] for row in json.loads(out.stdout)}
+
+
+@pytest.fixture
+def procs(request: pytest.FixtureRequest):
+    started: list[Proc] = []
+
+    def start(kind: str, cmd: list[str], env: dict[str, str], log_path: Path) -> Proc:
+        p = Proc(kind, cmd, env, log_path)
+        started.append(p)
+        if not hasattr(request.node, "_e2e_servers"):
+            request.node._e2e_servers = []
+        request.node._e2e_servers.append(p)
+        return p
+
+    yield start
+    for p in reversed(started):
+        p.stop()
+
+
+@pytest.fixture
+def cluster_factory(tmp_path: Path, server_factory, procs) -> Callable[..., Cluster]:
+    return lambda policy="ip_hash": Cluster(tmp_path, server_factory, procs, policy)
+
+
+def sync_until_done(col: Collection, auth: SyncAuth, *, prefer: str | None = None, errors: list | None = None) -> ac.SyncResult:
+    """One press of Sync, pressed again after a transient failure, as a user would."""
+    deadline = time.monotonic() + RETRY_FOR
+    while True:
+        try:
+            return ac.sync(col, auth, prefer=prefer)
+        except (SyncError, NetworkError) as e:
+            if errors is not None:
+                errors.append(f"{type(e).__name__}: {e}")
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def add_note(col: Collection, text: str) -> None:
+    note = col.new_note(col.models.by_name("Basic"))
+    note.fields[0] = text
+    note.fields[1] = "back"
+    col.add_note(note, 1)
+
+
+def fronts(col: Collection) -> set[str]:
+    return {col.get_note(nid).fields[0] for nid in col.find_notes("")}
+
+
+# ---------------------------------------------------------------------------
+
+
+def test_meta_on_the_wrong_node_redirects_and_the_client_carries_on(cluster_factory, device):
+    cl = cluster_factory()
+    a = device("a")
+    ac.populate(a)
+    auth_a = ac.login(a, cl.public, "user1", USERS["user1"])
+    first = sync_until_done(a, auth_a)
+    assert first.action == "upload", first
+    # Through the shared address the node that took the user sent the client to its own base,
+    # and the full upload went there.
+    assert first.new_endpoint is not None and auth_a.endpoint == first.new_endpoint
+    home = cl.node_of(first.new_endpoint)
+    assert cl.placements()["user1"] == f"n{home}"
+
+    # A device set up with another node's base: meta there is redirected to the user's node.
+    other = home % 3 + 1
+    b = device("b")
+    auth_b = ac.login(b, cl.node_url(other), "user1", USERS["user1"])
+    down = sync_until_done(b, auth_b)
+    assert down.action == "download", down
+    assert down.new_endpoint == cl.node_url(home) and auth_b.endpoint == cl.node_url(home)
+    ac.assert_same(ac.snapshot(a), ac.snapshot(b))
+
+    # Normal syncs both ways and media, all on the new base.
+    add_note(b, "from b")
+    assert sync_until_done(b, auth_b).action == "normal"
+    assert sync_until_done(a, auth_a).action == "normal"
+    assert "from b" in fronts(a)
+    files = {"scale-out.txt": b"on a node of three", "second.bin": os.urandom(3000)}
+    add_files(a, files)
+    sync_media(a, auth_a)
+    sync_media(b, auth_b)
+    assert {k: v for k, v in folder_digest(b).items() if k in files} == folder_digest(a)
+    assert cl.placements()["user1"] == f"n{home}"
+
+
+def test_admin_move_in_the_middle_of_a_sync_loop_loses_nothing(cluster_factory, device):
+    cl = cluster_factory()
+    a = device("a")
+    auth = ac.login(a, cl.public, "user2", USERS["user2"])
+    add_note(a, "note 0")
+    sync_until_done(a, auth)
+    start = cl.node_of(auth.endpoint)
+    target = start % 3 + 1
+    moved: dict[str, object] = {}
+
+    def move() -> None:
+        out = cl.admin("user", "move", "user2", f"n{target}", "--wait", "60")
+        moved["rc"], moved["out"] = out.returncode, out.stdout + out.stderr
+
+    errors: list[str] = []
+    mover = None
+    for i in range(1, 25):
+        add_note(a, f"note {i}")
+        sync_until_done(a, auth, errors=errors)
+        if i == 5:
+            mover = threading.Thread(target=move)
+            mover.start()
+    assert mover is not None
+    mover.join(timeout=120)
+    assert moved.get("rc") == 0, moved
+    add_note(a, "after the move")
+    sync_until_done(a, auth, errors=errors)
+    assert cl.node_of(auth.endpoint) == target, (auth.endpoint, errors)
+    assert cl.placements()["user2"] == f"n{target}"
+    ac.assert_no_pending(a)
+    fresh = device("fresh")
+    fresh_auth = ac.login(fresh, cl.public, "user2", USERS["user2"])
+    assert sync_until_done(fresh, fresh_auth).action == "download"
+    assert fronts(fresh) == {f"note {i}" for i in range(25)} | {"after the move"}
+    ac.assert_same(ac.snapshot(a), ac.snapshot(fresh))
+
+
+def test_sigkill_of_a_node_moves_its_users_within_the_lease(cluster_factory, device):
+    cl = cluster_factory()
+    users = ["user3", "user4", "user5"]
+    cols: dict[str, Collection] = {}
+    auths: dict[str, SyncAuth] = {}
+    for n, user in enumerate(users, start=1):
+        col = device(user)
+        # Each user starts on a node of its own (its base given at login).
+        auths[user] = ac.login(col, cl.node_url(n), user, USERS[user])
+        add_note(col, f"{user} 0")
+        sync_until_done(col, auths[user])
+        cols[user] = col
+    assert cl.placements() == {u: f"n{n}" for n, u in enumerate(users, start=1)}
+
+    stop = threading.Event()
+    acked: dict[str, set[str]] = {u: set() for u in users}
+    failures: dict[str, list[str]] = {u: [] for u in users}
+    after_kill: dict[str, int] = {u: 0 for u in users}
+    killed_at: list[float] = []
+
+    def loop(user: str) -> None:
+        col, auth, i = cols[user], auths[user], 1
+        while not stop.is_set():
+            text = f"{user} {i}"
+            add_note(col, text)
+            try:
+                ac.sync(col, auth)
+                acked[user] |= fronts(col)
+                if killed_at:
+                    after_kill[user] += 1
+            except (SyncError, NetworkError) as e:
+                failures[user].append(f"{time.monotonic():.1f} {type(e).__name__}: {e}")
+                time.sleep(0.3)
+            i += 1
+
+    threads = [threading.Thread(target=loop, args=(u,)) for u in users]
+    for t in threads:
+        t.start()
+    time.sleep(4)
+    cl.nodes[0].stop(hard=True)  # node 1, user3's node
+    killed_at.append(time.monotonic())
+    deadline = time.monotonic() + RETRY_FOR
+    while time.monotonic() < deadline and min(after_kill.values()) < 3:
+        time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join(timeout=120)
+    assert min(after_kill.values()) >= 3, {"after_kill": after_kill, "failures": failures}
+    assert cl.node_of(auths["user3"].endpoint) != 1
+    placed = cl.placements()
+    assert placed["user3"] in ("n2", "n3"), placed
+    for user in users:
+        col = cols[user]
+        sync_until_done(col, auths[user])
+        ac.assert_no_pending(col)
+        fresh = device(f"{user}-fresh")
+        fresh_auth = ac.login(fresh, cl.public, user, USERS[user])
+        assert sync_until_done(fresh, fresh_auth).action == "download"
+        # Every change a sync acknowledged is on the server; the devices agree.
+        assert acked[user] <= fronts(fresh), sorted(acked[user] - fronts(fresh))
+        ac.assert_same(ac.snapshot(col), ac.snapshot(fresh))
+
+
+def test_many_users_through_the_public_address_in_parallel_processes(cluster_factory, tmp_path: Path):
+    cl = cluster_factory("round_robin")
+    users = list(USERS)
+    procs = []
+    for user in users:
+        workdir = tmp_path / f"proc-{user}"
+        workdir.mkdir()
+        cmd = [sys.executable, str(Path(__file__).with_name("scale_client.py")), cl.public, user, USERS[user], str(workdir), "6"]
+        procs.append((user, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+    results = {}
+    for user, p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, f"{user}: {err[-3000:]}"
+        results[user] = json.loads(out.strip().splitlines()[-1])
+    for user, res in results.items():
+        assert res["identical"], (user, res)
+        assert res["notes"] == 6 * 2 + 1, (user, res)
+    placed = cl.placements()
+    assert set(placed) == set(users)
+    # First contact was spread: the users live on more than one node.
+    assert len(set(placed.values())) > 1, placed
