@@ -1,7 +1,8 @@
 """Scale-out (docs/scaling.md): three ankisyncd nodes on loopback behind Caddy with
-Caddyfile.scale, sharing one data folder and the shared-state database (session.db, or
-PostgreSQL when E2E_DATABASE_URL names one), the real Anki client talking to the single public
-address or to a node's own base.
+Caddyfile.scale, sharing one data folder and the shared-state database (PostgreSQL, as
+compose.scale.yaml has it; the redirect scenario also on one session.db, which processes on one
+machine can share), the real Anki client talking to the single public address or to a node's
+own base.
 
 * meta on the wrong node is redirected (308) and the client carries on with the new base,
   full sync and media included;
@@ -54,7 +55,7 @@ def _ours_only(server_kind: str) -> None:
 
 
 class Cluster:
-    def __init__(self, tmp: Path, server_factory, procs, policy: str):
+    def __init__(self, tmp: Path, server_factory, procs, policy: str, database_url: str | None):
         self.port = free_port()
         self.public = f"http://127.0.0.1:{self.port}/"
         self.base = tmp / "shared-data"
@@ -66,10 +67,8 @@ class Cluster:
                 "SYNC_IP_HEADER": "X-Forwarded-For",
                 "ANKISYNCD_WORKERS": "1",
             }
-            if os.environ.get("E2E_DATABASE_URL"):
-                node_env["ANKISYNCD_DATABASE_URL"] = os.environ["E2E_DATABASE_URL"]
             # One after the other: each writes SYNC_USERn into the shared database at start.
-            self.nodes.append(server_factory(users=USERS, env=node_env, base=self.base))
+            self.nodes.append(server_factory(users=USERS, env=node_env, base=self.base, database_url=database_url))
         ports = [srv.port for srv in self.nodes]
         env = {
             "SCALE_SITE": "http://",
@@ -128,8 +127,14 @@ def procs(request: pytest.FixtureRequest):
 
 
 @pytest.fixture
-def cluster_factory(tmp_path: Path, server_factory, procs) -> Callable[..., Cluster]:
-    return lambda policy="ip_hash": Cluster(tmp_path, server_factory, procs, policy)
+def cluster_factory(tmp_path: Path, server_factory, procs, request: pytest.FixtureRequest) -> Callable[..., Cluster]:
+    """cluster_factory(policy=, db=): db "postgres" (a fresh database) or "sessiondb"."""
+
+    def make(policy: str = "ip_hash", db: str = "postgres") -> Cluster:
+        url = request.getfixturevalue("database_url") if db == "postgres" else None
+        return Cluster(tmp_path, server_factory, procs, policy, url)
+
+    return make
 
 
 def sync_until_done(col: Collection, auth: SyncAuth, *, prefer: str | None = None, errors: list | None = None) -> ac.SyncResult:
@@ -160,8 +165,9 @@ def fronts(col: Collection) -> set[str]:
 # ---------------------------------------------------------------------------
 
 
-def test_meta_on_the_wrong_node_redirects_and_the_client_carries_on(cluster_factory, device):
-    cl = cluster_factory()
+@pytest.mark.parametrize("db", ["postgres", "sessiondb"])
+def test_meta_on_the_wrong_node_redirects_and_the_client_carries_on(cluster_factory, device, db: str):
+    cl = cluster_factory(db=db)
     a = device("a")
     ac.populate(a)
     auth_a = ac.login(a, cl.public, "user1", USERS["user1"])

@@ -1,198 +1,198 @@
 /**
- * Placement on the shared-state database (session.db here): who wins a claim, leases running
+ * Placement on the shared-state database (session.db, and PostgreSQL where there is one): who wins a claim, leases running
  * out, hand-over, and a node's answers to `meta` (serve, redirect, refuse) with two nodes in
  * one process sharing the file.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { openStateDb, type StateDb } from "../../src/identity/stateDb.ts";
+import type { StateDb } from "../../src/identity/stateDb.ts";
 import { createLogger } from "../../src/log.ts";
 import { baseOfUrl } from "../../src/placement/addressing.ts";
 import { DbPlacementStore } from "../../src/placement/dbStore.ts";
 import { PlacementError } from "../../src/placement/errors.ts";
 import { moveUser } from "../../src/placement/moves.ts";
 import { NodePlacement } from "../../src/placement/nodePlacement.ts";
+import { openTestStateDb, type TestStateDb, testDialects } from "../helpers/stateDbs.ts";
 
 const LEASE_MS = 30_000;
-let dir: string;
-let db: StateDb;
-let store: DbPlacementStore;
-let clock: number;
 
-beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), "placement-"));
-  db = await openStateDb({ databaseUrl: null, sessionDbPath: join(dir, "session.db") });
-  store = new DbPlacementStore(db);
-  clock = 1_000_000;
-});
+describe.each(testDialects())("on %s", (dialect) => {
+  let testDb: TestStateDb;
+  let db: StateDb;
+  let store: DbPlacementStore;
+  let clock: number;
 
-afterEach(async () => {
-  await db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function node(id: string, leaseExpiresAt = clock + LEASE_MS) {
-  await store.putNode({
-    id,
-    publicUrl: `https://sync.example.org/${id}/`,
-    instance: `${id}-proc`,
-    startedAt: clock,
-    leaseExpiresAt,
-  });
-}
-
-describe("DbPlacementStore", () => {
-  test("a live placement is kept; one run out, or of a dead node, is taken", async () => {
-    await node("n1");
-    await node("n2");
-    expect((await store.claim("u", "n1", clock + LEASE_MS, clock)).nodeId).toBe("n1");
-    expect((await store.claim("u", "n2", clock + LEASE_MS, clock)).nodeId).toBe("n1");
-    // n1 renews its own: still n1, lease extended.
-    expect((await store.claim("u", "n1", clock + 2 * LEASE_MS, clock)).leaseExpiresAt).toBe(
-      clock + 2 * LEASE_MS,
-    );
-    // n1 dies: its node lease runs out before the placement's.
-    await store.renewNode("n1", "n1-proc", clock - 1);
-    expect((await store.claim("u", "n2", clock + LEASE_MS, clock)).nodeId).toBe("n2");
-    // The placement's own lease running out frees it too.
-    await store.renewNode("n1", "n1-proc", clock + 10 * LEASE_MS);
-    const later = clock + LEASE_MS + 1;
-    expect((await store.claim("u", "n1", later + LEASE_MS, later)).nodeId).toBe("n1");
+  beforeEach(async () => {
+    testDb = await openTestStateDb(dialect);
+    db = testDb.db;
+    store = new DbPlacementStore(db);
+    clock = 1_000_000;
   });
 
-  test("a move is asked of the owner, kept through its renewals, and done by its hand-over", async () => {
-    await node("n1");
-    await node("n2");
-    await store.claim("u", "n1", clock + LEASE_MS, clock);
-    await store.requestMove("u", "n2");
-    expect((await store.claim("u", "n1", clock + LEASE_MS, clock)).movingTo).toBe("n2");
-    expect((await store.renew("n1", ["u"], clock + LEASE_MS))[0]?.movingTo).toBe("n2");
-    expect(await store.handOver("u", "n2", "n1", clock)).toBe(false);
-    expect(await store.handOver("u", "n1", "n2", clock + LEASE_MS)).toBe(true);
-    expect(await store.find("u")).toEqual({
-      userUuid: "u",
-      nodeId: "n2",
-      leaseExpiresAt: clock + LEASE_MS,
-      movingTo: null,
-    });
-    expect(await store.renew("n1", ["u"], clock + LEASE_MS)).toEqual([]);
+  afterEach(async () => {
+    await testDb.dispose();
   });
 
-  test("moveUser places a user whose node is gone without waiting", async () => {
-    await node("n1", clock - 1);
-    await node("n2");
-    await store.claim("u", "n1", clock + LEASE_MS, clock - LEASE_MS);
-    const outcome = await moveUser(store, "u", "n2", {
-      leaseMs: LEASE_MS,
-      waitMs: 0,
-      now: () => clock,
-    });
-    expect(outcome).toBe("placed");
-    expect((await store.find("u"))?.nodeId).toBe("n2");
-  });
-});
-
-describe("NodePlacement", () => {
-  const released: string[] = [];
-  const log = createLogger("error", "text");
-  const make = (id: string) =>
-    new NodePlacement({
-      config: { nodeId: id, publicUrl: `https://sync.example.org/${id}/`, leaseSecs: 30 },
-      store,
+  async function node(id: string, leaseExpiresAt = clock + LEASE_MS) {
+    await store.putNode({
+      id,
+      publicUrl: `https://sync.example.org/${id}/`,
       instance: `${id}-proc`,
-      idleMs: 60_000,
-      log,
-      now: () => clock,
-      hooks: {
-        release: async (uuid) => {
-          released.push(`${id}:${uuid}`);
-          return true;
-        },
-        instanceAlive: () => true,
-      },
+      startedAt: clock,
+      leaseExpiresAt,
     });
-  const at = (id: string) => baseOfUrl(`https://sync.example.org/${id}/`);
-  const shared = baseOfUrl("https://sync.example.org/");
-
-  async function outcome(p: Promise<void>): Promise<string> {
-    try {
-      await p;
-      return "serve";
-    } catch (err) {
-      if (!(err instanceof PlacementError)) throw err;
-      return err.location ? `${err.kind} ${err.location}` : err.kind;
-    }
   }
 
-  test("meta: taken here, redirected to the owner, refused when the owner is unreachable", async () => {
-    const n1 = make("n1");
-    const n2 = make("n2");
-    await n1.start();
-    await n2.start();
-    try {
-      // First contact through the shared address: n1 takes the user and sends the client to
-      // its own base, where it is served.
-      expect(await outcome(n1.admitMeta("u", { version: 11, addressedBase: shared }))).toBe(
-        "redirect https://sync.example.org/n1/",
+  describe("DbPlacementStore", () => {
+    test("a live placement is kept; one run out, or of a dead node, is taken", async () => {
+      await node("n1");
+      await node("n2");
+      expect((await store.claim("u", "n1", clock + LEASE_MS, clock)).nodeId).toBe("n1");
+      expect((await store.claim("u", "n2", clock + LEASE_MS, clock)).nodeId).toBe("n1");
+      // n1 renews its own: still n1, lease extended.
+      expect((await store.claim("u", "n1", clock + 2 * LEASE_MS, clock)).leaseExpiresAt).toBe(
+        clock + 2 * LEASE_MS,
       );
-      expect(await outcome(n1.admitMeta("u", { version: 11, addressedBase: at("n1") }))).toBe(
-        "serve",
-      );
-      expect(n1.serving("u")).toBe(true);
-      // At n2's base: redirected to n1.
-      expect(await outcome(n2.admitMeta("u", { version: 11, addressedBase: at("n2") }))).toBe(
-        "redirect https://sync.example.org/n1/",
-      );
-      // Meant for n1 but brought to n2 (the proxy's fallback): n1 is unreachable.
-      expect(await outcome(n2.admitMeta("u", { version: 11, addressedBase: at("n1") }))).toBe(
-        "unavailable",
-      );
-      // Other requests at n2: another node serves the user.
-      expect(await outcome(n2.admit("u"))).toBe("elsewhere");
-      expect(n2.serving("u")).toBe(false);
-    } finally {
-      await n1.stop();
-      await n2.stop();
-    }
-    // Stopping gave everything up.
-    expect(await store.listPlacements()).toEqual([]);
-    expect(await store.listNodes()).toEqual([]);
-  });
-
-  test("a user n1 lost (moved away) has their files closed at n1's next renewal", async () => {
-    const n1 = make("n1");
-    await node("n2");
-    await n1.start();
-    try {
-      await n1.admit("u");
-      await store.place("u", "n2", clock + LEASE_MS);
-      released.length = 0;
-      await n1.tick();
-      expect(released).toEqual(["n1:u"]);
-      expect(n1.serving("u")).toBe(false);
-    } finally {
-      await n1.stop();
-    }
-  });
-
-  test("a second process with a running node's id is refused", async () => {
-    const n1 = make("n1");
-    await n1.start();
-    const twin = new NodePlacement({
-      config: { nodeId: "n1", publicUrl: "https://sync.example.org/other/", leaseSecs: 30 },
-      store,
-      instance: "another-proc",
-      idleMs: 60_000,
-      log,
-      now: () => clock,
-      hooks: { release: async () => true, instanceAlive: () => true },
+      // n1 dies: its node lease runs out before the placement's.
+      await store.renewNode("n1", "n1-proc", clock - 1);
+      expect((await store.claim("u", "n2", clock + LEASE_MS, clock)).nodeId).toBe("n2");
+      // The placement's own lease running out frees it too.
+      await store.renewNode("n1", "n1-proc", clock + 10 * LEASE_MS);
+      const later = clock + LEASE_MS + 1;
+      expect((await store.claim("u", "n1", later + LEASE_MS, later)).nodeId).toBe("n1");
     });
-    try {
-      await expect(twin.start()).rejects.toThrow(/held by another running process/);
-    } finally {
-      await n1.stop();
+
+    test("a move is asked of the owner, kept through its renewals, and done by its hand-over", async () => {
+      await node("n1");
+      await node("n2");
+      await store.claim("u", "n1", clock + LEASE_MS, clock);
+      await store.requestMove("u", "n2");
+      expect((await store.claim("u", "n1", clock + LEASE_MS, clock)).movingTo).toBe("n2");
+      expect((await store.renew("n1", ["u"], clock + LEASE_MS))[0]?.movingTo).toBe("n2");
+      expect(await store.handOver("u", "n2", "n1", clock)).toBe(false);
+      expect(await store.handOver("u", "n1", "n2", clock + LEASE_MS)).toBe(true);
+      expect(await store.find("u")).toEqual({
+        userUuid: "u",
+        nodeId: "n2",
+        leaseExpiresAt: clock + LEASE_MS,
+        movingTo: null,
+      });
+      expect(await store.renew("n1", ["u"], clock + LEASE_MS)).toEqual([]);
+    });
+
+    test("moveUser places a user whose node is gone without waiting", async () => {
+      await node("n1", clock - 1);
+      await node("n2");
+      await store.claim("u", "n1", clock + LEASE_MS, clock - LEASE_MS);
+      const outcome = await moveUser(store, "u", "n2", {
+        leaseMs: LEASE_MS,
+        waitMs: 0,
+        now: () => clock,
+      });
+      expect(outcome).toBe("placed");
+      expect((await store.find("u"))?.nodeId).toBe("n2");
+    });
+  });
+
+  describe("NodePlacement", () => {
+    const released: string[] = [];
+    const log = createLogger("error", "text");
+    const make = (id: string) =>
+      new NodePlacement({
+        config: { nodeId: id, publicUrl: `https://sync.example.org/${id}/`, leaseSecs: 30 },
+        store,
+        instance: `${id}-proc`,
+        idleMs: 60_000,
+        log,
+        now: () => clock,
+        hooks: {
+          release: async (uuid) => {
+            released.push(`${id}:${uuid}`);
+            return true;
+          },
+          instanceAlive: () => true,
+        },
+      });
+    const at = (id: string) => baseOfUrl(`https://sync.example.org/${id}/`);
+    const shared = baseOfUrl("https://sync.example.org/");
+
+    async function outcome(p: Promise<void>): Promise<string> {
+      try {
+        await p;
+        return "serve";
+      } catch (err) {
+        if (!(err instanceof PlacementError)) throw err;
+        return err.location ? `${err.kind} ${err.location}` : err.kind;
+      }
     }
+
+    test("meta: taken here, redirected to the owner, refused when the owner is unreachable", async () => {
+      const n1 = make("n1");
+      const n2 = make("n2");
+      await n1.start();
+      await n2.start();
+      try {
+        // First contact through the shared address: n1 takes the user and sends the client to
+        // its own base, where it is served.
+        expect(await outcome(n1.admitMeta("u", { version: 11, addressedBase: shared }))).toBe(
+          "redirect https://sync.example.org/n1/",
+        );
+        expect(await outcome(n1.admitMeta("u", { version: 11, addressedBase: at("n1") }))).toBe(
+          "serve",
+        );
+        expect(n1.serving("u")).toBe(true);
+        // At n2's base: redirected to n1.
+        expect(await outcome(n2.admitMeta("u", { version: 11, addressedBase: at("n2") }))).toBe(
+          "redirect https://sync.example.org/n1/",
+        );
+        // Meant for n1 but brought to n2 (the proxy's fallback): n1 is unreachable.
+        expect(await outcome(n2.admitMeta("u", { version: 11, addressedBase: at("n1") }))).toBe(
+          "unavailable",
+        );
+        // Other requests at n2: another node serves the user.
+        expect(await outcome(n2.admit("u"))).toBe("elsewhere");
+        expect(n2.serving("u")).toBe(false);
+      } finally {
+        await n1.stop();
+        await n2.stop();
+      }
+      // Stopping gave everything up.
+      expect(await store.listPlacements()).toEqual([]);
+      expect(await store.listNodes()).toEqual([]);
+    });
+
+    test("a user n1 lost (moved away) has their files closed at n1's next renewal", async () => {
+      const n1 = make("n1");
+      await node("n2");
+      await n1.start();
+      try {
+        await n1.admit("u");
+        await store.place("u", "n2", clock + LEASE_MS);
+        released.length = 0;
+        await n1.tick();
+        expect(released).toEqual(["n1:u"]);
+        expect(n1.serving("u")).toBe(false);
+      } finally {
+        await n1.stop();
+      }
+    });
+
+    test("a second process with a running node's id is refused", async () => {
+      const n1 = make("n1");
+      await n1.start();
+      const twin = new NodePlacement({
+        config: { nodeId: "n1", publicUrl: "https://sync.example.org/other/", leaseSecs: 30 },
+        store,
+        instance: "another-proc",
+        idleMs: 60_000,
+        log,
+        now: () => clock,
+        hooks: { release: async () => true, instanceAlive: () => true },
+      });
+      try {
+        await expect(twin.start()).rejects.toThrow(/held by another running process/);
+      } finally {
+        await n1.stop();
+      }
+    });
   });
 });
