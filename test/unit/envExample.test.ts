@@ -98,6 +98,8 @@ function caddyVariables(text: string): Map<string, string | undefined> {
 const entries = parseEnvExample(read(".env.example"));
 const byName = new Map(entries.map((e) => [e.name, e]));
 const compose = composeVariables(read("compose.yaml"));
+/** Scale-out (docs/scaling.md): its own variables are documented too, optional ones commented. */
+const composeScale = composeVariables(read("compose.scale.yaml"));
 
 describe(".env.example", () => {
   test("lists each variable once, each with a line of explanation above it", () => {
@@ -147,8 +149,22 @@ describe(".env.example", () => {
     }
   });
 
+  test("has every variable compose.scale.yaml reads, with its default", () => {
+    for (const [name, spec] of composeScale) {
+      const entry = byName.get(name);
+      expect(entry, `${name} (read by compose.scale.yaml) missing from .env.example`).toBeDefined();
+      if (entry && !spec.required && spec.default !== undefined && !entry.active)
+        expect(entry.value, `${name}: defaults differ`).toBe(spec.default);
+    }
+  });
+
   test("lists nothing that nobody reads", () => {
-    const known = new Set([...SETTINGS.map((s) => s.name), ...compose.keys(), ...OTHER_KNOWN]);
+    const known = new Set([
+      ...SETTINGS.map((s) => s.name),
+      ...compose.keys(),
+      ...composeScale.keys(),
+      ...OTHER_KNOWN,
+    ]);
     expect(entries.map((e) => e.name).filter((n) => !known.has(n))).toEqual([]);
   });
 
