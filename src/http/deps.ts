@@ -17,5 +17,5 @@ export interface AppDeps {
   /** Counts sync requests when /metrics is on. */
   metrics?: ServerMetrics;
   /** Scale-out (ANKISYNCD_PUBLIC_URL): which node serves which user. */
-  placement?: Pick<NodePlacement, "admit" | "admitMeta">;
+  placement?: Pick<NodePlacement, "admit" | "admitMeta" | "leave">;
 }

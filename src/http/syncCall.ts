@@ -18,6 +18,8 @@ export interface Call {
   ip: string;
   /** Set once the host key is resolved, for the log line. */
   user?: SyncUser;
+  /** Scale-out: this node admitted the request for the user (left when it ends). */
+  placed?: boolean;
 }
 
 export type Handler = (call: Call) => Promise<Response>;
@@ -33,6 +35,7 @@ export async function authenticate(call: Call, meta = false): Promise<SyncUser> 
     const { version, addressedBase = "" } = call.req;
     await placement.admitMeta(call.user.uuid, { version, addressedBase });
   } else await placement?.admit(call.user.uuid);
+  call.placed = placement !== undefined;
   return call.user;
 }
 
@@ -76,6 +79,7 @@ export async function runCall(
       shared instanceof IdentityError ? shared : asStorageError(err, deps.config.sessionDbPath);
     response = errorResponseFor(error);
   }
+  if (call.placed && call.user) deps.placement?.leave(call.user.uuid);
   logCall(call, method, response, error, started);
   if (!metrics) return response;
   metrics.observeCall(label, response.status, (performance.now() - started) / 1000);

@@ -44,6 +44,8 @@ interface Owned {
   /** Our lease as we last wrote it: past it another node may have taken the user. */
   validUntil: number;
   lastActive: number;
+  /** Requests of the user being served now: a long upload is not idle. */
+  inFlight: number;
   /** Set while the user's files are being closed; requests wait for it. */
   releasing?: Promise<void>;
   /** When a requested move was first seen: the drain's deadline counts from it. */
@@ -120,13 +122,27 @@ export class NodePlacement {
   async admit(uuid: string): Promise<void> {
     const mine = await this.settled(uuid);
     const now = this.now();
-    if (mine && mine.validUntil > now) {
-      mine.lastActive = now;
-      return;
+    if (!(mine && mine.validUntil > now)) {
+      const placement = await this.claim(uuid);
+      if (placement.nodeId !== this.nodeId)
+        throw new PlacementError("elsewhere", `user is served by node ${placement.nodeId}`);
     }
-    const placement = await this.claim(uuid);
-    if (placement.nodeId === this.nodeId) return;
-    throw new PlacementError("elsewhere", `user is served by node ${placement.nodeId}`);
+    this.enter(uuid);
+  }
+
+  /** An admitted request of the user has ended (paired with `admit`/`admitMeta`). */
+  leave(uuid: string): void {
+    const mine = this.owned.get(uuid);
+    if (!mine) return;
+    mine.inFlight = Math.max(0, mine.inFlight - 1);
+    mine.lastActive = this.now();
+  }
+
+  private enter(uuid: string): void {
+    const mine = this.owned.get(uuid);
+    if (!mine) return;
+    mine.inFlight++;
+    mine.lastActive = this.now();
   }
 
   /**
@@ -156,6 +172,7 @@ export class NodePlacement {
       if (followsRedirects && request.addressedBase !== this.base) {
         throw new PlacementError("redirect", "to this node's own address", this.publicUrl);
       }
+      this.enter(uuid);
       return;
     }
     if (!followsRedirects) {
@@ -238,7 +255,7 @@ export class NodePlacement {
     const keep: string[] = [];
     for (const [uuid, mine] of this.owned) {
       if (mine.releasing) continue;
-      if (now - mine.lastActive > this.options.idleMs) idle.push(uuid);
+      if (mine.inFlight === 0 && now - mine.lastActive > this.options.idleMs) idle.push(uuid);
       else keep.push(uuid);
     }
     for (const uuid of idle) {
@@ -266,7 +283,7 @@ export class NodePlacement {
   private async drain(uuid: string, mine: Owned, to: string, now: number): Promise<void> {
     mine.drainSince ??= now;
     const overdue = now - mine.drainSince > this.leaseMs;
-    if (!overdue && !(await this.options.hooks.release(uuid, true))) return;
+    if (!overdue && (mine.inFlight > 0 || !(await this.options.hooks.release(uuid, true)))) return;
     await this.handOver(uuid, to);
   }
 
@@ -335,7 +352,7 @@ export class NodePlacement {
         mine.validUntil = until;
         mine.lastActive = now;
       } else if (!mine) {
-        this.owned.set(uuid, { validUntil: until, lastActive: now });
+        this.owned.set(uuid, { validUntil: until, lastActive: now, inFlight: 0 });
       }
     }
     return placement;
