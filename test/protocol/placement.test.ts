@@ -46,7 +46,9 @@ async function call(node: TestServer, method: string, body: object, prefix?: str
   return fetch(`${node.url}sync/${method}`, {
     method: "POST",
     headers,
-    body: Bun.zstdCompressSync(new TextEncoder().encode(JSON.stringify(body))),
+    body: Bun.zstdCompressSync(
+      new TextEncoder().encode(JSON.stringify(body)),
+    ) as Uint8Array<ArrayBuffer>,
     redirect: "manual",
   });
 }
