@@ -4,6 +4,7 @@
  * one process sharing the file.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { ConfigError, loadConfig } from "../../src/config.ts";
 import type { StateDb } from "../../src/identity/stateDb.ts";
 import { createLogger } from "../../src/log.ts";
 import { baseOfUrl } from "../../src/placement/addressing.ts";
@@ -194,5 +195,46 @@ describe.each(testDialects())("on %s", (dialect) => {
         await n1.stop();
       }
     });
+  });
+});
+
+describe("scale-out settings", () => {
+  const base = { SYNC_BASE: "/tmp/ankisyncd-config-test" };
+
+  test("off without a public URL; the node id from its last segment, else its host", () => {
+    expect(loadConfig(base).cluster).toBeNull();
+    expect(
+      loadConfig({ ...base, ANKISYNCD_PUBLIC_URL: "https://sync.example.org/n2" }).cluster,
+    ).toEqual({
+      publicUrl: "https://sync.example.org/n2/",
+      nodeId: "n2",
+      leaseSecs: 30,
+    });
+    const byHost = loadConfig({
+      ...base,
+      ANKISYNCD_PUBLIC_URL: "http://10.0.0.5:8080/",
+      ANKISYNCD_PLACEMENT_LEASE_SECONDS: "10",
+    }).cluster;
+    expect(byHost).toEqual({
+      publicUrl: "http://10.0.0.5:8080/",
+      nodeId: "10.0.0.5:8080",
+      leaseSecs: 10,
+    });
+    expect(
+      loadConfig({
+        ...base,
+        ANKISYNCD_PUBLIC_URL: "https://a.example/x/",
+        ANKISYNCD_NODE_ID: "east-1",
+      }).cluster?.nodeId,
+    ).toBe("east-1");
+  });
+
+  test("a public URL that is not an absolute http(s) URL is refused", () => {
+    expect(() => loadConfig({ ...base, ANKISYNCD_PUBLIC_URL: "sync.example.org/n1/" })).toThrow(
+      ConfigError,
+    );
+    expect(() => loadConfig({ ...base, ANKISYNCD_PUBLIC_URL: "ftp://sync.example.org/" })).toThrow(
+      ConfigError,
+    );
   });
 });
