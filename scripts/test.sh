@@ -17,7 +17,8 @@ REPORTS="$ROOT/.test-tmp/reports"
 rm -rf "$REPORTS" && mkdir -p "$REPORTS"
 
 # One throwaway PostgreSQL cluster on loopback for the whole run: the identity stores' unit
-# tests run on it as well as on session.db, and test/e2e/test_shared_state.py uses it.
+# tests run on it as well as on session.db, and test/e2e/test_shared_state.py and
+# test_scale_out.py (three nodes behind Caddy) use it.
 PG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/ankisyncd-pg-XXXXXX")"
 ANKISYNCD_TEST_DATABASE_URL="$(bash scripts/pg-test-cluster.sh start "$PG_DIR")"
 export ANKISYNCD_TEST_DATABASE_URL ANKISYNCD_TEST_PG_DIR="$PG_DIR"
