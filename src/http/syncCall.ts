@@ -32,8 +32,8 @@ export async function authenticate(call: Call, meta = false): Promise<SyncUser> 
   call.user = await call.deps.identity.authenticate(call.req.hostKey);
   const { placement } = call.deps;
   if (placement && meta) {
-    const { version, addressedBase = "" } = call.req;
-    await placement.admitMeta(call.user.uuid, { version, addressedBase });
+    const { version, addressedBase = "", skey: sessionKey } = call.req;
+    await placement.admitMeta(call.user.uuid, { version, addressedBase, sessionKey });
   } else await placement?.admit(call.user.uuid);
   call.placed = placement !== undefined;
   return call.user;

@@ -19,6 +19,8 @@ export interface MetaRequestInfo {
   version: number;
   /** `addressing.ts` `addressedBase` of the request. */
   addressedBase: string;
+  /** The client's session key: the same in the `meta` it re-sends after a redirect. */
+  sessionKey: string;
 }
 
 export interface PlacementHooks {
@@ -62,6 +64,8 @@ export class NodePlacement {
   private readonly leaseMs: number;
   readonly tickMs: number;
   private readonly owned = new Map<string, Owned>();
+  /** user -> session key of the last `meta` sent to this node's own base (see admitMeta). */
+  private readonly sentHome = new Map<string, string>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private ticking: Promise<void> | null = null;
   private stopped = false;
@@ -170,8 +174,19 @@ export class NodePlacement {
       // Through the shared address, later requests of this sync could reach any node: send
       // the client to this node's own base first.
       if (followsRedirects && request.addressedBase !== this.base) {
-        throw new PlacementError("redirect", "to this node's own address", this.publicUrl);
+        // The same client again right after that redirect: the proxy does not say which base
+        // was used (docs/scaling.md). Serve rather than send the client in a circle.
+        if (this.sentHome.get(uuid) !== request.sessionKey) {
+          if (this.sentHome.size > 10_000) this.sentHome.clear();
+          this.sentHome.set(uuid, request.sessionKey);
+          throw new PlacementError("redirect", "to this node's own address", this.publicUrl);
+        }
+        this.options.log.warn("client redirected to this node came back at another base", {
+          addressed: request.addressedBase,
+          publicUrl: this.publicUrl,
+        });
       }
+      this.sentHome.delete(uuid);
       this.enter(uuid);
       return;
     }

@@ -134,21 +134,36 @@ describe.each(testDialects())("on %s", (dialect) => {
       try {
         // First contact through the shared address: n1 takes the user and sends the client to
         // its own base, where it is served.
-        expect(await outcome(n1.admitMeta("u", { version: 11, addressedBase: shared }))).toBe(
+        expect(
+          await outcome(
+            n1.admitMeta("u", { version: 11, addressedBase: shared, sessionKey: "s1" }),
+          ),
+        ).toBe("redirect https://sync.example.org/n1/");
+        expect(
+          await outcome(
+            n1.admitMeta("u", { version: 11, addressedBase: at("n1"), sessionKey: "s1" }),
+          ),
+        ).toBe("serve");
+        // A proxy that hides the base: the same client (session key) back at once is served,
+        // not sent round again.
+        const hidden = { version: 11, addressedBase: shared, sessionKey: "s2" };
+        expect(await outcome(n1.admitMeta("u", hidden))).toBe(
           "redirect https://sync.example.org/n1/",
         );
-        expect(await outcome(n1.admitMeta("u", { version: 11, addressedBase: at("n1") }))).toBe(
-          "serve",
-        );
+        expect(await outcome(n1.admitMeta("u", hidden))).toBe("serve");
         expect(n1.serving("u")).toBe(true);
         // At n2's base: redirected to n1.
-        expect(await outcome(n2.admitMeta("u", { version: 11, addressedBase: at("n2") }))).toBe(
-          "redirect https://sync.example.org/n1/",
-        );
+        expect(
+          await outcome(
+            n2.admitMeta("u", { version: 11, addressedBase: at("n2"), sessionKey: "s1" }),
+          ),
+        ).toBe("redirect https://sync.example.org/n1/");
         // Meant for n1 but brought to n2 (the proxy's fallback): n1 is unreachable.
-        expect(await outcome(n2.admitMeta("u", { version: 11, addressedBase: at("n1") }))).toBe(
-          "unavailable",
-        );
+        expect(
+          await outcome(
+            n2.admitMeta("u", { version: 11, addressedBase: at("n1"), sessionKey: "s1" }),
+          ),
+        ).toBe("unavailable");
         // Other requests at n2: another node serves the user.
         expect(await outcome(n2.admit("u"))).toBe("elsewhere");
         expect(n2.serving("u")).toBe(false);
