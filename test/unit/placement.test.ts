@@ -192,6 +192,44 @@ describe.each(testDialects())("on %s", (dialect) => {
       }
     });
 
+    test("a move waits for the user's sync to end, then closes the files and hands over", async () => {
+      let syncOpen = true;
+      const calls: string[] = [];
+      const n1 = new NodePlacement({
+        config: { nodeId: "n1", publicUrl: "https://sync.example.org/n1/", leaseSecs: 30 },
+        store,
+        instance: "n1-proc",
+        idleMs: 60_000,
+        log,
+        now: () => clock,
+        hooks: {
+          release: async (_uuid, ifIdle) => {
+            calls.push(ifIdle ? "release if idle" : "release");
+            return !(ifIdle && syncOpen);
+          },
+          instanceAlive: () => true,
+        },
+      });
+      await node("n2");
+      await n1.start();
+      try {
+        await n1.admit("u");
+        n1.leave("u");
+        await store.requestMove("u", "n2");
+        await n1.tick();
+        // A normal sync is open: nothing closed, still n1's.
+        expect((await store.find("u"))?.nodeId).toBe("n1");
+        expect(n1.serving("u")).toBe(true);
+        syncOpen = false;
+        await n1.tick();
+        expect((await store.find("u"))?.nodeId).toBe("n2");
+        expect(n1.serving("u")).toBe(false);
+        expect(calls).toEqual(["release if idle", "release if idle", "release"]);
+      } finally {
+        await n1.stop();
+      }
+    });
+
     test("a second process with a running node's id is refused", async () => {
       const n1 = make("n1");
       await n1.start();
