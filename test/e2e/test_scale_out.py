@@ -370,3 +370,33 @@ def test_legacy_client_at_another_node_takes_the_user_over(cluster_factory, devi
         assert fronts(a) == {"from the current client", "from the legacy client"}
     finally:
         legacy.close()
+
+
+def test_postgres_outage_longer_than_the_lease_and_recovery(cluster_factory, device, postgres_cluster):
+    """PostgreSQL down for longer than a lease: syncs fail cleanly (never as a wrong password),
+    the nodes give up their users' files, and once PostgreSQL is back the users sync again
+    without a server restart, nothing lost."""
+    if postgres_cluster.folder is None:
+        pytest.skip("the cluster's folder is unknown (ANKISYNCD_TEST_PG_DIR), so it cannot be stopped")
+    cl = cluster_factory()
+    a = device("a")
+    auth = ac.login(a, cl.public, "user1", USERS["user1"])
+    add_note(a, "before the outage")
+    assert sync_until_done(a, auth).action == "upload"
+    add_note(a, "during the outage")
+    postgres_cluster.stop()
+    try:
+        with pytest.raises((SyncError, NetworkError)) as failed:
+            ac.sync(a, auth)
+        assert not ac.is_auth_error(failed.value), "an outage is not a wrong password"
+        time.sleep(LEASE_SECS + 2)
+    finally:
+        postgres_cluster.resume()
+    errors: list[str] = []
+    assert sync_until_done(a, auth, errors=errors).action == "normal", errors
+    ac.assert_no_pending(a)
+    fresh = device("fresh")
+    fresh_auth = ac.login(fresh, cl.public, "user1", USERS["user1"])
+    assert sync_until_done(fresh, fresh_auth).action == "download"
+    assert fronts(fresh) == {"before the outage", "during the outage"}
+    assert all(node.proc is not None and node.proc.poll() is None for node in cl.nodes)
