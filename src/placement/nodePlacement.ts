@@ -273,10 +273,7 @@ export class NodePlacement {
       if (mine.inFlight === 0 && now - mine.lastActive > this.options.idleMs) idle.push(uuid);
       else keep.push(uuid);
     }
-    for (const uuid of idle) {
-      await this.release(uuid, false);
-      await store.release(this.nodeId, [uuid]);
-    }
+    for (const uuid of idle) await this.release(uuid, () => store.release(this.nodeId, [uuid]));
     const renewed = new Map(
       (await store.renew(this.nodeId, keep, until)).map((p) => [p.userUuid, p]),
     );
@@ -286,7 +283,7 @@ export class NodePlacement {
       if (!mine || mine.releasing) continue;
       if (!row) {
         log.info("user placed on another node: closing their files here", { uuid });
-        await this.release(uuid, false);
+        await this.release(uuid);
         continue;
       }
       mine.validUntil = until;
@@ -303,14 +300,11 @@ export class NodePlacement {
   }
 
   private async handOver(uuid: string, to: string): Promise<void> {
-    await this.release(uuid, false);
-    const done = await this.options.store.handOver(
-      uuid,
-      this.nodeId,
-      to,
-      this.now() + this.leaseMs,
-    );
-    this.options.log.info("user handed over", { uuid, to, done });
+    const { store, log } = this.options;
+    await this.release(uuid, async () => {
+      const done = await store.handOver(uuid, this.nodeId, to, this.now() + this.leaseMs);
+      log.info("user handed over", { uuid, to, done });
+    });
   }
 
   /** Users whose lease we could not renew in time may be someone else's now: close them. */
@@ -319,23 +313,31 @@ export class NodePlacement {
     for (const [uuid, mine] of this.owned) {
       if (!mine.releasing && mine.validUntil <= now) {
         this.options.log.warn("placement lease ran out: closing the user's files", { uuid });
-        await this.release(uuid, false);
+        await this.release(uuid);
       }
     }
   }
 
-  /** Closes the user's files here and forgets the user; requests meanwhile wait for it. */
-  private async release(uuid: string, ifIdle: boolean): Promise<void> {
+  /**
+   * Closes the user's files here, then runs `then` (the placement's new state in the database),
+   * and forgets the user. Requests of the user wait for all of it, so none can renew the
+   * placement halfway.
+   */
+  private async release(uuid: string, then?: () => Promise<unknown>): Promise<void> {
     const mine = this.owned.get(uuid);
-    if (!mine) return;
+    if (!mine) {
+      await then?.();
+      return;
+    }
     let done!: () => void;
     mine.releasing = new Promise<void>((resolve) => {
       done = resolve;
     });
     try {
-      await this.options.hooks.release(uuid, ifIdle);
+      await this.options.hooks.release(uuid, false);
+      await then?.();
     } catch (err) {
-      this.options.log.error("closing a user's files failed", { uuid, error: String(err) });
+      this.options.log.error("giving a user up failed", { uuid, error: String(err) });
     } finally {
       this.owned.delete(uuid);
       done();
