@@ -403,3 +403,23 @@ def test_postgres_outage_longer_than_the_lease_and_recovery(cluster_factory, dev
     assert sync_until_done(fresh, fresh_auth).action == "download"
     assert fronts(fresh) == {"before the outage", "during the outage"}
     assert all(node.proc is not None and node.proc.poll() is None for node in cl.nodes)
+
+
+def test_a_node_stopped_cleanly_gives_its_users_up_at_once(cluster_factory, device):
+    """SIGTERM: the node closes its users' files and deletes its placements (and its own row)
+    before it exits, so its users' next sync goes to another node without waiting for a lease."""
+    cl = cluster_factory()
+    a = device("a")
+    auth = ac.login(a, cl.node_url(2), "user2", USERS["user2"])
+    add_note(a, "on node 2")
+    assert sync_until_done(a, auth).action == "upload"
+    assert cl.placements()["user2"] == "n2"
+    cl.nodes[1].stop()
+    assert "user2" not in cl.placements()
+    listing = json.loads(cl.admin("node", "list", "--json").stdout)
+    assert [n["id"] for n in listing["nodes"]] == ["n1", "n3"]
+    add_note(a, "after node 2 stopped")
+    res = sync_until_done(a, auth)
+    assert res.action == "normal" and cl.node_of(auth.endpoint) != 2, (res, auth.endpoint)
+    assert cl.placements()["user2"] in ("n1", "n3")
+    ac.assert_no_pending(a)
