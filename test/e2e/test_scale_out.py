@@ -12,7 +12,8 @@ own base.
 * several users (E2E_SCALE_USERS, default 6) synced through the public address by as many
   processes at once, each ending identical to a reference device.
 
-Ours only (the official server has no placement). Skipped without caddy.
+Ours only (the official server has no placement); also runs with E2E_SERVER=ours-deno. Skipped
+without caddy.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ pytestmark = pytest.mark.skipif(shutil.which("caddy") is None, reason="needs cad
 
 @pytest.fixture(autouse=True)
 def _ours_only(server_kind: str) -> None:
-    if server_kind != "ours":
+    if server_kind not in ("ours", "ours-deno"):
         pytest.skip("placement is ours; Anki's server is a single node")
 
 
