@@ -3,6 +3,7 @@
 import type { LogFormat, LogLevel } from "../config.ts";
 import type { DownloadSnapshot } from "../sync/collection/download.ts";
 import type { MetaRequest, MetaResponse } from "../sync/collection/meta.ts";
+import type { NormalSyncMethod } from "../sync/collection/normalSync.ts";
 import type { UploadOutcome } from "../sync/collection/upload.ts";
 import type { SyncErrorKind } from "../sync/errors.ts";
 import type { MediaOp, MediaOpResult } from "../sync/media/ops.ts";
@@ -17,7 +18,13 @@ export type Job =
   | { kind: "upload"; user: UserRef; preparedPath: string }
   | { kind: "download"; user: UserRef }
   /** `payload` is the request body as JSON text, parsed in the worker (64-bit ids stay exact). */
-  | { kind: "normalSync"; user: UserRef; method: string; skey: string; payload: string }
+  | {
+      kind: "normalSync";
+      user: UserRef;
+      method: NormalSyncMethod;
+      skey: string;
+      payload: string;
+    }
   /** A media-sync step (src/sync/media/ops.ts); its result type depends on `op.method`. */
   | { kind: "media"; user: UserRef; op: MediaOp }
   /**

@@ -1,12 +1,34 @@
-/** The HTTP application: one Elysia plugin per area, given its dependencies. */
+/**
+ * The HTTP application: one Elysia plugin per area, given its dependencies, and the one
+ * onError: the typed errors (SyncError, IdentityError, PlacementError; storage faults become SyncErrors) get
+ * their status from status.ts.
+ */
 import { Elysia } from "elysia";
+import { asDatabaseError, IdentityError } from "../identity/errors.ts";
+import { PlacementError } from "../placement/errors.ts";
+import { SyncError } from "../sync/errors.ts";
+import { asStorageError } from "../sync/storageErrors.ts";
 import type { AppDeps } from "./deps.ts";
 import { collectionSyncRoutes } from "./routes/collectionSync.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { mediaSyncRoutes } from "./routes/mediaSync.ts";
 import { metricsOnSyncPort, metricsRoutes } from "./routes/metrics.ts";
+import { SyncCall } from "./syncEndpoint.ts";
 
 export function createApp(deps: AppDeps) {
+  /**
+   * The registered errors are typed already. Anything else may be the shared database's fault
+   * (PostgreSQL) or a storage fault; a file error naming no file is session.db's, the main
+   * thread's database.
+   */
+  const typedError = (code: unknown, error: unknown): unknown => {
+    if (code === "SyncError" || code === "IdentityError" || code === "PlacementError") return error;
+    const shared = asDatabaseError(error);
+    return shared instanceof IdentityError
+      ? shared
+      : asStorageError(error, deps.config.sessionDbPath);
+  };
+
   return (
     new Elysia({
       serve: {
@@ -23,18 +45,25 @@ export function createApp(deps: AppDeps) {
         if (response instanceof Response) response.headers.set("connection", "close");
         return response as Response;
       })
+      // Before the routes: hooks apply to the routes registered after them.
+      .error({ SyncError, IdentityError, PlacementError })
+      // Destructured, not taken whole: Elysia reads which context fields a hook uses, and a
+      // whole context would make every route copy its response to merge headers.
+      .onError(
+        ({ code, error, syncCall }: { code: unknown; error: unknown; syncCall?: unknown }) => {
+          if (code === "NOT_FOUND") return new Response("404", { status: 404 });
+          if (syncCall instanceof SyncCall) return syncCall.fail(typedError(code, error));
+          deps.log.error("unhandled error", { code, error: String(error) });
+          return new Response("500", { status: 500 });
+        },
+      )
       .use(healthRoutes(deps))
-      .use(collectionSyncRoutes(deps))
-      .use(mediaSyncRoutes(deps))
       .use(
         deps.metrics && metricsOnSyncPort(deps.config.metrics)
           ? metricsRoutes(deps.metrics, deps.config.metrics.token)
           : new Elysia(),
       )
-      .onError(({ code, error }) => {
-        if (code === "NOT_FOUND") return new Response("404", { status: 404 });
-        deps.log.error("unhandled error", { code, error: String(error) });
-        return new Response("500", { status: 500 });
-      })
+      .use(collectionSyncRoutes(deps))
+      .use(mediaSyncRoutes(deps))
   );
 }

@@ -1,6 +1,7 @@
 /** What the HTTP layer is given; nothing in it opens databases or reads the environment. */
 import type { Config } from "../config.ts";
 import type { CollectionExecutor } from "../executor/executor.ts";
+import type { UploadSite } from "../executor/receiveUpload.ts";
 import type { IdentityService } from "../identity/service.ts";
 import type { StateDb } from "../identity/stateDb.ts";
 import type { Logger } from "../log.ts";
@@ -18,4 +19,16 @@ export interface AppDeps {
   metrics?: ServerMetrics;
   /** Scale-out (ANKISYNCD_PUBLIC_URL): which node serves which user. */
   placement?: Pick<NodePlacement, "admit" | "admitMeta" | "leave">;
+}
+
+/** Where uploads go and what bounds them (executor/receiveUpload.ts). */
+export function uploadSite({ executor, config }: AppDeps): UploadSite {
+  return {
+    executor,
+    dataDir: config.dataDir,
+    limits: {
+      maxUncompressedBytes: config.maxUncompressedBytes,
+      maxTempBytes: config.maxTempBytes,
+    },
+  };
 }

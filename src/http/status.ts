@@ -44,8 +44,10 @@ export function errorResponseFor(err: unknown): Response {
 
 /** Errors are a plain-text status number, never compressed, as Anki's server answers them. */
 export function errorResponse(status: number): Response {
-  return new Response(String(status), {
+  const body = String(status);
+  return new Response(body, {
     status,
-    headers: { "content-type": "text/plain; charset=utf-8" },
+    // What Bun would send anyway; set here, the metrics can count it.
+    headers: { "content-type": "text/plain; charset=utf-8", "content-length": String(body.length) },
   });
 }

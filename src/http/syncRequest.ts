@@ -2,7 +2,8 @@
  * Decoding of sync requests in both framings:
  * - v11: an `anki-sync` JSON header (version, host key, client version, session key) and a
  *   zstd body;
- * - legacy (v8-v10): multipart/form-data with fields data, c (gzip flag), k/sk, s, v.
+ * - legacy (v8-v10): multipart/form-data with fields data, c (gzip flag), k/sk, s, v;
+ * - the old `GET /msync/begin?k=<host key>&v=<client version>`: no body at all.
  * The v11 body is left as a stream, unread until the host key in the header has been checked:
  * JSON methods then read it (bounded per method), uploads stream it to disk. A legacy request
  * carries its host key inside the multipart body, so that body is read first, bounded by the
@@ -44,12 +45,30 @@ export async function decodeSyncRequest(
   request: Request,
   maxLegacyBodyBytes: number,
 ): Promise<SyncRequest> {
+  if (request.method === "GET") return decodeQuery(request);
   const header = request.headers.get("anki-sync");
   const decoded =
     header !== null
       ? decodeHeaderRequest(header, request)
       : await decodeMultipart(request, maxLegacyBodyBytes);
   return { ...decoded, addressedBase: addressedBase(request.headers) };
+}
+
+function decodeQuery(request: Request): SyncRequest {
+  const query = new URL(request.url).searchParams;
+  const hostKey = query.get("k");
+  const clientVersion = query.get("v");
+  if (hostKey === null || clientVersion === null) throw badRequest("GET msync/begin needs k and v");
+  return {
+    version: SYNC_VERSION_10_V2_TIMEZONE,
+    legacy: true,
+    multipart: false,
+    hostKey,
+    skey: "",
+    clientVersion,
+    body: streamOf(new TextEncoder().encode(JSON.stringify({ v: clientVersion }))),
+    compression: "none",
+  };
 }
 
 function decodeHeaderRequest(header: string, request: Request): SyncRequest {

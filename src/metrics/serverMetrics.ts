@@ -1,6 +1,6 @@
 /**
  * What `/metrics` reports, in Prometheus' text format (prom-client). Sync requests are counted
- * by `http/syncCall.ts`; gauges (open collections, queued jobs, free disk) are read at scrape
+ * by `http/syncEndpoint.ts`; gauges (open collections, queued jobs, free disk) are read at scrape
  * time. Label values come from fixed sets, so no client can grow the series without bound.
  */
 import { statfsSync } from "node:fs";

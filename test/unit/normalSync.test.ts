@@ -13,7 +13,7 @@ import { readLegacyColumn } from "../../src/storage/collection/legacyObjects.ts"
 import { fieldChecksum } from "../../src/storage/collection/noteFields.ts";
 import { userPaths } from "../../src/storage/paths.ts";
 import { meta } from "../../src/sync/collection/meta.ts";
-import { runNormalSyncStep } from "../../src/sync/collection/normalSync.ts";
+import { type NormalSyncMethod, runNormalSyncStep } from "../../src/sync/collection/normalSync.ts";
 import { SyncError } from "../../src/sync/errors.ts";
 
 let dir: string;
@@ -34,7 +34,7 @@ afterEach(() => {
 
 const PAD = '{"_pad":null}';
 
-function call(method: string, body: unknown = PAD, skey = "k1"): unknown {
+function call(method: NormalSyncMethod, body: unknown = PAD, skey = "k1"): unknown {
   const text = typeof body === "string" ? body : JSON.stringify(body);
   return JSON.parse(runNormalSyncStep(user, method, skey, text).json);
 }
@@ -693,7 +693,7 @@ describe("abandoned sessions", () => {
       unicaseExtension: unicaseExtensionPath(),
     });
     try {
-      const job = (method: string, payload: unknown) =>
+      const job = (method: NormalSyncMethod, payload: unknown) =>
         host.handle({
           kind: "normalSync",
           user: { uuid: "u2" },

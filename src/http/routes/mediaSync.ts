@@ -1,41 +1,31 @@
 /**
- * /msync/<method>: media sync (docs/protocol.md#media). JSON answers are wrapped as `{"data": …,
- * "err": ""}`; `downloadFiles` answers a raw zip. Request bodies are checked here, the work runs in
- * the user's worker (src/sync/media/). Also the old `GET /msync/begin?k=&v=` form.
+ * /msync/<method>: media sync (docs/protocol.md#media), one route each. JSON answers are wrapped as
+ * `{"data": …, "err": ""}`; `downloadFiles` answers a raw zip. Request bodies are checked here,
+ * the work runs in the user's worker (src/sync/media/), uploads through the upload pipeline
+ * (executor/receiveUpload.ts). Also the old `GET /msync/begin?k=&v=` form. Decoding,
+ * authentication, the log line and metrics come from the `sync` macro (../syncEndpoint.ts).
  */
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { Elysia } from "elysia";
-import { consumeTempFile, readSmallOrToFile, StreamTooLarge } from "../../platform/files.ts";
-import { clientAddress } from "../../platform/serve.ts";
-import { mediaTempPath } from "../../storage/media/mediaStore.ts";
-import { userPaths } from "../../storage/paths.ts";
+import { receiveMediaUpload } from "../../executor/receiveUpload.ts";
+import type { SyncUser } from "../../identity/service.ts";
+import { consumeTempFile } from "../../platform/files.ts";
 import { badRequest } from "../../sync/errors.ts";
-import { IN_PLACE_MAX_BYTES, MAX_FILES_PER_BATCH } from "../../sync/media/limits.ts";
-import type { StagedMediaUpload } from "../../sync/media/upload.ts";
-import { SYNC_VERSION_10_V2_TIMEZONE } from "../../sync/version.ts";
-import { clientIp } from "../clientIp.ts";
-import type { AppDeps } from "../deps.ts";
-import {
-  authenticate,
-  type Call,
-  checkTemporarySpace,
-  dispatchPost,
-  type Handler,
-  runCall,
-} from "../syncCall.ts";
+import { MAX_FILES_PER_BATCH } from "../../sync/media/limits.ts";
+import { type AppDeps, uploadSite } from "../deps.ts";
+import { syncEndpoint, syncRoute, unknownRoute } from "../syncEndpoint.ts";
 import { readJsonBody, type SyncRequest } from "../syncRequest.ts";
 import { jsonResponse, streamResponse } from "../syncResponse.ts";
 
 /**
- * Media JSON bodies are tiny (25 names at most); anything bigger is not a client. Every handler
+ * Media JSON bodies are tiny (25 names at most); anything bigger is not a client. Every route
  * checks the host key before reading the body.
  */
 const MAX_MEDIA_JSON_BYTES = 1024 * 1024;
 
 const envelope = (data: unknown, legacy: boolean) => jsonResponse({ data, err: "" }, legacy);
 
-async function jsonObject(call: Call): Promise<Record<string, unknown>> {
-  const body = await readJsonBody(call.req, MAX_MEDIA_JSON_BYTES);
+async function jsonObject(req: SyncRequest): Promise<Record<string, unknown>> {
+  const body = await readJsonBody(req, MAX_MEDIA_JSON_BYTES);
   if (typeof body !== "object" || body === null || Array.isArray(body))
     throw badRequest("expected a JSON object");
   return body as Record<string, unknown>;
@@ -49,104 +39,38 @@ function integerField(body: Record<string, unknown>, key: string, min: number): 
   return value;
 }
 
-const begin: Handler = async (call) => {
-  const user = await authenticate(call);
-  const body = await jsonObject(call);
+async function begin(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<Response> {
+  const body = await jsonObject(req);
   // Legacy clients send their version as the multipart field `v` rather than in the JSON.
-  const fromForm =
-    call.req.multipart && call.req.clientVersion !== "" ? call.req.clientVersion : null;
+  const fromForm = req.multipart && req.clientVersion !== "" ? req.clientVersion : null;
   const version = fromForm ?? (typeof body.v === "string" ? body.v : "");
   if (version === "") throw badRequest("msync/begin without a client version");
-  const { usn } = await call.deps.executor.run({ kind: "media", user, op: { method: "begin" } });
+  const { usn } = await deps.executor.run({ kind: "media", user, op: { method: "begin" } });
   // No media session exists any more; legacy clients authenticate later requests with `sk`.
-  return envelope({ usn, sk: call.req.hostKey }, call.req.legacy);
-};
+  return envelope({ usn, sk: req.hostKey }, req.legacy);
+}
 
-const mediaChanges: Handler = async (call) => {
-  const user = await authenticate(call);
-  const body = await jsonObject(call);
-  const lastUsn = integerField(body, "lastUsn", Number.MIN_SAFE_INTEGER);
-  const changes = await call.deps.executor.run({
+async function mediaChanges(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<Response> {
+  const lastUsn = integerField(await jsonObject(req), "lastUsn", Number.MIN_SAFE_INTEGER);
+  const changes = await deps.executor.run({
     kind: "media",
     user,
     op: { method: "mediaChanges", lastUsn },
   });
-  return envelope(changes, call.req.legacy);
-};
+  return envelope(changes, req.legacy);
+}
 
-const uploadChanges: Handler = async (call) => {
-  const user = await authenticate(call);
-  const { executor, config } = call.deps;
-  const limits = { maxUncompressedBytes: config.maxUncompressedBytes };
-  const paths = userPaths(config.dataDir, user.uuid);
-  mkdirSync(paths.dir, { recursive: true });
-  checkTemporarySpace(call, paths.dir);
-  const incomingPath = mediaTempPath(paths, ".upload");
-  const staging = {
-    zipPath: mediaTempPath(paths, ".upload.zip"),
-    staging: mediaTempPath(paths, ".staging"),
-  };
-  let staged: StagedMediaUpload;
-  try {
-    let received: Awaited<ReturnType<typeof readSmallOrToFile>>;
-    try {
-      received = await readSmallOrToFile(
-        call.req.body,
-        IN_PLACE_MAX_BYTES,
-        incomingPath,
-        config.maxUncompressedBytes,
-      );
-    } catch (err) {
-      if (err instanceof StreamTooLarge)
-        throw badRequest(`media upload body: ${err.message}`, { cause: err });
-      throw err;
-    }
-    if ("bytes" in received) {
-      // The usual batch of a few small files: done in place on the user's worker.
-      const compression = call.req.compression;
-      const op = {
-        method: "uploadSmallChanges" as const,
-        body: received.bytes,
-        compression,
-        limits,
-      };
-      const result = await executor.run({ kind: "media", user, op });
-      if (result) return envelope(result, call.req.legacy);
-      writeFileSync(incomingPath, received.bytes, { flag: "wx" });
-    }
-    // Large: a task worker decompresses, checks and stages it; the user's worker then only
-    // records the changes and moves the staged files in.
-    staged = await executor.runTask({
-      kind: "stageMediaUpload",
-      input: { incomingPath, compression: call.req.compression },
-      paths: staging,
-      limits,
-    });
-  } catch (err) {
-    // The task removes what it made; this covers a task worker that died first.
-    rmSync(staging.staging, { recursive: true, force: true });
-    throw err;
-  } finally {
-    rmSync(incomingPath, { force: true });
-    rmSync(staging.zipPath, { force: true });
-  }
-  try {
-    const result = await executor.run({
-      kind: "media",
-      user,
-      op: { method: "uploadChanges", staged },
-    });
-    return envelope(result, call.req.legacy);
-  } finally {
-    // Gone already when applied; removed here if the job never ran.
-    rmSync(staged.staging, { recursive: true, force: true });
-  }
-};
+async function uploadChanges(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<Response> {
+  const result = await receiveMediaUpload(uploadSite(deps), {
+    user,
+    body: req.body,
+    compression: req.compression,
+  });
+  return envelope(result, req.legacy);
+}
 
-const downloadFiles: Handler = async (call) => {
-  const user = await authenticate(call);
-  const body = await jsonObject(call);
-  const files = body.files;
+async function downloadFiles(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<Response> {
+  const files = (await jsonObject(req)).files;
   if (!Array.isArray(files) || !files.every((f) => typeof f === "string")) {
     throw badRequest("downloadFiles needs files: a list of names");
   }
@@ -155,87 +79,59 @@ const downloadFiles: Handler = async (call) => {
       `${files.length} media files requested, at most ${MAX_FILES_PER_BATCH} allowed`,
     );
   }
-  const outcome = await call.deps.executor.run({
+  const outcome = await deps.executor.run({
     kind: "media",
     user,
-    op: { method: "downloadFiles", files: files as string[], compress: !call.req.legacy },
+    op: { method: "downloadFiles", files: files as string[], compress: !req.legacy },
   });
   const zip =
     "bytes" in outcome
       ? new Blob([outcome.bytes as Uint8Array<ArrayBuffer>]).stream()
       : consumeTempFile(outcome.path);
-  return streamResponse(zip, outcome.originalSize, call.req.legacy);
-};
+  return streamResponse(zip, outcome.originalSize, req.legacy);
+}
 
-const mediaSanity: Handler = async (call) => {
-  const user = await authenticate(call);
-  const body = await jsonObject(call);
-  const local = integerField(body, "local", 0);
-  const result = await call.deps.executor.run({
+async function mediaSanity(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<Response> {
+  const local = integerField(await jsonObject(req), "local", 0);
+  const result = await deps.executor.run({
     kind: "media",
     user,
     op: { method: "mediaSanity", local },
   });
-  return envelope(result, call.req.legacy);
-};
-
-const HANDLERS: Record<string, Handler> = {
-  begin,
-  mediaChanges,
-  uploadChanges,
-  downloadFiles,
-  mediaSanity,
-};
-
-export function handleMediaSync(
-  deps: AppDeps,
-  method: string,
-  request: Request,
-  ip: string,
-): Promise<Response> {
-  return dispatchPost(deps, HANDLERS, method, `msync/${method}`, request, ip);
-}
-
-/** `GET /msync/begin?k=<hkey>&v=<client version>`: a legacy `begin`, answered uncompressed. */
-export function handleMediaBeginGet(
-  deps: AppDeps,
-  request: Request,
-  ip: string,
-): Promise<Response> {
-  return runCall(deps, "msync/begin", ip, begin, async () => {
-    const query = new URL(request.url).searchParams;
-    const hostKey = query.get("k");
-    const clientVersion = query.get("v");
-    if (hostKey === null || clientVersion === null)
-      throw badRequest("GET msync/begin needs k and v");
-    return queryRequest(hostKey, clientVersion);
-  });
-}
-
-function queryRequest(hostKey: string, clientVersion: string): SyncRequest {
-  return {
-    version: SYNC_VERSION_10_V2_TIMEZONE,
-    legacy: true,
-    multipart: false,
-    hostKey,
-    skey: "",
-    clientVersion,
-    body: new Blob([JSON.stringify({ v: clientVersion })]).stream(),
-    compression: "none",
-  };
+  return envelope(result, req.legacy);
 }
 
 export function mediaSyncRoutes(deps: AppDeps) {
-  const ip = (request: Request, address: string | undefined) =>
-    clientIp(request, address, deps.config.ipHeader);
-  return new Elysia({ name: "media-sync" })
-    .get("/msync/begin", ({ request, server }) =>
-      handleMediaBeginGet(deps, request, ip(request, clientAddress(request, server))),
-    )
-    .post(
-      "/msync/:method",
-      ({ params, request, server }) =>
-        handleMediaSync(deps, params.method, request, ip(request, clientAddress(request, server))),
-      { parse: "none" },
-    );
+  return (
+    new Elysia({ name: "media-sync" })
+      .use(syncEndpoint(deps))
+      // The old form: `GET /msync/begin?k=<hkey>&v=<client version>`, answered uncompressed.
+      .get("/msync/begin", ({ req, user }) => begin(deps, req, user), syncRoute("msync/begin"))
+      .post("/msync/begin", ({ req, user }) => begin(deps, req, user), syncRoute("msync/begin"))
+      .post(
+        "/msync/mediaChanges",
+        ({ req, user }) => mediaChanges(deps, req, user),
+        syncRoute("msync/mediaChanges"),
+      )
+      .post(
+        "/msync/uploadChanges",
+        ({ req, user }) => uploadChanges(deps, req, user),
+        syncRoute("msync/uploadChanges"),
+      )
+      .post(
+        "/msync/downloadFiles",
+        ({ req, user }) => downloadFiles(deps, req, user),
+        syncRoute("msync/downloadFiles"),
+      )
+      .post(
+        "/msync/mediaSanity",
+        ({ req, user }) => mediaSanity(deps, req, user),
+        syncRoute("msync/mediaSanity"),
+      )
+      .post(
+        "/msync/:method",
+        ({ params, syncCall }) => syncCall.unknownMethod(`msync/${params.method}`),
+        unknownRoute,
+      )
+  );
 }

@@ -21,6 +21,20 @@ import { newSession, parseStartRequest, start } from "./start.ts";
 import type { SyncState } from "./syncState.ts";
 import { expectEmptyArgs, parseBody } from "./wire.ts";
 
+/** The requests of a normal sync, as `/sync/<method>` names them. */
+export const NORMAL_SYNC_METHODS = [
+  "start",
+  "applyGraves",
+  "applyChanges",
+  "chunk",
+  "applyChunk",
+  "sanityCheck2",
+  "finish",
+  "abort",
+] as const;
+
+export type NormalSyncMethod = (typeof NORMAL_SYNC_METHODS)[number];
+
 export interface NormalSyncReply {
   json: string;
 }
@@ -28,7 +42,10 @@ export interface NormalSyncReply {
 /** Parses a request body (shape errors throw here) into the step ready to run. */
 type Prepared = (user: SyncState, db: Db, session: SyncSession) => string;
 
-const STATEFUL: Record<string, (body: LegacyJson) => Prepared> = {
+const STATEFUL: Record<
+  Exclude<NormalSyncMethod, "start" | "abort">,
+  (body: LegacyJson) => Prepared
+> = {
   applyGraves: (body) => {
     const req = parseApplyGravesRequest(body);
     return (_user, db, session) => applyGraves(db, session, req);
@@ -57,7 +74,7 @@ const STATEFUL: Record<string, (body: LegacyJson) => Prepared> = {
 
 export function runNormalSyncStep(
   user: SyncState,
-  method: string,
+  method: NormalSyncMethod,
   skey: string,
   payload: string,
 ): NormalSyncReply {
@@ -69,9 +86,7 @@ export function runNormalSyncStep(
   }
   if (skey === "") throw badRequest(`${method} without a session key`);
   if (method === "start") return runStart(user, skey, parseStartRequest(parseBody(payload)));
-  const prepare = STATEFUL[method];
-  if (!prepare) throw badRequest(`unknown normal sync method ${method}`);
-  const run = prepare(parseBody(payload));
+  const run = STATEFUL[method](parseBody(payload));
   const session = activeSession(user, skey);
   return { json: guarded(user, method, () => run(user, user.collection.open(), session)) };
 }

@@ -17,7 +17,6 @@ import {
   prepareReceivedCollection,
 } from "../../storage/collection/uploadedFile.ts";
 import { storageFault } from "../../storage/ioErrors.ts";
-import { tempPathBeside } from "../../storage/paths.ts";
 import { badRequest } from "../errors.ts";
 import type { SyncState } from "./syncState.ts";
 
@@ -29,8 +28,11 @@ export interface UploadInput {
   /** The request body as received (still compressed). Always removed. */
   incomingPath: string;
   compression: Compression;
-  /** The user's collection: the prepared file is written beside it, so the swap is a rename. */
-  collectionPath: string;
+  /**
+   * Where the prepared file goes: beside the collection, so the swap is a rename. Named by the
+   * caller, which removes it (and its SQLite leftovers) should the task's thread die.
+   */
+  preparedPath: string;
   maxUncompressedBytes: number;
 }
 
@@ -46,7 +48,7 @@ export interface UploadOutcome {
 }
 
 export async function prepareUpload(input: UploadInput): Promise<PreparedUpload> {
-  const prepared = tempPathBeside(input.collectionPath, ".upload");
+  const prepared = input.preparedPath;
   let ready = false;
   try {
     try {
@@ -100,8 +102,13 @@ async function decompressTo(input: UploadInput, target: string): Promise<void> {
   await writeStreamToFile(stream, target, input.maxUncompressedBytes - 1);
 }
 
+/** The files SQLite may have made beside a database at `path`. */
+export function sqliteLeftovers(path: string): string[] {
+  return [`${path}-journal`, `${path}-wal`, `${path}-shm`];
+}
+
 function removeSqliteLeftovers(path: string, includingFile: boolean): void {
-  const leftovers = [`${path}-journal`, `${path}-wal`, `${path}-shm`];
+  const leftovers = sqliteLeftovers(path);
   for (const leftover of includingFile ? [path, ...leftovers] : leftovers) {
     rmSync(leftover, { force: true });
   }

@@ -1,0 +1,206 @@
+/**
+ * Receiving an upload: the one pipeline behind a full upload (`/sync/upload`) and a media batch
+ * (`/msync/uploadChanges`). Refuse while the user's temporaries are at their limit (409: the
+ * client tries again later, so a retrying client cannot fill the disk); stream the body to a
+ * temporary in the user's folder; prepare it on a task worker (decompress, check, convert or
+ * stage: the heavy part, off the user's worker); install the result with a job on the user's
+ * worker. Every temporary is named here, so each one is removed whatever fails: the client, the
+ * disk, the task, or the task's thread itself.
+ */
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import type { Compression } from "../compression.ts";
+import { readSmallOrToFile, StreamTooLarge, writeStreamToFile } from "../platform/files.ts";
+import { mediaTempPath } from "../storage/media/mediaStore.ts";
+import { tempPathBeside, userPaths } from "../storage/paths.ts";
+import { temporaryBytes } from "../storage/temporaries.ts";
+import { sqliteLeftovers, type UploadOutcome } from "../sync/collection/upload.ts";
+import { UPLOAD_TOO_LARGE } from "../sync/collection/uploadReplies.ts";
+import { badRequest, conflict } from "../sync/errors.ts";
+import { IN_PLACE_MAX_BYTES } from "../sync/media/limits.ts";
+import type { MediaOp } from "../sync/media/ops.ts";
+import type { MediaUploadResult } from "../sync/media/upload.ts";
+import type { CollectionExecutor } from "./executor.ts";
+import type { Job, JobResult, UserRef } from "./jobs.ts";
+import type { Task, TaskResult } from "./tasks.ts";
+
+export interface UploadLimits {
+  /** Bound on the body as sent and on what it decompresses to. */
+  maxUncompressedBytes: number;
+  /** ANKISYNCD_MAX_TEMP_MEGS: uploads are refused while the user's temporaries take this much. */
+  maxTempBytes: number;
+}
+
+/** Where uploads go and what bounds them; the same for every request. */
+export interface UploadSite {
+  executor: CollectionExecutor;
+  dataDir: string;
+  limits: UploadLimits;
+}
+
+export interface Upload {
+  user: UserRef;
+  /** The request body as sent (still compressed), unread. */
+  body: ReadableStream<Uint8Array>;
+  compression: Compression;
+}
+
+/** A full upload. The reply is OK, or the sentence Anki shows (corrupt, too large). */
+export function receiveCollectionUpload(site: UploadSite, upload: Upload): Promise<UploadOutcome> {
+  const paths = userPaths(site.dataDir, upload.user.uuid);
+  const incomingPath = tempPathBeside(paths.collection, ".incoming");
+  const preparedPath = tempPathBeside(paths.collection, ".upload");
+  return receive<Of<Task, "prepareUpload">, Of<Job, "upload">>(site, upload, paths.dir, {
+    incomingPath,
+    tooLarge: (err) => ({ reply: UPLOAD_TOO_LARGE, detail: err.message }),
+    task: {
+      kind: "prepareUpload",
+      input: {
+        incomingPath,
+        compression: upload.compression,
+        preparedPath,
+        maxUncompressedBytes: site.limits.maxUncompressedBytes,
+      },
+    },
+    taskTemporaries: [preparedPath, ...sqliteLeftovers(preparedPath)],
+    install: (prepared) =>
+      prepared.ready
+        ? { job: { kind: "upload", user: upload.user, preparedPath }, temporaries: [preparedPath] }
+        : { answer: { reply: prepared.reply, detail: prepared.detail } },
+  });
+}
+
+/** A media batch: `[entries processed, media usn after it]`. */
+export function receiveMediaUpload(site: UploadSite, upload: Upload): Promise<MediaUploadResult> {
+  const paths = userPaths(site.dataDir, upload.user.uuid);
+  const incomingPath = mediaTempPath(paths, ".upload");
+  const staging = {
+    zipPath: mediaTempPath(paths, ".upload.zip"),
+    staging: mediaTempPath(paths, ".staging"),
+  };
+  const limits = { maxUncompressedBytes: site.limits.maxUncompressedBytes };
+  return receive<Of<Task, "stageMediaUpload">, MediaJob<"uploadChanges">>(site, upload, paths.dir, {
+    incomingPath,
+    tooLarge: (err) => {
+      throw badRequest(`media upload body: ${err.message}`, { cause: err });
+    },
+    // The usual batch of a few small files is done in place on the user's worker, where a task
+    // worker would cost more than the work; null when it turns out not to be small.
+    inPlace: {
+      maxBytes: IN_PLACE_MAX_BYTES,
+      job: (body) => ({
+        kind: "media",
+        user: upload.user,
+        op: { method: "uploadSmallChanges", body, compression: upload.compression, limits },
+      }),
+    },
+    task: {
+      kind: "stageMediaUpload",
+      input: { incomingPath, compression: upload.compression },
+      paths: staging,
+      limits,
+    },
+    taskTemporaries: [staging.zipPath, staging.staging],
+    install: (staged) => ({
+      job: { kind: "media", user: upload.user, op: { method: "uploadChanges", staged } },
+      temporaries: [staged.staging],
+    }),
+  });
+}
+
+type Of<U, K> = Extract<U, { kind: K }>;
+type MediaJob<M> = Of<Job, "media"> & { op: Extract<MediaOp, { method: M }> };
+
+/** One upload's steps: task `T` prepares the received body, job `J` installs what it made. */
+interface UploadPlan<T extends Task, J extends Job> {
+  /** Where the body is written. */
+  incomingPath: string;
+  /** A body past the limit: the answer, or a thrown refusal. */
+  tooLarge(err: StreamTooLarge): JobResult<J>;
+  /** A body of at most `maxBytes` is first offered, in memory, to `job`: its null means "not small". */
+  inPlace?: { maxBytes: number; job(body: Uint8Array): Job };
+  task: T;
+  /** What the task creates (it removes them itself unless its thread dies). */
+  taskTemporaries: string[];
+  /** The installing job and what it consumes, or the answer when there is nothing to install. */
+  install(prepared: TaskResult<T>): { job: J; temporaries: string[] } | { answer: JobResult<J> };
+}
+
+async function receive<T extends Task, J extends Job>(
+  site: UploadSite,
+  upload: Upload,
+  userDir: string,
+  plan: UploadPlan<T, J>,
+): Promise<JobResult<J>> {
+  const { executor, limits } = site;
+  mkdirSync(userDir, { recursive: true });
+  checkTemporarySpace(userDir, limits.maxTempBytes);
+  let prepared: TaskResult<T>;
+  try {
+    let small: Uint8Array | null;
+    try {
+      small = await receiveBody(upload.body, plan, limits.maxUncompressedBytes);
+    } catch (err) {
+      if (err instanceof StreamTooLarge) return plan.tooLarge(err);
+      throw err;
+    }
+    if (small) {
+      const inPlace = plan.inPlace as NonNullable<typeof plan.inPlace>;
+      // The in-place job answers for J, or null to hand the body on to the task.
+      const answer = (await executor.run(inPlace.job(small))) as JobResult<J> | null;
+      if (answer !== null) return answer;
+      writeFileSync(plan.incomingPath, small, { flag: "wx" });
+    }
+    prepared = await executor.runTask(plan.task);
+  } catch (err) {
+    // The task removes what it made; this covers a task thread that died first.
+    removeAll(plan.taskTemporaries);
+    throw err;
+  } finally {
+    rmSync(plan.incomingPath, { force: true });
+  }
+  const next = plan.install(prepared);
+  if ("answer" in next) return next.answer;
+  try {
+    return await executor.run(next.job);
+  } finally {
+    // Gone already once installed; removed here if the job never ran or failed.
+    removeAll(next.temporaries);
+  }
+}
+
+/**
+ * Streams the body to `plan.incomingPath`; returns it in memory instead (nothing written) when
+ * the plan takes small bodies in place and this one is. Past the limit: StreamTooLarge, with
+ * the body read on so the client gets the answer.
+ */
+async function receiveBody(
+  body: ReadableStream<Uint8Array>,
+  plan: UploadPlan<Task, Job>,
+  maxBytes: number,
+): Promise<Uint8Array | null> {
+  if (!plan.inPlace) {
+    await writeStreamToFile(body, plan.incomingPath, maxBytes, { drainOnError: true });
+    return null;
+  }
+  const received = await readSmallOrToFile(
+    body,
+    plan.inPlace.maxBytes,
+    plan.incomingPath,
+    maxBytes,
+  );
+  return "bytes" in received ? received.bytes : null;
+}
+
+/** Refused with 409 while the user's temporaries already take `maxTempBytes`. */
+function checkTemporarySpace(userDir: string, maxTempBytes: number): void {
+  const used = temporaryBytes(userDir);
+  if (used >= maxTempBytes) {
+    throw conflict(
+      `temporary files in ${userDir} take ${used} bytes (ANKISYNCD_MAX_TEMP_MEGS); try again later`,
+    );
+  }
+}
+
+function removeAll(paths: string[]): void {
+  for (const path of paths) rmSync(path, { recursive: true, force: true });
+}

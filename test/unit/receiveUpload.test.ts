@@ -1,0 +1,202 @@
+/**
+ * The upload pipeline (executor/receiveUpload.ts) on its failure paths, with an executor that
+ * fails where a real one can: a task thread that dies after writing part of its output, an
+ * install job that fails, a body past the limit, temporaries already at their limit. Whatever
+ * fails, no temporary of the upload is left in the user's folder.
+ */
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { CollectionExecutor } from "../../src/executor/executor.ts";
+import type { Job } from "../../src/executor/jobs.ts";
+import {
+  receiveCollectionUpload,
+  receiveMediaUpload,
+  type UploadSite,
+} from "../../src/executor/receiveUpload.ts";
+import type { Task } from "../../src/executor/tasks.ts";
+import { tempPathBeside, userPaths } from "../../src/storage/paths.ts";
+import { UPLOAD_TOO_LARGE } from "../../src/sync/collection/uploadReplies.ts";
+import { SyncError } from "../../src/sync/errors.ts";
+
+const user = { uuid: "u1" };
+let dataDir: string;
+
+beforeEach(() => {
+  dataDir = mkdtempSync(join(tmpdir(), "ankisyncd-receive-"));
+});
+afterEach(() => {
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const userDir = () => userPaths(dataDir, user.uuid).dir;
+const leftovers = () => readdirSync(userDir()).filter((name) => name.includes(".tmp-"));
+const body = (bytes: number) => new Blob([new Uint8Array(bytes).fill(1)]).stream();
+
+/** An executor whose task and jobs do what the test says, recording what it was given. */
+function executor(
+  onTask: (task: Task) => unknown,
+  onJob: (job: Job) => unknown = () => ({ reply: "OK", detail: "" }),
+): CollectionExecutor & { tasks: Task[]; jobs: Job[] } {
+  const tasks: Task[] = [];
+  const jobs: Job[] = [];
+  return {
+    tasks,
+    jobs,
+    run: async (job) => {
+      jobs.push(job);
+      return onJob(job) as never;
+    },
+    runTask: async (task) => {
+      tasks.push(task);
+      return onTask(task) as never;
+    },
+    close: async () => {},
+  };
+}
+
+const site = (exec: CollectionExecutor, maxTempBytes = 1 << 30): UploadSite => ({
+  executor: exec,
+  dataDir,
+  limits: { maxUncompressedBytes: 1 << 20, maxTempBytes },
+});
+
+/** What a task thread that dies half-way leaves: part of its output, then the crash. */
+function dyingTask(task: Task): never {
+  if (task.kind === "prepareUpload") {
+    writeFileSync(task.input.preparedPath, "half a collection");
+    writeFileSync(`${task.input.preparedPath}-journal`, "journal");
+  } else {
+    mkdirSync(task.paths.staging);
+    writeFileSync(join(task.paths.staging, "0"), "staged");
+    writeFileSync(task.paths.zipPath, "zip");
+  }
+  throw new SyncError("serverError", "task worker: crashed");
+}
+
+describe("full upload", () => {
+  test("a task thread that dies leaves no temporary", async () => {
+    const exec = executor(dyingTask);
+    const upload = receiveCollectionUpload(site(exec), {
+      user,
+      body: body(1000),
+      compression: "zstd",
+    });
+    await expect(upload).rejects.toThrow("crashed");
+    expect(exec.tasks.length).toBe(1);
+    expect(leftovers()).toEqual([]);
+  });
+
+  test("an install job that fails leaves no prepared file", async () => {
+    const exec = executor(
+      (task) => {
+        if (task.kind !== "prepareUpload") throw new Error("unexpected");
+        writeFileSync(task.input.preparedPath, "prepared");
+        return { ready: true, preparedPath: task.input.preparedPath, convertedFrom: 11 };
+      },
+      () => {
+        throw new SyncError("serverError", "worker crashed");
+      },
+    );
+    const upload = receiveCollectionUpload(site(exec), {
+      user,
+      body: body(1000),
+      compression: "zstd",
+    });
+    await expect(upload).rejects.toThrow("worker crashed");
+    expect(exec.jobs.map((j) => j.kind)).toEqual(["upload"]);
+    expect(leftovers()).toEqual([]);
+  });
+
+  test("a body past the limit is answered 'too large', nothing run", async () => {
+    const exec = executor(() => {
+      throw new Error("no task expected");
+    });
+    const outcome = await receiveCollectionUpload(site(exec), {
+      user,
+      body: body(2 << 20),
+      compression: "zstd",
+    });
+    expect(outcome.reply).toBe(UPLOAD_TOO_LARGE);
+    expect(exec.tasks).toEqual([]);
+    expect(leftovers()).toEqual([]);
+  });
+
+  test("a refused upload (not ready) is answered without an install job", async () => {
+    const exec = executor(() => ({ ready: false, reply: "corrupt", detail: "not a database" }));
+    const outcome = await receiveCollectionUpload(site(exec), {
+      user,
+      body: body(10),
+      compression: "zstd",
+    });
+    expect(outcome).toEqual({ reply: "corrupt", detail: "not a database" });
+    expect(exec.jobs).toEqual([]);
+    expect(leftovers()).toEqual([]);
+  });
+
+  test("temporaries at their limit: 409 before the body is read", async () => {
+    mkdirSync(userDir(), { recursive: true });
+    writeFileSync(
+      tempPathBeside(join(userDir(), "collection.anki2"), ".incoming"),
+      "x".repeat(100),
+    );
+    const exec = executor(() => {
+      throw new Error("no task expected");
+    });
+    const stream = body(10);
+    const upload = receiveCollectionUpload(site(exec, 100), {
+      user,
+      body: stream,
+      compression: "zstd",
+    });
+    const err = await upload.catch((e) => e);
+    expect(err).toBeInstanceOf(SyncError);
+    expect((err as SyncError).kind).toBe("conflict");
+    expect(stream.locked).toBe(false);
+  });
+});
+
+describe("media upload", () => {
+  test("a small batch is done in place: no task, no temporary", async () => {
+    const exec = executor(
+      () => {
+        throw new Error("no task expected");
+      },
+      () => [2, 7],
+    );
+    const result = await receiveMediaUpload(site(exec), {
+      user,
+      body: body(100),
+      compression: "zstd",
+    });
+    expect(result).toEqual([2, 7]);
+    expect(exec.jobs.map((j) => (j.kind === "media" ? j.op.method : j.kind))).toEqual([
+      "uploadSmallChanges",
+    ]);
+    expect(leftovers()).toEqual([]);
+  });
+
+  test("a small body that is not small after all goes to the task; a dying task leaves nothing", async () => {
+    const exec = executor(dyingTask, () => null);
+    const upload = receiveMediaUpload(site(exec), { user, body: body(100), compression: "zstd" });
+    await expect(upload).rejects.toThrow("crashed");
+    expect(exec.tasks.map((t) => t.kind)).toEqual(["stageMediaUpload"]);
+    expect(leftovers()).toEqual([]);
+    expect(existsSync(join(userDir(), "media"))).toBe(false);
+  });
+
+  test("a body past the limit is a 400, nothing run", async () => {
+    const exec = executor(() => {
+      throw new Error("no task expected");
+    });
+    const err = await receiveMediaUpload(site(exec), {
+      user,
+      body: body(2 << 20),
+      compression: "zstd",
+    }).catch((e) => e);
+    expect((err as SyncError).kind).toBe("badRequest");
+    expect(exec.tasks).toEqual([]);
+    expect(leftovers()).toEqual([]);
+  });
+});
