@@ -13,7 +13,14 @@ import { collectionSyncRoutes } from "./routes/collectionSync.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { mediaSyncRoutes } from "./routes/mediaSync.ts";
 import { metricsOnSyncPort, metricsRoutes } from "./routes/metrics.ts";
-import { SyncCall } from "./syncEndpoint.ts";
+import { failOrForward, SyncCall } from "./syncEndpoint.ts";
+
+interface ErrorContext {
+  code: unknown;
+  error: unknown;
+  syncCall?: unknown;
+  set: { status?: number | string };
+}
 
 export function createApp(deps: AppDeps) {
   /**
@@ -49,14 +56,19 @@ export function createApp(deps: AppDeps) {
       .error({ SyncError, IdentityError, PlacementError })
       // Destructured, not taken whole: Elysia reads which context fields a hook uses, and a
       // whole context would make every route copy its response to merge headers.
-      .onError(
-        ({ code, error, syncCall }: { code: unknown; error: unknown; syncCall?: unknown }) => {
-          if (code === "NOT_FOUND") return new Response("404", { status: 404 });
-          if (syncCall instanceof SyncCall) return syncCall.fail(typedError(code, error));
-          deps.log.error("unhandled error", { code, error: String(error) });
-          return new Response("500", { status: 500 });
-        },
-      )
+      .onError(({ code, error, syncCall, set }: ErrorContext) => {
+        if (code === "NOT_FOUND") return new Response("404", { status: 404 });
+        if (syncCall instanceof SyncCall) {
+          return failOrForward(deps, syncCall, typedError(code, error)).then((response) => {
+            // Elysia answers an error hook's 200 with the error's status (500) unless told:
+            // a forwarded answer keeps the owner's.
+            set.status = response.status;
+            return response;
+          });
+        }
+        deps.log.error("unhandled error", { code, error: String(error) });
+        return new Response("500", { status: 500 });
+      })
       .use(healthRoutes(deps))
       .use(
         deps.metrics && metricsOnSyncPort(deps.config.metrics)

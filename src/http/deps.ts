@@ -18,7 +18,7 @@ export interface AppDeps {
   /** Counts sync requests when /metrics is on. */
   metrics?: ServerMetrics;
   /** Scale-out (ANKISYNCD_PUBLIC_URL): which node serves which user. */
-  placement?: Pick<NodePlacement, "admit" | "admitMeta" | "leave">;
+  placement?: Pick<NodePlacement, "admit" | "admitMeta" | "leave" | "nodeId">;
 }
 
 /** Where uploads go and what bounds them (executor/receiveUpload.ts). */

@@ -20,6 +20,7 @@ import type { NormalSyncMethod } from "../sync/collection/normalSync.ts";
 import { SyncError } from "../sync/errors.ts";
 import { clientIp } from "./clientIp.ts";
 import type { AppDeps } from "./deps.ts";
+import { forwardCall, forwardTarget } from "./forward.ts";
 import { errorResponseFor } from "./status.ts";
 import { decodeSyncRequest, type SyncRequest } from "./syncRequest.ts";
 
@@ -44,6 +45,8 @@ export class SyncCall {
   user?: SyncUser;
   /** Scale-out: this node admitted the request for the user (left once it is answered). */
   placed = false;
+  /** Scale-out: the node this request was passed on to (forward.ts), for the log line. */
+  forwardedTo?: string;
   /** Set when the request failed: the typed error (app.ts onError). */
   error?: unknown;
   /**
@@ -119,16 +122,8 @@ export function syncEndpoint(deps: AppDeps) {
       const call = derived(syncCall);
       if (!(responseValue instanceof Response)) return;
       call.answered(responseValue);
-      // A body of unknown length (a download streamed from disk) is counted as it goes out.
-      if (!metrics || call.bodyBytes !== null || responseValue.body === null) return;
-      return new Response(
-        countBytes(responseValue.body, (n) => metrics.sent(call.label, n)),
-        {
-          status: responseValue.status,
-          statusText: responseValue.statusText,
-          headers: responseValue.headers,
-        },
-      );
+      const counted = countedResponse(deps, call, responseValue);
+      return counted === responseValue ? undefined : counted;
     })
     .onAfterResponse({ as: "scoped" }, ({ syncCall }) => {
       const call = derived(syncCall);
@@ -154,16 +149,47 @@ export const loginRoute = { parse: "none" as const, syncLogin: true } as const;
 /** Any other `/sync/<name>` or `/msync/<name>`: answered 404 without reading anything. */
 export const unknownRoute = { parse: "none" as const } as const;
 
-/** Scale-out: does this node serve the user? (`meta` may be redirected to the user's node.) */
+/**
+ * Scale-out: does this node serve the user? (`meta` may be redirected to the user's node;
+ * requests of a user another node serves may be forwarded there: `failOrForward`.)
+ */
 async function admit(
   placement: NonNullable<AppDeps["placement"]>,
   user: SyncUser,
   method: SyncMethod,
   req: SyncRequest,
 ): Promise<void> {
-  if (method !== "meta") return placement.admit(user.uuid);
-  const { version, addressedBase = "", skey: sessionKey } = req;
-  await placement.admitMeta(user.uuid, { version, addressedBase, sessionKey });
+  const { version, addressedBase = "", skey: sessionKey, forwardedBy } = req;
+  if (method !== "meta") return placement.admit(user.uuid, forwardedBy);
+  await placement.admitMeta(user.uuid, { version, addressedBase, sessionKey, forwardedBy });
+}
+
+/**
+ * The answer to a sync request that failed: its error's status, unless placement names the
+ * live node that serves the user and the request can still be passed on whole; then that
+ * node's answer, streamed back (forward.ts).
+ */
+export async function failOrForward(
+  deps: AppDeps,
+  call: SyncCall,
+  error: unknown,
+): Promise<Response> {
+  const target = forwardTarget(error, call.req);
+  if (!target || !call.req || !call.user) return call.fail(error);
+  call.forwardedTo = target.nodeId;
+  const response = await forwardCall(call.req, target, deps.placement?.nodeId ?? "", deps.log);
+  call.answered(response);
+  return countedResponse(deps, call, response);
+}
+
+/** A body of unknown length (a download streamed from disk) is counted as it goes out. */
+function countedResponse(deps: AppDeps, call: SyncCall, response: Response): Response {
+  const { metrics } = deps;
+  if (!metrics || call.bodyBytes !== null || response.body === null) return response;
+  return new Response(
+    countBytes(response.body, (n) => metrics.sent(call.label, n)),
+    { status: response.status, statusText: response.statusText, headers: response.headers },
+  );
 }
 
 /** The plugin's scoped derive runs for every route it serves; Elysia types it as optional. */
@@ -185,10 +211,12 @@ function logCall(deps: AppDeps, call: SyncCall): void {
     ms: Math.round(performance.now() - call.started),
     bytesOut: call.bytesOut,
     error: error instanceof Error ? error.message : undefined,
+    forwardedTo: call.forwardedTo,
   };
   if (error instanceof SyncError && error.kind === "diskFull") deps.log.error("disk full", fields);
   else if (status >= 500) deps.log.error("sync request failed", fields);
   else if (status >= 400) deps.log.warn("sync request refused", fields);
+  else if (call.forwardedTo) deps.log.info("sync forwarded to the user's node", fields);
   else deps.log.info("sync", fields);
 }
 

@@ -37,7 +37,27 @@ export interface SyncRequest {
   compression: Compression;
   /** The node base the client addressed (scale-out: placement/addressing.ts). */
   addressedBase?: string;
+  /** Scale-out: the node that forwarded this request to us (forward.ts), if one did. */
+  forwardedBy?: string;
+  /**
+   * What it takes to forward the request whole (forward.ts): its headers and path, and for
+   * multipart the body as received (read here, bounded); an `anki-sync` request forwards
+   * `body`, still the client's unread stream.
+   */
+  forwardable?: Forwardable;
 }
+
+export interface Forwardable {
+  method: "GET" | "POST";
+  headers: Headers;
+  /** Path and query, as this node received them. */
+  path: string;
+  /** The body to send instead of `SyncRequest.body`; `null`: none (a GET). */
+  body?: Blob | null;
+}
+
+/** Set on a request one node passes on to another (forward.ts); never forwarded again. */
+export const FORWARDED_HEADER = "x-ankisyncd-forwarded";
 
 const EMPTY_BODY = new TextEncoder().encode("{}");
 
@@ -45,13 +65,26 @@ export async function decodeSyncRequest(
   request: Request,
   maxLegacyBodyBytes: number,
 ): Promise<SyncRequest> {
-  if (request.method === "GET") return decodeQuery(request);
+  if (request.method === "GET") return { ...decodeQuery(request), ...forwarding(request, null) };
   const header = request.headers.get("anki-sync");
-  const decoded =
+  const { req, raw } =
     header !== null
-      ? decodeHeaderRequest(header, request)
+      ? { req: decodeHeaderRequest(header, request), raw: undefined }
       : await decodeMultipart(request, maxLegacyBodyBytes);
-  return { ...decoded, addressedBase: addressedBase(request.headers) };
+  return { ...req, addressedBase: addressedBase(request.headers), ...forwarding(request, raw) };
+}
+
+/** Scale-out: who forwarded the request, and what forwarding it on would take. */
+function forwarding(
+  request: Request,
+  body: Blob | null | undefined,
+): Pick<SyncRequest, "forwardedBy" | "forwardable"> {
+  const url = new URL(request.url);
+  const method = request.method === "GET" ? "GET" : "POST";
+  return {
+    forwardedBy: request.headers.get(FORWARDED_HEADER) ?? undefined,
+    forwardable: { method, headers: request.headers, path: url.pathname + url.search, body },
+  };
 }
 
 function decodeQuery(request: Request): SyncRequest {
@@ -114,13 +147,17 @@ function parseSyncHeader(text: string): SyncHeader {
   return h as SyncHeader;
 }
 
-async function decodeMultipart(request: Request, maxBytes: number): Promise<SyncRequest> {
+async function decodeMultipart(
+  request: Request,
+  maxBytes: number,
+): Promise<{ req: SyncRequest; raw: Blob }> {
   const type = request.headers.get("content-type") ?? "";
   if (!type.startsWith("multipart/form-data"))
     throw badRequest("neither anki-sync header nor multipart body");
   const length = Number(request.headers.get("content-length") ?? "0");
   if (length > maxBytes) throw badRequest(`multipart body of ${length} bytes exceeds the limit`);
-  const form = await readForm(request, type, maxBytes);
+  const raw = await readBody(request, maxBytes);
+  const form = await parseForm(raw, type);
   const text = (name: string) => {
     const v = form.get(name);
     return typeof v === "string" ? v : "";
@@ -130,7 +167,7 @@ async function decodeMultipart(request: Request, maxBytes: number): Promise<Sync
     data === null ? null : typeof data === "string" ? new TextEncoder().encode(data) : data;
   const empty = bytes === null || ("size" in bytes ? bytes.size === 0 : bytes.byteLength === 0);
   const c = form.get("c");
-  return {
+  const req: SyncRequest = {
     version: SYNC_VERSION_10_V2_TIMEZONE,
     legacy: true,
     multipart: true,
@@ -144,10 +181,11 @@ async function decodeMultipart(request: Request, maxBytes: number): Promise<Sync
         : (bytes as Blob).stream(),
     compression: empty || c === null || c === "0" ? "none" : "gzip",
   };
+  return { req, raw };
 }
 
-/** Parses the multipart body, reading at most `maxBytes` of it (chunked bodies carry no length). */
-async function readForm(request: Request, type: string, maxBytes: number): Promise<FormData> {
+/** The multipart body, at most `maxBytes` of it (chunked bodies carry no length). */
+async function readBody(request: Request, maxBytes: number): Promise<Blob> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   if (request.body) {
@@ -163,10 +201,12 @@ async function readForm(request: Request, type: string, maxBytes: number): Promi
       chunks.push(value);
     }
   }
+  return new Blob(chunks as BlobPart[]);
+}
+
+async function parseForm(raw: Blob, type: string): Promise<FormData> {
   try {
-    return await new Response(new Blob(chunks as BlobPart[]), {
-      headers: { "content-type": type },
-    }).formData();
+    return await new Response(raw, { headers: { "content-type": type } }).formData();
   } catch (err) {
     throw badRequest(`unreadable multipart body: ${(err as Error).message}`, { cause: err });
   }

@@ -21,6 +21,8 @@ export interface MetaRequestInfo {
   addressedBase: string;
   /** The client's session key: the same in the `meta` it re-sends after a redirect. */
   sessionKey: string;
+  /** The node that forwarded this request here, if one did (never forwarded twice). */
+  forwardedBy?: string;
 }
 
 export interface PlacementHooks {
@@ -121,15 +123,30 @@ export class NodePlacement {
 
   /**
    * May this node serve a request of the user that is not `meta`? Takes a user nobody serves;
-   * throws `elsewhere` (409) when another node serves them.
+   * throws `elsewhere` (409) when another node serves them. That error names the owner to
+   * forward to when it is live and the request was not forwarded already (`forwardedBy`, the
+   * node that passed it on): one hop at most, so two nodes that disagree cannot loop.
    */
-  async admit(uuid: string): Promise<void> {
+  async admit(uuid: string, forwardedBy?: string): Promise<void> {
     const mine = await this.settled(uuid);
     const now = this.now();
     if (!(mine && mine.validUntil > now)) {
       const placement = await this.claim(uuid);
-      if (placement.nodeId !== this.nodeId)
-        throw new PlacementError("elsewhere", `user is served by node ${placement.nodeId}`);
+      if (placement.nodeId !== this.nodeId) {
+        // Without the owner's row (or the database) the request is refused as before.
+        const owner =
+          forwardedBy === undefined
+            ? await this.liveNode(placement.nodeId).catch(() => null)
+            : null;
+        throw new PlacementError(
+          "elsewhere",
+          forwardedBy === undefined
+            ? `user is served by node ${placement.nodeId}`
+            : `user is served by node ${placement.nodeId}; forwarded here by ${forwardedBy}, not again`,
+          undefined,
+          owner ? { nodeId: owner.id, publicUrl: owner.publicUrl } : undefined,
+        );
+      }
     }
     this.enter(uuid);
   }
@@ -165,7 +182,21 @@ export class NodePlacement {
     } else if (placement.nodeId !== this.nodeId) {
       const asked = placement.movingTo === this.nodeId;
       if (!followsRedirects && !asked) {
-        // An old client cannot be sent elsewhere: ask the owner to hand the user over.
+        // An old client cannot be sent elsewhere: its requests are forwarded to the owner
+        // (taking the user over instead would pull them back and forth between two old
+        // devices on two nodes). Only without a live owner is the user taken over.
+        const owner =
+          request.forwardedBy === undefined
+            ? await this.liveNode(placement.nodeId).catch(() => null)
+            : null;
+        if (owner || request.forwardedBy !== undefined) {
+          throw new PlacementError(
+            "elsewhere",
+            `user is served by node ${placement.nodeId}`,
+            undefined,
+            owner ? { nodeId: owner.id, publicUrl: owner.publicUrl } : undefined,
+          );
+        }
         await this.options.store.requestMove(uuid, this.nodeId);
       }
       if (!followsRedirects || asked) placement = await this.waitForHandover(uuid, placement);
@@ -191,9 +222,16 @@ export class NodePlacement {
       return;
     }
     if (!followsRedirects) {
+      // Handed over just now (a move), or the hand-over asked of the owner did not come.
+      const owner =
+        request.forwardedBy === undefined
+          ? await this.liveNode(placement.nodeId).catch(() => null)
+          : null;
       throw new PlacementError(
         "elsewhere",
-        `node ${placement.nodeId} has not handed the user over yet`,
+        `node ${placement.nodeId} serves the user`,
+        undefined,
+        owner ? { nodeId: owner.id, publicUrl: owner.publicUrl } : undefined,
       );
     }
     const owner = await this.options.store.getNode(placement.nodeId);

@@ -37,7 +37,7 @@ from anki.sync import SyncAuth
 import anki_client as ac
 from conftest import REPO_ROOT, SyncServer, free_port
 from test_https_caddy import Proc, wait_until
-from test_media_sync import add_files, folder_digest, sync_media
+from test_media_sync import add_files, folder_digest, sync_media, wait_media
 
 CADDYFILE = REPO_ROOT / "Caddyfile.scale"
 LEASE_SECS = 6
@@ -205,6 +205,45 @@ def test_meta_on_the_wrong_node_redirects_and_the_client_carries_on(cluster_fact
     assert cl.placements()["user1"] == f"n{home}"
 
 
+def test_media_of_the_first_redirected_sync_is_forwarded_to_the_users_node(cluster_factory, device):
+    """The Sync button with media on, right after the user moved: meta is redirected, and Anki's
+    client sends that sync's media to the address it had before the redirect. That node no
+    longer serves the user and forwards the media requests to the node that does."""
+    cl = cluster_factory()
+    a = device("a")
+    ac.populate(a)
+    auth_a = ac.login(a, cl.public, "user3", USERS["user3"])
+    assert sync_until_done(a, auth_a).action == "upload"
+    home = cl.node_of(auth_a.endpoint)
+    first = {"before-move.txt": b"synced on the first node", "big.bin": os.urandom(300_000)}
+    add_files(a, first)
+    sync_media(a, auth_a)
+    b = device("b")
+    auth_b = ac.login(b, cl.node_url(home), "user3", USERS["user3"])
+    assert sync_until_done(b, auth_b).action == "download"
+    sync_media(b, auth_b)
+
+    target = home % 3 + 1
+    out = cl.admin("user", "move", "user3", f"n{target}", "--wait", "60")
+    assert out.returncode == 0, out.stdout + out.stderr
+    second = {"after-move.txt": b"sent to the old node, stored by the new one", "more.bin": os.urandom(200_000)}
+    add_files(a, second)
+    add_note(a, "after the move")
+    for col, auth in ((a, auth_a), (b, auth_b)):
+        assert cl.node_of(auth.endpoint) == home
+        # One press of Sync, media included (wait_media re-raises a media sync error).
+        res = col.sync_collection(auth, True)
+        assert res.HasField("new_endpoint") and res.new_endpoint == cl.node_url(target), res
+        wait_media(col)
+        auth.endpoint = res.new_endpoint
+    assert "after the move" in fronts(b)
+    assert {k: v for k, v in folder_digest(b).items() if k in first | second} == folder_digest(a)
+    assert set(folder_digest(a)) >= set(first | second)
+    assert cl.placements()["user3"] == f"n{target}"
+    old_log = cl.nodes[home - 1].log_path.read_text(errors="replace")
+    assert "sync forwarded to the user's node" in old_log and "msync/uploadChanges" in old_log
+
+
 def test_admin_move_in_the_middle_of_a_sync_loop_loses_nothing(cluster_factory, device):
     cl = cluster_factory()
     a = device("a")
@@ -337,43 +376,46 @@ def test_many_users_through_the_public_address_in_parallel_processes(cluster_fac
     assert len(set(placed.values())) > 1, placed
 
 
-def test_legacy_client_at_another_node_takes_the_user_over(cluster_factory, device, tmp_path: Path):
-    """A client before 2.1.57 (protocol 10) does not follow redirects: the node it reaches asks
-    the user's node to hand the user over, waits for it, and serves the sync."""
+def test_legacy_client_at_another_node_is_forwarded_to_the_users_node(cluster_factory, device, tmp_path: Path):
+    """A client before 2.1.57 (protocol 10) does not follow redirects: the node it reaches
+    forwards its requests, collection and media, to the user's node, which keeps the user (a
+    current client there is not disturbed)."""
     from types import SimpleNamespace
 
-    from clients import ClientDevice, DriverError
+    from clients import ClientDevice
 
     cl = cluster_factory()
     a = device("a")
     auth_a = ac.login(a, cl.node_url(1), "user6", USERS["user6"])
     add_note(a, "from the current client")
     assert sync_until_done(a, auth_a).action == "upload"
+    add_files(a, {"from-current.txt": b"uploaded at node 1"})
+    sync_media(a, auth_a)
     assert cl.placements()["user6"] == "n1"
 
     legacy = ClientDevice("2.1.54", tmp_path / "devices" / "legacy")
     try:
         legacy.login(SimpleNamespace(url=cl.node_url(2)), "user6", USERS["user6"])
-        deadline = time.monotonic() + RETRY_FOR
-        while True:
-            try:
-                result = legacy.sync()
-                break
-            except DriverError:
-                # 409 while the user's node has not handed over yet: the user presses Sync again.
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
+        result = legacy.sync()
         assert result["action"] == "download", result
-        assert cl.placements()["user6"] == "n2"
+        legacy.call("sync_media")
+        assert legacy.media_files().get("from-current.txt") == b"uploaded at node 1"
         legacy.call("add_note", front="from the legacy client")
+        legacy.add_media("from-legacy.txt", b"uploaded through node 2")
         assert legacy.sync()["action"] == "normal"
-        # The current client, still at node 1, is redirected to node 2.
+        legacy.call("sync_media")
+        assert cl.placements()["user6"] == "n1"
+        # The current client at node 1 is served there, not redirected.
         res = sync_until_done(a, auth_a)
-        assert res.new_endpoint == cl.node_url(2) and res.action == "normal", res
+        assert res.new_endpoint is None and res.action == "normal", res
         assert fronts(a) == {"from the current client", "from the legacy client"}
+        sync_media(a, auth_a)
+        assert folder_digest(a).keys() >= {"from-current.txt", "from-legacy.txt"}
     finally:
         legacy.close()
+    log2 = cl.nodes[1].log_path.read_text(errors="replace")
+    assert "sync forwarded to the user's node" in log2
+    assert "user handed over" not in cl.nodes[0].log_path.read_text(errors="replace")
 
 
 def test_postgres_outage_longer_than_the_lease_and_recovery(cluster_factory, device, postgres_cluster):

@@ -167,6 +167,26 @@ describe.each(testDialects())("on %s", (dialect) => {
         // Other requests at n2: another node serves the user.
         expect(await outcome(n2.admit("u"))).toBe("elsewhere");
         expect(n2.serving("u")).toBe(false);
+        // ... which names n1 to forward to, unless another node forwarded it here already.
+        const forwardTo = async (forwardedBy?: string) =>
+          (await n2.admit("u", forwardedBy).catch((err: PlacementError) => err))?.forwardTo;
+        expect(await forwardTo()).toEqual({
+          nodeId: "n1",
+          publicUrl: "https://sync.example.org/n1/",
+        });
+        expect(await forwardTo("n3")).toBeUndefined();
+        // A legacy client's meta at n2 is forwarded too, and n1 is not asked to hand over.
+        const legacyMeta = (forwardedBy?: string) =>
+          n2
+            .admitMeta("u", { version: 10, addressedBase: at("n2"), sessionKey: "l", forwardedBy })
+            .catch((err: PlacementError) => err);
+        const legacy = await legacyMeta();
+        expect(legacy instanceof PlacementError && legacy.kind).toBe("elsewhere");
+        expect((legacy as PlacementError).forwardTo?.nodeId).toBe("n1");
+        const again = await legacyMeta("n3");
+        expect(again instanceof PlacementError && again.kind).toBe("elsewhere");
+        expect((again as PlacementError).forwardTo).toBeUndefined();
+        expect((await store.find("u"))?.movingTo).toBeNull();
       } finally {
         await n1.stop();
         await n2.stop();
