@@ -131,7 +131,8 @@ class SyncServer:
         return [bun, "run", "src/main.ts"], REPO_ROOT
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNC_")}
+        # The test run's own settings (ANKISYNCD_TEST_*) are not the server's.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SYNC_", "ANKISYNCD_TEST_"))}
         env.update(SYNC_HOST=self.host, SYNC_PORT=str(self.port), SYNC_BASE=str(self.base))
         for i, (user, pw) in enumerate(self.users.items(), start=1):
             env[f"SYNC_USER{i}"] = f"{user}:{pw}"

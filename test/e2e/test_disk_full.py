@@ -19,6 +19,7 @@ from anki.errors import SyncError
 
 import anki_client as ac
 from conftest import USERS
+from logs import log_with
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ def test_sync_on_a_full_disk_then_recovers(server_factory, device, small_fs: Pat
         else:
             assert "try again" in str(err.value), err.value
             assert temporaries(server.base) == []
-            log = server.log_path.read_text(errors="replace")
+            log = log_with(server.log_path, "disk full")
             assert "disk full" in log and str(server.base) in log
             assert "\n    at " not in log
     finally:

@@ -34,6 +34,7 @@ import requests
 
 from anki_client import zstd_compress
 from conftest import REPO_ROOT, USERS, SyncServer, _die_with_parent, free_port
+from logs import log_with
 
 E2E_DIR = Path(__file__).resolve().parent
 CADDYFILE = REPO_ROOT / "Caddyfile"
@@ -359,7 +360,7 @@ def test_letsencrypt_mode_with_pebble(server_factory, procs, tmp_path: Path):
         assert conn.getresponse().status == 403
     finally:
         conn.close()
-    probe_lines = [line for line in server.log_path.read_text().splitlines() if "ip-probe" in line]
+    probe_lines = [line for line in log_with(server.log_path, "ip-probe").splitlines() if "ip-probe" in line]
     assert probe_lines, server.log_tail()
     assert "ip=127.0.0.2" in probe_lines[-1] and "6.6.6.6" not in probe_lines[-1], probe_lines[-1]
 

@@ -38,6 +38,7 @@ import anki_client as ac
 from conftest import REPO_ROOT, SyncServer, free_port
 from test_https_caddy import Proc, wait_until
 from test_media_sync import add_files, folder_digest, sync_media, wait_media
+from logs import log_with
 
 CADDYFILE = REPO_ROOT / "Caddyfile.scale"
 LEASE_SECS = 6
@@ -240,7 +241,7 @@ def test_media_of_the_first_redirected_sync_is_forwarded_to_the_users_node(clust
     assert {k: v for k, v in folder_digest(b).items() if k in first | second} == folder_digest(a)
     assert set(folder_digest(a)) >= set(first | second)
     assert cl.placements()["user3"] == f"n{target}"
-    old_log = cl.nodes[home - 1].log_path.read_text(errors="replace")
+    old_log = log_with(cl.nodes[home - 1].log_path, "msync/uploadChanges")
     assert "sync forwarded to the user's node" in old_log and "msync/uploadChanges" in old_log
 
 
@@ -413,7 +414,7 @@ def test_legacy_client_at_another_node_is_forwarded_to_the_users_node(cluster_fa
         assert folder_digest(a).keys() >= {"from-current.txt", "from-legacy.txt"}
     finally:
         legacy.close()
-    log2 = cl.nodes[1].log_path.read_text(errors="replace")
+    log2 = log_with(cl.nodes[1].log_path, "sync forwarded to the user's node")
     assert "sync forwarded to the user's node" in log2
     assert "user handed over" not in cl.nodes[0].log_path.read_text(errors="replace")
 

@@ -12,6 +12,7 @@ import pytest
 import requests
 from anki.errors import SyncError
 from conftest import REPO_ROOT, USERS
+from logs import log_with
 
 
 @pytest.fixture(autouse=True)
@@ -86,7 +87,7 @@ def test_postgres_outage_fails_syncs_cleanly_and_they_recover(server_factory, da
     finally:
         postgres_cluster.resume()
 
-    assert "shared database (PostgreSQL) unavailable" in node.log_path.read_text(errors="replace")
+    assert "shared database (PostgreSQL) unavailable" in log_with(node.log_path, "shared database (PostgreSQL) unavailable")
     assert requests.get(node.url + "ready", timeout=30).status_code == 200
     assert ac.sync(a, auth).action == "normal"
     b = device("B")
