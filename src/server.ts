@@ -21,11 +21,11 @@ import { SessionStore } from "./identity/sessions.ts";
 import { createIdentity } from "./identity/setup.ts";
 import { openStateDb, type StateDb } from "./identity/stateDb.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { CountingExecutor } from "./metrics/executorStats.ts";
-import { ServerMetrics } from "./metrics/serverMetrics.ts";
+import type { ServerMetrics } from "./metrics/serverMetrics.ts";
 import { DbPlacementStore } from "./placement/dbStore.ts";
 import { NodePlacement } from "./placement/nodePlacement.ts";
 import { PlacedExecutor } from "./placement/placedExecutor.ts";
+import { releaseHashingMemory } from "./platform/password.ts";
 import { type Listener, listen } from "./platform/serve.ts";
 import { checkUnicaseExtension, useUnicaseExtension } from "./platform/sqlite.ts";
 import { InstanceLease, instanceAlive, instanceTag } from "./storage/instance.ts";
@@ -132,7 +132,7 @@ export async function startServer(
     config.workers,
   );
   let placement: NodePlacement | undefined;
-  const counted = withMetrics(config, baseExecutor, () => placement?.servedUsers ?? 0);
+  const counted = await withMetrics(config, baseExecutor, () => placement?.servedUsers ?? 0);
   const metrics = counted.metrics;
   placement = config.cluster ? newPlacement(config, services, counted.executor, log) : undefined;
   let executor = counted.executor;
@@ -151,6 +151,8 @@ export async function startServer(
     placement,
   });
   const listener = listen(app, { hostname: config.host, port: config.port });
+  // The SYNC_USERn password checks above (64 MiB of argon2 each) and start-up's garbage.
+  releaseHashingMemory();
   const port = listener.port;
   const metricsListener = metrics ? startMetricsListener(metrics, config.metrics) : null;
   const metricsUrl = metricsListener
@@ -214,13 +216,20 @@ function newPlacement(
   });
 }
 
-/** Metrics need counts from the executor; without /metrics nothing is wrapped. */
-function withMetrics(
+/**
+ * Metrics need counts from the executor; without /metrics nothing is wrapped, and prom-client
+ * (about 14 MB of an idle server's memory) is not even loaded.
+ */
+async function withMetrics(
   config: Config,
   executor: CollectionExecutor,
   placedUsers: () => number,
-): { executor: CollectionExecutor; metrics?: ServerMetrics } {
+): Promise<{ executor: CollectionExecutor; metrics?: ServerMetrics }> {
   if (config.metrics.port === null && config.metrics.token === null) return { executor };
+  const [{ CountingExecutor }, { ServerMetrics }] = await Promise.all([
+    import("./metrics/executorStats.ts"),
+    import("./metrics/serverMetrics.ts"),
+  ]);
   const counting = new CountingExecutor(executor, config.idleCloseSecs * 1000);
   const metrics = new ServerMetrics({
     dataDir: config.dataDir,

@@ -1,7 +1,6 @@
 /** Builds the identity service from the configuration: providers in ANKISYNCD_AUTH_PROVIDERS order. */
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
-import { CognitoProvider } from "./cognito/provider.ts";
 import type { KnownLoginStore } from "./knownLogins.ts";
 import { LocalProvider } from "./localProvider.ts";
 import type { LocalUserStore } from "./localUsers.ts";
@@ -23,12 +22,16 @@ export async function createIdentity(
   stores: IdentityStores,
   log: Logger,
 ): Promise<IdentityService> {
-  // The AWS SDK costs tens of MB of memory: load it only when Cognito is configured.
-  const sdk = config.cognito ? await import("./cognito/api.ts") : undefined;
+  // The AWS SDK costs tens of MB of memory, jose (ID tokens) a few: load them only when
+  // Cognito is configured.
+  const [sdk, cognito] = config.cognito
+    ? await Promise.all([import("./cognito/api.ts"), import("./cognito/provider.ts")])
+    : [undefined, undefined];
   const providers: IdentityProvider[] = config.authProviders.map((name) => {
     if (name === "local") return new LocalProvider(stores.localUsers, stores.profiles);
-    if (!config.cognito || !sdk) throw new Error("cognito provider without a user pool");
-    const provider = new CognitoProvider({
+    if (!config.cognito || !sdk || !cognito)
+      throw new Error("cognito provider without a user pool");
+    const provider = new cognito.CognitoProvider({
       config: config.cognito,
       api: new sdk.SdkCognitoApi(config.cognito),
       profiles: stores.profiles,

@@ -1,2 +1,2 @@
 /** argon2id password hashing (PHC strings): the runtime's implementation. */
-export { hashPassword, verifyArgon2 } from "#platform/password.ts";
+export { hashPassword, releaseHashingMemory, verifyArgon2 } from "#platform/password.ts";

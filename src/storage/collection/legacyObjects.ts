@@ -22,12 +22,55 @@ function checkColumn(column: LegacyColumn): void {
   if (!COLUMNS.has(column)) throw new Error(`not a legacy column: ${column}`);
 }
 
+/** A column's value, the caller's own to change and write back. */
 export function readLegacyColumn(db: Db, column: LegacyColumn): LegacyObject {
+  return parseColumn(readColumnText(db, column), column);
+}
+
+/**
+ * Parsed columns by their text, per open database. Note types carry 64-bit ids, so they take
+ * the slow lossless parse, and every normal sync reads them in several steps (applyChanges,
+ * applyChunk, sanityCheck2): the text is still read each time, but parsed only when it changed.
+ */
+const parsedColumns = new WeakMap<Db, Map<LegacyColumn, { text: string; value: LegacyObject }>>();
+
+/**
+ * A column's value for reading only. It is shared with later callers, so it is frozen: code
+ * that tried to change it would fail at once rather than alter what others see. Callers that
+ * change a column take `readLegacyColumn`.
+ */
+export function viewLegacyColumn(db: Db, column: LegacyColumn): LegacyObject {
+  const text = readColumnText(db, column);
+  let cache = parsedColumns.get(db);
+  if (!cache) {
+    cache = new Map();
+    parsedColumns.set(db, cache);
+  }
+  const cached = cache.get(column);
+  if (cached?.text === text) return cached.value;
+  const value = deepFreeze(parseColumn(text, column));
+  cache.set(column, { text, value });
+  return value;
+}
+
+function readColumnText(db: Db, column: LegacyColumn): string {
   checkColumn(column);
   const row = db.query(`select ${column} as v from col where id = 1`).get() as { v: string } | null;
   if (!row) throw new Error("collection has no col row");
-  const value = parseLegacyJson(row.v);
+  return row.v;
+}
+
+function parseColumn(text: string, column: LegacyColumn): LegacyObject {
+  const value = parseLegacyJson(text);
   if (!isLegacyObject(value)) throw new Error(`col.${column} is not a JSON object`);
+  return value;
+}
+
+function deepFreeze<T extends LegacyJson>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    for (const inner of Object.values(value)) deepFreeze(inner as LegacyJson);
+    Object.freeze(value);
+  }
   return value;
 }
 

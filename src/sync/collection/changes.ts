@@ -18,6 +18,7 @@ import {
   mapValues,
   objectUsn,
   readLegacyColumn,
+  viewLegacyColumn,
   writeLegacyColumn,
 } from "../../storage/collection/legacyObjects.ts";
 import { badRequest } from "../errors.ts";
@@ -82,7 +83,7 @@ export function applyChanges(
 ): string {
   const maps = readMaps(db);
   const reply = outgoingChanges(db, session, maps);
-  mergeObjects(db, session, maps, incoming, Math.floor(now / 1000));
+  mergeObjects(db, session, incoming, Math.floor(now / 1000));
   if (incoming.crt !== null) {
     db.query("update col set crt = $crt where id = 1").run({ crt: incoming.crt });
   }
@@ -91,41 +92,48 @@ export function applyChanges(
   return reply;
 }
 
-/** Merges each kind in Anki's order and writes back only the maps that were touched. */
+/**
+ * Merges each kind in Anki's order and writes back only the maps that were touched; each is
+ * read afresh for that (the views the reply was made from are shared, and stay unchanged).
+ */
 function mergeObjects(
   db: Db,
   session: SyncSession,
-  maps: Maps,
   incoming: UnchunkedChanges,
   nowSecs: number,
 ): void {
   const usn = session.serverUsn;
   if (incoming.models.length > 0) {
-    mergeNotetypes(maps.models, incoming.models, usn, nowSecs);
-    writeLegacyColumn(db, "models", maps.models);
+    const models = readLegacyColumn(db, "models");
+    mergeNotetypes(models, incoming.models, usn, nowSecs);
+    writeLegacyColumn(db, "models", models);
     session.notetypes = undefined;
   }
   if (incoming.decks.length > 0) {
-    mergeDecks(maps.decks, incoming.decks, usn, nowSecs);
-    writeLegacyColumn(db, "decks", maps.decks);
+    const decks = readLegacyColumn(db, "decks");
+    mergeDecks(decks, incoming.decks, usn, nowSecs);
+    writeLegacyColumn(db, "decks", decks);
   }
   if (incoming.dconf.length > 0) {
-    mergeDeckConfigs(maps.dconf, incoming.dconf);
-    writeLegacyColumn(db, "dconf", maps.dconf);
+    const dconf = readLegacyColumn(db, "dconf");
+    mergeDeckConfigs(dconf, incoming.dconf);
+    writeLegacyColumn(db, "dconf", dconf);
   }
-  if (incoming.tags.length > 0 && mergeTags(maps.tags, incoming.tags, usn)) {
-    writeLegacyColumn(db, "tags", maps.tags);
+  if (incoming.tags.length > 0) {
+    const tags = readLegacyColumn(db, "tags");
+    if (mergeTags(tags, incoming.tags, usn)) writeLegacyColumn(db, "tags", tags);
   }
 }
 
 type Maps = Record<Exclude<LegacyColumn, "conf">, LegacyObject>;
 
+/** Read-only views: a kind that has incoming changes is read again, for writing, when merged. */
 function readMaps(db: Db): Maps {
   return {
-    models: readLegacyColumn(db, "models"),
-    decks: readLegacyColumn(db, "decks"),
-    dconf: readLegacyColumn(db, "dconf"),
-    tags: readLegacyColumn(db, "tags"),
+    models: viewLegacyColumn(db, "models"),
+    decks: viewLegacyColumn(db, "decks"),
+    dconf: viewLegacyColumn(db, "dconf"),
+    tags: viewLegacyColumn(db, "tags"),
   };
 }
 

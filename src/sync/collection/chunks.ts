@@ -8,7 +8,7 @@
 import { isLegacyObject, type LegacyJson, stringifyLegacyJson } from "../../legacyJson.ts";
 import type { Db } from "../../platform/sqlite.ts";
 import { normalizeCardData } from "../../storage/collection/cardData.ts";
-import { mapValues, readLegacyColumn } from "../../storage/collection/legacyObjects.ts";
+import { mapValues, viewLegacyColumn } from "../../storage/collection/legacyObjects.ts";
 import { normalizeNoteTags } from "../../storage/collection/names.ts";
 import {
   FIELD_SEPARATOR,
@@ -157,7 +157,7 @@ function mergeNote(
 function notetypeShapes(db: Db, session: SyncSession): Map<string, NotetypeShape> {
   if (session.notetypes) return session.notetypes;
   const shapes = new Map<string, NotetypeShape>();
-  for (const nt of mapValues(readLegacyColumn(db, "models"))) {
+  for (const nt of mapValues(viewLegacyColumn(db, "models"))) {
     const fieldCount = Array.isArray(nt.flds) ? nt.flds.filter(isLegacyObject).length : 0;
     shapes.set(String(nt.id), {
       fieldCount: Math.max(fieldCount, 1),

@@ -15,7 +15,7 @@ import {
   legacyInt,
   mapValues,
   objectUsn,
-  readLegacyColumn,
+  viewLegacyColumn,
 } from "../../storage/collection/legacyObjects.ts";
 import { countRows, hasPendingRows } from "../../storage/collection/syncRows.ts";
 import { badRequest } from "../errors.ts";
@@ -57,10 +57,10 @@ function u32(value: LegacyJson | undefined, what: string): number {
 
 export function sanityCheck(db: Db, client: SanityCounts): SanityResult {
   const maps = {
-    models: readLegacyColumn(db, "models"),
-    decks: readLegacyColumn(db, "decks"),
-    dconf: readLegacyColumn(db, "dconf"),
-    tags: readLegacyColumn(db, "tags"),
+    models: viewLegacyColumn(db, "models"),
+    decks: viewLegacyColumn(db, "decks"),
+    dconf: viewLegacyColumn(db, "dconf"),
+    tags: viewLegacyColumn(db, "tags"),
   };
   if (hasPendingServerRows(db, maps)) {
     return { ok: false, json: stringifyLegacyJson({ status: "bad", c: client, s: null }) };
