@@ -13,6 +13,7 @@ import {
   renameSync,
   rmSync,
 } from "node:fs";
+import { open } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
 export function fsyncPath(path: string): void {
@@ -21,6 +22,16 @@ export function fsyncPath(path: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** `fsyncPath` on the thread pool: the calling thread is free while the disk commits. */
+export async function fsyncPathAsync(path: string): Promise<void> {
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

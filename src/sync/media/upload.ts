@@ -8,11 +8,12 @@
 
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, fdatasync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { BodyTooLarge, type Compression, decompressStream, readBytes } from "../../compression.ts";
 import { fileStream, StreamTooLarge, writeStreamToFile } from "../../platform/files.ts";
-import { fsyncPath } from "../../storage/collection/replace.ts";
+import { fsyncPathAsync } from "../../storage/collection/replace.ts";
 import { storageFault } from "../../storage/ioErrors.ts";
 import {
   installFile,
@@ -20,6 +21,7 @@ import {
   removeMediaFile,
   uploadNameProblem,
 } from "../../storage/media/files.ts";
+import type { MediaEntry } from "../../storage/media/mediaDb.ts";
 import type { MediaStore } from "../../storage/media/mediaStore.ts";
 import { badRequest } from "../errors.ts";
 import {
@@ -146,16 +148,21 @@ async function decompressSmall(
   }
 }
 
-/** The light step, on the user's worker: record the changes and move the staged files in. */
-export function applyMediaUpload(
+/**
+ * The light step, on the user's worker: record the changes and move the staged files in. Its
+ * waits for the disk (the folder's fsync, removing the staging folder) are awaited, not
+ * blocking, so the worker serves other users' jobs meanwhile; this user's next job waits in
+ * the executor's per-user queue.
+ */
+export async function applyMediaUpload(
   store: MediaStore,
   upload: StagedMediaUpload,
   now = Date.now(),
-): MediaUploadResult {
+): Promise<MediaUploadResult> {
   try {
-    return applyChanges(store, upload.changes, Math.floor(now / 1000));
+    return await applyChanges(store, upload.changes, Math.floor(now / 1000));
   } finally {
-    rmSync(upload.staging, { recursive: true, force: true });
+    await rm(upload.staging, { recursive: true, force: true });
   }
 }
 
@@ -289,60 +296,67 @@ async function stage(
 }
 
 /**
- * Records the changes in one transaction (usn + 1 per real change, docs/protocol.md#media-usn) and
- * puts staged files in place. Deleted files are removed only after the commit: a failure before it
- * must not lose a file the database still lists.
+ * Records the changes in one transaction (usn + 1 per real change, docs/protocol.md#media-usn) and puts staged
+ * files in place. Staged files are renamed in and the folder synced before the commit that
+ * lists them; deleted files are removed only after it: a failure before it must not lose a
+ * file the database still lists. Only this worker writes the user's media.db, and only one
+ * job of the user runs at a time, so what is read before the transaction still holds in it.
  */
-function applyChanges(
+async function applyChanges(
   store: MediaStore,
   changes: UploadedChange[],
   mtime: number,
-): MediaUploadResult {
+): Promise<MediaUploadResult> {
   const db = store.db();
+  const meta = db.meta();
+  const entries: MediaEntry[] = [];
+  const toInstall = new Map<string, string>();
   const toRemove = new Set<string>();
-  const meta = db.transaction(() => {
-    const meta = db.meta();
-    let installed = false;
-    for (const change of changes) {
-      const existing = db.liveEntry(change.name);
-      const target = mediaFilePath(store.folder, change.name);
-      if (change.kind === "delete") {
-        if (!existing) continue;
-        meta.totalBytes = Math.max(0, meta.totalBytes - existing.size);
-        meta.totalNonemptyFiles = Math.max(0, meta.totalNonemptyFiles - 1);
-        meta.lastUsn++;
-        db.putEntry({ ...existing, size: 0, usn: meta.lastUsn, mtime });
-        toRemove.add(change.name);
-        continue;
-      }
-      if (existing && sameBytes(existing.csum, change.sha1)) {
-        // Nothing to record; but a file that went missing from disk is put back.
-        if (!existsSync(target)) {
-          installFile(change.staged, target);
-          installed = true;
-        }
-        continue;
-      }
-      if (existing) meta.totalBytes = Math.max(0, meta.totalBytes - existing.size) + change.size;
-      else {
-        meta.totalBytes += change.size;
-        meta.totalNonemptyFiles++;
-      }
+  // What this batch has recorded so far: a name may come twice (added, then deleted).
+  const recorded = new Map<string, MediaEntry | null>();
+  const live = (name: string) => (recorded.has(name) ? recorded.get(name) : db.liveEntry(name));
+  for (const change of changes) {
+    const existing = live(change.name);
+    if (change.kind === "delete") {
+      if (!existing) continue;
+      meta.totalBytes = Math.max(0, meta.totalBytes - existing.size);
+      meta.totalNonemptyFiles = Math.max(0, meta.totalNonemptyFiles - 1);
       meta.lastUsn++;
-      db.putEntry({
-        fname: change.name,
-        csum: change.sha1,
-        size: change.size,
-        usn: meta.lastUsn,
-        mtime,
-      });
-      installFile(change.staged, target);
-      installed = true;
-      toRemove.delete(change.name);
+      entries.push({ ...existing, size: 0, usn: meta.lastUsn, mtime });
+      recorded.set(change.name, null);
+      toRemove.add(change.name);
+      toInstall.delete(change.name);
+      continue;
     }
-    if (installed) fsyncPath(store.folder);
+    if (existing && sameBytes(existing.csum, change.sha1)) {
+      // Nothing to record; but a file that went missing from disk is put back.
+      if (!existsSync(mediaFilePath(store.folder, change.name)))
+        toInstall.set(change.name, change.staged);
+      continue;
+    }
+    if (existing) meta.totalBytes = Math.max(0, meta.totalBytes - existing.size) + change.size;
+    else {
+      meta.totalBytes += change.size;
+      meta.totalNonemptyFiles++;
+    }
+    meta.lastUsn++;
+    const entry = {
+      fname: change.name,
+      csum: change.sha1,
+      size: change.size,
+      usn: meta.lastUsn,
+      mtime,
+    };
+    entries.push(entry);
+    recorded.set(change.name, entry);
+    toInstall.set(change.name, change.staged);
+    toRemove.delete(change.name);
+  }
+  for (const [name, staged] of toInstall) installFile(staged, mediaFilePath(store.folder, name));
+  if (toInstall.size > 0) await fsyncPathAsync(store.folder);
+  db.transaction(() => {
+    for (const entry of entries) db.putEntry(entry);
     db.writeMeta(meta);
-    return meta;
   });
   for (const name of toRemove) {
     try {
