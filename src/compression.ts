@@ -104,3 +104,24 @@ function decodeChunk(decoder: TextDecoder, chunk?: Uint8Array): string {
     throw new NotUtf8({ cause: err });
   }
 }
+
+/**
+ * A zstd frame holding `payload` uncompressed (one raw block), for replies so small that
+ * compressing them costs more time than it saves bytes: clients of protocol v11 decode any
+ * valid frame. RFC 8878: magic, a single-segment header with the content size, one last block.
+ */
+export function zstdStoredFrame(payload: Uint8Array): Uint8Array<ArrayBuffer> {
+  const size = payload.byteLength;
+  if (size > STORED_FRAME_MAX_BYTES) throw new RangeError(`${size} bytes: too large for one frame`);
+  const small = size < 256;
+  // Descriptor: content-size field of 1 byte (flag 0) or 2 bytes (flag 1, value - 256), single segment.
+  const header = small ? [0x20, size] : [0x60, (size - 256) & 0xff, (size - 256) >> 8];
+  const block = (size << 3) | 1; // last block, type raw
+  const frame = new Uint8Array(4 + header.length + 3 + size);
+  frame.set([0x28, 0xb5, 0x2f, 0xfd, ...header, block & 0xff, (block >> 8) & 0xff, block >> 16]);
+  frame.set(payload, 4 + header.length + 3);
+  return frame;
+}
+
+/** What a 2-byte content size holds (256 + 65535). */
+const STORED_FRAME_MAX_BYTES = 65791;

@@ -2,7 +2,15 @@
  * Encoding of successful responses: v11 clients get a zstd body and `anki-original-size`
  * (they refuse a success without it); legacy clients get the raw bytes.
  */
+import { zstdStoredFrame } from "../compression.ts";
 import { zstdCompress } from "../platform/zstd.ts";
+
+/**
+ * Replies up to this size (most of them: meta, a normal sync's steps, media JSON) go out in a
+ * zstd frame without compression; compressing a few hundred bytes took more time than the
+ * bytes saved.
+ */
+const STORE_UNCOMPRESSED_BYTES = 1024;
 
 export async function bytesResponse(
   payload: Uint8Array<ArrayBuffer>,
@@ -16,7 +24,10 @@ export async function bytesResponse(
         "content-length": String(payload.byteLength),
       },
     });
-  const body = (await zstdCompress(payload)) as Uint8Array<ArrayBuffer>;
+  const body =
+    payload.byteLength <= STORE_UNCOMPRESSED_BYTES
+      ? zstdStoredFrame(payload)
+      : ((await zstdCompress(payload)) as Uint8Array<ArrayBuffer>);
   return new Response(body, {
     headers: {
       "content-type": "application/octet-stream",
