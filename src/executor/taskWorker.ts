@@ -1,10 +1,23 @@
 /** Task worker entry: runs stateless tasks (src/executor/tasks.ts) one at a time, for the task pool (taskPool.ts). */
+import { setPriority } from "node:os";
 import { useUnicaseExtension } from "../platform/sqlite.ts";
 import { adoptInstanceTag } from "../storage/instance.ts";
 import { replyTo } from "./replies.ts";
 import { runTask, type Task } from "./tasks.ts";
 
 declare const self: Worker;
+
+/**
+ * Tasks are the long, heavy work (checking and converting a 100 MB upload); on Linux a
+ * thread's nice value is its own, so this thread yields the CPU to the main thread and the
+ * collection workers, and other users' small syncs are not slowed by someone's upload.
+ */
+const TASK_NICE = 10;
+try {
+  setPriority(TASK_NICE);
+} catch {
+  // Not permitted or not supported here: tasks run at normal priority.
+}
 
 self.onmessage = async (
   event: MessageEvent<{ id: number; task: Task; instance: string; unicaseExtension: string }>,

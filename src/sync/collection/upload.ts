@@ -11,7 +11,7 @@
 import { rmSync } from "node:fs";
 import { type Compression, decompressStream } from "../../compression.ts";
 import { fileStream, StreamTooLarge, writeStreamToFile } from "../../platform/files.ts";
-import { replaceWithBackup } from "../../storage/collection/replace.ts";
+import { fsyncPath, replaceWithBackup } from "../../storage/collection/replace.ts";
 import {
   CorruptCollection,
   prepareReceivedCollection,
@@ -62,6 +62,9 @@ export async function prepareUpload(input: UploadInput): Promise<PreparedUpload>
     }
     try {
       const { convertedFrom } = prepareReceivedCollection(prepared);
+      // On disk now, on this task thread: the install on the user's worker (which other users
+      // share) then syncs a file that is already written, instead of waiting for all of it.
+      fsyncPath(prepared);
       ready = true;
       return { ready, preparedPath: prepared, convertedFrom };
     } catch (err) {
