@@ -1,12 +1,11 @@
 /** zstd frames holding small replies uncompressed decode like any other frame. */
 import { expect, test } from "bun:test";
 import { zstdStoredFrame } from "../../src/compression.ts";
-import { zstdDecompress } from "../../src/platform/zstd.ts";
 
-test("a stored frame decodes to its payload, at every content-size field width", async () => {
+test("a stored frame decodes to its payload, at every content-size field width", () => {
   for (const size of [0, 1, 255, 256, 257, 1024, 65791]) {
     const payload = new Uint8Array(size).map((_, i) => (i * 7) & 0xff);
-    expect(new Uint8Array(await zstdDecompress(zstdStoredFrame(payload)))).toEqual(payload);
+    expect(new Uint8Array(Bun.zstdDecompressSync(zstdStoredFrame(payload)))).toEqual(payload);
   }
 });
 

@@ -296,11 +296,11 @@ async function stage(
 }
 
 /**
- * Records the changes in one transaction (usn + 1 per real change, docs/protocol.md#media-usn) and puts staged
- * files in place. Staged files are renamed in and the folder synced before the commit that
- * lists them; deleted files are removed only after it: a failure before it must not lose a
- * file the database still lists. Only this worker writes the user's media.db, and only one
- * job of the user runs at a time, so what is read before the transaction still holds in it.
+ * Records the changes in one transaction (usn + 1 per real change, docs/protocol.md#media-usn)
+ * and puts staged files in place. Staged files are renamed in and the folder synced before the
+ * commit that lists them; deleted files are removed only after it: a failure before it must
+ * not lose a file the database still lists. Only this worker writes the user's media.db, and
+ * only one job of the user runs at a time, so what is read before the transaction still holds.
  */
 async function applyChanges(
   store: MediaStore,
