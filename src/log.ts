@@ -30,11 +30,17 @@ export function createLogger(level: LogLevel = "info", format: LogFormat = "text
   };
 }
 
+const WHITESPACE = /\s/;
+
+/** ` key=value` per defined field; a loop rather than entries/filter/map: one line per request. */
 function formatFields(fields: LogFields): string {
-  const parts = Object.entries(fields)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k}=${typeof v === "string" && !/\s/.test(v) ? v : JSON.stringify(v)}`);
-  return parts.length ? ` ${parts.join(" ")}` : "";
+  let text = "";
+  for (const key of Object.keys(fields)) {
+    const v = fields[key];
+    if (v === undefined) continue;
+    text += ` ${key}=${typeof v === "string" && !WHITESPACE.test(v) ? v : JSON.stringify(v)}`;
+  }
+  return text;
 }
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
