@@ -41,3 +41,8 @@ export function tempPathBeside(target: string, suffix: string): string {
 export function temporaryOwner(name: string): string | null {
   return /\.tmp-(\d+(?:x[0-9a-f]+)?)-\d+/.exec(name)?.[1] ?? null;
 }
+
+/** The files SQLite may keep beside a database (rollback journal, WAL and its index). */
+export function sqliteLeftovers(path: string): string[] {
+  return [`${path}-journal`, `${path}-wal`, `${path}-shm`];
+}

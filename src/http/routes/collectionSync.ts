@@ -11,7 +11,7 @@ import { compressStream } from "../../compression.ts";
 import { receiveCollectionUpload } from "../../executor/receiveUpload.ts";
 import type { SyncUser } from "../../identity/service.ts";
 import { consumeTempFile } from "../../platform/files.ts";
-import { NORMAL_SYNC_METHODS, type NormalSyncMethod } from "../../sync/collection/normalSync.ts";
+import { NORMAL_SYNC_METHODS, type NormalSyncMethod } from "../../sync/collection/methods.ts";
 import { UPLOAD_OK } from "../../sync/collection/uploadReplies.ts";
 import { badRequest } from "../../sync/errors.ts";
 import { type AppDeps, uploadSite } from "../deps.ts";

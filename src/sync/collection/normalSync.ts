@@ -14,6 +14,7 @@ import { parseApplyChunkRequest } from "./chunkRows.ts";
 import { applyChunk, chunk } from "./chunks.ts";
 import { finish } from "./finish.ts";
 import { applyGraves, parseApplyGravesRequest } from "./graves.ts";
+import type { NormalSyncMethod } from "./methods.ts";
 import type { SanityCounts } from "./sanity.ts";
 import { parseSanityCheckRequest, sanityCheck } from "./sanity.ts";
 import type { SyncSession } from "./session.ts";
@@ -21,19 +22,7 @@ import { newSession, parseStartRequest, start } from "./start.ts";
 import type { SyncState } from "./syncState.ts";
 import { expectEmptyArgs, parseBody } from "./wire.ts";
 
-/** The requests of a normal sync, as `/sync/<method>` names them. */
-export const NORMAL_SYNC_METHODS = [
-  "start",
-  "applyGraves",
-  "applyChanges",
-  "chunk",
-  "applyChunk",
-  "sanityCheck2",
-  "finish",
-  "abort",
-] as const;
-
-export type NormalSyncMethod = (typeof NORMAL_SYNC_METHODS)[number];
+export { NORMAL_SYNC_METHODS, type NormalSyncMethod } from "./methods.ts";
 
 export interface NormalSyncReply {
   json: string;

@@ -17,6 +17,7 @@ import {
   prepareReceivedCollection,
 } from "../../storage/collection/uploadedFile.ts";
 import { storageFault } from "../../storage/ioErrors.ts";
+import { sqliteLeftovers } from "../../storage/paths.ts";
 import { badRequest } from "../errors.ts";
 import type { SyncState } from "./syncState.ts";
 
@@ -106,10 +107,6 @@ async function decompressTo(input: UploadInput, target: string): Promise<void> {
 }
 
 /** The files SQLite may have made beside a database at `path`. */
-export function sqliteLeftovers(path: string): string[] {
-  return [`${path}-journal`, `${path}-wal`, `${path}-shm`];
-}
-
 function removeSqliteLeftovers(path: string, includingFile: boolean): void {
   const leftovers = sqliteLeftovers(path);
   for (const leftover of includingFile ? [path, ...leftovers] : leftovers) {
