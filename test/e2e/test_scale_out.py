@@ -36,7 +36,7 @@ from anki.sync import SyncAuth
 
 import anki_client as ac
 from conftest import REPO_ROOT, SyncServer, free_port
-from test_https_caddy import Proc, wait_until
+from test_https_caddy import procs, wait_until  # noqa: F401 (procs: a fixture used by name)
 from test_media_sync import add_files, folder_digest, sync_media, wait_media
 from logs import log_with
 
@@ -113,23 +113,6 @@ class Cluster:
         out = self.admin("user", "list", "--json")
         assert out.returncode == 0, out.stderr
         return {row["uuid"]: row["login"] for row in json.loads(out.stdout)}
-
-
-@pytest.fixture
-def procs(request: pytest.FixtureRequest):
-    started: list[Proc] = []
-
-    def start(kind: str, cmd: list[str], env: dict[str, str], log_path: Path) -> Proc:
-        p = Proc(kind, cmd, env, log_path)
-        started.append(p)
-        if not hasattr(request.node, "_e2e_servers"):
-            request.node._e2e_servers = []
-        request.node._e2e_servers.append(p)
-        return p
-
-    yield start
-    for p in reversed(started):
-        p.stop()
 
 
 @pytest.fixture
