@@ -183,6 +183,53 @@ describe("zstd", () => {
     const garbage = new TextEncoder().encode("this is not zstd at all");
     await assert.rejects(collect(streamOf(garbage).pipeThrough(zstdDecompressStream())));
   });
+  // 8 MiB that zstd cannot shrink much, so the decompressor has output left when stopped.
+  const noisy = new Uint8Array(8 * 1024 * 1024);
+  for (let i = 0, x = 1; i < noisy.byteLength; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    noisy[i] = x >>> 24;
+  }
+
+  test("a cut or garbage after output has started is an error", async () => {
+    const frame = await zstdCompress(noisy);
+    const trailing = new Uint8Array(frame.byteLength + 64).fill(0x5a);
+    trailing.set(frame);
+    for (const bad of [frame.subarray(0, frame.byteLength >> 1), trailing]) {
+      await assert.rejects(collect(streamOf(bad, 65536).pipeThrough(zstdDecompressStream())));
+    }
+  });
+
+  test("a reader that stops early (a body over its limit) cancels cleanly", async () => {
+    // Deno's Duplex.toWeb kept enqueueing after the cancel: an uncaught error ended the process.
+    // Repetitive input, so each compressed chunk unpacks to far more than the reader takes.
+    const repetitive = noisy.map((_, i) => (i * 7) % 251);
+    const frame = await zstdCompress(repetitive);
+    // node:test on Deno does not fail a test for an uncaught error: watch for one here.
+    const uncaught: unknown[] = [];
+    const record = (err: unknown) => uncaught.push(err);
+    process.on("uncaughtException", record);
+    for (const stopAt of [1, 1024 * 1024]) {
+      const reader = streamOf(frame, 65536).pipeThrough(zstdDecompressStream()).getReader();
+      let read = 0;
+      while (read < stopAt) {
+        const { done, value } = await reader.read();
+        assert.equal(done, false);
+        read += value?.byteLength ?? 0;
+      }
+      await reader.cancel();
+    }
+    const compressing = streamOf(noisy, 65536).pipeThrough(zstdCompressStream()).getReader();
+    await compressing.read();
+    await compressing.cancel();
+    // Give stray callbacks of the stopped streams the chance to throw before the test ends.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    process.off("uncaughtException", record);
+    assert.deepEqual(uncaught, []);
+    sameBytes(
+      await collect(streamOf(frame, 65536).pipeThrough(zstdDecompressStream())),
+      repetitive,
+    );
+  });
 });
 
 describe("password", () => {
