@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import * as zlib from "node:zlib";
 import { Elysia } from "elysia";
 import { loadEnvFile } from "../../src/platform/env.ts";
 import { hashPassword, verifyArgon2 } from "../../src/platform/password.ts";
@@ -197,6 +198,42 @@ describe("zstd", () => {
     for (const bad of [frame.subarray(0, frame.byteLength >> 1), trailing]) {
       await assert.rejects(collect(streamOf(bad, 65536).pipeThrough(zstdDecompressStream())));
     }
+  });
+
+  test("checksummed frames: verified, and a mismatch is an error, never an uncaught one", async () => {
+    // Deno's zlib threw a checksum (or any) error found past its first output buffer as an
+    // uncaught exception; the frame check now hands it one block at a time.
+    const uncaught: unknown[] = [];
+    const record = (err: unknown) => uncaught.push(err);
+    process.on("uncaughtException", record);
+    const checked = (bytes: Uint8Array) =>
+      new Uint8Array(
+        zlib.zstdCompressSync(bytes, { params: { [zlib.constants.ZSTD_c_checksumFlag]: 1 } }),
+      );
+    const body = new TextEncoder().encode(
+      JSON.stringify(Array.from({ length: 50000 }, (_, i) => `card ${i}`)),
+    );
+    const frame = checked(body);
+    for (const size of [7, 65536]) {
+      sameBytes(await collect(streamOf(frame, size).pipeThrough(zstdDecompressStream())), body);
+    }
+    const empty = checked(new Uint8Array(0));
+    assert.equal(
+      (await collect(streamOf(empty).pipeThrough(zstdDecompressStream()))).byteLength,
+      0,
+    );
+    for (let at = 64; at < frame.byteLength; at += Math.floor(frame.byteLength / 9)) {
+      const bad = frame.slice();
+      for (let i = at; i < Math.min(at + 8, bad.byteLength); i++)
+        bad[i] = (bad[i] as number) ^ 0x5a;
+      await assert.rejects(collect(streamOf(bad, 65536).pipeThrough(zstdDecompressStream())));
+    }
+    const lastByte = frame.slice();
+    lastByte[lastByte.byteLength - 1] = (lastByte[lastByte.byteLength - 1] as number) ^ 1;
+    await assert.rejects(collect(streamOf(lastByte, 65536).pipeThrough(zstdDecompressStream())));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    process.off("uncaughtException", record);
+    assert.deepEqual(uncaught, []);
   });
 
   test("a reader that stops early (a body over its limit) cancels cleanly", async () => {

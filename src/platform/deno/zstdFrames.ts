@@ -2,6 +2,13 @@
  * node:zlib's zstd decompressor (Deno 2.9.6 and Bun 1.4.5 alike) ends without error on a
  * truncated frame, where Bun's DecompressionStream("zstd") fails. This pass-through walks the
  * frame layout (header, block sizes, checksum) and fails the stream if it ends mid-frame.
+ *
+ * It also cuts its output where a block or the checksum ends, so that no chunk holds more than
+ * one of them. Deno 2.9.6's zlib raises an error found while it goes on with a write whose
+ * output overflowed its buffer as an uncaught exception (the process ends) instead of an
+ * 'error' event. With one block per write, the decompressor has consumed the write's input by
+ * the time its output overflows, so what remains is only flushing, which cannot fail; a bad
+ * checksum arrives as its own write, which has no output before the error.
  */
 const MAGIC = 0xfd2fb528;
 
@@ -12,6 +19,7 @@ export function zstdFrameCheck(): TransformStream<Uint8Array, Uint8Array> {
   let pending = new Uint8Array(0); // bytes of a structure not yet complete
   let want = 4;
   let checksum = 0;
+  let trailer = 0; // the checksum after the last block's body: skipped after a cut
   let frames = 0;
 
   const parse = (buf: Uint8Array): void => {
@@ -63,7 +71,7 @@ export function zstdFrameCheck(): TransformStream<Uint8Array, Uint8Array> {
         if (type === 3) throw new Error("zstd: reserved block type");
         skip = type === 1 ? 1 : size;
         if (last) {
-          skip += checksum;
+          trailer = checksum;
           frames++;
           state = "magic";
           want = 4;
@@ -78,11 +86,18 @@ export function zstdFrameCheck(): TransformStream<Uint8Array, Uint8Array> {
   return new TransformStream({
     transform(chunk, controller) {
       let i = 0;
+      let from = 0; // start of the part not yet passed on
       while (i < chunk.length) {
         if (skip > 0) {
           const n = Math.min(skip, chunk.length - i);
           skip -= n;
           i += n;
+          if (skip === 0) {
+            if (i > from) controller.enqueue(chunk.subarray(from, i));
+            from = i;
+            skip = trailer;
+            trailer = 0;
+          }
           continue;
         }
         const n = Math.min(want - pending.length, chunk.length - i);
@@ -95,12 +110,19 @@ export function zstdFrameCheck(): TransformStream<Uint8Array, Uint8Array> {
           const buf = pending;
           pending = new Uint8Array(0);
           parse(buf);
+          if (skip === 0 && trailer > 0) {
+            // An empty last block: the checksum follows at once, still as its own write.
+            if (i > from) controller.enqueue(chunk.subarray(from, i));
+            from = i;
+            skip = trailer;
+            trailer = 0;
+          }
         }
       }
-      controller.enqueue(chunk);
+      if (chunk.length > from) controller.enqueue(chunk.subarray(from));
     },
     flush() {
-      if (frames === 0 || state !== "magic" || skip > 0 || pending.length > 0)
+      if (frames === 0 || state !== "magic" || skip > 0 || trailer > 0 || pending.length > 0)
         throw new Error("zstd: unexpected end of input");
     },
   });
