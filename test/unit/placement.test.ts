@@ -97,7 +97,8 @@ describe.each(testDialects())("on %s", (dialect) => {
   describe("NodePlacement", () => {
     const released: string[] = [];
     const log = createLogger("error", "text");
-    const make = (id: string) =>
+    /** Node `id` of this test's store and clock; `over` replaces whole options. */
+    const make = (id: string, over: Partial<ConstructorParameters<typeof NodePlacement>[0]> = {}) =>
       new NodePlacement({
         config: { nodeId: id, publicUrl: `https://sync.example.org/${id}/`, leaseSecs: 30 },
         store,
@@ -112,6 +113,7 @@ describe.each(testDialects())("on %s", (dialect) => {
           },
           instanceAlive: () => true,
         },
+        ...over,
       });
     const at = (id: string) => baseOfUrl(`https://sync.example.org/${id}/`);
     const shared = baseOfUrl("https://sync.example.org/");
@@ -215,13 +217,7 @@ describe.each(testDialects())("on %s", (dialect) => {
     test("a move waits for the user's sync to end, then closes the files and hands over", async () => {
       let syncOpen = true;
       const calls: string[] = [];
-      const n1 = new NodePlacement({
-        config: { nodeId: "n1", publicUrl: "https://sync.example.org/n1/", leaseSecs: 30 },
-        store,
-        instance: "n1-proc",
-        idleMs: 60_000,
-        log,
-        now: () => clock,
+      const n1 = make("n1", {
         hooks: {
           release: async (_uuid, ifIdle) => {
             calls.push(ifIdle ? "release if idle" : "release");
@@ -253,14 +249,9 @@ describe.each(testDialects())("on %s", (dialect) => {
     test("a second process with a running node's id is refused", async () => {
       const n1 = make("n1");
       await n1.start();
-      const twin = new NodePlacement({
+      const twin = make("n1", {
         config: { nodeId: "n1", publicUrl: "https://sync.example.org/other/", leaseSecs: 30 },
-        store,
         instance: "another-proc",
-        idleMs: 60_000,
-        log,
-        now: () => clock,
-        hooks: { release: async () => true, instanceAlive: () => true },
       });
       try {
         await expect(twin.start()).rejects.toThrow(/held by another running process/);
