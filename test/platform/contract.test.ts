@@ -5,13 +5,14 @@
  * bun:sqlite / Bun natives and their Deno replacements.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import * as zlib from "node:zlib";
 import { Elysia } from "elysia";
 import { loadEnvFile } from "../../src/platform/env.ts";
+import { consumeTempFile } from "../../src/platform/files.ts";
 import { hashPassword, verifyArgon2 } from "../../src/platform/password.ts";
 import { clientAddress, listen } from "../../src/platform/serve.ts";
 import { openDatabase } from "../../src/platform/sqlite.ts";
@@ -266,6 +267,32 @@ describe("zstd", () => {
       await collect(streamOf(frame, 65536).pipeThrough(zstdDecompressStream())),
       repetitive,
     );
+  });
+});
+
+describe("files", () => {
+  test("a download a client leaves part way ends quietly and its temporary goes", async () => {
+    // A download's body is a temporary read by fileStream (Readable.toWeb on Deno); a client
+    // that disconnects cancels it after some chunks, or before the first.
+    const data = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 31) % 256);
+    const uncaught: unknown[] = [];
+    const record = (err: unknown) => uncaught.push(err);
+    process.on("uncaughtException", record);
+    for (const readFirst of [0, 1, 3]) {
+      const path = join(dir, `download-${readFirst}`);
+      writeFileSync(path, data);
+      const reader = consumeTempFile(path).getReader();
+      for (let i = 0; i < readFirst; i++) assert.equal((await reader.read()).done, false);
+      await reader.cancel(new Error("client went away"));
+      assert.equal(existsSync(path), false);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    process.off("uncaughtException", record);
+    assert.deepEqual(uncaught, []);
+    const path = join(dir, "download-whole");
+    writeFileSync(path, data);
+    sameBytes(await collect(consumeTempFile(path)), data);
+    assert.equal(existsSync(path), false);
   });
 });
 
