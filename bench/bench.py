@@ -283,6 +283,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--workdir", type=Path, help="scratch folder (default: a new temporary folder, deleted at the end)")
     ap.add_argument("--cpu-prof", type=Path, metavar="DIR", help="run ours under bun --cpu-prof, a profile per workload in DIR")
     ap.add_argument("--results", type=Path, default=BENCH_DIR / "results.json")
+    ap.add_argument("--many-secs", type=float, help="how long `many users` runs (default 60, quick 4)")
+    ap.add_argument("--many-client", choices=("bun", "python"),
+                    help="`many users` load generator: bun (bench/loadclient.ts, default) or python (loadclient.py)")
+    ap.add_argument("--many-procs", type=int, help="Bun load-client processes for `many users` (default 1)")
     return ap.parse_args(argv)
 
 
@@ -291,6 +295,12 @@ def main(argv: list[str]) -> int:
     params = wl.QUICK if args.quick else wl.FULL
     if args.rounds:
         params = replace(params, rounds=max(1, min(args.rounds, 20)))
+    if args.many_secs:
+        params = replace(params, many_secs=args.many_secs)
+    if args.many_client:
+        params = replace(params, many_client=args.many_client)
+    if args.many_procs:
+        params = replace(params, many_procs=max(1, args.many_procs))
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="ankisyncd-bench-"))
     try:
         return bench(params, workdir, args)

@@ -56,6 +56,8 @@ class Params:
     many_secs: float = 60.0
     many_notes: int = 5  # notes each of them changes per sync
     many_checked: int = 3  # users whose end state the real client checks
+    many_client: str = "bun"  # load generator: "bun" (loadclient.ts) or "python" (loadclient.py)
+    many_procs: int = 1  # Bun load-client processes sharing the users
     idle_users: int = 1000
     idle_close_secs: int = 5  # ours: ANKISYNCD_IDLE_CLOSE_SECS for `idle users`
 
@@ -374,9 +376,12 @@ LOAD_ENV = {"ANKISYNCD_LOGIN_RATE_PER_IP": "0"}
 class ManyUsers(Workload):
     """`many_users` users at once, each with its own small collection and media, each
     syncing a few changed notes (a complete normal sync) and one new media file (a
-    complete media sync) in a loop. Load from the lean protocol client (loadclient.py):
-    fifty real-client processes would saturate two CPUs themselves. Afterwards the real
-    client downloads some of the users and checks their notes and media."""
+    complete media sync) in a loop. Fifty real-client processes would saturate two CPUs
+    themselves, so the load comes from a lean protocol client: bench/loadclient.ts (Bun,
+    every user an async task; `many_procs` processes share the users), or with
+    `many_client="python"` bench/loadclient.py (one thread per user, one process; it needs
+    ~4.4 ms of CPU per sync under the GIL). Afterwards the real client downloads some of the
+    users and checks their notes and media."""
 
     key = "many"
     rounds = 1
@@ -396,44 +401,35 @@ class ManyUsers(Workload):
 
     def setup(self, ctx: Ctx, srv: BenchServer) -> dict:
         template = lc.Template.load(ctx.tiny, ctx.params.many_notes)
-        clients = [lc.LeanClient(srv.url, u, password(u), template) for u in self.user_names(ctx)]
+        names = self.user_names(ctx)
+        if ctx.params.many_client == "python":
+            clients = [lc.LeanClient(srv.url, u, password(u), template) for u in names]
 
-        def prepare(c: lc.LeanClient) -> None:
-            c.login()
-            c.full_upload()
-            c.normal_sync()  # the first one brings the whole collection down: untimed
-            c.media_sync()
+            def prepare(c: lc.LeanClient) -> None:
+                c.login()
+                c.full_upload()
+                c.normal_sync()  # the first one brings the whole collection down: untimed
+                c.media_sync()
 
-        run_threads(clients, prepare, workers=4)
-        return {"clients": clients}
+            run_threads(clients, prepare, workers=4)
+            return {"clients": clients}
+        stack = contextlib.ExitStack()
+        load = stack.enter_context(
+            BunLoad(ctx, srv, template, [(u, password(u)) for u in names], ctx.params.many_procs)
+        )
+        return {"load": load, "stack": stack}
 
     def round(self, ctx: Ctx, srv: BenchServer, state: dict, r: int, measure: Measure) -> None:
-        clients: list[lc.LeanClient] = state["clients"]
-        times: list[float] = []
-        errors: dict[str, int] = {}
-        lock = threading.Lock()
-        deadline = time.monotonic() + ctx.params.many_secs
-
-        def loop(c: lc.LeanClient) -> None:
-            while time.monotonic() < deadline:
-                started = time.perf_counter()
-                try:
-                    c.normal_sync()
-                    c.media_sync()
-                except lc.SyncFailure as e:
-                    with lock:
-                        errors[e.kind] = errors.get(e.kind, 0) + 1
-                    time.sleep(0.5)  # a real client would not retry at once
-                    continue
-                with lock:
-                    times.append(time.perf_counter() - started)
-
         with measure(self.figure) as timing:
-            started = time.monotonic()
-            run_threads(clients, loop, workers=len(clients))
-            elapsed = time.monotonic() - started
-            times.sort()
+            cpu_before = server_cpu(srv)
+            if "load" in state:
+                outcome = state["load"].run()
+            else:
+                outcome = run_python_load(state["clients"], ctx.params.many_secs)
+            cpu_after = server_cpu(srv)
+            times, errors, elapsed = sorted(outcome["times"]), outcome["errors"], outcome["elapsed"]
             expect(len(times) > 0, f"no sync completed; errors: {errors}")
+            per_sync = lambda secs: round(secs * 1000 / len(times), 2)  # noqa: E731
             timing.seconds = percentile(times, 50)
             timing.extra = {
                 "syncs_per_s": round(len(times) / elapsed, 2),
@@ -442,14 +438,134 @@ class ManyUsers(Workload):
                 "p99_s": round(percentile(times, 99), 4),
                 "errors": sum(errors.values()),
                 "errors_by_kind": errors,
-                "load_generator": "bench/loadclient.py (lean v11 protocol client), "
-                f"{len(clients)} threads in one process",
+                "load_generator": outcome["generator"],
+                "load_generator_cpu_ms_per_sync": per_sync(outcome["cpu_s"]),
+                "server_cpu_ms_per_sync": per_sync(cpu_after[0] - cpu_before[0]),
+                "server_main_thread_cpu_ms_per_sync": per_sync(cpu_after[1] - cpu_before[1]),
+                "loadavg": [round(x, 2) for x in os.getloadavg()],
             }
-        for c in clients[: ctx.params.many_checked]:
+        for c in outcome["users"][: ctx.params.many_checked]:
             check_with_real_client(ctx, srv, c)
 
 
-def check_with_real_client(ctx: Ctx, srv: BenchServer, c: lc.LeanClient) -> None:
+@dataclass
+class UserEnd:
+    """What a load-client user last synced: the real client must find it on the server."""
+
+    user: str
+    last_fields: dict[int, str]
+    media_files: int
+
+
+def run_python_load(clients: list[lc.LeanClient], secs: float) -> dict:
+    """The timed loops on loadclient.py's threads (one per user, one process)."""
+    times: list[float] = []
+    errors: dict[str, int] = {}
+    lock = threading.Lock()
+    deadline = time.monotonic() + secs
+
+    def loop(c: lc.LeanClient) -> None:
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            try:
+                c.normal_sync()
+                c.media_sync()
+            except lc.SyncFailure as e:
+                with lock:
+                    errors[e.kind] = errors.get(e.kind, 0) + 1
+                time.sleep(0.5)  # a real client would not retry at once
+                continue
+            with lock:
+                times.append(time.perf_counter() - started)
+
+    cpu = time.process_time()
+    started = time.monotonic()
+    run_threads(clients, loop, workers=len(clients))
+    elapsed = time.monotonic() - started
+    return {
+        "times": times, "errors": errors, "elapsed": elapsed, "cpu_s": time.process_time() - cpu,
+        "generator": f"bench/loadclient.py (lean v11 protocol client), {len(clients)} threads in one process",
+        "users": [UserEnd(c.user, c.last_fields, c.media_files) for c in clients],
+    }
+
+
+class BunLoad:
+    """bench/loadclient.ts in `procs` Bun processes, the users split between them: each
+    prepares its users (login, full upload, one untimed sync) when entered; `run()` starts
+    the timed loops in all of them at once and merges what they report."""
+
+    def __init__(self, ctx: Ctx, srv: BenchServer, template: lc.Template, users: list[tuple[str, str]], procs: int):
+        import json
+        import subprocess
+
+        upload = ctx.workdir / "many-upload.anki2"
+        upload.write_bytes(template.data)
+        self.secs = ctx.params.many_secs
+        self.procs: list[subprocess.Popen] = []
+        self.shares = [users[i::procs] for i in range(max(1, min(procs, len(users))))]
+        for i, share in enumerate(self.shares):
+            config = ctx.workdir / f"many-load-{i}.json"
+            config.write_text(json.dumps({
+                "url": srv.url, "users": [{"user": u, "password": p} for u, p in share],
+                "upload": str(upload), "notes": template.notes, "counts": template.counts, "seconds": self.secs,
+            }))
+            self.procs.append(subprocess.Popen(
+                [shutil.which("bun") or "bun", str(Path(__file__).with_name("loadclient.ts")), str(config)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1],
+            ))
+
+    def __enter__(self) -> BunLoad:
+        try:
+            for proc in self.procs:
+                self._line(proc)  # {"ready": true}
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _line(self, proc) -> dict:
+        import json
+
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"bench/loadclient.ts exited ({proc.wait()}) without an answer")
+        return json.loads(line)
+
+    def run(self) -> dict:
+        for proc in self.procs:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        parts = [self._line(proc) for proc in self.procs]
+        errors: dict[str, int] = {}
+        for part in parts:
+            for kind, n in part["errors"].items():
+                errors[kind] = errors.get(kind, 0) + n
+        users = [
+            UserEnd(u["user"], {int(k): v for k, v in u["last_fields"].items()}, u["media_files"])
+            for part in parts for u in part["users"]
+        ]
+        n = len(self.procs)
+        return {
+            "times": [t for part in parts for t in part["times"]],
+            "errors": errors,
+            "elapsed": max(part["elapsed"] for part in parts),
+            "cpu_s": sum(part["cpu_s"] for part in parts),
+            "generator": f"bench/loadclient.ts (lean v11 protocol client on Bun), {len(users)} users as async tasks "
+            f"in {n} process{'es' if n > 1 else ''}",
+            "users": users,
+        }
+
+    def __exit__(self, *exc: object) -> None:
+        import subprocess
+
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+
+
+def check_with_real_client(ctx: Ctx, srv: BenchServer, c: UserEnd) -> None:
     """A fresh device of the user downloads the collection and the media: the notes carry
     the last change the lean client synced, and every file it uploaded is there."""
     with ctx.device(c.user) as col:
@@ -504,6 +620,28 @@ class IdleUsers(Workload):
             "rss_after_idle_mb": round(after, 1),
             "rss_over_idle_mb": round(after - idle_before, 1),
         }
+
+
+def cpu_secs(pid: int) -> float:
+    """CPU time (user + system) a process or one thread (/proc/<pid>/task/<tid>) has used."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()  # from "state": utime, stime are 12th, 13th
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(srv: BenchServer) -> tuple[float, float]:
+    """The server's CPU seconds so far: its whole process group, and its main thread."""
+    from servers import group_pids
+
+    total = sum(cpu_secs(p) for p in group_pids(srv.proc.pid))
+    return total, cpu_secs_thread(srv.proc.pid, srv.proc.pid)
+
+
+def cpu_secs_thread(pid: int, tid: int) -> float:
+    return cpu_secs(f"{pid}/task/{tid}")  # type: ignore[arg-type]
 
 
 def servers_rss(srv: BenchServer) -> float:
