@@ -137,8 +137,13 @@ def describe(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[:300]}"
 
 
-def prepare_content(ctx: wl.Ctx) -> dict:
+LOAD_ONLY = ("many", "idle")  # workloads that need only the tiny collection
+
+
+def prepare_content(ctx: wl.Ctx, works: list[wl.Workload]) -> dict:
     p = ctx.params
+    if all(w.key in LOAD_ONLY for w in works):
+        return {"tiny": content.build_collection(ctx.tiny, 0.2)}
     print(f"generating collections ({p.small_mb:g} MB, {p.large_mb:g} MB) and media ...", flush=True)
     info = {
         "small": content.build_collection(ctx.small, p.small_mb),
@@ -314,8 +319,8 @@ def bench(params: wl.Params, workdir: Path, args: argparse.Namespace) -> int:
     host = machine()
     print(f"machine: {host}", flush=True)
     ctx = wl.Ctx(params, workdir)
-    generated = prepare_content(ctx)
     works = [w for w in wl.all_workloads(ctx) if not args.only or w.key in args.only.split(",")]
+    generated = prepare_content(ctx, works)
     sv.BenchServer.cpu_prof_dir = args.cpu_prof.resolve() if args.cpu_prof else None
     rec, idle = run_all(ctx, works, args.servers.split(","))
     results = rows(rec)

@@ -92,7 +92,7 @@ class LeanClient {
     try {
       res = await fetch(this.url + path, {
         method: "POST",
-        body,
+        body: body as BodyInit,
         headers: { "anki-sync": header(this.hkey, sk) },
         keepalive: false,
         signal: AbortSignal.timeout(TIMEOUT_MS),
@@ -102,7 +102,10 @@ class LeanClient {
       throw new SyncFailure(`connection ${(err as Error).name}`, String(err));
     }
     if (res.status !== 200) {
-      throw new SyncFailure(`http ${res.status}`, `${path}: ${decoder.decode(data.subarray(0, 200))}`);
+      throw new SyncFailure(
+        `http ${res.status}`,
+        `${path}: ${decoder.decode(data.subarray(0, 200))}`,
+      );
     }
     try {
       return Bun.zstdDecompressSync(data);
@@ -164,7 +167,8 @@ class LeanClient {
     expectObject(await this.json("/sync/applyChanges", BODY.applyChanges, sk), "applyChanges");
     for (let i = 0; ; i++) {
       const chunk = (await this.json("/sync/chunk", BODY.empty, sk)) as { done?: unknown };
-      if (typeof chunk?.done !== "boolean") throw new SyncFailure("chunk answer", JSON.stringify(chunk));
+      if (typeof chunk?.done !== "boolean")
+        throw new SyncFailure("chunk answer", JSON.stringify(chunk));
       if (chunk.done) break;
       if (i >= 1000) throw new SyncFailure("chunk", "not done after 1000 chunks");
     }
@@ -174,17 +178,34 @@ class LeanClient {
       const fields = (row[6] as string).split("\x1f");
       fields[0] = text;
       this.lastFields[String(row[0])] = text;
-      return [row[0], row[1], row[2], now, serverUsn, row[5], fields.join("\x1f"), "", "", row[9], row[10]];
+      return [
+        row[0],
+        row[1],
+        row[2],
+        now,
+        serverUsn,
+        row[5],
+        fields.join("\x1f"),
+        "",
+        "",
+        row[9],
+        row[10],
+      ];
     });
-    const applyChunk = zstd(JSON.stringify({ chunk: { done: true, notes, cards: [], revlog: [] } }));
+    const applyChunk = zstd(
+      JSON.stringify({ chunk: { done: true, notes, cards: [], revlog: [] } }),
+    );
     await this.json("/sync/applyChunk", applyChunk, sk);
-    const check = (await this.json("/sync/sanityCheck2", this.template.sanity, sk)) as { status?: unknown };
+    const check = (await this.json("/sync/sanityCheck2", this.template.sanity, sk)) as {
+      status?: unknown;
+    };
     if (check?.status !== "ok") {
       await this.json("/sync/abort", BODY.empty, sk);
       throw new SyncFailure("sanity check", JSON.stringify(check).slice(0, 300));
     }
     const finished = await this.json("/sync/finish", BODY.empty, sk);
-    if (typeof finished !== "number") throw new SyncFailure("finish answer", JSON.stringify(finished));
+    if (typeof finished !== "number")
+      throw new SyncFailure("finish answer", JSON.stringify(finished));
     this.usn = serverUsn + 1;
   }
 
@@ -208,11 +229,17 @@ class LeanClient {
     const reply = await this.media("uploadChanges", Bun.zstdCompressSync(zip));
     const [processed, usn] = Array.isArray(reply) ? reply : [];
     if (processed !== 1 || usn !== this.mediaUsn + 1) {
-      throw new SyncFailure("media upload", `answered ${JSON.stringify(reply)} after usn ${this.mediaUsn}`);
+      throw new SyncFailure(
+        "media upload",
+        `answered ${JSON.stringify(reply)} after usn ${this.mediaUsn}`,
+      );
     }
     this.mediaUsn = usn;
     this.mediaFiles += 1;
-    const sanity = await this.media("mediaSanity", zstd(JSON.stringify({ local: this.mediaFiles })));
+    const sanity = await this.media(
+      "mediaSanity",
+      zstd(JSON.stringify({ local: this.mediaFiles })),
+    );
     if (sanity !== "OK") throw new SyncFailure("media sanity", JSON.stringify(sanity));
   }
 }
@@ -286,7 +313,11 @@ async function main(): Promise<void> {
       errors,
       elapsed,
       cpu_s: (cpu.user + cpu.system) / 1e6,
-      users: clients.map((c) => ({ user: c.user, last_fields: c.lastFields, media_files: c.mediaFiles })),
+      users: clients.map((c) => ({
+        user: c.user,
+        last_fields: c.lastFields,
+        media_files: c.mediaFiles,
+      })),
     }),
   );
 }
