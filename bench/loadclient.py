@@ -1,4 +1,7 @@
-"""A lean protocol-level sync client for load tests (bench `many users`).
+"""A lean protocol-level sync client for load tests, in Python: the `idle users`
+logins and metas, `many users` with `--many-client python` (its default load
+generator is bench/loadclient.ts, which needs a quarter of this one's CPU per
+sync), and the collection template both use.
 
 Fifty real-client processes would saturate two CPUs by themselves and hide the
 servers, so this client speaks the v11 protocol directly (docs/protocol.md):

@@ -91,7 +91,7 @@ export function syncEndpoint(deps: AppDeps) {
   async function decode(call: SyncCall, method: SyncMethod, request: Request) {
     call.method = method;
     call.label = method;
-    const req = await decodeSyncRequest(request, maxLegacyBodyBytes);
+    const req = await decodeSyncRequest(request, maxLegacyBodyBytes, placement !== undefined);
     if (metrics) req.body = countBytes(req.body, (n) => metrics.received(method, n));
     call.req = req;
     return req;

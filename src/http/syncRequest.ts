@@ -61,16 +61,25 @@ export const FORWARDED_HEADER = "x-ankisyncd-forwarded";
 
 const EMPTY_BODY = new TextEncoder().encode("{}");
 
+/**
+ * `scaleOut`: placement is configured, so the request may be admitted by address or passed on
+ * (addressedBase, forwardedBy, forwardable); a single node skips that per-request work.
+ */
 export async function decodeSyncRequest(
   request: Request,
   maxLegacyBodyBytes: number,
+  scaleOut = true,
 ): Promise<SyncRequest> {
-  if (request.method === "GET") return { ...decodeQuery(request), ...forwarding(request, null) };
+  if (request.method === "GET") {
+    const req = decodeQuery(request);
+    return scaleOut ? { ...req, ...forwarding(request, null) } : req;
+  }
   const header = request.headers.get("anki-sync");
   const { req, raw } =
     header !== null
       ? { req: decodeHeaderRequest(header, request), raw: undefined }
       : await decodeMultipart(request, maxLegacyBodyBytes);
+  if (!scaleOut) return req;
   return { ...req, addressedBase: addressedBase(request.headers), ...forwarding(request, raw) };
 }
 
