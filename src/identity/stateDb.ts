@@ -10,7 +10,9 @@
  * (test/unit/stateDbSchema.test.ts). On SQLite the builders run synchronously when awaited.
  * Rules that keep that true: await every query (no `.get()`/`.all()`/`.run()`), take the first
  * row with `first()`, no `db.transaction` (SQLite's is synchronous; use one statement, e.g.
- * `INSERT ... ON CONFLICT`, or an order of writes that is safe if interrupted), no raw SQL.
+ * `INSERT ... ON CONFLICT`, or an order of writes that is safe if interrupted), no raw SQL
+ * (one exception: session.db's host-key lookup, run on every request, is raw SQL on `sqlite`;
+ * sessions.ts says why, and a test keeps it equal to the Drizzle query).
  * A query run on every request is built once with `.prepare(name)` (SQLite ignores the name).
  *
  * A new shared table goes into both schema files, then `bun run db:generate` and
