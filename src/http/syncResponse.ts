@@ -45,7 +45,17 @@ export function textResponse(text: string, legacy: boolean): Promise<Response> {
   return bytesResponse(new TextEncoder().encode(text), legacy);
 }
 
-/** A body that is already in its final encoding (e.g. a zstd file streamed from disk). */
+/** A body in memory that is already in its final encoding (a media zip, zstd-compressed for v11). */
+export function encodedResponse(body: Uint8Array, originalSize: number, legacy: boolean): Response {
+  const headers: Record<string, string> = {
+    "content-type": "application/octet-stream",
+    "content-length": String(body.byteLength),
+  };
+  if (!legacy) headers["anki-original-size"] = String(originalSize);
+  return new Response(body as Uint8Array<ArrayBuffer>, { headers });
+}
+
+/** A streamed body that is already in its final encoding (e.g. a file compressed as it is read). */
 export function streamResponse(
   body: ReadableStream<Uint8Array>,
   originalSize: number,

@@ -441,13 +441,13 @@ describe("mediaSanity", () => {
 describe("downloadFiles", () => {
   async function download(files: string[], compress = false) {
     const outcome = await downloadFiles(store, files, compress);
-    let raw: Uint8Array;
-    if ("bytes" in outcome) raw = outcome.bytes;
+    let zip: Uint8Array;
+    if ("bytes" in outcome) zip = compress ? Bun.zstdDecompressSync(outcome.bytes) : outcome.bytes;
     else {
-      raw = new Uint8Array(readFileSync(outcome.path));
+      // A zip in a file is compressed by the caller, while it streams.
+      zip = new Uint8Array(readFileSync(outcome.path));
       rmSync(outcome.path);
     }
-    const zip = compress ? Bun.zstdDecompressSync(raw) : raw;
     expect(zip.byteLength).toBe(outcome.originalSize);
     const entries = unzipSync(zip);
     const meta = JSON.parse(new TextDecoder().decode(entries._meta)) as Record<string, string>;
@@ -495,19 +495,29 @@ describe("downloadFiles", () => {
     expect(Object.keys((await download([])).meta)).toEqual([]);
   });
 
-  test("a batch too large to zip in memory goes through a file, compressed or not", async () => {
-    const big = new Uint8Array(5 * 1024 * 1024).fill(7);
+  test("a batch of a few MiB is zipped in memory; a larger one goes through a file", async () => {
+    const five = new Uint8Array(5 * 1024 * 1024).fill(5);
+    const big = new Uint8Array(17 * 1024 * 1024).fill(7);
     await put([
       ["small", "s"],
+      ["five", five],
       ["big", big],
     ]);
     for (const compress of [false, true]) {
+      const inMemory = await downloadFiles(store, ["small", "five"], compress);
+      expect("bytes" in inMemory).toBe(true);
       const outcome = await downloadFiles(store, ["small", "big"], compress);
       expect("path" in outcome).toBe(true);
       if ("path" in outcome) rmSync(outcome.path);
-      const { entries, meta } = await download(["small", "big"], compress);
-      expect(meta).toEqual({ "0": "small", "1": "big" });
-      expect(entries["1"]).toEqual(big);
+      for (const [name, data] of [
+        ["five", five],
+        ["big", big],
+      ] as const) {
+        const { entries, meta, zip } = await download(["small", name], compress);
+        expect(meta).toEqual({ "0": "small", "1": name });
+        expect(entries["1"]).toEqual(data);
+        expect(centralEntries(zip).map((e) => e.method)).toEqual([0, 0, 0]);
+      }
     }
     // nothing left beside the media folder
     expect(readdirSync(store.paths.dir).filter((n) => n.includes(".tmp-"))).toEqual([]);

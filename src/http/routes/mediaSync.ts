@@ -6,6 +6,7 @@
  * authentication, the log line and metrics come from the `sync` macro (../syncEndpoint.ts).
  */
 import { Elysia } from "elysia";
+import { compressStream } from "../../compression.ts";
 import { receiveMediaUpload } from "../../executor/receiveUpload.ts";
 import type { SyncUser } from "../../identity/service.ts";
 import { consumeTempFile } from "../../platform/files.ts";
@@ -14,7 +15,7 @@ import { MAX_FILES_PER_BATCH } from "../../sync/media/limits.ts";
 import { type AppDeps, uploadSite } from "../deps.ts";
 import { syncEndpoint, syncRoute, unknownRoute } from "../syncEndpoint.ts";
 import { readJsonBody, type SyncRequest } from "../syncRequest.ts";
-import { jsonResponse, streamResponse } from "../syncResponse.ts";
+import { encodedResponse, jsonResponse, streamResponse } from "../syncResponse.ts";
 
 /**
  * Media JSON bodies are tiny (25 names at most); anything bigger is not a client. Every route
@@ -84,11 +85,11 @@ async function downloadFiles(deps: AppDeps, req: SyncRequest, user: SyncUser): P
     user,
     op: { method: "downloadFiles", files: files as string[], compress: !req.legacy },
   });
-  const zip =
-    "bytes" in outcome
-      ? new Blob([outcome.bytes as Uint8Array<ArrayBuffer>]).stream()
-      : consumeTempFile(outcome.path);
-  return streamResponse(zip, outcome.originalSize, req.legacy);
+  if ("bytes" in outcome) return encodedResponse(outcome.bytes, outcome.originalSize, req.legacy);
+  // A large zip comes as a file: compressed while it streams, like a full download.
+  const file = consumeTempFile(outcome.path);
+  const body = req.legacy ? file : compressStream(file, "zstd");
+  return streamResponse(body, outcome.originalSize, req.legacy);
 }
 
 async function mediaSanity(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<Response> {

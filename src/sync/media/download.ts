@@ -1,30 +1,46 @@
 /**
  * `msync/downloadFiles`: a zip of the requested files (docs/protocol.md#media-download), in request
- * order, cut off once 2.5 MiB is passed (the client asks again for the rest). A batch of small
- * files is zipped (and zstd-compressed for v11 clients) in memory; a larger one is written to a
- * temporary file that the caller streams and deletes, so a 100 MiB file is never held in memory.
+ * order, cut off once 2.5 MiB is passed (the client asks again for the rest). The files are
+ * opened first (a missing one fails the batch before anything is built), then each is read
+ * straight into its place in a zip of stored entries (zip.ts StoredZipLayout). A zip of up to
+ * IN_MEMORY_MAX_BYTES is built in memory and zstd-compressed here for v11 clients, as Anki's
+ * own server does with every batch; a larger one (a batch holding one file of up to 100 MiB) is
+ * written to a temporary file that the caller compresses while streaming it, then deletes.
  */
-import { readFileSync, rmSync } from "node:fs";
-import { compressStream } from "../../compression.ts";
-import { fileStream, writeStreamToFile } from "../../platform/files.ts";
+import { closeSync, fstatSync, openSync, readSync, rmSync } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
+import { crc32 } from "node:zlib";
 import { zstdCompress } from "../../platform/zstd.ts";
 import { mediaFilePath, unsafePathReason } from "../../storage/media/files.ts";
 import type { MediaEntry } from "../../storage/media/mediaDb.ts";
 import type { MediaStore } from "../../storage/media/mediaStore.ts";
 import { badRequest, conflict } from "../errors.ts";
 import { DOWNLOAD_TARGET_BYTES, MAX_FILES_PER_BATCH } from "./limits.ts";
-import { StoredZipWriter, storedZipBytes } from "./zip.ts";
+import { StoredZipLayout } from "./zip.ts";
 
-export type MediaDownloadOutcome = (
-  | /** A temporary file the caller streams to the client and then deletes. */ { path: string }
-  | /** The body itself, for a batch small enough to build in memory. */ { bytes: Uint8Array }
-) & {
-  /** Size of the zip itself (the `anki-original-size` of a v11 response). */
-  originalSize: number;
-};
+export type MediaDownloadOutcome =
+  | /** The body in its final encoding (zstd-compressed when asked to). */ {
+      bytes: Uint8Array;
+      originalSize: number;
+    }
+  | /**
+   * The zip, uncompressed, in a temporary file the caller streams (compressing it for v11
+   * clients) and then deletes.
+   */ { path: string; originalSize: number };
 
-/** Batches whose files add up to at most this are zipped in memory, not through files. */
-const IN_MEMORY_MAX_BYTES = 4 * 1024 * 1024;
+/**
+ * Zips up to this size are built in memory. Every batch of files of a few MiB fits (the 2.5 MiB
+ * target plus the file that crosses it); only a batch holding a larger file goes through a file.
+ */
+const IN_MEMORY_MAX_BYTES = 16 * 1024 * 1024;
+/** Read and write size when a zip goes through a file. */
+const FILE_CHUNK_BYTES = 1024 * 1024;
+
+/** An open media file of the batch, with its size on disk. */
+interface Source {
+  fd: number;
+  size: number;
+}
 
 export async function downloadFiles(
   store: MediaStore,
@@ -32,23 +48,25 @@ export async function downloadFiles(
   compress: boolean,
 ): Promise<MediaDownloadOutcome> {
   const batch = selectBatch(store, files);
-  if (batch.reduce((sum, entry) => sum + entry.size, 0) <= IN_MEMORY_MAX_BYTES) {
-    const zip = await zipInMemory(store, batch);
-    return { bytes: compress ? await zstdCompress(zip) : zip, originalSize: zip.byteLength };
-  }
-  const zipPath = store.tempPath(".download.zip");
-  const size = await writeZip(store, batch, zipPath);
-  if (!compress) return { path: zipPath, originalSize: size };
-  const compressed = store.tempPath(".download.zst");
+  const sources = openSources(store, batch);
   try {
-    await writeStreamToFile(compressStream(fileStream(zipPath), "zstd"), compressed);
-  } catch (err) {
-    rmSync(compressed, { force: true });
-    throw err;
+    const names: Record<string, string> = {};
+    for (const [index, entry] of batch.entries()) names[String(index)] = entry.fname;
+    const meta = new TextEncoder().encode(JSON.stringify(names));
+    const layout = new StoredZipLayout([
+      ...sources.map((source, index) => ({ name: String(index), size: source.size })),
+      { name: "_meta", size: meta.byteLength },
+    ]);
+    if (layout.size <= IN_MEMORY_MAX_BYTES) {
+      const zip = zipInMemory(layout, sources, meta);
+      return { bytes: compress ? await zstdCompress(zip) : zip, originalSize: zip.byteLength };
+    }
+    const path = store.tempPath(".download.zip");
+    await zipToFile(layout, sources, meta, path);
+    return { path, originalSize: layout.size };
   } finally {
-    rmSync(zipPath, { force: true });
+    for (const source of sources) closeSync(source.fd);
   }
-  return { path: compressed, originalSize: size };
 }
 
 /** The entries to send: every name must be a present file; stops after the size target. */
@@ -73,32 +91,17 @@ export function selectBatch(store: MediaStore, files: readonly string[]): MediaE
   return batch;
 }
 
-async function zipInMemory(store: MediaStore, batch: MediaEntry[]): Promise<Uint8Array> {
-  const entries: [string, Uint8Array][] = [];
-  const names: Record<string, string> = {};
-  for (const [index, entry] of batch.entries()) {
-    try {
-      entries.push([String(index), readFileSync(mediaFilePath(store.folder, entry.fname))]);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-      forgetMissingFile(store, entry);
-      throw conflict(`media file missing on disk, forgotten: ${JSON.stringify(entry.fname)}`, {
-        cause: err,
-      });
-    }
-    names[String(index)] = entry.fname;
-  }
-  entries.push(["_meta", new TextEncoder().encode(JSON.stringify(names))]);
-  return storedZipBytes(entries);
-}
-
-async function writeZip(store: MediaStore, batch: MediaEntry[], zipPath: string): Promise<number> {
-  const writer = await StoredZipWriter.create(zipPath);
+/**
+ * Opens every file of the batch. A file that is gone is forgotten (forgetMissingFile) and fails
+ * the batch with a 409; any file already opened is closed again.
+ */
+function openSources(store: MediaStore, batch: readonly MediaEntry[]): Source[] {
+  const sources: Source[] = [];
   try {
-    const names: Record<string, string> = {};
-    for (const [index, entry] of batch.entries()) {
+    for (const entry of batch) {
+      let fd: number;
       try {
-        await writer.addFile(String(index), mediaFilePath(store.folder, entry.fname));
+        fd = openSync(mediaFilePath(store.folder, entry.fname), "r");
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
         forgetMissingFile(store, entry);
@@ -106,15 +109,94 @@ async function writeZip(store: MediaStore, batch: MediaEntry[], zipPath: string)
           cause: err,
         });
       }
-      names[String(index)] = entry.fname;
+      const source = { fd, size: 0 };
+      sources.push(source); // before fstat, so that a failure there closes it too
+      source.size = fstatSync(fd).size;
     }
-    writer.addBytes("_meta", new TextEncoder().encode(JSON.stringify(names)));
-    return await writer.finish();
+    return sources;
   } catch (err) {
-    await writer.abort();
-    rmSync(zipPath, { force: true });
+    for (const source of sources) closeSync(source.fd);
     throw err;
   }
+}
+
+function zipInMemory(layout: StoredZipLayout, sources: readonly Source[], meta: Uint8Array) {
+  // Every byte is written below: headers, data and directory tile the zip exactly.
+  const zip = Buffer.allocUnsafe(layout.size);
+  const crcs: number[] = [];
+  const place = (i: number, data: Uint8Array) => {
+    crcs.push(crc32(data));
+    zip.set(layout.localHeader(i, crcs[i] as number), layout.offsets[i]);
+  };
+  sources.forEach((source, i) => {
+    const start = layout.dataOffset(i);
+    const data = zip.subarray(start, start + source.size);
+    readFully(source, data, 0);
+    place(i, data);
+  });
+  zip.set(meta, layout.dataOffset(sources.length));
+  place(sources.length, meta);
+  zip.set(layout.directory(crcs), layout.directoryOffset);
+  return zip;
+}
+
+/** Reads `into.byteLength` bytes of the file from `position`; a file that shrank is an error. */
+function readFully(source: Source, into: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < into.byteLength) {
+    const n = readSync(source.fd, into, done, into.byteLength - done, position + done);
+    if (n === 0) throw new Error("media file shrank while it was read for a download");
+    done += n;
+  }
+}
+
+/**
+ * The same zip written to a new file, in chunks (the thread stays free for other users between
+ * them); each local header is written once its file's CRC-32 is known.
+ */
+async function zipToFile(
+  layout: StoredZipLayout,
+  sources: readonly Source[],
+  meta: Uint8Array,
+  path: string,
+): Promise<void> {
+  let out: FileHandle | undefined;
+  try {
+    out = await open(path, "wx");
+    const chunk = Buffer.allocUnsafe(FILE_CHUNK_BYTES);
+    const crcs: number[] = [];
+    for (const [i, source] of sources.entries()) {
+      let crc = 0;
+      const start = layout.dataOffset(i);
+      for (let done = 0; done < source.size; ) {
+        const piece = chunk.subarray(0, Math.min(FILE_CHUNK_BYTES, source.size - done));
+        readFully(source, piece, done);
+        crc = crc32(piece, crc);
+        await writeAt(out, piece, start + done);
+        done += piece.byteLength;
+      }
+      crcs.push(crc);
+      await writeAt(out, layout.localHeader(i, crc), layout.offsets[i] as number);
+    }
+    crcs.push(crc32(meta));
+    await writeAt(
+      out,
+      layout.localHeader(sources.length, crcs.at(-1) as number),
+      layout.offsets[sources.length] as number,
+    );
+    await writeAt(out, meta, layout.dataOffset(sources.length));
+    await writeAt(out, layout.directory(crcs), layout.directoryOffset);
+    await out.close();
+  } catch (err) {
+    await out?.close().catch(() => {});
+    rmSync(path, { force: true });
+    throw err;
+  }
+}
+
+async function writeAt(file: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < data.byteLength; )
+    done += (await file.write(data, done, data.byteLength - done, position + done)).bytesWritten;
 }
 
 /**
