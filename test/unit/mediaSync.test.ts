@@ -496,21 +496,21 @@ describe("downloadFiles", () => {
   });
 
   test("a batch of a few MiB is zipped in memory; a larger one goes through a file", async () => {
-    const five = new Uint8Array(5 * 1024 * 1024).fill(5);
-    const big = new Uint8Array(17 * 1024 * 1024).fill(7);
+    const three = new Uint8Array(3 * 1024 * 1024).fill(3);
+    const big = new Uint8Array(5 * 1024 * 1024).fill(7);
     await put([
       ["small", "s"],
-      ["five", five],
+      ["three", three],
       ["big", big],
     ]);
     for (const compress of [false, true]) {
-      const inMemory = await downloadFiles(store, ["small", "five"], compress);
+      const inMemory = await downloadFiles(store, ["small", "three"], compress);
       expect("bytes" in inMemory).toBe(true);
       const outcome = await downloadFiles(store, ["small", "big"], compress);
       expect("path" in outcome).toBe(true);
       if ("path" in outcome) rmSync(outcome.path);
       for (const [name, data] of [
-        ["five", five],
+        ["three", three],
         ["big", big],
       ] as const) {
         const { entries, meta, zip } = await download(["small", name], compress);

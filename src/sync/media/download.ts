@@ -3,9 +3,9 @@
  * order, cut off once 2.5 MiB is passed (the client asks again for the rest). The files are
  * opened first (a missing one fails the batch before anything is built), then each is read
  * straight into its place in a zip of stored entries (zip.ts StoredZipLayout). A zip of up to
- * IN_MEMORY_MAX_BYTES is built in memory and zstd-compressed here for v11 clients, as Anki's
- * own server does with every batch; a larger one (a batch holding one file of up to 100 MiB) is
- * written to a temporary file that the caller compresses while streaming it, then deletes.
+ * IN_MEMORY_MAX_BYTES is built in memory and zstd-compressed here for v11 clients; a larger one
+ * (a batch holding a file of a few MiB or more) is written once to a temporary file that the
+ * caller compresses while streaming it, then deletes.
  */
 import { closeSync, fstatSync, openSync, readSync, rmSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
@@ -29,10 +29,13 @@ export type MediaDownloadOutcome =
    */ { path: string; originalSize: number };
 
 /**
- * Zips up to this size are built in memory. Every batch of files of a few MiB fits (the 2.5 MiB
- * target plus the file that crosses it); only a batch holding a larger file goes through a file.
+ * Zips up to this size are built in memory: every batch of small files (the 2.5 MiB target plus
+ * the file that crosses it). A larger one goes through a file even though Anki's server builds
+ * every batch in memory: for a batch of one 5 MB file that was both faster here (the client
+ * receives while the rest is compressed) and 40 MB lighter at peak than building and compressing
+ * it in memory.
  */
-const IN_MEMORY_MAX_BYTES = 16 * 1024 * 1024;
+const IN_MEMORY_MAX_BYTES = 4 * 1024 * 1024;
 /** Read and write size when a zip goes through a file. */
 const FILE_CHUNK_BYTES = 1024 * 1024;
 
