@@ -22,6 +22,7 @@ import { downloadFiles } from "../../src/sync/media/download.ts";
 import { MAX_MEDIA_FILE_BYTES } from "../../src/sync/media/limits.ts";
 import { mediaSanity } from "../../src/sync/media/sanity.ts";
 import type { MediaUploadResult } from "../../src/sync/media/upload.ts";
+import { ZipReader } from "../../src/sync/media/zip.ts";
 import { uploadChanges } from "../helpers/mediaUpload.ts";
 import {
   centralEntries,
@@ -438,6 +439,17 @@ describe("mediaSanity", () => {
   });
 });
 
+/** Our own reader checks what fflate does not: each CRC-32, and local headers against the directory. */
+async function expectCrcsAndHeadersRight(zip: Uint8Array, entries: Record<string, Uint8Array>) {
+  const reader = await ZipReader.fromBytes(zip, 100);
+  try {
+    for (const [name, entry] of reader.entries)
+      expect(await reader.readSmall(entry, zip.byteLength)).toEqual(entries[name] as Uint8Array);
+  } finally {
+    await reader.close();
+  }
+}
+
 describe("downloadFiles", () => {
   async function download(files: string[], compress = false) {
     const outcome = await downloadFiles(store, files, compress);
@@ -451,6 +463,7 @@ describe("downloadFiles", () => {
     expect(zip.byteLength).toBe(outcome.originalSize);
     const entries = unzipSync(zip);
     const meta = JSON.parse(new TextDecoder().decode(entries._meta)) as Record<string, string>;
+    await expectCrcsAndHeadersRight(zip, entries);
     return { entries, meta, zip };
   }
 

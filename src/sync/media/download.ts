@@ -18,15 +18,16 @@ import { badRequest, conflict } from "../errors.ts";
 import { DOWNLOAD_TARGET_BYTES, MAX_FILES_PER_BATCH } from "./limits.ts";
 import { StoredZipLayout } from "./zip.ts";
 
-export type MediaDownloadOutcome =
-  | /** The body in its final encoding (zstd-compressed when asked to). */ {
-      bytes: Uint8Array;
-      originalSize: number;
-    }
+export type MediaDownloadOutcome = (
+  | /** The body in its final encoding (zstd-compressed when asked to). */ { bytes: Uint8Array }
   | /**
    * The zip, uncompressed, in a temporary file the caller streams (compressing it for v11
    * clients) and then deletes.
-   */ { path: string; originalSize: number };
+   */ { path: string }
+) & {
+  /** Size of the zip itself (the `anki-original-size` of a v11 response). */
+  originalSize: number;
+};
 
 /**
  * Zips up to this size are built in memory: every batch of small files (the 2.5 MiB target plus
