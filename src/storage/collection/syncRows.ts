@@ -120,20 +120,23 @@ export function rowSyncState(db: Db, table: "notes" | "cards", id: Int): SyncSta
   return row ? { usn: narrow(row.usn), mod: narrow(row.mod) } : null;
 }
 
+const INSERT_REVLOG = `insert or ignore into revlog
+  (id, cid, usn, ease, ivl, lastIvl, factor, time, type)
+  values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`;
+
 export function insertRevlogIfAbsent(db: Db, v: RevlogValues): void {
-  db.query(
-    `insert or ignore into revlog (id, cid, usn, ease, ivl, lastIvl, factor, time, type)
-     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`,
-  ).run(...v);
+  db.query(INSERT_REVLOG).run(...v);
 }
 
 /**
  * The conflict rule of `applyChunk` (docs/protocol.md#apply-chunk) as the upsert's condition: an
  * existing row is overwritten unless it changed in this sync window (Anki's pending rule for
- * `clientUsn`) and is not older than the incoming one. One statement per row, no select before it.
+ * the client's usn, the statement's last parameter: -1 means "changed locally") and is not
+ * older than the incoming one. One statement per row, no select before it, its text built
+ * once so the connection's statement cache finds it directly.
  */
-function overwritable(table: "notes" | "cards", clientUsn: number): string {
-  const pending = clientUsn === -1 ? `${table}.usn = -1` : `${table}.usn >= $clientUsn`;
+function overwritable(table: "notes" | "cards", clientUsn: string): string {
+  const pending = `case when ${clientUsn} = -1 then ${table}.usn = -1 else ${table}.usn >= ${clientUsn} end`;
   return `not (${pending}) or ${table}.mod < excluded.mod`;
 }
 
@@ -158,37 +161,44 @@ const CARD_COLUMNS = [
   "data",
 ] as const;
 
+const MERGE_CARD = `insert into cards (${CARD_COLUMNS.join(", ")})
+   values (${CARD_COLUMNS.map((_, i) => `?${i + 1}`).join(", ")})
+   on conflict(id) do update set
+     ${CARD_COLUMNS.slice(1)
+       .map((c) => `${c} = excluded.${c}`)
+       .join(", ")}
+   where ${overwritable("cards", `?${CARD_COLUMNS.length + 1}`)}`;
+
 /** Writes a received card unless the stored one wins the conflict rule. */
 export function mergeCardRow(db: Db, v: CardValues, clientUsn: number): void {
-  const params: Record<string, Int | string> = { clientUsn };
-  CARD_COLUMNS.forEach((column, i) => {
-    params[column] = v[i] as Int | string;
-  });
-  db.query(
-    `insert into cards (${CARD_COLUMNS.join(", ")})
-     values (${CARD_COLUMNS.map((c) => `$${c}`).join(", ")})
-     on conflict(id) do update set
-       ${CARD_COLUMNS.slice(1)
-         .map((c) => `${c} = excluded.${c}`)
-         .join(", ")}
-     where ${overwritable("cards", clientUsn)}`,
-  ).run(params);
+  db.query(MERGE_CARD).run(...v, clientUsn);
 }
+
+const MERGE_NOTE = `insert into notes (id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data)
+   values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, '')
+   on conflict(id) do update set
+     guid = excluded.guid, mid = excluded.mid, mod = excluded.mod, usn = excluded.usn,
+     tags = excluded.tags, flds = excluded.flds, sfld = excluded.sfld, csum = excluded.csum,
+     flags = 0, data = ''
+   where ${overwritable("notes", "?10")}`;
 
 /**
  * Writes a received note unless the stored one wins the conflict rule. Flags and data are
  * always stored empty, as Anki's storage layer does.
  */
 export function mergeNoteRow(db: Db, note: NoteRow, clientUsn: number): void {
-  db.query(
-    `insert into notes (id, guid, mid, mod, usn, tags, flds, sfld, csum, flags, data)
-     values ($id, $guid, $mid, $mod, $usn, $tags, $flds, $sfld, $csum, 0, '')
-     on conflict(id) do update set
-       guid = excluded.guid, mid = excluded.mid, mod = excluded.mod, usn = excluded.usn,
-       tags = excluded.tags, flds = excluded.flds, sfld = excluded.sfld, csum = excluded.csum,
-       flags = 0, data = ''
-     where ${overwritable("notes", clientUsn)}`,
-  ).run({ ...note, clientUsn });
+  db.query(MERGE_NOTE).run(
+    note.id,
+    note.guid,
+    note.mid,
+    note.mod,
+    note.usn,
+    note.tags,
+    note.flds,
+    note.sfld,
+    note.csum,
+    clientUsn,
+  );
 }
 
 export function deleteRow(db: Db, table: "notes" | "cards", id: Int): void {
