@@ -99,6 +99,18 @@ describe.skipIf(!existsSync(python))("card data agrees with Anki itself", () => 
     '{"lrt":9223372036854775807,"pos":0}',
     '{"lrt":9223372036854775808}',
     '{"cd":"{\\"v\\":\\"\\u00e9\\\\n\\"}"}',
+    // Texts near the integer-only form returned as they are (normalizeCardData's fast path).
+    '{"lrt":1727429880}',
+    '{"pos":0,"lrt":0}',
+    '{"pos":123456789,"lrt":-123456789012345678}',
+    '{"lrt":-0}',
+    '{"pos":-0,"lrt":5}',
+    '{"pos":01}',
+    '{"pos":1"lrt":2}',
+    '{"pos":1,}',
+    '{"lrt":1,"pos":2}',
+    '{"lrt":1.0}',
+    ' {"lrt":1}',
   ];
   test("normalisation of many data texts", () => {
     const proc = Bun.spawnSync([python, join(root, "test/fixtures/card_data.py")], {

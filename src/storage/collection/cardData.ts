@@ -14,8 +14,18 @@ const I64_MAX = 2n ** 63n - 1n;
 
 class InvalidCardData extends Error {}
 
+/**
+ * Already in the normal form, and common: only `pos` and/or `lrt`, integers without leading
+ * zeros (no `-0`) in range (u32 fits in 9 digits, i64 in 18), which `serialize` would write
+ * back unchanged.
+ */
+const POS = '"pos":(?:0|[1-9]\\d{0,8})';
+const LRT = '"lrt":(?:0|-?[1-9]\\d{0,17})';
+const PLAIN_INTEGERS = new RegExp(`^\\{(?:${POS}(?:,${LRT})?|${LRT})?\\}$`);
+
 export function normalizeCardData(data: string): string {
   if (data === EMPTY || data === "") return EMPTY;
+  if (PLAIN_INTEGERS.test(data)) return data;
   let parsed: Record<string, unknown>;
   try {
     parsed = parseObject(data);
@@ -67,11 +77,14 @@ function serialize(data: Record<string, unknown>): string {
   return `{${parts.join(",")}}`;
 }
 
-/** Integer literal text inside [min, max]; anything else (floats included) is dropped. */
+/**
+ * Integer literal text inside [min, max]; anything else (floats included) is dropped, and so
+ * is `-0`, which serde_json reads as the float -0.0.
+ */
 function integerText(value: unknown, min: bigint, max: bigint): string | undefined {
   if (!isLosslessNumber(value)) return undefined;
   const text = value.toString();
-  if (!/^-?\d+$/.test(text)) return undefined;
+  if (!/^-?\d+$/.test(text) || text === "-0") return undefined;
   const n = BigInt(text);
   return n >= min && n <= max ? n.toString() : undefined;
 }
