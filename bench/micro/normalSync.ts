@@ -50,7 +50,16 @@ function counts(): unknown {
   const n = (t: string) => (db.query(`select count() as n from ${t}`).get() as { n: number }).n;
   const col = db.query("select models, decks, dconf from col").get() as Record<string, string>;
   const keys = (s: string | undefined) => Object.keys(JSON.parse(s ?? "{}")).length;
-  return [[0, 0, 0], n("cards"), n("notes"), n("revlog"), 0, keys(col.models), keys(col.decks), keys(col.dconf)];
+  return [
+    [0, 0, 0],
+    n("cards"),
+    n("notes"),
+    n("revlog"),
+    0,
+    keys(col.models),
+    keys(col.decks),
+    keys(col.dconf),
+  ];
 }
 
 /** The client's side of an upload: rows changed since the last sync, stamped with the server usn. */
@@ -90,8 +99,9 @@ function syncUp(round: number): number {
   for (let i = 0; i < all.length; i += 250) {
     const chunk: Record<string, unknown> = { done: i + 250 >= all.length };
     for (const [kind, row] of all.slice(i, i + 250)) {
-      ((chunk[kind] as unknown[] | undefined) ?? (chunk[kind] = [])) as unknown[];
-      (chunk[kind] as unknown[]).push(row);
+      const list = (chunk[kind] as unknown[] | undefined) ?? [];
+      list.push(row);
+      chunk[kind] = list;
     }
     step("applyChunk", skey, { chunk });
   }
@@ -123,8 +133,7 @@ for (let round = 0; round < rounds; round++) {
   const downStarted = cpuMs();
   syncDown(usn);
   const down = cpuMs() - downStarted;
-  const fmt = (m: Map<string, number>) =>
-    [...m].map(([k, v]) => `${k}=${v.toFixed(1)}`).join(" ");
+  const fmt = (m: Map<string, number>) => [...m].map(([k, v]) => `${k}=${v.toFixed(1)}`).join(" ");
   console.log(`round ${round}: up ${up.toFixed(0)} ms (${fmt(upSteps)})`);
   console.log(`round ${round}: down ${down.toFixed(0)} ms (${fmt(totals)})`);
 }
