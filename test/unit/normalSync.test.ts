@@ -536,6 +536,21 @@ describe("64-bit ids", () => {
       .get();
     expect(row).toEqual({ id: String(big + 1n), nid: String(big) });
   });
+
+  test("a chunk read exactly does not change how the next one is read", () => {
+    const big = 2n ** 62n + 7n;
+    for (let i = 0; i < 300; i++) {
+      const id = i === 299 ? big : BigInt(1000 + i);
+      db.query("insert into revlog values ($id, 1, 10, 3, 1, 0, 2500, 100, 1)").run({ id });
+    }
+    start(0);
+    // Chunks take ids from the end of the list, so the big id comes first, then small ones.
+    const first = runNormalSyncStep(user, "chunk", "k1", PAD).json;
+    expect(first).toContain(`[${big},1,10,`);
+    const second = JSON.parse(runNormalSyncStep(user, "chunk", "k1", PAD).json);
+    expect(second.revlog).toHaveLength(50);
+    expect(second.revlog[0]).toEqual([1049, 1, 10, 3, 1, 0, 2500, 100, 1]);
+  });
 });
 
 describe("applyChunk", () => {

@@ -80,30 +80,51 @@ function narrowRow(row: unknown[]): unknown[] {
 
 /** Columns of each table in wire order; notes send empty sfld/csum, zero flags, empty data. */
 const WIRE_COLUMNS: Record<SyncTable, string> = {
-  notes: "id, guid, mid, mod, usn, tags, flds, '', '', 0, ''",
-  cards: `id, nid, did, ord, mod, usn, type, queue, due, ivl, factor, reps, lapses, left,
-          odue, odid, flags, data`,
-  revlog: "id, cid, usn, ease, ivl, lastIvl, factor, time, type",
+  notes: "t.id, t.guid, t.mid, t.mod, t.usn, t.tags, t.flds, '', '', 0, ''",
+  cards: `t.id, t.nid, t.did, t.ord, t.mod, t.usn, t.type, t.queue, t.due, t.ivl, t.factor,
+          t.reps, t.lapses, t.left, t.odue, t.odid, t.flags, t.data`,
+  revlog: "t.id, t.cid, t.usn, t.ease, t.ivl, t.lastIvl, t.factor, t.time, t.type",
 };
+
+/** Rows in the order of the id list (json_each's `key` is the index in it). */
+const READ_FOR_WIRE = Object.fromEntries(
+  (Object.keys(WIRE_COLUMNS) as SyncTable[]).map((table) => [
+    table,
+    `select ${WIRE_COLUMNS[table]} from json_each(?1) as j join ${table} as t on t.id = j.value
+     order by j.key`,
+  ]),
+) as Record<SyncTable, string>;
+
+export interface WireRows {
+  rows: unknown[][];
+  /** Some value is a bigint (an id past 2^53): JSON.stringify cannot write these rows. */
+  wide: boolean;
+}
 
 /**
  * Rows for the wire, in the order of `ids`, read with one query; ids with no row (deleted
- * since they were listed) are left out.
+ * since they were listed) are left out. Read as plain numbers first, which is cheaper than
+ * bigints for every integer; only when an integer came back past 2^53 (so possibly rounded)
+ * are the rows read again exactly.
  */
-export function readRowsForWire(db: Db, table: SyncTable, ids: readonly Int[]): unknown[][] {
-  if (ids.length === 0) return [];
-  const found = db
-    .query(
-      `select ${WIRE_COLUMNS[table]} from ${table}
-       where id in (select value from json_each($ids))`,
-    )
-    .safeIntegers(true)
-    .values({ ids: `[${ids.join(",")}]` }) as unknown[][];
-  const byId = new Map(found.map((row) => [String(row[0]), narrowRow(row)]));
-  return ids.flatMap((id) => {
-    const row = byId.get(String(id));
-    return row ? [row] : [];
-  });
+export function readRowsForWire(db: Db, table: SyncTable, ids: readonly Int[]): WireRows {
+  if (ids.length === 0) return { rows: [], wide: false };
+  const list = `[${ids.join(",")}]`;
+  const sql = READ_FOR_WIRE[table];
+  const rows = db.query(sql).values(list);
+  if (!rows.some(hasUnsafeInteger)) return { rows, wide: false };
+  // A text of its own, so the cached statement above keeps reading plain numbers.
+  const exact = db.query(`${sql} -- exact`).safeIntegers(true).values(list).map(narrowRow);
+  return { rows: exact, wide: exact.some((row) => row.some((v) => typeof v === "bigint")) };
+}
+
+function hasUnsafeInteger(row: unknown[]): boolean {
+  for (const value of row) {
+    if (typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 export interface SyncState {

@@ -72,16 +72,14 @@ function serializeChunk(
 ): string {
   const reply: { [key: string]: LegacyJson } = { done };
   const revlog = readRowsForWire(db, "revlog", taken.revlog);
-  const cards = readRowsForWire(db, "cards", taken.cards).map(cardForWire);
-  const notes = readRowsForWire(db, "notes", taken.notes).map(noteForWire);
-  if (revlog.length > 0) reply.revlog = revlog as LegacyJson[];
-  if (cards.length > 0) reply.cards = cards as LegacyJson[];
-  if (notes.length > 0) reply.notes = notes as LegacyJson[];
+  const cards = readRowsForWire(db, "cards", taken.cards);
+  const notes = readRowsForWire(db, "notes", taken.notes);
+  if (revlog.rows.length > 0) reply.revlog = revlog.rows as LegacyJson[];
+  if (cards.rows.length > 0) reply.cards = cards.rows.map(cardForWire) as LegacyJson[];
+  if (notes.rows.length > 0) reply.notes = notes.rows.map(noteForWire) as LegacyJson[];
   // Rows hold strings, numbers and, for ids past 2^53, bigints; without a bigint the native
   // serialiser writes exactly the same text, several times faster.
-  const wide = [revlog, cards, notes].some((rows) =>
-    rows.some((row) => row.some((value) => typeof value === "bigint")),
-  );
+  const wide = revlog.wide || cards.wide || notes.wide;
   return wide ? stringifyLegacyJson(reply) : JSON.stringify(reply);
 }
 
