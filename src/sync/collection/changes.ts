@@ -149,7 +149,7 @@ function outgoingChanges(db: Db, session: SyncSession, maps: Maps): string {
       .map(([name]) => name),
   };
   if (!session.clientIsNewer) {
-    reply.conf = readLegacyColumn(db, "conf");
+    reply.conf = viewLegacyColumn(db, "conf");
     reply.crt = readCol(db).crt;
   }
   return stringifyLegacyJson(reply);
