@@ -6,9 +6,17 @@
  */
 const INLINE_COMPRESS_BYTES = 64 * 1024;
 
+/**
+ * Level 1, not the default 3: a 57 kB normal-sync chunk compresses in ~0.19 ms instead of
+ * ~0.41 ms on the thread every request goes through, for ~3% more bytes.
+ */
+const LEVEL = { level: 1 };
+
 export function zstdCompress(data: Uint8Array): Promise<Uint8Array> {
-  if (data.byteLength <= INLINE_COMPRESS_BYTES) return Promise.resolve(Bun.zstdCompressSync(data));
-  return Bun.zstdCompress(data);
+  if (data.byteLength <= INLINE_COMPRESS_BYTES) {
+    return Promise.resolve(Bun.zstdCompressSync(data, LEVEL));
+  }
+  return Bun.zstdCompress(data, LEVEL);
 }
 
 export function zstdCompressStream(): TransformStream<Uint8Array, Uint8Array> {

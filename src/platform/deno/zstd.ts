@@ -9,8 +9,11 @@ import { zstdFrameCheck } from "./zstdFrames.ts";
 
 const compress = promisify(zlib.zstdCompress);
 
+/** Level 1, as on Bun (platform/bun/zstd.ts says why). */
+const LEVEL = { params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 } };
+
 export async function zstdCompress(data: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await compress(data));
+  return new Uint8Array(await compress(data, LEVEL));
 }
 
 /**
