@@ -6,6 +6,8 @@
  * down). Prints CPU milliseconds per step, summed over the session. Not a test.
  *   bun bench/micro/normalSync.ts COLLECTION [notes=3000] [rounds=5]
  *   bun --cpu-prof --cpu-prof-dir=DIR bench/micro/normalSync.ts COLLECTION
+ * WALL=1 reports wall time instead (fsyncs included); JOURNAL=<mode> tries another SQLite
+ * journal mode on the copy (the server's is DELETE).
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
