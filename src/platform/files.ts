@@ -2,8 +2,8 @@
  * File streaming, kept here so the rest of the code sees only web streams. Reading is the
  * runtime's (#platform/files.ts: Bun.file on Bun, node:fs on Deno); writing is node:fs on both.
  */
-import { rmSync } from "node:fs";
-import { type FileHandle, open } from "node:fs/promises";
+import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { fileStream } from "#platform/files.ts";
 
 export { fileSize, fileStream } from "#platform/files.ts";
@@ -12,6 +12,61 @@ export class StreamTooLarge extends Error {
   constructor(readonly limit: number) {
     super(`stream exceeds ${limit} bytes`);
   }
+}
+
+/**
+ * How much a large file being written may hold unwritten before it is flushed
+ * (`writeBehindBytes`): a sync waits for every dirty page of the file, and on ext4 other
+ * users' commits wait behind it, so one sync of 100 MB at the end would stall every other
+ * user's commit for as long as the disk takes to write it all.
+ */
+export const WRITE_BEHIND_BYTES = 4 * 1024 * 1024;
+
+export interface WriteOptions {
+  /** Read the rest of the stream (up to the limit) after a failure, so the client gets the answer. */
+  drainOnError?: boolean;
+  /**
+   * Flush to disk (fdatasync) after every this many bytes, so the file never holds more than
+   * that unwritten (WRITE_BEHIND_BYTES). It does not make the end durable: the caller syncs.
+   */
+  writeBehindBytes?: number;
+  /**
+   * Plain blocking writes on the calling thread, for worker threads: an awaited write is a
+   * round trip to the runtime's thread pool per chunk, and runs at the pool's priority rather
+   * than the (lowered) priority of a task thread. Never on the main thread.
+   */
+  blocking?: boolean;
+}
+
+/** Where writeStreamToFile puts the bytes: an awaited file handle, or a blocking descriptor. */
+interface Sink {
+  write(chunk: Uint8Array): void | Promise<void>;
+  datasync(): void | Promise<void>;
+  close(): void | Promise<void>;
+}
+
+async function openSink(path: string, blocking: boolean): Promise<Sink> {
+  if (blocking) {
+    const fd = openSync(path, "wx");
+    return {
+      write(chunk) {
+        let done = 0;
+        while (done < chunk.byteLength) done += writeSync(fd, chunk, done, chunk.byteLength - done);
+      },
+      datasync: () => fdatasyncSync(fd),
+      close: () => closeSync(fd),
+    };
+  }
+  const file = await open(path, "wx");
+  return {
+    async write(chunk) {
+      let done = 0;
+      while (done < chunk.byteLength)
+        done += (await file.write(chunk, done, chunk.byteLength - done)).bytesWritten;
+    },
+    datasync: () => file.datasync(),
+    close: () => file.close(),
+  };
 }
 
 /**
@@ -24,27 +79,37 @@ export async function writeStreamToFile(
   stream: ReadableStream<Uint8Array>,
   path: string,
   maxBytes = Number.POSITIVE_INFINITY,
-  options: { drainOnError?: boolean } = {},
+  options: WriteOptions = {},
 ): Promise<number> {
   const reader = stream.getReader();
-  let file: FileHandle | undefined;
+  const flushEvery = options.writeBehindBytes ?? Number.POSITIVE_INFINITY;
+  let sink: Sink | undefined;
   let total = 0;
+  let unflushed = 0;
   try {
-    file = await open(path, "wx");
+    sink = await openSink(path, options.blocking ?? false);
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       total += value.byteLength;
       if (total > maxBytes) throw new StreamTooLarge(maxBytes);
-      let written = 0;
-      while (written < value.byteLength)
-        written += (await file.write(value, written, value.byteLength - written)).bytesWritten;
+      await sink.write(value);
+      unflushed += value.byteLength;
+      if (unflushed >= flushEvery) {
+        await sink.datasync();
+        unflushed = 0;
+      }
     }
-    await file.close();
-    file = undefined;
+    const closing = sink;
+    sink = undefined;
+    await closing.close();
     return total;
   } catch (err) {
-    await file?.close().catch(() => {});
+    try {
+      await sink?.close();
+    } catch {
+      // Already failing: the first error is the one to report.
+    }
     rmSync(path, { force: true });
     if (err instanceof StreamTooLarge) throw err;
     if (err instanceof Error) (err as NodeJS.ErrnoException).path ??= path;

@@ -5,14 +5,14 @@
  * bun:sqlite / Bun natives and their Deno replacements.
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import * as zlib from "node:zlib";
 import { Elysia } from "elysia";
 import { loadEnvFile } from "../../src/platform/env.ts";
-import { consumeTempFile } from "../../src/platform/files.ts";
+import { consumeTempFile, StreamTooLarge, writeStreamToFile } from "../../src/platform/files.ts";
 import { hashPassword, verifyArgon2 } from "../../src/platform/password.ts";
 import { clientAddress, listen } from "../../src/platform/serve.ts";
 import { openDatabase } from "../../src/platform/sqlite.ts";
@@ -365,3 +365,27 @@ describe("env file", () => {
     loadEnvFile(join(dir, "no-such.env")); // a missing file is not an error
   });
 });
+
+describe("file writes", () => {
+  test("blocking and awaited writes, flushed behind or not, store the same bytes; past the limit nothing is left", async () => {
+    const data = noisyBytes(300_000);
+    for (const options of [{}, { blocking: true }, { blocking: true, writeBehindBytes: 65_536 }]) {
+      const path = join(dir, `written-${JSON.stringify(options)}`);
+      assert.equal(
+        await writeStreamToFile(streamOf(data, 10_000), path, data.byteLength, options),
+        data.byteLength,
+      );
+      sameBytes(new Uint8Array(readFileSync(path)), data);
+      const over = join(dir, `over-${JSON.stringify(options)}`);
+      await assert.rejects(
+        writeStreamToFile(streamOf(data, 10_000), over, data.byteLength - 1, options),
+        StreamTooLarge,
+      );
+      assert.equal(existsSync(over), false);
+    }
+  });
+});
+
+function noisyBytes(length: number): Uint8Array {
+  return Uint8Array.from({ length }, (_, i) => (i * 2654435761) >>> 24);
+}

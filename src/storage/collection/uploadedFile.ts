@@ -29,6 +29,9 @@ export function prepareReceivedCollection(path: string): { convertedFrom: number
     throw new CorruptCollection(`cannot open: ${(err as Error).message}`, { cause: err });
   }
   try {
+    // The file is a temporary until the caller syncs it and swaps it in: no commit of the
+    // conversion needs its own syncs (which would also flush the whole file at once).
+    db.exec("PRAGMA synchronous = OFF");
     const version = checkCollection(db);
     if (version === SCHEMA18_VERSION) downgradeToSchema11(db);
     db.exec("PRAGMA journal_mode = DELETE");

@@ -10,7 +10,12 @@
 
 import { rmSync } from "node:fs";
 import { type Compression, decompressStream } from "../../compression.ts";
-import { fileStream, StreamTooLarge, writeStreamToFile } from "../../platform/files.ts";
+import {
+  fileStream,
+  StreamTooLarge,
+  WRITE_BEHIND_BYTES,
+  writeStreamToFile,
+} from "../../platform/files.ts";
 import { fsyncPath, replaceWithBackup } from "../../storage/collection/replace.ts";
 import {
   CorruptCollection,
@@ -102,8 +107,13 @@ export function installUpload(
 
 async function decompressTo(input: UploadInput, target: string): Promise<void> {
   const stream = decompressStream(fileStream(input.incomingPath), input.compression);
-  // Anki refuses a collection of exactly the limit too, hence the minus one.
-  await writeStreamToFile(stream, target, input.maxUncompressedBytes - 1);
+  // Anki refuses a collection of exactly the limit too, hence the minus one. Written behind
+  // (flushed every few MB), so neither the final sync nor any other user's commit meanwhile
+  // waits for 100 MB at once; with blocking writes, as this runs on a task thread.
+  await writeStreamToFile(stream, target, input.maxUncompressedBytes - 1, {
+    writeBehindBytes: WRITE_BEHIND_BYTES,
+    blocking: true,
+  });
 }
 
 /** The files SQLite may have made beside a database at `path`. */
