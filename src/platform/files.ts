@@ -2,8 +2,9 @@
  * File streaming, kept here so the rest of the code sees only web streams. Reading is the
  * runtime's (#platform/files.ts: Bun.file on Bun, node:fs on Deno); writing is node:fs on both.
  */
-import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fdatasync, openSync, rmSync, writeSync } from "node:fs";
 import { open } from "node:fs/promises";
+import { promisify } from "node:util";
 import { fileStream } from "#platform/files.ts";
 
 export { fileSize, fileStream } from "#platform/files.ts";
@@ -26,8 +27,9 @@ export interface WriteOptions {
   /** Read the rest of the stream (up to the limit) after a failure, so the client gets the answer. */
   drainOnError?: boolean;
   /**
-   * Flush to disk (fdatasync) after every this many bytes, so the file never holds more than
-   * that unwritten (WRITE_BEHIND_BYTES). It does not make the end durable: the caller syncs.
+   * Start a flush to disk (fdatasync) after every this many bytes, so the file never holds
+   * much more than twice that unwritten (WRITE_BEHIND_BYTES); the writing goes on while a
+   * flush runs. It does not make the end durable: the caller syncs.
    */
   writeBehindBytes?: number;
   /**
@@ -41,9 +43,12 @@ export interface WriteOptions {
 /** Where writeStreamToFile puts the bytes: an awaited file handle, or a blocking descriptor. */
 interface Sink {
   write(chunk: Uint8Array): void | Promise<void>;
-  datasync(): void | Promise<void>;
+  /** On the thread pool either way, so the writing can go on meanwhile. */
+  datasync(): Promise<void>;
   close(): void | Promise<void>;
 }
+
+const datasyncFd = promisify(fdatasync);
 
 async function openSink(path: string, blocking: boolean): Promise<Sink> {
   if (blocking) {
@@ -53,7 +58,7 @@ async function openSink(path: string, blocking: boolean): Promise<Sink> {
         let done = 0;
         while (done < chunk.byteLength) done += writeSync(fd, chunk, done, chunk.byteLength - done);
       },
-      datasync: () => fdatasyncSync(fd),
+      datasync: () => datasyncFd(fd),
       close: () => closeSync(fd),
     };
   }
@@ -84,6 +89,8 @@ export async function writeStreamToFile(
   const reader = stream.getReader();
   const flushEvery = options.writeBehindBytes ?? Number.POSITIVE_INFINITY;
   let sink: Sink | undefined;
+  // At most one flush in flight; awaited before the next one starts and before closing.
+  let flushing: Promise<void> | undefined;
   let total = 0;
   let unflushed = 0;
   try {
@@ -96,16 +103,21 @@ export async function writeStreamToFile(
       await sink.write(value);
       unflushed += value.byteLength;
       if (unflushed >= flushEvery) {
-        await sink.datasync();
+        await flushing;
+        flushing = sink.datasync();
+        // Handled here so a failure is not an unhandled rejection; it is thrown when awaited.
+        flushing.catch(() => {});
         unflushed = 0;
       }
     }
+    await flushing;
     const closing = sink;
     sink = undefined;
     await closing.close();
     return total;
   } catch (err) {
     try {
+      await flushing?.catch(() => {});
       await sink?.close();
     } catch {
       // Already failing: the first error is the one to report.
