@@ -123,6 +123,13 @@ class CollectionWorker {
   }
 }
 
+/**
+ * A task worker holds a JS heap of its own (~20 MB) for work that comes in bursts (the batches
+ * of one large media sync, one full upload): kept warm between the requests of a burst, stopped
+ * soon after it rather than after the users' idle time, so it does not add to a later peak.
+ */
+const TASK_IDLE_MS = 1000;
+
 export class WorkerPoolExecutor implements CollectionExecutor {
   private readonly workers: CollectionWorker[];
   private readonly mutex = new KeyedMutex();
@@ -135,7 +142,7 @@ export class WorkerPoolExecutor implements CollectionExecutor {
       { length: Math.max(1, size) },
       () => new CollectionWorker(settings, idleMs),
     );
-    this.tasks = new TaskPool(Math.max(2, size), idleMs);
+    this.tasks = new TaskPool(Math.max(2, size), Math.min(idleMs, TASK_IDLE_MS));
     this.sweeper = setInterval(
       () => {
         for (const worker of this.workers) worker.retireIfIdle();

@@ -84,8 +84,12 @@ export class TaskPool {
   }
 }
 
+/**
+ * Small heaps: a task streams large files in small chunks and keeps nothing between tasks, so
+ * it needs little heap, and its CPU is the lowest-priority work of the server anyway.
+ */
 function spawn(): Worker {
-  return spawnWorker(new URL("./taskWorker.ts", import.meta.url));
+  return spawnWorker(new URL("./taskWorker.ts", import.meta.url), { small: true });
 }
 
 /** The task's reply; rejects only when the worker itself failed. */
