@@ -148,7 +148,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     name: "ANKISYNCD_WORKERS",
     default: "2",
-    doc: "Worker threads doing collection work; each user is pinned to one. Uploaded collections and large media batches are checked on task threads (at most this many, and at least 2, at once). Threads start when needed and stop after `ANKISYNCD_IDLE_CLOSE_SECS` idle.",
+    doc: "Worker threads doing collection work; each user is pinned to one. Uploaded collections and large media batches are checked on task threads (at most this many, and at least 2, at once). Threads start when needed and stop when idle: a collection thread after `ANKISYNCD_IDLE_CLOSE_SECS`, a task thread after 1 s.",
   },
   {
     name: "ANKISYNCD_IDLE_CLOSE_SECS",
