@@ -4,6 +4,7 @@
  * (taskPool.ts); threads start when needed and stop when idle. The main thread never loads
  * the collection code.
  */
+import { IdleRelease } from "../platform/memory.ts";
 import { spawnWorker } from "../platform/workers.ts";
 import { SyncError } from "../sync/errors.ts";
 import type { Job, JobReplyMessage, JobResult, WorkerSettings } from "./jobs.ts";
@@ -134,6 +135,7 @@ export class WorkerPoolExecutor implements CollectionExecutor {
   private readonly workers: CollectionWorker[];
   private readonly mutex = new KeyedMutex();
   private readonly tasks: TaskPool;
+  private readonly idle = new IdleRelease(1000);
   private readonly sweeper: ReturnType<typeof setInterval>;
 
   constructor(settings: WorkerSettings, size: number) {
@@ -153,12 +155,24 @@ export class WorkerPoolExecutor implements CollectionExecutor {
   }
 
   runTask<T extends Task>(task: T): Promise<TaskResult<T>> {
-    return this.tasks.run(task) as Promise<TaskResult<T>>;
+    return this.tracked(() => this.tasks.run(task) as Promise<TaskResult<T>>);
   }
 
   run<J extends Job>(job: J): Promise<JobResult<J>> {
     const worker = this.workers[pin(job.user.uuid, this.workers.length)] as CollectionWorker;
-    return this.mutex.run(job.user.uuid, () => worker.call(job) as Promise<JobResult<J>>);
+    return this.tracked(() =>
+      this.mutex.run(job.user.uuid, () => worker.call(job) as Promise<JobResult<J>>),
+    );
+  }
+
+  /** The main thread's memory too (request bodies, replies) goes back once no job has run for a second. */
+  private async tracked<R>(work: () => Promise<R>): Promise<R> {
+    this.idle.started();
+    try {
+      return await work();
+    } finally {
+      this.idle.finished();
+    }
   }
 
   /** Threads alive now: collection workers and task workers (for tests and metrics). */
