@@ -36,7 +36,8 @@ export class UserState implements SyncState {
   /** Drops any normal-sync session, discarding its uncommitted changes. */
   abortSession(): boolean {
     const had = this.session !== undefined;
-    if (this.collection.isOpen) rollbackSessionTransaction(this.collection.open());
+    const db = this.collection.openHandle;
+    if (db) rollbackSessionTransaction(db);
     this.session = undefined;
     return had;
   }

@@ -54,6 +54,15 @@ export class UserCollection {
     return this.db !== undefined;
   }
 
+  /**
+   * The handle as it is, unchecked and not opened: enough to roll back a transaction on it
+   * (a file changed behind us is only noticed between transactions), without the stat and
+   * query `open` spends on every request.
+   */
+  get openHandle(): Db | undefined {
+    return this.db;
+  }
+
   close(): void {
     this.db?.close();
     this.db = undefined;
