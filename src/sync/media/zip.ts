@@ -197,7 +197,9 @@ async function closeArchive(zip: ZipArchive, inMemory: boolean): Promise<void> {
  * Download zips (server → client) are written here rather than through yazl: every entry is
  * stored and its size is known before it is read, so the layout is fixed up front and each file
  * is read straight into its place (yazl's streams cost 2-3 ms a batch of 25 small files, and a
- * second pass over a large one). The format is that of APPNOTE.TXT, zip32 only: a download
+ * second pass over a large one; fflate's zipSync with stored entries, whose CRC-32 is computed
+ * in JS, took 1.3 ms for 25 x 8 kB and 15.6 ms for one 5 MB file, against 0.3 and 1.8 ms here
+ * with node:zlib's native crc32). The format is that of APPNOTE.TXT, zip32 only: a download
  * batch is 2.5 MiB of files plus at most one file of up to 100 MiB.
  */
 const LOCAL_HEADER_SIZE = 30;
