@@ -292,6 +292,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--many-client", choices=("bun", "python"),
                     help="`many users` load generator: bun (bench/loadclient.ts, default) or python (loadclient.py)")
     ap.add_argument("--many-procs", type=int, help="Bun load-client processes for `many users` (default 1)")
+    ap.add_argument("--multi-devices", choices=("tmpfs", "disk"),
+                    help="where `multi`'s client devices live: tmpfs (/dev/shm, default), as on machines of "
+                         "their own, or disk, beside the servers' data")
     return ap.parse_args(argv)
 
 
@@ -304,6 +307,8 @@ def main(argv: list[str]) -> int:
         params = replace(params, many_secs=args.many_secs)
     if args.many_client:
         params = replace(params, many_client=args.many_client)
+    if args.multi_devices:
+        params = replace(params, multi_devices=args.multi_devices)
     if args.many_procs:
         params = replace(params, many_procs=max(1, args.many_procs))
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="ankisyncd-bench-"))

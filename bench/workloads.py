@@ -58,6 +58,9 @@ class Params:
     many_checked: int = 3  # users whose end state the real client checks
     many_client: str = "bun"  # load generator: "bun" (loadclient.ts) or "python" (loadclient.py)
     many_procs: int = 1  # Bun load-client processes sharing the users
+    # Where `multi`'s two client devices keep their collections: "tmpfs" (/dev/shm), as on
+    # machines of their own, or "disk", beside the servers' data.
+    multi_devices: str = "tmpfs"
     idle_users: int = 1000
     idle_close_secs: int = 5  # ours: ANKISYNCD_IDLE_CLOSE_SECS for `idle users`
 
@@ -88,9 +91,12 @@ class Ctx:
         self.small_media, self.large_media = gen / "media-small", gen / "media-large"
 
     @contextlib.contextmanager
-    def device(self, name: str, *, template: Path | None = None, media: Path | None = None) -> Iterator[Collection]:
-        """A client collection in a folder of its own, deleted afterwards."""
-        folder = self.workdir / "devices" / f"{name}-{next(self._ids)}"
+    def device(
+        self, name: str, *, template: Path | None = None, media: Path | None = None, root: Path | None = None
+    ) -> Iterator[Collection]:
+        """A client collection in a folder of its own (under `root`, by default the workdir's
+        `devices`), deleted afterwards."""
+        folder = (root or self.workdir / "devices") / f"{name}-{next(self._ids)}"
         folder.mkdir(parents=True)
         if template:
             shutil.copyfile(template, folder / "collection.anki2")
@@ -289,19 +295,34 @@ class MultiUser(Workload):
     def users(self, rounds: int) -> list[str]:
         return ["multiA", "multiB"]
 
+    def devices_root(self, ctx: Ctx) -> Path | None:
+        """On one shared disk, client A preparing its upload (it syncs its own 100 MB file)
+        stalls every commit on the machine, B's client's and the server's alike, whichever
+        server runs; on tmpfs the clients behave as on devices of their own, and what B waits
+        for is the server."""
+        shm = Path("/dev/shm")
+        if ctx.params.multi_devices != "tmpfs" or not shm.is_dir():
+            return None
+        root = shm / f"ankisyncd-bench-{os.getpid()}"
+        root.mkdir(exist_ok=True)
+        return root
+
     def setup(self, ctx: Ctx, srv: BenchServer) -> dict:
-        with ctx.device("multiA", template=ctx.large) as a:
-            auth_a = login(a, srv, "multiA")
-            full_upload(a, auth_a)
         stack = contextlib.ExitStack()
-        b = stack.enter_context(ctx.device("multiB", template=ctx.small))
+        root = self.devices_root(ctx)
+        if root:
+            stack.callback(shutil.rmtree, root, ignore_errors=True)
         try:
+            with ctx.device("multiA", template=ctx.large, root=root) as a:
+                auth_a = login(a, srv, "multiA")
+                full_upload(a, auth_a)
+            b = stack.enter_context(ctx.device("multiB", template=ctx.small, root=root))
             auth_b = login(b, srv, "multiB")
             full_upload(b, auth_b)
         except BaseException:
             stack.close()
             raise
-        state = {"b": b, "auth_a": auth_a, "auth_b": auth_b, "stack": stack, "n": itertools.count()}
+        state = {"b": b, "auth_a": auth_a, "auth_b": auth_b, "stack": stack, "n": itertools.count(), "root": root}
         if srv.kind == "ours":
             state["note"] = same_worker_note(srv.log_path, "multiA", "multiB")
         return state
@@ -315,7 +336,7 @@ class MultiUser(Workload):
             self.change_b(ctx, state)
             with measure(self.alone):
                 normal_sync(b, auth_b)
-        with ctx.device("multiA", template=ctx.large) as a:
+        with ctx.device("multiA", template=ctx.large, root=state["root"]) as a:
             upload = BackgroundUpload(a, state["auth_a"])
             with measure(self.upload) as timing:
                 upload.start()
