@@ -95,10 +95,34 @@ export class UserHost {
         user.abortSession();
       }
       if (!user.session && idleMs > this.settings.idleCloseSecs * 1000) {
-        user.close();
-        this.users.delete(uuid);
+        // Media files still owed their syncs are synced first; the user closes a sweep later.
+        if (user.media.wantsCheckpoint) this.checkpointMedia(uuid, user);
+        else {
+          user.close();
+          this.users.delete(uuid);
+        }
       }
     }
+  }
+
+  /**
+   * Syncs an idle user's journaled media files and empties the journal, off the request path
+   * (docs/media.md#durability). Counted as a job, so the sweep leaves the user alone meanwhile;
+   * a failure leaves the journal, replayed when the user is next opened.
+   */
+  private checkpointMedia(uuid: string, user: UserState): void {
+    user.busy++;
+    user.media
+      .checkpoint()
+      .catch((err: unknown) => {
+        this.log.warn("media journal not emptied; it is replayed when the user is next opened", {
+          uuid,
+          error: (err as Error).message,
+        });
+      })
+      .finally(() => {
+        user.busy--;
+      });
   }
 
   shutdown(): void {

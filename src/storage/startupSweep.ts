@@ -1,26 +1,35 @@
 /**
- * At start: every user's temporaries that no running process owns are removed (the user's
- * lock says nobody syncs that user meanwhile; a busy user is swept when next locked), then the
- * lease files of dead processes.
+ * At start: every user's temporaries that no running process owns are removed and a media
+ * journal left by a crash is replayed (the user's lock says nobody syncs that user meanwhile;
+ * a busy user is swept when next locked, and a journal is replayed whenever the store opens),
+ * then the lease files of dead processes.
  */
-import { readdirSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../log.ts";
 import { removeDeadLeases } from "./instance.ts";
+import { journalPath, MediaStore, type MediaStoreOptions } from "./media/mediaStore.ts";
+import { userPaths } from "./paths.ts";
 import { removeDeadTemporaries } from "./temporaries.ts";
 import { UserLock } from "./userLock.ts";
 
-export function sweepDeadTemporaries(dataDir: string, log: Logger): void {
+export function sweepDeadTemporaries(
+  dataDir: string,
+  log: Logger,
+  media: MediaStoreOptions = { networkFs: "auto" },
+): void {
   let files = 0;
   let bytes = 0;
-  for (const dir of userDirs(dataDir)) {
-    const lock = UserLock.tryAcquire(dir);
+  for (const uuid of userNames(dataDir)) {
+    const paths = userPaths(dataDir, uuid);
+    const lock = UserLock.tryAcquire(paths.dir);
     if (!lock) continue;
     try {
-      for (const temp of removeDeadTemporaries(dataDir, dir)) {
+      for (const temp of removeDeadTemporaries(dataDir, paths.dir)) {
         files++;
         bytes += temp.bytes;
       }
+      if (hasJournal(paths)) replayMediaJournal(new MediaStore(paths, media), log);
     } finally {
       lock.release();
     }
@@ -29,12 +38,35 @@ export function sweepDeadTemporaries(dataDir: string, log: Logger): void {
   if (files > 0) log.info("removed temporaries of interrupted requests", { files, bytes });
 }
 
-function userDirs(dataDir: string): string[] {
+function hasJournal(paths: ReturnType<typeof userPaths>): boolean {
+  try {
+    return statSync(journalPath(paths)).size > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Opening the store replays its journal; a failure is left for the next open to retry. */
+function replayMediaJournal(store: MediaStore, log: Logger): void {
+  try {
+    store.db();
+    log.info("replayed the media journal of an interrupted run", { user: store.paths.dir });
+  } catch (err) {
+    log.warn("media journal not replayed; retried when the user's media is next opened", {
+      user: store.paths.dir,
+      error: (err as Error).message,
+    });
+  } finally {
+    store.close();
+  }
+}
+
+function userNames(dataDir: string): string[] {
   const root = join(dataDir, "collections");
   try {
     return readdirSync(root, { withFileTypes: true })
-      .filter((e) => e.isDirectory())
-      .map((e) => join(root, e.name));
+      .filter((e) => e.isDirectory() && /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(e.name))
+      .map((e) => e.name);
   } catch {
     return [];
   }

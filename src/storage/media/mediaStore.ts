@@ -4,34 +4,78 @@
  * worker closes the user. Temporary files (upload bodies, staged files, download zips) live
  * beside the folder as `media.tmp-*`, on the same filesystem so renames are atomic; those of
  * dead processes go when the user's lock is taken (storage/temporaries.ts).
+ *
+ * Small uploads are made durable by `<user>/media.journal` (journal.ts) rather than by syncing
+ * each file: the store remembers which files are not synced yet, syncs them and empties the
+ * journal in `checkpoint()` (when the user goes idle, or when the journal grows past a bound),
+ * and replays a journal it finds before anything reads the store (docs/media.md#durability).
  */
-import { mkdirSync } from "node:fs";
+import {
+  closeSync,
+  fdatasync,
+  fdatasyncSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { fsyncPath, fsyncPathAsync } from "../collection/replace.ts";
 import { resolveNetworkFs } from "../networkFs.ts";
 import { tempPathBeside, type UserPaths } from "../paths.ts";
+import { mediaFilePath, unsafePathReason } from "./files.ts";
+import { type JournalRecord, MediaJournal } from "./journal.ts";
 import { MediaDb } from "./mediaDb.ts";
 
 export interface MediaStoreOptions {
   networkFs: "auto" | boolean;
 }
 
+/** Past this much journal, the upload that passed it also syncs the files and empties it. */
+export const JOURNAL_CHECKPOINT_BYTES = 16 * 1024 * 1024;
+
+const datasync = promisify(fdatasync);
+
 export class MediaStore {
   private mediaDb: MediaDb | undefined;
+  private readonly journal: MediaJournal;
+  /** Files put in place since the journal was last emptied; their syncs are still owed. */
+  private readonly unsynced = new Set<string>();
+  /** A failure after a commit left files out of place: replay before the next use. */
+  private replayNeeded = false;
+  /** Bumped by every append and by close(): a checkpoint that raced either must not empty the journal. */
+  private generation = 0;
+  private checkpointFailed = false;
 
   constructor(
     readonly paths: UserPaths,
     private readonly options: MediaStoreOptions = { networkFs: "auto" },
-  ) {}
+  ) {
+    this.journal = new MediaJournal(journalPath(paths), paths.dir);
+  }
 
   get folder(): string {
     return this.paths.media;
   }
 
-  /** The open database, creating the folder and an empty database on first use. */
+  /**
+   * The open database, creating the folder and an empty database on first use. A journal left
+   * by an earlier run is replayed first, so no reader ever sees a file that a crash took.
+   */
   db(): MediaDb {
     if (!this.mediaDb) {
       mkdirSync(this.paths.media, { recursive: true });
       const networkFs = resolveNetworkFs(this.options.networkFs, this.paths.dir);
       this.mediaDb = MediaDb.open(this.paths.mediaDb, { networkFs });
+      this.replayNeeded = this.journal.leftOver;
+    }
+    if (this.replayNeeded) {
+      replayJournal(this.mediaDb, this.paths, this.journal.read());
+      this.journal.clear();
+      this.unsynced.clear();
+      this.replayNeeded = false;
     }
     return this.mediaDb;
   }
@@ -49,12 +93,121 @@ export class MediaStore {
     return this.mediaDb !== undefined;
   }
 
+  /** Bytes in the journal whose files are not known to be synced. */
+  get journalBytes(): number {
+    return this.journal.bytes;
+  }
+
+  /** Whether an idle user's files should be synced before the user is closed. */
+  get wantsCheckpoint(): boolean {
+    return this.journal.bytes > 0 && !this.checkpointFailed;
+  }
+
+  /** Makes the files' content durable in the journal, with one sync. Before the commit that lists them. */
+  async journalFiles(records: JournalRecord[]): Promise<void> {
+    this.generation++;
+    this.checkpointFailed = false;
+    await this.journal.append(records);
+  }
+
+  /** The journaled files are in place (not synced yet). */
+  filesPlaced(names: Iterable<string>): void {
+    for (const name of names) this.unsynced.add(name);
+  }
+
+  /** Committed files did not all reach their place: the journal puts them there before the next use. */
+  needsReplay(): void {
+    this.replayNeeded = true;
+  }
+
+  /**
+   * Syncs the files put in place since the journal was last emptied, then empties it. Runs
+   * between the user's jobs (an idle user), or inside an upload job; returns false, leaving the
+   * journal as it is, when an append or close() came meanwhile (the next idle sweep tries again).
+   */
+  async checkpoint(): Promise<boolean> {
+    if (this.journal.bytes === 0) return true;
+    const generation = this.generation;
+    try {
+      await Promise.all([...this.unsynced].map((name) => syncIfPresent(this.paths.media, name)));
+      await fsyncPathAsync(this.paths.media);
+    } catch (err) {
+      this.checkpointFailed = true;
+      throw err;
+    }
+    if (generation !== this.generation || this.replayNeeded) return false;
+    // Synchronous from here: no job of this user can run in between.
+    this.journal.clear();
+    this.unsynced.clear();
+    return true;
+  }
+
+  /** Closes the database; a journal not emptied yet stays and is replayed at the next open. */
   close(): void {
+    this.generation++;
+    this.unsynced.clear();
+    this.replayNeeded = false;
     this.mediaDb?.close();
     this.mediaDb = undefined;
   }
 }
 
+export function journalPath(paths: UserPaths): string {
+  return join(paths.dir, "media.journal");
+}
+
 export function mediaTempPath(paths: UserPaths, suffix: string): string {
   return tempPathBeside(paths.media, suffix);
+}
+
+/**
+ * Puts back, durably, every journaled file whose content is what media.db lists for its name
+ * now; any other record belongs to a batch that never committed or was superseded, and is
+ * skipped. Idempotent, so a replay interrupted by a crash is simply done again.
+ */
+export function replayJournal(db: MediaDb, paths: UserPaths, records: JournalRecord[]): number {
+  const wanted = new Map<string, JournalRecord>();
+  for (const record of records) {
+    if (unsafePathReason(record.name)) continue;
+    const live = db.liveEntry(record.name);
+    if (live && sameBytes(live.csum, record.sha1)) wanted.set(record.name, record);
+  }
+  for (const record of wanted.values()) {
+    const temp = mediaTempPath(paths, ".replay");
+    const fd = openSync(temp, "wx");
+    try {
+      let done = 0;
+      const bytes = record.bytes;
+      while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
+      fdatasyncSync(fd);
+    } catch (err) {
+      closeSync(fd);
+      rmSync(temp, { force: true });
+      throw err;
+    }
+    closeSync(fd);
+    renameSync(temp, mediaFilePath(paths.media, record.name));
+  }
+  if (wanted.size > 0) fsyncPath(paths.media);
+  return wanted.size;
+}
+
+async function syncIfPresent(folder: string, name: string): Promise<void> {
+  let fd: number;
+  try {
+    fd = openSync(mediaFilePath(folder, name), "r");
+  } catch (err) {
+    // Deleted by a later batch: nothing to sync.
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw err;
+  }
+  try {
+    await datasync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i]);
 }

@@ -1,13 +1,24 @@
 /**
  * `msync/uploadChanges`: the client's zip of added, changed and deleted files
- * (docs/protocol.md#media-upload). Everything is checked and every file staged (written and synced
- * beside the media folder) before anything changes; then one transaction records the changes while
- * the staged files are renamed into place. Any problem with the zip or a name is a 400 and leaves
- * the store as it was.
+ * (docs/protocol.md#media-upload). Everything is checked before anything changes; then one
+ * transaction records the changes. Any problem with the zip or a name is a 400 and leaves the
+ * store as it was. Two ways to make a batch durable (docs/media.md#durability): a small batch is
+ * read into memory and its files written once to the user's media journal, with one sync, before
+ * the commit, then put in place unsynced; a large one is staged (written and synced beside the
+ * media folder, on a task worker) and renamed into place before the commit.
  */
 
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fdatasync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fdatasync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -21,8 +32,8 @@ import {
   removeMediaFile,
   uploadNameProblem,
 } from "../../storage/media/files.ts";
-import type { MediaEntry } from "../../storage/media/mediaDb.ts";
-import type { MediaStore } from "../../storage/media/mediaStore.ts";
+import type { MediaDb, MediaEntry, MediaMeta } from "../../storage/media/mediaDb.ts";
+import { JOURNAL_CHECKPOINT_BYTES, type MediaStore } from "../../storage/media/mediaStore.ts";
 import { badRequest } from "../errors.ts";
 import {
   IN_PLACE_MAX_BYTES,
@@ -55,14 +66,24 @@ export interface MediaUploadLimits {
 /** `[entries processed, media usn after the upload]`. */
 export type MediaUploadResult = [number, number];
 
-type UploadedChange =
-  | { name: string; kind: "delete" }
-  | { name: string; kind: "data"; staged: string; size: number; sha1: Uint8Array };
+interface Deletion {
+  name: string;
+  kind: "delete";
+}
+interface FileData {
+  name: string;
+  kind: "data";
+  size: number;
+  sha1: Uint8Array;
+}
+type StagedFile = FileData & { staged: string };
+type FileInMemory = FileData & { bytes: Uint8Array };
+type UploadedChange<F extends FileData> = Deletion | F;
 
 /** A checked upload whose files wait in `staging`, in `_meta` order. */
 export interface StagedMediaUpload {
   staging: string;
-  changes: UploadedChange[];
+  changes: UploadedChange<StagedFile>[];
 }
 
 /**
@@ -109,21 +130,11 @@ export async function uploadSmallChanges(
 ): Promise<MediaUploadResult | null> {
   const zipBytes = await decompressSmall(body, compression, limits.maxUncompressedBytes);
   if (!zipBytes) return null;
-  store.db(); // creates the user's folders
-  const staging = store.tempPath(".staging");
-  mkdirSync(staging);
-  let changes: UploadedChange[];
-  try {
-    changes = await readUpload(
-      await openZip(ZipReader.fromBytes(zipBytes, MAX_UPLOAD_ZIP_ENTRIES)),
-      staging,
-      limits,
-    );
-  } catch (err) {
-    rmSync(staging, { recursive: true, force: true });
-    throw err;
-  }
-  return applyMediaUpload(store, { staging, changes }, now);
+  const changes = await readUploadInMemory(
+    await openZip(ZipReader.fromBytes(zipBytes, MAX_UPLOAD_ZIP_ENTRIES)),
+    limits,
+  );
+  return applyJournaled(store, changes, Math.floor(now / 1000));
 }
 
 async function decompressSmall(
@@ -160,7 +171,7 @@ export async function applyMediaUpload(
   now = Date.now(),
 ): Promise<MediaUploadResult> {
   try {
-    return await applyChanges(store, upload.changes, Math.floor(now / 1000));
+    return await applyStaged(store, upload.changes, Math.floor(now / 1000));
   } finally {
     await rm(upload.staging, { recursive: true, force: true });
   }
@@ -193,58 +204,95 @@ async function openZip(opening: Promise<ZipReader>): Promise<ZipReader> {
   }
 }
 
+type PlannedEntry = { name: string; entry: ZipEntry | null };
+
+/** Validates `_meta` against the zip: names, entries, declared sizes; nothing is read yet. */
+async function planUpload(zip: ZipReader, limits: MediaUploadLimits): Promise<PlannedEntry[]> {
+  const metaEntry = zip.entries.get("_meta");
+  if (!metaEntry) throw badRequest("media upload has no _meta");
+  const listed = parseUploadMeta(await zip.readSmall(metaEntry, MAX_UPLOAD_META_BYTES));
+  let declaredBytes = 0;
+  const plan = listed.map(([name, entryName]): PlannedEntry => {
+    const problem = uploadNameProblem(name);
+    if (problem) throw badRequest(`media upload: ${JSON.stringify(name)}: ${problem}`);
+    // Older clients mark a deletion with "" rather than null.
+    if (entryName === null || entryName === "") return { name, entry: null };
+    const entry = zip.entries.get(entryName);
+    if (!entry)
+      throw badRequest(`media upload: no zip entry ${JSON.stringify(entryName)} for ${name}`);
+    if (entry.uncompressedSize > MAX_MEDIA_FILE_BYTES)
+      throw badRequest(`media upload: ${name} exceeds ${MAX_MEDIA_FILE_BYTES} bytes`);
+    if (entry.uncompressedSize === 0) throw badRequest(`media upload: ${name} is empty`);
+    declaredBytes += entry.uncompressedSize;
+    return { name, entry };
+  });
+  if (declaredBytes > limits.maxUncompressedBytes) {
+    throw badRequest(
+      `media upload: ${declaredBytes} bytes of files exceed ${limits.maxUncompressedBytes}`,
+    );
+  }
+  return plan;
+}
+
+/** Runs `read` over the zip, closing it after and turning zip problems into 400s. */
+async function readingZip<T>(zip: ZipReader, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (err) {
+    throw err instanceof ZipError ? badRequest(`media upload: ${err.message}`) : err;
+  } finally {
+    await zip.close();
+  }
+}
+
 /** Validates the whole zip, then stages its files; returns the changes in `_meta` order. */
 async function readUpload(
   zip: ZipReader,
   staging: string,
   limits: MediaUploadLimits,
-): Promise<UploadedChange[]> {
+): Promise<UploadedChange<StagedFile>[]> {
   const written: number[] = [];
   try {
-    const metaEntry = zip.entries.get("_meta");
-    if (!metaEntry) throw badRequest("media upload has no _meta");
-    const listed = parseUploadMeta(await zip.readSmall(metaEntry, MAX_UPLOAD_META_BYTES));
-    let declaredBytes = 0;
-    const plan = listed.map(([name, entryName]): { name: string; entry: ZipEntry | null } => {
-      const problem = uploadNameProblem(name);
-      if (problem) throw badRequest(`media upload: ${JSON.stringify(name)}: ${problem}`);
-      // Older clients mark a deletion with "" rather than null.
-      if (entryName === null || entryName === "") return { name, entry: null };
-      const entry = zip.entries.get(entryName);
-      if (!entry)
-        throw badRequest(`media upload: no zip entry ${JSON.stringify(entryName)} for ${name}`);
-      if (entry.uncompressedSize > MAX_MEDIA_FILE_BYTES)
-        throw badRequest(`media upload: ${name} exceeds ${MAX_MEDIA_FILE_BYTES} bytes`);
-      if (entry.uncompressedSize === 0) throw badRequest(`media upload: ${name} is empty`);
-      declaredBytes += entry.uncompressedSize;
-      return { name, entry };
+    return await readingZip(zip, async () => {
+      const changes: UploadedChange<StagedFile>[] = [];
+      for (const [index, { name, entry }] of (await planUpload(zip, limits)).entries()) {
+        if (!entry) {
+          changes.push({ name, kind: "delete" });
+          continue;
+        }
+        const staged = join(staging, String(index));
+        const fd = openSync(staged, "wx");
+        written.push(fd);
+        changes.push({ name, kind: "data", staged, ...(await stage(zip, entry, fd)) });
+      }
+      // The whole batch is made durable together, once every file is written and checked: the
+      // syncs run at once, so the filesystem can commit them together rather than one by one.
+      await Promise.all(written.map((fd) => datasync(fd)));
+      return changes;
     });
-    if (declaredBytes > limits.maxUncompressedBytes) {
-      throw badRequest(
-        `media upload: ${declaredBytes} bytes of files exceed ${limits.maxUncompressedBytes}`,
-      );
-    }
-    const changes: UploadedChange[] = [];
-    for (const [index, { name, entry }] of plan.entries()) {
+  } finally {
+    for (const fd of written) closeSync(fd);
+  }
+}
+
+/** Validates the whole (small) zip and reads its files into memory, in `_meta` order. */
+function readUploadInMemory(
+  zip: ZipReader,
+  limits: MediaUploadLimits,
+): Promise<UploadedChange<FileInMemory>[]> {
+  return readingZip(zip, async () => {
+    const changes: UploadedChange<FileInMemory>[] = [];
+    for (const { name, entry } of await planUpload(zip, limits)) {
       if (!entry) {
         changes.push({ name, kind: "delete" });
         continue;
       }
-      const staged = join(staging, String(index));
-      const fd = openSync(staged, "wx");
-      written.push(fd);
-      changes.push({ name, kind: "data", staged, ...(await stage(zip, entry, fd)) });
+      const bytes = await zip.readSmall(entry, MAX_MEDIA_FILE_BYTES);
+      const sha1 = new Uint8Array(createHash("sha1").update(bytes).digest());
+      changes.push({ name, kind: "data", bytes, size: bytes.byteLength, sha1 });
     }
-    // The whole batch is made durable together, once every file is written and checked: the
-    // syncs run at once, so the filesystem commits them together rather than one by one.
-    await Promise.all(written.map((fd) => datasync(fd)));
     return changes;
-  } catch (err) {
-    throw err instanceof ZipError ? badRequest(`media upload: ${err.message}`) : err;
-  } finally {
-    for (const fd of written) closeSync(fd);
-    await zip.close();
-  }
+  });
 }
 
 const datasync = promisify(fdatasync);
@@ -295,22 +343,29 @@ async function stage(
   return { size, sha1: new Uint8Array(hash.digest()) };
 }
 
+/** What a batch does to the store, worked out before anything is written. */
+interface ChangePlan<F extends FileData> {
+  meta: MediaMeta;
+  entries: MediaEntry[];
+  /** Files to put in place, by name (the batch's last content of each). */
+  toInstall: Map<string, F>;
+  toRemove: Set<string>;
+}
+
 /**
- * Records the changes in one transaction (usn + 1 per real change, docs/protocol.md#media-usn)
- * and puts staged files in place. Staged files are renamed in and the folder synced before the
- * commit that lists them; deleted files are removed only after it: a failure before it must
- * not lose a file the database still lists. Only this worker writes the user's media.db, and
- * only one job of the user runs at a time, so what is read before the transaction still holds.
+ * The rows a batch writes (usn + 1 per real change, docs/protocol.md#media-usn) and the files it
+ * puts in place or removes. Only this worker writes the user's media.db, and only one job of
+ * the user runs at a time, so what is read here still holds at the commit.
  */
-async function applyChanges(
-  store: MediaStore,
-  changes: UploadedChange[],
+function planChanges<F extends FileData>(
+  db: MediaDb,
+  folder: string,
+  changes: UploadedChange<F>[],
   mtime: number,
-): Promise<MediaUploadResult> {
-  const db = store.db();
+): ChangePlan<F> {
   const meta = db.meta();
   const entries: MediaEntry[] = [];
-  const toInstall = new Map<string, string>();
+  const toInstall = new Map<string, F>();
   const toRemove = new Set<string>();
   // What this batch has recorded so far: a name may come twice (added, then deleted).
   const recorded = new Map<string, MediaEntry | null>();
@@ -330,8 +385,7 @@ async function applyChanges(
     }
     if (existing && sameBytes(existing.csum, change.sha1)) {
       // Nothing to record; but a file that went missing from disk is put back.
-      if (!existsSync(mediaFilePath(store.folder, change.name)))
-        toInstall.set(change.name, change.staged);
+      if (!existsSync(mediaFilePath(folder, change.name))) toInstall.set(change.name, change);
       continue;
     }
     if (existing) meta.totalBytes = Math.max(0, meta.totalBytes - existing.size) + change.size;
@@ -349,23 +403,95 @@ async function applyChanges(
     };
     entries.push(entry);
     recorded.set(change.name, entry);
-    toInstall.set(change.name, change.staged);
+    toInstall.set(change.name, change);
     toRemove.delete(change.name);
   }
-  for (const [name, staged] of toInstall) installFile(staged, mediaFilePath(store.folder, name));
-  if (toInstall.size > 0) await fsyncPathAsync(store.folder);
+  return { meta, entries, toInstall, toRemove };
+}
+
+function commit(db: MediaDb, plan: ChangePlan<FileData>): void {
   db.transaction(() => {
-    for (const entry of entries) db.putEntry(entry);
-    db.writeMeta(meta);
+    for (const entry of plan.entries) db.putEntry(entry);
+    db.writeMeta(plan.meta);
   });
-  for (const name of toRemove) {
+}
+
+/** Deleted files go only after the commit: a failure before it must not lose a listed file. */
+function removeDeleted(folder: string, plan: ChangePlan<FileData>): void {
+  for (const name of plan.toRemove) {
     try {
-      removeMediaFile(mediaFilePath(store.folder, name));
+      removeMediaFile(mediaFilePath(folder, name));
     } catch {
       // Recorded as deleted; a file left behind is never served and is replaced by a re-upload.
     }
   }
-  return [changes.length, meta.lastUsn];
+}
+
+/**
+ * A staged (large) batch: the synced staged files are renamed in and the folder synced before
+ * the commit that lists them.
+ */
+async function applyStaged(
+  store: MediaStore,
+  changes: UploadedChange<StagedFile>[],
+  mtime: number,
+): Promise<MediaUploadResult> {
+  const db = store.db();
+  const plan = planChanges(db, store.folder, changes, mtime);
+  for (const [name, file] of plan.toInstall)
+    installFile(file.staged, mediaFilePath(store.folder, name));
+  if (plan.toInstall.size > 0) await fsyncPathAsync(store.folder);
+  commit(db, plan);
+  removeDeleted(store.folder, plan);
+  return [changes.length, plan.meta.lastUsn];
+}
+
+/**
+ * A small batch: its files are written unsynced beside the folder, then appended to the
+ * journal with one sync, then the commit; only then are they renamed into place (a new content
+ * never sits under the old checksum). A failure before the commit leaves the store as it was
+ * (the journal's records of an uncommitted batch are ignored on replay); one after it has the
+ * journal put the files in place before the store is next used. The files' own syncs are owed
+ * until the store's next checkpoint.
+ */
+async function applyJournaled(
+  store: MediaStore,
+  changes: UploadedChange<FileInMemory>[],
+  mtime: number,
+): Promise<MediaUploadResult> {
+  const db = store.db();
+  const plan = planChanges(db, store.folder, changes, mtime);
+  const temps = new Map<string, string>();
+  try {
+    for (const [name, file] of plan.toInstall) {
+      const temp = store.tempPath(".put");
+      temps.set(name, temp);
+      writeFileSync(temp, file.bytes, { flag: "wx" });
+    }
+    if (plan.toInstall.size > 0) {
+      await store.journalFiles(
+        [...plan.toInstall.values()].map((f) => ({ name: f.name, sha1: f.sha1, bytes: f.bytes })),
+      );
+    }
+    commit(db, plan);
+  } catch (err) {
+    for (const temp of temps.values()) rmSync(temp, { force: true });
+    throw err;
+  }
+  try {
+    for (const [name, temp] of temps) {
+      installFile(temp, mediaFilePath(store.folder, name));
+      temps.delete(name);
+    }
+  } catch (err) {
+    for (const temp of temps.values()) rmSync(temp, { force: true });
+    store.needsReplay();
+    throw err;
+  }
+  store.filesPlaced(plan.toInstall.keys());
+  removeDeleted(store.folder, plan);
+  if (store.journalBytes > JOURNAL_CHECKPOINT_BYTES) await store.checkpoint();
+  return [changes.length, plan.meta.lastUsn];
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
