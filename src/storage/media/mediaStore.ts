@@ -169,8 +169,12 @@ export function replayJournal(db: MediaDb, paths: UserPaths, records: JournalRec
   const wanted = new Map<string, JournalRecord>();
   for (const record of records) {
     if (unsafePathReason(record.name)) continue;
-    const live = db.liveEntry(record.name);
-    if (live && sameBytes(live.csum, record.sha1)) wanted.set(record.name, record);
+    const entry = db.entry(record.name);
+    if (entry && entry.size > 0 && sameBytes(entry.csum, record.sha1))
+      wanted.set(record.name, record);
+    // Deleted since: a removal the crash may have undone is done again (a leftover is harmless).
+    else if (entry && entry.size === 0)
+      rmSync(mediaFilePath(paths.media, record.name), { force: true });
   }
   for (const record of wanted.values()) {
     const temp = mediaTempPath(paths, ".replay");
@@ -186,7 +190,12 @@ export function replayJournal(db: MediaDb, paths: UserPaths, records: JournalRec
       throw err;
     }
     closeSync(fd);
-    renameSync(temp, mediaFilePath(paths.media, record.name));
+    try {
+      renameSync(temp, mediaFilePath(paths.media, record.name));
+    } catch (err) {
+      rmSync(temp, { force: true });
+      throw err;
+    }
   }
   if (wanted.size > 0) fsyncPath(paths.media);
   return wanted.size;

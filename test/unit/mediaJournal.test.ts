@@ -1,0 +1,342 @@
+/**
+ * Small media batches are made durable by the user's media journal (docs/media.md#durability).
+ * Each crash point is simulated by stopping between steps (or failing one) and opening the store
+ * again, as a restarted server would: a batch answered OK must be whole, one that failed must
+ * have left the store as it was.
+ */
+import { afterEach, beforeEach, describe, expect, spyOn, test } from "bun:test";
+import { createHash } from "node:crypto";
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { UserHost } from "../../src/executor/host.ts";
+import { silentLogger } from "../../src/log.ts";
+import { unicaseExtensionPath } from "../../src/platform/sqlite.ts";
+import { decodeRecords, encodeRecords } from "../../src/storage/media/journal.ts";
+import { MediaDb } from "../../src/storage/media/mediaDb.ts";
+import { journalPath, MediaStore, replayJournal } from "../../src/storage/media/mediaStore.ts";
+import { userPaths } from "../../src/storage/paths.ts";
+import { sweepDeadTemporaries } from "../../src/storage/startupSweep.ts";
+import { uploadSmallChanges } from "../../src/sync/media/upload.ts";
+import { uploadChanges } from "../helpers/mediaUpload.ts";
+import { type UploadItem, uploadZip } from "../helpers/mediaZip.ts";
+
+let dataDir: string;
+let store: MediaStore;
+const LIMITS = { maxUncompressedBytes: 300 * 1024 * 1024 };
+const paths = () => userPaths(dataDir, "user-1");
+
+beforeEach(() => {
+  dataDir = mkdtempSync(join(tmpdir(), "ankisyncd-journal-"));
+  store = new MediaStore(paths(), { networkFs: false });
+  mkdirSync(store.paths.dir, { recursive: true });
+});
+afterEach(() => {
+  store.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const sha1 = (data: Uint8Array | string) => createHash("sha1").update(data).digest();
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+/** A small batch, the way the server takes it in place on the user's worker. */
+async function put(items: UploadItem[]) {
+  const result = await uploadSmallChanges(store, uploadZip(items), "none", LIMITS);
+  if (!result) throw new Error("not taken in place");
+  return result;
+}
+
+/** A large batch's way (staged and synced files): the journal is not involved. */
+async function putStaged(items: UploadItem[]) {
+  const incomingPath = store.tempPath(".upload");
+  writeFileSync(incomingPath, uploadZip(items));
+  return uploadChanges(store, { incomingPath, compression: "none" }, LIMITS);
+}
+
+/** The process stops here: the store is dropped unclosed-by-checkpoint and opened anew. */
+function restart(): MediaStore {
+  store.close();
+  store = new MediaStore(paths(), { networkFs: false });
+  return store;
+}
+
+const journal = () => journalPath(paths());
+const journalSize = () => (existsSync(journal()) ? statSync(journal()).size : 0);
+const file = (name: string) => join(paths().media, name);
+const content = (name: string) => readFileSync(file(name), "utf8");
+const mediaFiles = () => readdirSync(paths().media).sort();
+
+function state() {
+  const db = store.db();
+  const files = Object.fromEntries(mediaFiles().map((n) => [n, content(n)]));
+  return { meta: db.meta(), rows: db.changesAfter(-1, 1_000_000), files };
+}
+
+describe("a small batch", () => {
+  test("is journaled with its files, placed, and the journal emptied by a checkpoint", async () => {
+    expect(
+      await put([
+        ["a.jpg", "aaa"],
+        ["b.jpg", "bbb"],
+      ]),
+    ).toEqual([2, 2]);
+    expect(content("a.jpg")).toBe("aaa");
+    const records = decodeRecords(readFileSync(journal()));
+    expect(records.map((r) => [r.name, new TextDecoder().decode(r.bytes)])).toEqual([
+      ["a.jpg", "aaa"],
+      ["b.jpg", "bbb"],
+    ]);
+    expect(store.wantsCheckpoint).toBe(true);
+    expect(await store.checkpoint()).toBe(true);
+    expect(journalSize()).toBe(0);
+    expect(store.wantsCheckpoint).toBe(false);
+    expect(content("b.jpg")).toBe("bbb");
+    // No temporaries are left beside the folder.
+    expect(readdirSync(paths().dir).filter((n) => n.includes(".tmp-"))).toEqual([]);
+  });
+
+  test("deletions alone write no journal", async () => {
+    await put([["a.jpg", "aaa"]]);
+    await store.checkpoint();
+    await put([["a.jpg", null]]);
+    expect(journalSize()).toBe(0);
+    expect(existsSync(file("a.jpg"))).toBe(false);
+  });
+
+  test("a checkpoint that an upload overtakes keeps the journal", async () => {
+    await put([["a.jpg", "aaa"]]);
+    // The checkpoint waits for its syncs; an append starts meanwhile (as the next job would).
+    const checkpoint = store.checkpoint();
+    const appended = store.journalFiles([{ name: "b.jpg", sha1: sha1("b"), bytes: bytes("b") }]);
+    expect(await checkpoint).toBe(false);
+    await appended;
+    expect(decodeRecords(readFileSync(journal())).map((r) => r.name)).toEqual(["a.jpg", "b.jpg"]);
+    expect(await store.checkpoint()).toBe(true);
+    expect(journalSize()).toBe(0);
+  });
+
+  test("a journal past its bound is emptied by the upload that passed it", async () => {
+    const big = (tag: string) => new Uint8Array(900 * 1024).fill(tag.charCodeAt(0));
+    for (let i = 0; i < 20; i++) await put([[`f${i}.bin`, big(String(i % 10))]]);
+    // The 19th batch of 900 KiB passes 16 MiB: emptied there, the 20th journaled again.
+    expect(journalSize()).toBeLessThan(4 * 1024 * 1024);
+    expect(journalSize()).toBeGreaterThan(0);
+  });
+});
+
+describe("crash points of a small batch", () => {
+  test("journal partly written: the batch never committed, the store is as it was", async () => {
+    await put([["a.jpg", "aaa"]]);
+    const before = state();
+    // The next batch's record, cut off halfway (the disk took only part of the write).
+    const torn = encodeRecords([{ name: "a.jpg", sha1: sha1("changed"), bytes: bytes("changed") }]);
+    appendFileSync(journal(), torn.subarray(0, torn.byteLength - 5));
+    restart();
+    expect(state()).toEqual(before);
+    expect(journalSize()).toBe(0);
+  });
+
+  test("journal synced, media.db not committed: the batch's records are ignored", async () => {
+    await put([["a.jpg", "aaa"]]);
+    const before = state();
+    const commit = spyOn(MediaDb.prototype, "transaction").mockImplementationOnce(() => {
+      throw new Error("disk I/O error");
+    });
+    try {
+      await expect(
+        put([
+          ["a.jpg", "new content"],
+          ["b.jpg", "bbb"],
+        ]),
+      ).rejects.toThrow("disk I/O error");
+    } finally {
+      commit.mockRestore();
+    }
+    // Refused as a whole: nothing placed, no temporaries.
+    expect(state()).toEqual(before);
+    expect(readdirSync(paths().dir).filter((n) => n.includes(".tmp-"))).toEqual([]);
+    // The records are in the journal (it was synced before the commit) but match nothing.
+    expect(decodeRecords(readFileSync(journal())).map((r) => r.name)).toContain("b.jpg");
+    restart();
+    expect(state()).toEqual(before);
+    expect(journalSize()).toBe(0);
+    // And the next batch goes on normally.
+    expect(await put([["b.jpg", "bbb"]])).toEqual([1, 2]);
+  });
+
+  test("committed, files not placed or not synced (power loss): replay puts them back", async () => {
+    await put([
+      ["a.jpg", "aaa"],
+      ["b.jpg", "bbb"],
+    ]);
+    await put([["a.jpg", "second"]]);
+    const after = state();
+    // What a power loss can leave of files never synced: gone, empty, or an older content.
+    rmSync(file("b.jpg"));
+    writeFileSync(file("a.jpg"), "");
+    restart();
+    expect(state()).toEqual(after);
+    expect(content("a.jpg")).toBe("second");
+    expect(journalSize()).toBe(0);
+  });
+
+  test("a file that fails to reach its place after the commit is put there before the next use", async () => {
+    await put([["a.jpg", "aaa"]]);
+    // A directory in the way makes the rename fail.
+    mkdirSync(file("blocked.jpg"));
+    await expect(put([["blocked.jpg", "content"]])).rejects.toThrow();
+    rmSync(file("blocked.jpg"), { recursive: true });
+    expect(existsSync(file("blocked.jpg"))).toBe(false);
+    // The next use of the store replays the journal first.
+    expect(store.db().liveEntry("blocked.jpg")).not.toBeNull();
+    expect(content("blocked.jpg")).toBe("content");
+    expect(journalSize()).toBe(0);
+    expect(readdirSync(paths().dir).filter((n) => n.includes(".tmp-"))).toEqual([]);
+  });
+
+  test("replay interrupted: done again from the start, same result", async () => {
+    await put([
+      ["a.jpg", "aaa"],
+      ["b.jpg", "bbb"],
+    ]);
+    const after = state();
+    const records = decodeRecords(readFileSync(journal()));
+    rmSync(file("a.jpg"));
+    rmSync(file("b.jpg"));
+    // A replay that stopped after the first file (the journal not emptied).
+    const db = MediaDb.open(paths().mediaDb, { networkFs: false });
+    try {
+      replayJournal(db, paths(), records.slice(0, 1));
+    } finally {
+      db.close();
+    }
+    expect(existsSync(file("b.jpg"))).toBe(false);
+    restart();
+    expect(state()).toEqual(after);
+    expect(journalSize()).toBe(0);
+  });
+
+  test("deletions in the same batch and later: replay never brings a deleted file back", async () => {
+    await put([
+      ["x.jpg", "one"],
+      ["y.jpg", "y"],
+    ]);
+    await put([
+      ["x.jpg", "two"],
+      ["x.jpg", null],
+      ["z.jpg", "z"],
+    ]);
+    await put([["y.jpg", null]]);
+    const after = state();
+    expect(after.files).toEqual({ "z.jpg": "z" });
+    // A power loss undid the removals and the placement of z.
+    writeFileSync(file("x.jpg"), "one");
+    writeFileSync(file("y.jpg"), "y");
+    rmSync(file("z.jpg"));
+    restart();
+    expect(state()).toEqual(after);
+  });
+
+  test("a journal superseded by later batches (either path) writes nothing old", async () => {
+    await put([["a.jpg", "first"]]);
+    await putStaged([["a.jpg", "staged later"]]);
+    await put([["b.jpg", "b1"]]);
+    await put([["b.jpg", "b2"]]);
+    const after = state();
+    restart();
+    expect(state()).toEqual(after);
+    expect(content("a.jpg")).toBe("staged later");
+    expect(content("b.jpg")).toBe("b2");
+  });
+
+  test("an emptying the disk did not keep: the stale records are harmless", async () => {
+    await put([["a.jpg", "first"]]);
+    const stale = readFileSync(journal());
+    await store.checkpoint();
+    await put([["a.jpg", "second"]]);
+    await store.checkpoint();
+    // The truncation is lost; the old records come back.
+    writeFileSync(journal(), stale);
+    const after = state();
+    restart();
+    expect(state()).toEqual(after);
+    expect(content("a.jpg")).toBe("second");
+  });
+
+  test("garbage after a failed append is overwritten by the next one", async () => {
+    await put([["a.jpg", "aaa"]]);
+    await store.checkpoint();
+    // An append that failed halfway left bytes; the next batch writes over them.
+    writeFileSync(journal(), new Uint8Array(300).fill(0xee));
+    await put([["b.jpg", "bbb"]]);
+    expect(decodeRecords(readFileSync(journal())).map((r) => r.name)).toEqual(["b.jpg"]);
+    truncateSync(file("b.jpg"), 0);
+    restart().db();
+    expect(content("b.jpg")).toBe("bbb");
+  });
+
+  test("a server starting after a crash replays the journal before serving", async () => {
+    await put([["a.jpg", "aaa"]]);
+    rmSync(file("a.jpg"));
+    store.close();
+    sweepDeadTemporaries(dataDir, silentLogger, { networkFs: false });
+    expect(journalSize()).toBe(0);
+    expect(content("a.jpg")).toBe("aaa");
+  });
+});
+
+describe("the worker", () => {
+  test("syncs an idle user's journaled files and empties the journal before closing the user", async () => {
+    store.close();
+    const host = new UserHost({
+      dataDir,
+      maxUncompressedBytes: 1e9,
+      backupsKept: 1,
+      idleCloseSecs: 3600,
+      syncSessionTimeoutSecs: 3600,
+      networkFs: false,
+      logLevel: "error",
+      logFormat: "text",
+      instance: "1x1",
+      unicaseExtension: unicaseExtensionPath(),
+    });
+    try {
+      const user = { uuid: "user-1" };
+      await host.handle({
+        kind: "media",
+        user,
+        op: {
+          method: "uploadSmallChanges",
+          body: uploadZip([["a.jpg", "aaa"]]),
+          compression: "none",
+          limits: LIMITS,
+        },
+      });
+      expect(journalSize()).toBeGreaterThan(0);
+      const later = Date.now() + 7200_000;
+      host.sweep(later); // starts the checkpoint; the user stays open meanwhile
+      expect(host.openUsers).toBe(1);
+      for (let i = 0; i < 2000 && journalSize() > 0; i++) await Bun.sleep(5);
+      expect(journalSize()).toBe(0);
+      for (let i = 0; i < 2000 && host.openUsers > 0; i++) {
+        await Bun.sleep(5);
+        host.sweep(later);
+      }
+      expect(host.openUsers).toBe(0);
+      expect(content("a.jpg")).toBe("aaa");
+    } finally {
+      host.shutdown();
+    }
+  });
+});
