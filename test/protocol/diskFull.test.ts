@@ -159,6 +159,27 @@ describe.skipIf(skip !== null)("a full data filesystem", () => {
     expect(temporaries()).toEqual([]);
   });
 
+  test("a small media batch (journaled): 500, nothing recorded; works once space is freed", async () => {
+    const items: [string, Uint8Array][] = Array.from({ length: 20 }, (_, i) => [
+      `small-${i}.bin`,
+      crypto.getRandomValues(new Uint8Array(30_000)),
+    ]);
+    const zip = uploadZip(items);
+    const usnBefore = (await msync("begin", { v: "anki,26.09.3 (x),linux" })).json();
+    fs.fill();
+    try {
+      const r = await msync("uploadChanges", zip);
+      expect(r.status).toBe(500);
+      expect(temporaries()).toEqual([]);
+      expect((await msync("begin", { v: "anki,26.09.3 (x),linux" })).json()).toEqual(usnBefore);
+    } finally {
+      fs.free();
+    }
+    const again = await msync("uploadChanges", zip);
+    expect(again.status).toBe(200);
+    expect(temporaries()).toEqual([]);
+  });
+
   test("room for the compressed body but not for decompressing it: 500 from the task, nothing left", async () => {
     // Both bodies compress to a few KiB but decompress to MiBs.
     const upload = await bigCollection(4);
