@@ -36,6 +36,8 @@ export interface MediaStoreOptions {
 /** Past this much journal, the upload that passed it also syncs the files and empties it. */
 export const JOURNAL_CHECKPOINT_BYTES = 16 * 1024 * 1024;
 
+const SYNCS_AT_ONCE = 64;
+
 const datasync = promisify(fdatasync);
 
 export class MediaStore {
@@ -129,7 +131,13 @@ export class MediaStore {
     if (this.journal.bytes === 0) return true;
     const generation = this.generation;
     try {
-      await Promise.all([...this.unsynced].map((name) => syncIfPresent(this.paths.media, name)));
+      const names = [...this.unsynced];
+      // A bounded number at once: issued together the filesystem can commit them together,
+      // but a journal of tiny files could name thousands.
+      for (let i = 0; i < names.length; i += SYNCS_AT_ONCE) {
+        const some = names.slice(i, i + SYNCS_AT_ONCE);
+        await Promise.all(some.map((name) => syncIfPresent(this.paths.media, name)));
+      }
       await fsyncPathAsync(this.paths.media);
     } catch (err) {
       this.checkpointFailed = true;
