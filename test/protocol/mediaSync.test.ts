@@ -1,6 +1,6 @@
 /** /msync/* over real HTTP: envelopes, framings (v11, legacy multipart, GET begin), statuses. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { unzipSync } from "fflate";
 import { uploadZip } from "../helpers/mediaZip.ts";
@@ -18,7 +18,9 @@ afterAll(async () => {
 });
 
 const msync = (method: string, body: Uint8Array | string | object, hkey: string) =>
-  v11(server.url, method, body, { hkey, path: "msync" });
+  msync2(server, method, body, hkey);
+const msync2 = (on: TestServer, method: string, body: Uint8Array | string | object, hkey: string) =>
+  v11(on.url, method, body, { hkey, path: "msync" });
 
 async function legacyMedia(method: string, fields: Record<string, string | Blob>) {
   const form = new FormData();
@@ -196,6 +198,57 @@ describe("after a restart", () => {
     const after = (await msync("begin", { v: CV }, hkey)).json() as { data: { usn: number } };
     expect(after.data.usn).toBe(before.data.usn);
     expect((await msync("downloadFiles", { files: ["b.png"] }, hkey)).status).toBe(200);
+  });
+});
+
+describe("a crash after small batches were answered", () => {
+  test("their files come back from the media journal when the server starts again", async () => {
+    // No idle checkpoint before the stop: the journal still holds the batches.
+    let crashed = await startTestServer({ ANKISYNCD_IDLE_CLOSE_SECS: "3600" });
+    try {
+      const hkey = await login(crashed.url, "alice", "secret");
+      const put = (items: [string, string | null][]) =>
+        v11(crashed.url, "uploadChanges", uploadZip(items), { hkey, path: "msync" });
+      expect((await msync2(crashed, "begin", { v: CV }, hkey)).status).toBe(200);
+      expect(
+        (
+          await put([
+            ["one.txt", "first"],
+            ["two.txt", "second"],
+          ])
+        ).status,
+      ).toBe(200);
+      expect(
+        (
+          await put([
+            ["one.txt", "changed"],
+            ["two.txt", null],
+            ["three.txt", "3"],
+          ])
+        ).status,
+      ).toBe(200);
+      const userDir = join(
+        crashed.dataDir,
+        "collections",
+        readdirSync(join(crashed.dataDir, "collections"))[0] ?? "",
+      );
+      await crashed.stop();
+      expect(statSync(join(userDir, "media.journal")).size).toBeGreaterThan(0);
+      // What a power loss may leave of files never synced: empty, missing, or back from the dead.
+      writeFileSync(join(userDir, "media", "one.txt"), "");
+      rmSync(join(userDir, "media", "three.txt"));
+      writeFileSync(join(userDir, "media", "two.txt"), "second");
+      crashed = await startTestServer(crashed.env, crashed.dataDir);
+      expect(statSync(join(userDir, "media.journal")).size).toBe(0);
+      expect(readdirSync(join(userDir, "media")).sort()).toEqual(["one.txt", "three.txt"]);
+      const zip = await msync2(crashed, "downloadFiles", { files: ["one.txt", "three.txt"] }, hkey);
+      expect(zip.status).toBe(200);
+      const files = unzipSync(zip.body);
+      expect(text(files["0"] as Uint8Array)).toBe("changed");
+      expect(text(files["1"] as Uint8Array)).toBe("3");
+    } finally {
+      await crashed.dispose();
+    }
   });
 });
 
