@@ -125,6 +125,18 @@ export class UserHost {
       });
   }
 
+  /**
+   * On a stop: syncs every open user's journaled media files, so the next start has no journal
+   * to replay. The stop waits only so long for it (executor.ts); a journal left is replayed.
+   */
+  async checkpointAll(): Promise<void> {
+    await Promise.allSettled(
+      [...this.users.values()]
+        .filter((user) => user.media.wantsCheckpoint)
+        .map((user) => user.media.checkpoint()),
+    );
+  }
+
   shutdown(): void {
     if (this.sweeper) clearInterval(this.sweeper);
     for (const user of this.users.values()) user.close();

@@ -22,6 +22,7 @@ self.onmessage = async (
     return;
   }
   if ("shutdown" in message) {
+    await host?.checkpointAll();
     host?.shutdown();
     self.postMessage({ id: -1, ok: true, value: null });
     return;

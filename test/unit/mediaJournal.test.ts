@@ -339,4 +339,37 @@ describe("the worker", () => {
       host.shutdown();
     }
   });
+
+  test("syncs every open user's journaled files when the server stops", async () => {
+    store.close();
+    const host = new UserHost({
+      dataDir,
+      maxUncompressedBytes: 1e9,
+      backupsKept: 1,
+      idleCloseSecs: 3600,
+      syncSessionTimeoutSecs: 3600,
+      networkFs: false,
+      logLevel: "error",
+      logFormat: "text",
+      instance: "1x1",
+      unicaseExtension: unicaseExtensionPath(),
+    });
+    try {
+      await host.handle({
+        kind: "media",
+        user: { uuid: "user-1" },
+        op: {
+          method: "uploadSmallChanges",
+          body: uploadZip([["a.jpg", "aaa"]]),
+          compression: "none",
+          limits: LIMITS,
+        },
+      });
+      expect(journalSize()).toBeGreaterThan(0);
+      await host.checkpointAll();
+      expect(journalSize()).toBe(0);
+    } finally {
+      host.shutdown();
+    }
+  });
 });

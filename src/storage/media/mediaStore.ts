@@ -13,12 +13,11 @@
 import {
   closeSync,
   fdatasync,
-  fdatasyncSync,
   mkdirSync,
   openSync,
   renameSync,
   rmSync,
-  writeSync,
+  writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -184,26 +183,22 @@ export function replayJournal(db: MediaDb, paths: UserPaths, records: JournalRec
     else if (entry && entry.size === 0)
       rmSync(mediaFilePath(paths.media, record.name), { force: true });
   }
-  for (const record of wanted.values()) {
-    const temp = mediaTempPath(paths, ".replay");
-    const fd = openSync(temp, "wx");
-    try {
-      let done = 0;
-      const bytes = record.bytes;
-      while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
-      fdatasyncSync(fd);
-    } catch (err) {
-      closeSync(fd);
-      rmSync(temp, { force: true });
-      throw err;
+  // All written first, then all synced: the filesystem commits the first sync's transaction
+  // with every file's data in it, so the later syncs find little left to do.
+  const temps = new Map<string, string>();
+  try {
+    for (const record of wanted.values()) {
+      const temp = mediaTempPath(paths, ".replay");
+      temps.set(record.name, temp);
+      writeFileSync(temp, record.bytes, { flag: "wx" });
     }
-    closeSync(fd);
-    try {
-      renameSync(temp, mediaFilePath(paths.media, record.name));
-    } catch (err) {
-      rmSync(temp, { force: true });
-      throw err;
+    for (const temp of temps.values()) fsyncPath(temp);
+    for (const [name, temp] of temps) {
+      renameSync(temp, mediaFilePath(paths.media, name));
+      temps.delete(name);
     }
+  } finally {
+    for (const temp of temps.values()) rmSync(temp, { force: true });
   }
   if (wanted.size > 0) fsyncPath(paths.media);
   return wanted.size;
