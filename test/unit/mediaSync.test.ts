@@ -21,7 +21,7 @@ import { mediaChanges } from "../../src/sync/media/changes.ts";
 import { downloadFiles } from "../../src/sync/media/download.ts";
 import { MAX_MEDIA_FILE_BYTES } from "../../src/sync/media/limits.ts";
 import { mediaSanity } from "../../src/sync/media/sanity.ts";
-import type { MediaUploadResult } from "../../src/sync/media/upload.ts";
+import { type MediaUploadResult, uploadSmallChanges } from "../../src/sync/media/upload.ts";
 import { ZipReader } from "../../src/sync/media/zip.ts";
 import { uploadChanges } from "../helpers/mediaUpload.ts";
 import {
@@ -36,9 +36,12 @@ import {
 
 let dataDir: string;
 let store: MediaStore;
+/** How `upload` stores a batch (the suites below run both ways). */
+let uploadWay: "staged" | "in place" = "staged";
 const LIMITS = { maxUncompressedBytes: 300 * 1024 * 1024 };
 
 beforeEach(() => {
+  uploadWay = "staged";
   dataDir = mkdtempSync(join(tmpdir(), "ankisyncd-media-"));
   store = new MediaStore(userPaths(dataDir, "user-1"), { networkFs: false });
   mkdirSync(store.paths.dir, { recursive: true });
@@ -58,11 +61,17 @@ async function upload(
   const incomingPath = store.tempPath(".upload");
   const compress = options.compression === "zstd" && !options.asIs;
   writeFileSync(incomingPath, compress ? Bun.zstdCompressSync(zip) : zip);
-  return uploadChanges(
-    store,
-    { incomingPath, compression: options.compression ?? "none" },
-    options.limits ?? LIMITS,
-  );
+  const compression = options.compression ?? "none";
+  const limits = options.limits ?? LIMITS;
+  if (uploadWay === "in place") {
+    const body = readFileSync(incomingPath);
+    const small = await uploadSmallChanges(store, body, compression, limits).finally(() =>
+      rmSync(incomingPath, { force: true }),
+    );
+    if (small) return small;
+    writeFileSync(incomingPath, body);
+  }
+  return uploadChanges(store, { incomingPath, compression }, limits);
 }
 
 const put = (items: UploadItem[]) => upload(uploadZip(items));
@@ -103,303 +112,318 @@ async function expectRefused(
   expect(snapshot()).toEqual(before);
 }
 
-describe("uploadChanges: usn and totals (docs/protocol.md#media-usn)", () => {
-  test("additions, identical re-uploads, changes and deletions", async () => {
-    expect(
-      await put([
-        ["a.jpg", "aaa"],
-        ["naïve café.jpg", "café"],
-      ]),
-    ).toEqual([2, 2]);
-    expect(store.db().meta()).toEqual({ lastUsn: 2, totalBytes: 3 + 5, totalNonemptyFiles: 2 });
-    expect(readFileSync(join(store.folder, "naïve café.jpg"), "utf8")).toBe("café");
-
-    // identical content: processed, but nothing changes
-    expect(await put([["a.jpg", "aaa"]])).toEqual([1, 2]);
-    // changed content: new usn, totals follow
-    expect(await put([["a.jpg", "longer"]])).toEqual([1, 3]);
-    expect(store.db().meta()).toEqual({ lastUsn: 3, totalBytes: 6 + 5, totalNonemptyFiles: 2 });
-    expect(store.db().entry("a.jpg")).toMatchObject({ size: 6, usn: 3 });
-
-    // deletion: a tombstone keeps the checksum, the file goes
-    expect(await put([["a.jpg", null]])).toEqual([1, 4]);
-    const tomb = store.db().entry("a.jpg");
-    expect(tomb).toMatchObject({ size: 0, usn: 4 });
-    expect(Buffer.from(tomb?.csum ?? []).toString("hex")).toBe(sha1("longer"));
-    expect(existsSync(join(store.folder, "a.jpg"))).toBe(false);
-    expect(store.db().meta()).toEqual({ lastUsn: 4, totalBytes: 5, totalNonemptyFiles: 1 });
-
-    // deleting what is already deleted or never existed changes nothing
-    expect(
-      await put([
-        ["a.jpg", null],
-        ["never.png", null],
-      ]),
-    ).toEqual([2, 4]);
-    // older clients mark deletions with ""
-    expect(await upload(uploadZip([], { meta: [["naïve café.jpg", ""]] }))).toEqual([1, 5]);
-    expect(store.db().meta()).toEqual({ lastUsn: 5, totalBytes: 0, totalNonemptyFiles: 0 });
-
-    // a deleted name comes back
-    expect(await put([["a.jpg", "back"]])).toEqual([1, 6]);
-    expect(store.db().meta()).toEqual({ lastUsn: 6, totalBytes: 4, totalNonemptyFiles: 1 });
-    expect(readdirSync(store.folder)).toEqual(["a.jpg"]);
-  });
-
-  test("changes in one batch apply in order", async () => {
-    await put([
-      ["x.png", "one"],
-      ["x.png", null],
-      ["y.png", "y"],
-    ]);
-    expect(existsSync(join(store.folder, "x.png"))).toBe(false);
-    expect(store.db().entry("x.png")).toMatchObject({ size: 0, usn: 2 });
-    await put([
-      ["y.png", null],
-      ["y.png", "again"],
-    ]);
-    expect(readFileSync(join(store.folder, "y.png"), "utf8")).toBe("again");
-    expect(store.db().meta()).toEqual({ lastUsn: 5, totalBytes: 5, totalNonemptyFiles: 1 });
-  });
-
-  test("an identical re-upload puts back a file missing from disk, without a new usn", async () => {
-    await put([["lost.mp3", "sound"]]);
-    rmSync(join(store.folder, "lost.mp3"));
-    expect(await put([["lost.mp3", "sound"]])).toEqual([1, 1]);
-    expect(readFileSync(join(store.folder, "lost.mp3"), "utf8")).toBe("sound");
-  });
-
-  test("deflated entries (older clients) and a zstd body are accepted", async () => {
-    const text = "compressible ".repeat(10_000);
-    expect(await upload(uploadZip([["deflated.txt", text]], { level: 6 }))).toEqual([1, 1]);
-    expect(centralOf(uploadZip([["deflated.txt", text]], { level: 6 }), "0").method).toBe(8);
-    expect(readFileSync(join(store.folder, "deflated.txt"), "utf8")).toBe(text);
-    expect(await upload(uploadZip([["z.txt", "zstd"]]), { compression: "zstd" })).toEqual([1, 2]);
-  });
-
-  test("a file of exactly 100 MiB is accepted", async () => {
-    const big = new Uint8Array(MAX_MEDIA_FILE_BYTES).fill(7);
-    expect(await put([["big.bin", big]])).toEqual([1, 1]);
-    expect(statSync(join(store.folder, "big.bin")).size).toBe(MAX_MEDIA_FILE_BYTES);
-  });
-
-  test("nothing is left behind in the user folder", async () => {
-    await put([["a.jpg", "aaa"]]);
-    await expectRefused(uploadZip([["b/c.jpg", "x"]]), /separator/);
-    expect(readdirSync(store.paths.dir).filter((n) => n.includes(".tmp-"))).toEqual([]);
-  });
-});
-
-describe("uploadChanges refuses hostile input with 400 and changes nothing", () => {
-  beforeEach(async () => {
-    await put([
-      ["existing.jpg", "keep me"],
-      ["gone.jpg", "x"],
-    ]);
-    await put([["gone.jpg", null]]);
-  });
-
-  const badNames: [string, string, RegExp][] = [
-    ["slash", "a/b.jpg", /separator/],
-    ["parent via slash", "../escape.jpg", /separator/],
-    ["backslash", "..\\escape.jpg", /separator/],
-    ["dot", ".", /\. or \.\./],
-    ["dot-dot", "..", /\. or \.\./],
-    ["NUL", "nul\0byte.jpg", /NUL/],
-    ["empty", "", /empty/],
-    ["reserved device name", "CON.jpg", /reserved/],
-    ["reserved device name, bare", "lpt1", /reserved/],
-    ["over 255 bytes", `${"é".repeat(126)}.jpg`, /longer than 255/],
-    ["not NFC", "cafe\u0301.jpg", /NFC/],
-    ["lone surrogate", "bad\ud800.jpg", /Unicode/],
-  ];
-  for (const [label, name, why] of badNames) {
-    test(`name: ${label}`, async () => {
-      await expectRefused(
-        uploadZip([
-          ["fine.jpg", "ok"],
-          [name, "data"],
+// Both ways a batch is stored: in place (small, journaled; a body that turns out larger goes
+// on to staging, as the server does) and staged on a task worker.
+for (const way of ["staged", "in place"] as const) {
+  describe(`uploadChanges ${way}: usn and totals (docs/protocol.md#media-usn)`, () => {
+    beforeEach(() => {
+      uploadWay = way;
+    });
+    test("additions, identical re-uploads, changes and deletions", async () => {
+      expect(
+        await put([
+          ["a.jpg", "aaa"],
+          ["naïve café.jpg", "café"],
         ]),
-        why,
+      ).toEqual([2, 2]);
+      expect(store.db().meta()).toEqual({ lastUsn: 2, totalBytes: 3 + 5, totalNonemptyFiles: 2 });
+      expect(readFileSync(join(store.folder, "naïve café.jpg"), "utf8")).toBe("café");
+
+      // identical content: processed, but nothing changes
+      expect(await put([["a.jpg", "aaa"]])).toEqual([1, 2]);
+      // changed content: new usn, totals follow
+      expect(await put([["a.jpg", "longer"]])).toEqual([1, 3]);
+      expect(store.db().meta()).toEqual({ lastUsn: 3, totalBytes: 6 + 5, totalNonemptyFiles: 2 });
+      expect(store.db().entry("a.jpg")).toMatchObject({ size: 6, usn: 3 });
+
+      // deletion: a tombstone keeps the checksum, the file goes
+      expect(await put([["a.jpg", null]])).toEqual([1, 4]);
+      const tomb = store.db().entry("a.jpg");
+      expect(tomb).toMatchObject({ size: 0, usn: 4 });
+      expect(Buffer.from(tomb?.csum ?? []).toString("hex")).toBe(sha1("longer"));
+      expect(existsSync(join(store.folder, "a.jpg"))).toBe(false);
+      expect(store.db().meta()).toEqual({ lastUsn: 4, totalBytes: 5, totalNonemptyFiles: 1 });
+
+      // deleting what is already deleted or never existed changes nothing
+      expect(
+        await put([
+          ["a.jpg", null],
+          ["never.png", null],
+        ]),
+      ).toEqual([2, 4]);
+      // older clients mark deletions with ""
+      expect(await upload(uploadZip([], { meta: [["naïve café.jpg", ""]] }))).toEqual([1, 5]);
+      expect(store.db().meta()).toEqual({ lastUsn: 5, totalBytes: 0, totalNonemptyFiles: 0 });
+
+      // a deleted name comes back
+      expect(await put([["a.jpg", "back"]])).toEqual([1, 6]);
+      expect(store.db().meta()).toEqual({ lastUsn: 6, totalBytes: 4, totalNonemptyFiles: 1 });
+      expect(readdirSync(store.folder)).toEqual(["a.jpg"]);
+    });
+
+    test("changes in one batch apply in order", async () => {
+      await put([
+        ["x.png", "one"],
+        ["x.png", null],
+        ["y.png", "y"],
+      ]);
+      expect(existsSync(join(store.folder, "x.png"))).toBe(false);
+      expect(store.db().entry("x.png")).toMatchObject({ size: 0, usn: 2 });
+      await put([
+        ["y.png", null],
+        ["y.png", "again"],
+      ]);
+      expect(readFileSync(join(store.folder, "y.png"), "utf8")).toBe("again");
+      expect(store.db().meta()).toEqual({ lastUsn: 5, totalBytes: 5, totalNonemptyFiles: 1 });
+    });
+
+    test("an identical re-upload puts back a file missing from disk, without a new usn", async () => {
+      await put([["lost.mp3", "sound"]]);
+      rmSync(join(store.folder, "lost.mp3"));
+      expect(await put([["lost.mp3", "sound"]])).toEqual([1, 1]);
+      expect(readFileSync(join(store.folder, "lost.mp3"), "utf8")).toBe("sound");
+    });
+
+    test("deflated entries (older clients) and a zstd body are accepted", async () => {
+      const text = "compressible ".repeat(10_000);
+      expect(await upload(uploadZip([["deflated.txt", text]], { level: 6 }))).toEqual([1, 1]);
+      expect(centralOf(uploadZip([["deflated.txt", text]], { level: 6 }), "0").method).toBe(8);
+      expect(readFileSync(join(store.folder, "deflated.txt"), "utf8")).toBe(text);
+      expect(await upload(uploadZip([["z.txt", "zstd"]]), { compression: "zstd" })).toEqual([1, 2]);
+    });
+
+    test("a file of exactly 100 MiB is accepted", async () => {
+      const big = new Uint8Array(MAX_MEDIA_FILE_BYTES).fill(7);
+      expect(await put([["big.bin", big]])).toEqual([1, 1]);
+      expect(statSync(join(store.folder, "big.bin")).size).toBe(MAX_MEDIA_FILE_BYTES);
+    });
+
+    test("nothing is left behind in the user folder", async () => {
+      await put([["a.jpg", "aaa"]]);
+      await expectRefused(uploadZip([["b/c.jpg", "x"]]), /separator/);
+      expect(readdirSync(store.paths.dir).filter((n) => n.includes(".tmp-"))).toEqual([]);
+    });
+  });
+
+  describe(`uploadChanges ${way} refuses hostile input with 400 and changes nothing`, () => {
+    beforeEach(() => {
+      uploadWay = way;
+    });
+    beforeEach(async () => {
+      await put([
+        ["existing.jpg", "keep me"],
+        ["gone.jpg", "x"],
+      ]);
+      await put([["gone.jpg", null]]);
+    });
+
+    const badNames: [string, string, RegExp][] = [
+      ["slash", "a/b.jpg", /separator/],
+      ["parent via slash", "../escape.jpg", /separator/],
+      ["backslash", "..\\escape.jpg", /separator/],
+      ["dot", ".", /\. or \.\./],
+      ["dot-dot", "..", /\. or \.\./],
+      ["NUL", "nul\0byte.jpg", /NUL/],
+      ["empty", "", /empty/],
+      ["reserved device name", "CON.jpg", /reserved/],
+      ["reserved device name, bare", "lpt1", /reserved/],
+      ["over 255 bytes", `${"é".repeat(126)}.jpg`, /longer than 255/],
+      ["not NFC", "cafe\u0301.jpg", /NFC/],
+      ["lone surrogate", "bad\ud800.jpg", /Unicode/],
+    ];
+    for (const [label, name, why] of badNames) {
+      test(`name: ${label}`, async () => {
+        await expectRefused(
+          uploadZip([
+            ["fine.jpg", "ok"],
+            [name, "data"],
+          ]),
+          why,
+        );
+        // a deletion under a bad name is refused too
+        await expectRefused(uploadZip([[name, null]]), why);
+      });
+    }
+
+    test("a name of exactly 255 bytes is fine", async () => {
+      expect(await put([[`${"é".repeat(125)}.jpg`, "ok"]])).toEqual([1, 4]);
+    });
+
+    test("declared sizes and CRC must match the content", async () => {
+      const zip = uploadZip([["a.jpg", "twelve bytes"]]);
+      const { crc, size } = centralOf(zip, "0");
+      await expectRefused(
+        patchCentral(zip, "0", { size: size + 1, compressedSize: size + 1 }),
+        /CRC|declared|bytes/,
       );
-      // a deletion under a bad name is refused too
-      await expectRefused(uploadZip([[name, null]]), why);
+      await expectRefused(
+        patchCentral(zip, "0", { size: size - 1, compressedSize: size - 1 }),
+        /CRC|declared|bytes/,
+      );
+      // refused by yauzl (validateEntrySizes) while reading the central directory
+      await expectRefused(
+        patchCentral(zip, "0", { size: size - 1 }),
+        /size mismatch for stored file: 12 != 11/,
+      );
+      // yauzl does not check CRCs; we do
+      await expectRefused(patchCentral(zip, "0", { crc: (crc ^ 1) >>> 0 }), /0: CRC mismatch/);
+      // deflated entries: yauzl stops the stream past the declared size and refuses a short one
+      const deflated = uploadZip([["a.txt", "x".repeat(5000)]], { level: 6 });
+      await expectRefused(
+        patchCentral(deflated, "0", { size: 4999 }),
+        /0: too many bytes in the stream\. expected 4999\./,
+      );
+      await expectRefused(
+        patchCentral(deflated, "0", { size: 5001 }),
+        /0: not enough bytes in the stream\. expected 5001\. got only 5000/,
+      );
+      const { crc: deflatedCrc } = centralOf(deflated, "0");
+      await expectRefused(
+        patchCentral(deflated, "0", { crc: (deflatedCrc ^ 1) >>> 0 }),
+        /0: CRC mismatch/,
+      );
     });
-  }
 
-  test("a name of exactly 255 bytes is fine", async () => {
-    expect(await put([[`${"é".repeat(125)}.jpg`, "ok"]])).toEqual([1, 4]);
-  });
-
-  test("declared sizes and CRC must match the content", async () => {
-    const zip = uploadZip([["a.jpg", "twelve bytes"]]);
-    const { crc, size } = centralOf(zip, "0");
-    await expectRefused(
-      patchCentral(zip, "0", { size: size + 1, compressedSize: size + 1 }),
-      /CRC|declared|bytes/,
-    );
-    await expectRefused(
-      patchCentral(zip, "0", { size: size - 1, compressedSize: size - 1 }),
-      /CRC|declared|bytes/,
-    );
-    // refused by yauzl (validateEntrySizes) while reading the central directory
-    await expectRefused(
-      patchCentral(zip, "0", { size: size - 1 }),
-      /size mismatch for stored file: 12 != 11/,
-    );
-    // yauzl does not check CRCs; we do
-    await expectRefused(patchCentral(zip, "0", { crc: (crc ^ 1) >>> 0 }), /0: CRC mismatch/);
-    // deflated entries: yauzl stops the stream past the declared size and refuses a short one
-    const deflated = uploadZip([["a.txt", "x".repeat(5000)]], { level: 6 });
-    await expectRefused(
-      patchCentral(deflated, "0", { size: 4999 }),
-      /0: too many bytes in the stream\. expected 4999\./,
-    );
-    await expectRefused(
-      patchCentral(deflated, "0", { size: 5001 }),
-      /0: not enough bytes in the stream\. expected 5001\. got only 5000/,
-    );
-    const { crc: deflatedCrc } = centralOf(deflated, "0");
-    await expectRefused(
-      patchCentral(deflated, "0", { crc: (deflatedCrc ^ 1) >>> 0 }),
-      /0: CRC mismatch/,
-    );
-  });
-
-  test("zip bombs: inflating past the declared size, oversized files, oversized batches", async () => {
-    // 64 MiB of zeros deflate to ~64 KiB; the entry claims 1 KiB and is cut off at the first
-    // inflated chunk (16 KiB) by yauzl's size check
-    const bomb = uploadZip([["bomb.bin", new Uint8Array(64 * 1024 * 1024)]], { level: 6 });
-    expect(bomb.byteLength).toBeLessThan(1024 * 1024);
-    await expectRefused(
-      patchCentral(bomb, "0", { size: 1024 }),
-      /0: too many bytes in the stream\. expected 1024\. got at least 16384$/,
-    );
-    await expectRefused(patchCentral(bomb, "0", { size: MAX_MEDIA_FILE_BYTES + 1 }), /exceeds/);
-    // each file fine, together more than the decompression limit
-    const pair = uploadZip(
-      [
-        ["one.bin", new Uint8Array(600 * 1024)],
-        ["two.bin", new Uint8Array(600 * 1024)],
-      ],
-      { level: 6 },
-    );
-    await expectRefused(pair, /exceed 1048576/, { limits: { maxUncompressedBytes: 1024 * 1024 } });
-    // the decompressed body itself beyond the limit
-    await expectRefused(
-      uploadZip([["big.bin", new Uint8Array(2 * 1024 * 1024)]]),
-      /larger than 1048576/,
-      {
-        compression: "zstd",
-        limits: { maxUncompressedBytes: 1024 * 1024 },
-      },
-    );
-  });
-
-  test("more than 25 files, or too many zip entries", async () => {
-    const items: UploadItem[] = Array.from({ length: 26 }, (_, i) => [`f${i}.jpg`, null]);
-    await expectRefused(uploadZip(items), /26 files, at most 25/);
-    const many: Record<string, string> = { _meta: "[]" };
-    for (let i = 0; i < 60; i++) many[String(i)] = "x";
-    await expectRefused(rawZip(many), /61 zip entries, at most 51/);
-  });
-
-  test("_meta: missing, over 50 KiB, not JSON, wrong shape", async () => {
-    await expectRefused(rawZip({ "0": "data" }), /no _meta/);
-    const padded = `[["a.jpg", null]${" ".repeat(51 * 1024)}]`;
-    await expectRefused(rawZip({ _meta: padded }), /_meta: .* at most 51200/);
-    await expectRefused(rawZip({ _meta: "{not json" }), /unreadable _meta/);
-    await expectRefused(rawZip({ _meta: new Uint8Array([0x5b, 0xff, 0x5d]) }), /unreadable _meta/);
-    await expectRefused(rawZip({ _meta: '{"0": "a.jpg"}' }), /not a list/);
-    await expectRefused(rawZip({ _meta: '[["a.jpg"]]' }), /\[name, entry or null\]/);
-    await expectRefused(rawZip({ _meta: '[["a.jpg", 0]]' }), /\[name, entry or null\]/);
-    await expectRefused(rawZip({ _meta: '[["a.jpg", null, 1]]' }), /\[name, entry or null\]/);
-    await expectRefused(rawZip({ _meta: "[[1, null]]" }), /\[name, entry or null\]/);
-  });
-
-  test("a missing or empty entry", async () => {
-    await expectRefused(uploadZip([], { meta: [["a.jpg", "7"]] }), /no zip entry "7"/);
-    await expectRefused(uploadZip([["empty.jpg", ""]]), /empty/);
-  });
-
-  test("not a zip, truncated, encrypted, unknown compression", async () => {
-    const zip = uploadZip([["a.jpg", "content"]]);
-    await expectRefused(bytes("definitely not a zip file at all"), /not a zip/);
-    await expectRefused(zip.slice(0, zip.byteLength - 10), /not a zip/);
-    await expectRefused(zip.slice(40), /invalid central directory file header signature/);
-    // traditional encryption: a stored entry carries a 12-byte header before its data
-    const { size } = centralOf(zip, "0");
-    await expectRefused(
-      patchCentral(zip, "0", { flags: 1, compressedSize: size + 12 }),
-      /0: encrypted/,
-    );
-    const deflated = uploadZip([["a.txt", "x".repeat(5000)]], { level: 6 });
-    await expectRefused(patchCentral(deflated, "0", { flags: 1 }), /0: encrypted/);
-    // strong encryption: refused by yauzl itself
-    await expectRefused(patchCentral(deflated, "0", { flags: 0x41 }), /strong encryption/);
-    await expectRefused(
-      patchCentral(zip, "0", { method: 12 }),
-      /0: compression method 12 not supported/,
-    );
-    // A compressed zip: whether the zstd frame still holds the end record verbatim (found
-    // misplaced) depends on the entries' timestamps, so either refusal is right.
-    await expectRefused(Bun.zstdCompressSync(zip), /Invalid comment length|not a zip/);
-  });
-
-  test("zip64 entries, repeated names, a local header naming another entry, broken deflate data", async () => {
-    const meta = JSON.stringify([["a.jpg", "0"]]);
-    await expectRefused(
-      await yazlZip(
+    test("zip bombs: inflating past the declared size, oversized files, oversized batches", async () => {
+      // 64 MiB of zeros deflate to ~64 KiB; the entry claims 1 KiB and is cut off at the first
+      // inflated chunk (16 KiB) by yauzl's size check
+      const bomb = uploadZip([["bomb.bin", new Uint8Array(64 * 1024 * 1024)]], { level: 6 });
+      expect(bomb.byteLength).toBeLessThan(1024 * 1024);
+      await expectRefused(
+        patchCentral(bomb, "0", { size: 1024 }),
+        /0: too many bytes in the stream\. expected 1024\. got at least 16384$/,
+      );
+      await expectRefused(patchCentral(bomb, "0", { size: MAX_MEDIA_FILE_BYTES + 1 }), /exceeds/);
+      // each file fine, together more than the decompression limit
+      const pair = uploadZip(
         [
-          ["0", "content"],
-          ["_meta", meta],
+          ["one.bin", new Uint8Array(600 * 1024)],
+          ["two.bin", new Uint8Array(600 * 1024)],
         ],
-        { zip64Entries: true },
-      ),
-      /0: zip64 not supported/,
-    );
-    // a zip64 end record is read by yauzl; its entry count is bounded like any other
-    const many: [string, string][] = Array.from({ length: 60 }, (_, i) => [String(i), "x"]);
-    await expectRefused(
-      await yazlZip([...many, ["_meta", "[]"]], { zip64End: true }),
-      /61 zip entries, at most 51/,
-    );
-    await expectRefused(
-      await yazlZip([
-        ["0", "one"],
-        ["0", "two"],
-        ["_meta", meta],
-      ]),
-      /duplicate zip entry 0/,
-    );
-    const local = uploadZip([["a.jpg", "content"]]);
-    expect(String.fromCharCode(local[30] ?? 0)).toBe("0"); // the first local header names "0"
-    local[30] = "9".charCodeAt(0);
-    await expectRefused(local, /0: local name differs/);
-    const random = new Uint8Array(64 * 1024).map((_, i) => (i * 2654435761) >>> 24);
-    const broken = uploadZip([["r.bin", random]], { level: 6 });
-    const middle = Math.floor(broken.byteLength / 3);
-    for (let i = middle; i < middle + 64; i++) broken[i] = 0xff;
-    await expectRefused(broken, /^media upload: 0: (?!CRC)/);
-  });
+        { level: 6 },
+      );
+      await expectRefused(pair, /exceed 1048576/, {
+        limits: { maxUncompressedBytes: 1024 * 1024 },
+      });
+      // the decompressed body itself beyond the limit
+      await expectRefused(
+        uploadZip([["big.bin", new Uint8Array(2 * 1024 * 1024)]]),
+        /larger than 1048576/,
+        {
+          compression: "zstd",
+          limits: { maxUncompressedBytes: 1024 * 1024 },
+        },
+      );
+    });
 
-  test("a broken compressed body", async () => {
-    await expectRefused(bytes("not zstd"), /cannot decompress/, {
-      compression: "zstd",
-      asIs: true,
+    test("more than 25 files, or too many zip entries", async () => {
+      const items: UploadItem[] = Array.from({ length: 26 }, (_, i) => [`f${i}.jpg`, null]);
+      await expectRefused(uploadZip(items), /26 files, at most 25/);
+      const many: Record<string, string> = { _meta: "[]" };
+      for (let i = 0; i < 60; i++) many[String(i)] = "x";
+      await expectRefused(rawZip(many), /61 zip entries, at most 51/);
+    });
+
+    test("_meta: missing, over 50 KiB, not JSON, wrong shape", async () => {
+      await expectRefused(rawZip({ "0": "data" }), /no _meta/);
+      const padded = `[["a.jpg", null]${" ".repeat(51 * 1024)}]`;
+      await expectRefused(rawZip({ _meta: padded }), /_meta: .* at most 51200/);
+      await expectRefused(rawZip({ _meta: "{not json" }), /unreadable _meta/);
+      await expectRefused(
+        rawZip({ _meta: new Uint8Array([0x5b, 0xff, 0x5d]) }),
+        /unreadable _meta/,
+      );
+      await expectRefused(rawZip({ _meta: '{"0": "a.jpg"}' }), /not a list/);
+      await expectRefused(rawZip({ _meta: '[["a.jpg"]]' }), /\[name, entry or null\]/);
+      await expectRefused(rawZip({ _meta: '[["a.jpg", 0]]' }), /\[name, entry or null\]/);
+      await expectRefused(rawZip({ _meta: '[["a.jpg", null, 1]]' }), /\[name, entry or null\]/);
+      await expectRefused(rawZip({ _meta: "[[1, null]]" }), /\[name, entry or null\]/);
+    });
+
+    test("a missing or empty entry", async () => {
+      await expectRefused(uploadZip([], { meta: [["a.jpg", "7"]] }), /no zip entry "7"/);
+      await expectRefused(uploadZip([["empty.jpg", ""]]), /empty/);
+    });
+
+    test("not a zip, truncated, encrypted, unknown compression", async () => {
+      const zip = uploadZip([["a.jpg", "content"]]);
+      await expectRefused(bytes("definitely not a zip file at all"), /not a zip/);
+      await expectRefused(zip.slice(0, zip.byteLength - 10), /not a zip/);
+      await expectRefused(zip.slice(40), /invalid central directory file header signature/);
+      // traditional encryption: a stored entry carries a 12-byte header before its data
+      const { size } = centralOf(zip, "0");
+      await expectRefused(
+        patchCentral(zip, "0", { flags: 1, compressedSize: size + 12 }),
+        /0: encrypted/,
+      );
+      const deflated = uploadZip([["a.txt", "x".repeat(5000)]], { level: 6 });
+      await expectRefused(patchCentral(deflated, "0", { flags: 1 }), /0: encrypted/);
+      // strong encryption: refused by yauzl itself
+      await expectRefused(patchCentral(deflated, "0", { flags: 0x41 }), /strong encryption/);
+      await expectRefused(
+        patchCentral(zip, "0", { method: 12 }),
+        /0: compression method 12 not supported/,
+      );
+      // A compressed zip: whether the zstd frame still holds the end record verbatim (found
+      // misplaced) depends on the entries' timestamps, so either refusal is right.
+      await expectRefused(Bun.zstdCompressSync(zip), /Invalid comment length|not a zip/);
+    });
+
+    test("zip64 entries, repeated names, a local header naming another entry, broken deflate data", async () => {
+      const meta = JSON.stringify([["a.jpg", "0"]]);
+      await expectRefused(
+        await yazlZip(
+          [
+            ["0", "content"],
+            ["_meta", meta],
+          ],
+          { zip64Entries: true },
+        ),
+        /0: zip64 not supported/,
+      );
+      // a zip64 end record is read by yauzl; its entry count is bounded like any other
+      const many: [string, string][] = Array.from({ length: 60 }, (_, i) => [String(i), "x"]);
+      await expectRefused(
+        await yazlZip([...many, ["_meta", "[]"]], { zip64End: true }),
+        /61 zip entries, at most 51/,
+      );
+      await expectRefused(
+        await yazlZip([
+          ["0", "one"],
+          ["0", "two"],
+          ["_meta", meta],
+        ]),
+        /duplicate zip entry 0/,
+      );
+      const local = uploadZip([["a.jpg", "content"]]);
+      expect(String.fromCharCode(local[30] ?? 0)).toBe("0"); // the first local header names "0"
+      local[30] = "9".charCodeAt(0);
+      await expectRefused(local, /0: local name differs/);
+      const random = new Uint8Array(64 * 1024).map((_, i) => (i * 2654435761) >>> 24);
+      const broken = uploadZip([["r.bin", random]], { level: 6 });
+      const middle = Math.floor(broken.byteLength / 3);
+      for (let i = middle; i < middle + 64; i++) broken[i] = 0xff;
+      await expectRefused(broken, /^media upload: 0: (?!CRC)/);
+    });
+
+    test("a broken compressed body", async () => {
+      await expectRefused(bytes("not zstd"), /cannot decompress/, {
+        compression: "zstd",
+        asIs: true,
+      });
+    });
+
+    test("one bad entry after good ones stores none of them", async () => {
+      const zip = uploadZip([
+        ["new.jpg", "new"],
+        ["existing.jpg", "changed"],
+        ["gone.jpg", "revived"],
+        ["x/../y", "bad"],
+      ]);
+      await expectRefused(zip, /separator/);
     });
   });
-
-  test("one bad entry after good ones stores none of them", async () => {
-    const zip = uploadZip([
-      ["new.jpg", "new"],
-      ["existing.jpg", "changed"],
-      ["gone.jpg", "revived"],
-      ["x/../y", "bad"],
-    ]);
-    await expectRefused(zip, /separator/);
-  });
-});
+}
 
 describe("mediaChanges", () => {
   test("ascending usn, 1000 per batch, empty checksum for deletions", async () => {
