@@ -25,7 +25,11 @@ import {
 } from "../../src/cli/doctor/index.ts";
 import { loadConfig } from "../../src/config.ts";
 import { type Db, openDatabase } from "../../src/platform/sqlite.ts";
+import { MediaStore } from "../../src/storage/media/mediaStore.ts";
+import { userPaths } from "../../src/storage/paths.ts";
 import { UserLock } from "../../src/storage/userLock.ts";
+import { uploadSmallChanges } from "../../src/sync/media/upload.ts";
+import { uploadZip } from "../helpers/mediaZip.ts";
 
 const UUID = "0f7c9a52-user";
 const dirs: string[] = [];
@@ -278,6 +282,23 @@ describe("admin doctor", () => {
     expect(existsSync(userFile(data, ".nfs0000000000a1b2c300000001"))).toBe(false);
     expect(existsSync(join(data, ".nfs0000000000ffff0000000003"))).toBe(true);
     expect(summarize(fix)).toMatchObject({ remaining: 0, warnings: 1 });
+  });
+
+  test("a media journal left by a crash is reported, and replayed by --fix", async () => {
+    const data = dataDir();
+    const store = new MediaStore(userPaths(data, UUID), { networkFs: false });
+    const result = await uploadSmallChanges(store, uploadZip([["a.jpg", "aaa"]]), "none", {
+      maxUncompressedBytes: 1e9,
+    });
+    expect(result).toEqual([1, 1]);
+    store.close(); // as a crash would leave it: the journal not emptied
+    rmSync(join(userFile(data, "media"), "a.jpg")); // and the file never synced
+    const check = await doctor(data);
+    expect(about(check.findings, "media.journal")).toMatchObject([{ severity: "warning" }]);
+    const fix = await doctor(data, { fix: true });
+    expect(about(fix.findings, "media.journal")).toMatchObject([{ fixed: true }]);
+    expect(readFileSync(join(userFile(data, "media"), "a.jpg"), "utf8")).toBe("aaa");
+    expect(about((await doctor(data)).findings, "media.journal")).toEqual([]);
   });
 
   test("temporaries of dead processes are removed whatever their age; a live one's stay", async () => {

@@ -19,7 +19,12 @@ import { UserLock } from "../../storage/userLock.ts";
 import type { CommandGroup } from "../commandGroup.ts";
 import { CliError } from "../context.ts";
 import { checkDatabase } from "./databases.ts";
-import { checkSharedNfsFiles, checkTemporaries, checkUserNfsFiles } from "./leftovers.ts";
+import {
+  checkMediaJournal,
+  checkSharedNfsFiles,
+  checkTemporaries,
+  checkUserNfsFiles,
+} from "./leftovers.ts";
 import { type DoctorOptions, doctorOptions } from "./options.ts";
 import { checkPermissions, giveToContainerUser } from "./permissions.ts";
 import { type CheckContext, type DoctorReport, formatReport, summarize } from "./report.ts";
@@ -98,6 +103,7 @@ async function checkUser(ctx: CheckContext, uuid: string): Promise<void> {
     checkDatabase(ctx, { path: paths.mediaDb, rollbackOnly: false, exclusive: true });
     checkUserNfsFiles(ctx, paths.dir);
     checkTemporaries(ctx, paths.dir);
+    checkMediaJournal(ctx, paths);
     checkPermissions(ctx, paths.dir, true);
   } finally {
     lock.release();
@@ -108,7 +114,8 @@ const group: CommandGroup = {
   summary: "check (and with --fix repair) the data folder; safe while the server runs",
   usage: [
     "doctor [--fix] [--quick] [--json] [--uid <n>] [--gid <n>] [--wait <secs>]",
-    "  --fix    replay leftover journals/WAL, restore journal modes, remove stale .nfs*",
+    "  --fix    replay leftover journals/WAL and media journals, restore journal modes,",
+    "           remove stale .nfs*",
     "           and the temporaries of dead server processes (whatever their age), chown",
     "           what the server's user cannot use (as root)",
     "  --quick  quick_check instead of a full integrity_check",

@@ -1,6 +1,11 @@
-/** Files that interrupted work leaves behind: NFS silly renames and stale temporaries. */
-import { rmSync } from "node:fs";
+/**
+ * Files that interrupted work leaves behind: NFS silly renames, stale temporaries, and a media
+ * journal not emptied.
+ */
+import { rmSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
+import { journalPath, MediaStore } from "../../storage/media/mediaStore.ts";
+import type { UserPaths } from "../../storage/paths.ts";
 import { deadTemporaries } from "../../storage/temporaries.ts";
 import type { CheckContext } from "./report.ts";
 import { namesIn, walk } from "./walk.ts";
@@ -68,5 +73,38 @@ export function checkTemporaries(ctx: CheckContext, userDir: string): void {
         `temporary file left by an interrupted request (${temp.bytes} bytes): --fix removes it`,
       );
     }
+  }
+}
+
+/**
+ * Under the user's lock no server has the user open, so a media journal that is not empty was
+ * left by a crash (or a stop or checkpoint that did not finish): the server replays it when it
+ * next opens the user; --fix replays it now (docs/media.md#durability).
+ */
+export function checkMediaJournal(ctx: CheckContext, paths: UserPaths): void {
+  const path = journalPath(paths);
+  let size = 0;
+  try {
+    size = statSync(path).size;
+  } catch {
+    return;
+  }
+  if (size === 0) return;
+  if (!ctx.options.fix) {
+    ctx.add(
+      path,
+      "warning",
+      "media journal of an interrupted run: replayed when the server next opens the user, or by --fix",
+    );
+    return;
+  }
+  const store = new MediaStore(paths, { networkFs: ctx.networkFs });
+  try {
+    store.db();
+    ctx.add(path, "warning", "media journal of an interrupted run: replayed", true);
+  } catch (err) {
+    ctx.add(path, "problem", `media journal not replayed: ${(err as Error).message}`);
+  } finally {
+    store.close();
   }
 }
