@@ -65,8 +65,16 @@ async function upload(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<
 
 async function download(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<Response> {
   await readJsonBody(req, SMALL_BODY_BYTES);
-  const snapshot = await deps.executor.run({ kind: "download", user });
+  // Anki's server sends schema 11 to the multipart (v10 and older) clients, 18 to the rest.
+  const schema = req.legacy ? 11 : 18;
+  const snapshot = await deps.executor.run({ kind: "download", user, schema });
   deps.identity.recordSync(user);
+  if (snapshot.notUpgraded !== undefined) {
+    deps.log.info("full download sent in schema 11", {
+      uuid: user.uuid,
+      reason: snapshot.notUpgraded,
+    });
+  }
   // Compressed while it streams: the user's worker is free as soon as the snapshot exists.
   const file = consumeTempFile(snapshot.path);
   const body = req.legacy ? file : compressStream(file, "zstd");

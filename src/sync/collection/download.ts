@@ -1,12 +1,15 @@
 /**
  * Full download: the client replaces its collection with the server's. The usn is bumped (in
  * the copy sent and in the stored file alike) so the client's next normal sync does not fetch
- * again what the file already contains. The
- * user's worker only takes a snapshot; compressing and sending it happens while streaming.
+ * again what the file already contains. A v11 client gets the copy in schema 18, as Anki's
+ * server sends it (the stored schema 11 file would make the client upgrade and re-analyze it
+ * on opening); older clients get schema 11. The user's worker only takes a snapshot;
+ * compressing and sending it happens while streaming.
  */
 import { copyFileSync, rmSync } from "node:fs";
 import { fileSize } from "../../platform/files.ts";
 import { type Db, openDatabase } from "../../platform/sqlite.ts";
+import { upgradeToSchema18 } from "../../storage/collection/convert/upgrade.ts";
 import { tempPathBeside } from "../../storage/paths.ts";
 import type { SyncState } from "./syncState.ts";
 
@@ -15,10 +18,18 @@ export interface DownloadSnapshot {
   path: string;
   /** Its size (the `anki-original-size` of a v11 response). */
   originalSize: number;
+  /** The schema the copy is in. */
+  schema: DownloadSchema;
+  /** Why a schema 18 copy was asked for and a schema 11 one is sent (the client upgrades it). */
+  notUpgraded?: string;
 }
+
+/** What the client gets: Anki's server sends v11 clients schema 18, older ones schema 11. */
+export type DownloadSchema = 11 | 18;
 
 export async function snapshotForDownload(
   user: SyncState,
+  schema: DownloadSchema,
   now = Date.now(),
 ): Promise<DownloadSnapshot> {
   user.abortSession();
@@ -30,9 +41,17 @@ export async function snapshotForDownload(
     // The copy is made and bumped before the stored file is: if the disk is full, nothing
     // stored has changed and nothing is left behind.
     copyFileSync(user.paths.collection, path);
-    bumpUsn(scratchDatabase(path), now, true);
-    bumpUsn(user.collection.open(), now, false);
-    return { path, originalSize: await fileSize(path) };
+    const copy = scratchDatabase(path, schema === 18);
+    let notUpgraded: string | undefined;
+    try {
+      if (schema === 18) notUpgraded = upgradeOrReason(copy);
+      bumpUsn(copy, now);
+    } finally {
+      copy.close();
+    }
+    bumpUsn(user.collection.open(), now);
+    const sent: DownloadSchema = schema === 18 && notUpgraded === undefined ? 18 : 11;
+    return { path, originalSize: await fileSize(path), schema: sent, notUpgraded };
   } catch (err) {
     for (const leftover of [path, `${path}-journal`]) rmSync(leftover, { force: true });
     throw err;
@@ -41,12 +60,13 @@ export async function snapshotForDownload(
 
 /**
  * The copy is a temporary file: a crash leaves it to the startup sweep, so its change needs no
- * journal and no fsync (those took 7-12 ms of every download here).
+ * fsync (with the journal, those took 7-12 ms of every download here). The journal is kept in
+ * memory so that an upgrade that fails half-way rolls back; without an upgrade none is needed.
  */
-function scratchDatabase(path: string): Db {
-  const db = openDatabase(path, { create: false });
+function scratchDatabase(path: string, upgrade: boolean): Db {
+  const db = openDatabase(path, { create: false, unicase: upgrade });
   try {
-    db.exec("PRAGMA journal_mode = OFF");
+    db.exec(`PRAGMA journal_mode = ${upgrade ? "MEMORY" : "OFF"}`);
     db.exec("PRAGMA synchronous = OFF");
     return db;
   } catch (err) {
@@ -55,10 +75,16 @@ function scratchDatabase(path: string): Db {
   }
 }
 
-function bumpUsn(db: Db, now: number, close: boolean): void {
+/** Upgrades the copy; a collection the upgrade does not handle stays schema 11 (the reason). */
+function upgradeOrReason(db: Db): string | undefined {
   try {
-    db.query("update col set usn = usn + 1, mod = $now").run({ now });
-  } finally {
-    if (close) db.close();
+    upgradeToSchema18(db);
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
   }
+}
+
+function bumpUsn(db: Db, now: number): void {
+  db.query("update col set usn = usn + 1, mod = $now").run({ now });
 }

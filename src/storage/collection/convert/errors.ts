@@ -1,4 +1,4 @@
-/** Failures of the schema 18 -> 11 conversion; all abort it without changing the file. */
+/** Failures of the schema conversions; all abort them without changing the file. */
 
 export class UnsupportedSchemaVersionError extends Error {
   constructor(readonly version: number) {
@@ -25,5 +25,16 @@ export class InvalidConfigValueError extends Error {
   ) {
     super(`config value of ${JSON.stringify(key)} is not valid JSON`, { cause });
     this.name = "InvalidConfigValueError";
+  }
+}
+
+/**
+ * The 11 -> 18 upgrade met a shape it does not reproduce exactly (serde's leniencies, names
+ * Anki would rename, duplicates): the file is sent in schema 11 and the client upgrades it.
+ */
+export class NotUpgradableError extends Error {
+  constructor(reason: string) {
+    super(`not upgraded on the server: ${reason}`);
+    this.name = "NotUpgradableError";
   }
 }

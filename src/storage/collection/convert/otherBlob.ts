@@ -8,10 +8,18 @@ import {
   type LegacyObject,
   parseLegacyJson,
   putKey,
+  stringifyLegacyJson,
 } from "../../../legacyJson.ts";
 import { serdeCanonical } from "./serdeNumbers.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+const utf8Encoder = new TextEncoder();
+
+/** The blob Anki writes for unknown keys: their JSON as serde re-prints it, or nothing. */
+export function otherBytes(rest: LegacyObject): Uint8Array {
+  if (Object.keys(rest).length === 0) return new Uint8Array();
+  return utf8Encoder.encode(stringifyLegacyJson(serdeCanonical(rest)));
+}
 
 /** The blob as an object; empty, undecodable or non-object content counts as no keys. */
 export function parseOther(bytes: Uint8Array): LegacyObject {

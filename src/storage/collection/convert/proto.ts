@@ -409,3 +409,40 @@ export function decodeDeckKind(bytes: Uint8Array): DeckKind | null {
   if (kind.filtered) return { filtered: kind.filtered };
   return null;
 }
+
+/**
+ * Encodes a plain object as Anki (prost) does: proto3 fields holding their default are left
+ * out, present `optional` fields and sub-messages are written even when zero or empty.
+ * 64-bit values may be bigint.
+ */
+export function encodeMessage(type: Type, value: object): Uint8Array {
+  return type.encode(type.fromObject(prostShape(type, value as Record<string, unknown>))).finish();
+}
+
+function prostShape(type: Type, value: Record<string, unknown>): Record<string, unknown> {
+  const shaped: Record<string, unknown> = {};
+  for (const field of type.fieldsArray) {
+    const item = value[field.name];
+    if (item === undefined || item === null) continue;
+    const nested = field.resolvedType;
+    const message = nested && "fieldsArray" in nested ? nested : null;
+    const convert = (one: unknown): unknown =>
+      message ? prostShape(message, one as Record<string, unknown>) : longAsText(one);
+    if (field.repeated) {
+      if ((item as unknown[]).length > 0) shaped[field.name] = (item as unknown[]).map(convert);
+    } else if (message || field.options?.proto3_optional || !isProtoDefault(item)) {
+      shaped[field.name] = convert(item);
+    }
+  }
+  return shaped;
+}
+
+function isProtoDefault(value: unknown): boolean {
+  if (value instanceof Uint8Array) return value.length === 0;
+  return value === 0 || value === 0n || value === false || value === "";
+}
+
+/** protobufjs takes 64-bit values as decimal text. */
+function longAsText(value: unknown): unknown {
+  return typeof value === "bigint" ? value.toString() : value;
+}
