@@ -12,6 +12,7 @@ import {
   isLegacyObject,
   type LegacyJson,
   type LegacyObject,
+  LosslessNumber,
   parseLegacyJson,
   stringifyLegacyJson,
 } from "../../src/legacyJson.ts";
@@ -28,7 +29,8 @@ const fixtureScript = join(root, "test/fixtures/rich_collection.py");
 const tmp = mkdtempSync(join(tmpdir(), "ankisyncd-upgrade-"));
 const fixture = (name: string) => join(tmp, name);
 
-const UPGRADED = ["stock", "rich", "edge"] as const;
+/** `addon`: the rich file with unknown keys (an add-on's, a newer client's) everywhere. */
+const UPGRADED = ["stock", "rich", "edge", "addon"] as const;
 const JSON_COLUMNS = ["conf", "models", "decks", "dconf", "tags"] as const;
 const DATA_TABLES = ["notes", "cards", "revlog"] as const;
 
@@ -65,10 +67,12 @@ function upgradeCopy(variant: string): string {
 /** Anki upgrades a schema 11 file when it opens it; closing keeps schema 18. */
 function ankiUpgrades(paths: string[]): void {
   const script = `
-import sys
+import sqlite3, sys
 from anki.collection import Collection
 for path in sys.argv[1:]:
     Collection(path).close(downgrade=False)
+    # Out of WAL mode, so that the file alone holds everything (the tests copy it).
+    sqlite3.connect(path).execute("pragma journal_mode = delete").fetchall()
 `;
   run([python, "-c", script, ...paths]);
 }
@@ -148,10 +152,47 @@ function schemaShape(path: string): Row[] {
   return [...objects, ...columns];
 }
 
+/** Adds unknown keys to every legacy object and sub-object, as add-ons and newer clients do. */
+function makeAddonVariant(): void {
+  const path = fixture("addon.schema11.anki2");
+  copyFileSync(fixture("rich.schema11.anki2"), path);
+  const extra = (n: number): LegacyJson => ({ n, f: new LosslessNumber("1.50"), big: 2n ** 60n });
+  withDb(path, (db) => {
+    const col = db.prepare("select models, decks, dconf, conf from col").get() as Record<
+      string,
+      string
+    >;
+    const edit = (column: string, change: (o: LegacyObject) => void) => {
+      const map = parseLegacyJson(col[column] as string) as LegacyObject;
+      for (const value of Object.values(map)) change(value as LegacyObject);
+      db.prepare(`update col set ${column} = ?`).run(stringifyLegacyJson(map));
+    };
+    edit("models", (m) => {
+      m.addonKey = extra(1);
+      for (const f of m.flds as LegacyObject[]) f.addonField = extra(2);
+      for (const t of m.tmpls as LegacyObject[]) t.addonTemplate = [extra(3), null];
+    });
+    edit("decks", (d) => {
+      d.addonDeck = extra(4);
+      d.return = 1;
+    });
+    edit("dconf", (c) => {
+      c.addonTop = extra(5);
+      (c.new as LegacyObject).addonNew = "n";
+      (c.rev as LegacyObject).addonRev = extra(6);
+      (c.lapse as LegacyObject).addonLapse = [1, 2];
+    });
+    const conf = parseLegacyJson(col.conf as string) as LegacyObject;
+    conf.addonSetting = { nested: { f: new LosslessNumber("2.50e1") }, list: [true, null] };
+    db.prepare("update col set conf = ?").run(stringifyLegacyJson(conf));
+  });
+}
+
 beforeAll(() => {
   if (!withAnki) return;
   run(["bash", join(root, "scripts/build-native.sh")]);
   run([python, fixtureScript, tmp]);
+  makeAddonVariant();
   const theirs = UPGRADED.map((v) => {
     const path = fixture(`${v}.up-anki.anki2`);
     copyFileSync(fixture(`${v}.schema11.anki2`), path);
@@ -160,7 +201,9 @@ beforeAll(() => {
   ankiUpgrades(theirs);
   for (const variant of UPGRADED) upgradeCopy(variant);
 });
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+afterAll(() =>
+  process.env.KEEP_TMP ? console.log(tmp) : rmSync(tmp, { recursive: true, force: true }),
+);
 
 describe.skipIf(!withAnki).each(UPGRADED)("upgrade of the %s fixture", (variant) => {
   const ours = () => fixture(`${variant}.up-ours.anki2`);
@@ -202,9 +245,10 @@ describe.skipIf(!withAnki).each(UPGRADED)("upgrade of the %s fixture", (variant)
 
   test("our downgrade of our upgrade gives back every schema 11 object", () => {
     const mine = roundTrip(ours(), `${variant}.roundtrip-ours`);
-    // The edge fixture has values Anki's own upgrade clamps (a negative extendNew).
-    const reference =
-      variant === "edge" ? roundTrip(anki(), `${variant}.roundtrip-anki`) : source();
+    // The edge fixture has values Anki's own upgrade clamps (a negative extendNew); the
+    // add-on one an obsolete deck key (`return`) it drops and numbers serde re-spells.
+    const exact = variant === "stock" || variant === "rich";
+    const reference = exact ? source() : roundTrip(anki(), `${variant}.roundtrip-anki`);
     for (const name of JSON_COLUMNS) {
       const got = legacyColumn(mine, name);
       const want = legacyColumn(reference, name);
@@ -216,6 +260,31 @@ describe.skipIf(!withAnki).each(UPGRADED)("upgrade of the %s fixture", (variant)
       }
     }
   });
+});
+
+test.skipIf(!withAnki)("unknown keys survive download then upload, in every object", () => {
+  const back = roundTrip(fixture("addon.up-ours.anki2"), "addon.roundtrip-check");
+  const text = ["models", "decks", "dconf", "conf"].map((c) =>
+    stringifyLegacyJson(legacyColumn(back, c)),
+  );
+  for (const key of [
+    "addonKey",
+    "addonField",
+    "addonTemplate",
+    "addonDeck",
+    "addonTop",
+    "addonNew",
+    "addonRev",
+    "addonLapse",
+    "addonSetting",
+  ]) {
+    expect(text.some((t) => t.includes(`"${key}"`))).toBe(true);
+  }
+  const models = Object.values(legacyColumn(back, "models")) as LegacyObject[];
+  const field = ((models[0] as LegacyObject).flds as LegacyObject[])[0] as LegacyObject;
+  expect(stringifyLegacyJson(field.addonField ?? null)).toBe(
+    '{"n":2,"f":1.5,"big":1152921504606846976}',
+  );
 });
 
 function roundTrip(path: string, name: string): string {
