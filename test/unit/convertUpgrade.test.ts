@@ -328,13 +328,33 @@ describe.skipIf(!withAnki)("cases left to the client", () => {
   });
 
   test.each([
-    ["a deck name Anki would rename", "decks", (d: LegacyObject) => (d.name = " padded")],
-    ["a deck whose id differs from its key", "decks", (d: LegacyObject) => (d.id = 12345)],
-    ["a notetype field that is not a boolean", "models", (m: LegacyObject) => (m.latexsvg = 1)],
+    [
+      "a deck name Anki would rename",
+      "decks",
+      (d: LegacyObject): void => {
+        d.name = " x";
+      },
+    ],
+    [
+      "a deck whose id differs from its key",
+      "decks",
+      (d: LegacyObject): void => {
+        d.id = 5;
+      },
+    ],
+    [
+      "a notetype field that is not a boolean",
+      "models",
+      (m: LegacyObject): void => {
+        m.latexsvg = 1;
+      },
+    ],
     [
       "deck options whose ease Anki resets (rewriting card eases)",
       "dconf",
-      (c: LegacyObject) => ((c.new as LegacyObject).initialFactor = 1300),
+      (c: LegacyObject): void => {
+        (c.new as LegacyObject).initialFactor = 1300;
+      },
     ],
   ] as const)("%s is refused, and the schema stays 11", (_what, column, change) => {
     const path = fixture(`odd-${column}.anki2`);
