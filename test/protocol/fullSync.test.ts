@@ -120,6 +120,9 @@ describe("full upload and download", () => {
     const db = new Database(file, { readonly: true });
     expect(db.query("select usn from col").get()).toEqual({ usn: 2 });
     expect(db.query("select sfld from notes").get()).toEqual({ sfld: "hello" });
+    // A v11 client gets schema 18, as from Anki's server, and does not upgrade it itself.
+    expect(db.query("select ver, models from col").get()).toEqual({ ver: 18, models: "" });
+    expect(db.query("select count(*) as n from notetypes").get()).toEqual({ n: 5 });
     db.close();
   });
 
@@ -181,6 +184,12 @@ describe("legacy (multipart) clients", () => {
     const down = await legacy(server.url, "download", { k: key, s: "s1" });
     expect(down.status).toBe(200);
     expect(new TextDecoder().decode(down.body.slice(0, 15))).toBe("SQLite format 3");
+    // Older clients get schema 11, as from Anki's server.
+    const file = join(scratch, "legacy-down.anki2");
+    writeFileSync(file, down.body);
+    const db = new Database(file, { readonly: true });
+    expect(db.query("select ver from col").get()).toEqual({ ver: 11 });
+    db.close();
   });
 });
 
