@@ -9,7 +9,6 @@
 import { copyFileSync, rmSync } from "node:fs";
 import { fileSize } from "../../platform/files.ts";
 import { type Db, openDatabase } from "../../platform/sqlite.ts";
-import { upgradeToSchema18 } from "../../storage/collection/convert/upgrade.ts";
 import { tempPathBeside } from "../../storage/paths.ts";
 import type { SyncState } from "./syncState.ts";
 
@@ -32,6 +31,8 @@ export async function snapshotForDownload(
   schema: DownloadSchema,
   now = Date.now(),
 ): Promise<DownloadSnapshot> {
+  // Awaited first: from here on nothing yields, so no other job of the user runs in between.
+  const upgrade = schema === 18 ? await loadUpgrade() : null;
   user.abortSession();
   user.collection.open(); // creates a new user's empty collection
   // Closed, the file on disk is complete and stable while it is copied.
@@ -41,10 +42,10 @@ export async function snapshotForDownload(
     // The copy is made and bumped before the stored file is: if the disk is full, nothing
     // stored has changed and nothing is left behind.
     copyFileSync(user.paths.collection, path);
-    const copy = scratchDatabase(path, schema === 18);
+    const copy = scratchDatabase(path, upgrade !== null);
     let notUpgraded: string | undefined;
     try {
-      if (schema === 18) notUpgraded = upgradeOrReason(copy);
+      if (upgrade) notUpgraded = upgradeOrReason(copy, upgrade);
       bumpUsn(copy, now);
     } finally {
       copy.close();
@@ -75,10 +76,20 @@ function scratchDatabase(path: string, upgrade: boolean): Db {
   }
 }
 
+type Upgrade = (db: Db) => void;
+
+/**
+ * Loaded on the first download that needs it, not when the worker starts: the conversion
+ * brings protobufjs, which nothing else in a user's worker uses (startup time, idle memory).
+ */
+async function loadUpgrade(): Promise<Upgrade> {
+  return (await import("../../storage/collection/convert/upgrade.ts")).upgradeToSchema18;
+}
+
 /** Upgrades the copy; a collection the upgrade does not handle stays schema 11 (the reason). */
-function upgradeOrReason(db: Db): string | undefined {
+function upgradeOrReason(db: Db, upgrade: Upgrade): string | undefined {
   try {
-    upgradeToSchema18(db);
+    upgrade(db);
     return undefined;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);
