@@ -126,6 +126,25 @@ describe("full upload and download", () => {
     db.close();
   });
 
+  test("a collection our upgrade leaves to the client is sent in schema 11, nothing lost", async () => {
+    const hkey = await login(server.url, "alice", "secret");
+    const path = join(scratch, "odd.anki2");
+    writeFileSync(path, collectionWithNote("odd-src.anki2", "odd"));
+    const edit = new Database(path);
+    // Anki's own upgrade would trim and rename this deck (and mark it modified).
+    edit.run('update col set decks = replace(decks, \'"name":"Default"\', \'"name":" Default"\')');
+    edit.close();
+    expect((await v11(server.url, "upload", readFileSync(path), { hkey })).text).toBe("OK");
+    const down = await v11(server.url, "download", { _pad: null }, { hkey });
+    const file = join(scratch, "odd-down.anki2");
+    writeFileSync(file, down.body);
+    const db = new Database(file, { readonly: true });
+    const col = db.query("select ver, decks from col").get() as { ver: number; decks: string };
+    expect(col.ver).toBe(11);
+    expect(col.decks).toContain('"name":" Default"');
+    db.close();
+  });
+
   test("a corrupt upload is refused with Anki's message and the stored collection is untouched", async () => {
     const hkey = await login(server.url, "alice", "secret");
     expect(
