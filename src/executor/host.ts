@@ -58,7 +58,7 @@ export class UserHost {
       case "upload":
         return installUpload(user, job.preparedPath, s.backupsKept);
       case "download":
-        return snapshotForDownload(user, job.schema);
+        return snapshotForDownload(user, job.plan);
       case "normalSync":
         return runNormalSyncStep(user, job.method, job.skey, job.payload);
       case "media":

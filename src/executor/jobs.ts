@@ -1,7 +1,8 @@
 /** The typed messages the main thread sends to the collection workers, and their results. */
 
 import type { LogFormat, LogLevel } from "../config.ts";
-import type { DownloadSchema, DownloadSnapshot } from "../sync/collection/download.ts";
+import type { DownloadSnapshot } from "../sync/collection/download.ts";
+import type { DownloadPlan } from "../sync/collection/downloadSchema.ts";
 import type { MetaRequest, MetaResponse } from "../sync/collection/meta.ts";
 import type { NormalSyncMethod } from "../sync/collection/normalSync.ts";
 import type { UploadOutcome } from "../sync/collection/upload.ts";
@@ -16,8 +17,7 @@ export type Job =
   | { kind: "meta"; user: UserRef; req: MetaRequest }
   /** Swap in a collection already prepared by the `prepareUpload` task (executor/tasks.ts). */
   | { kind: "upload"; user: UserRef; preparedPath: string }
-  /** `schema`: what the client's protocol gets from Anki's server (18 for v11, else 11). */
-  | { kind: "download"; user: UserRef; schema: DownloadSchema }
+  | { kind: "download"; user: UserRef; plan: DownloadPlan }
   /** `payload` is the request body as JSON text, parsed in the worker (64-bit ids stay exact). */
   | {
       kind: "normalSync";

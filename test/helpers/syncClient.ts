@@ -18,6 +18,8 @@ export async function v11(
     path?: string;
     rawBody?: Uint8Array;
     headers?: Record<string, string>;
+    /** The header's client version (`<version>,<build>,<platform>`). */
+    c?: string;
   } = {},
 ): Promise<SyncReply> {
   const payload =
@@ -29,7 +31,7 @@ export async function v11(
   const header = JSON.stringify({
     v: opts.v ?? 11,
     k: opts.hkey ?? "",
-    c: "test,1.0,linux",
+    c: opts.c ?? "test,1.0,linux",
     s: opts.skey ?? "skey1",
   });
   const res = await fetch(`${url}${opts.path ?? "sync"}/${method}`, {

@@ -9,6 +9,8 @@ import { gzipJson, legacy, login, v11 } from "../helpers/syncClient.ts";
 import { startTestServer, type TestServer } from "../helpers/testServer.ts";
 
 let server: TestServer;
+/** The client version header of a current Anki (downloads schema 18). */
+const CURRENT_CLIENT = "26.09.3,abcdef12,linux";
 const scratch = mkdtempSync(join(tmpdir(), "ankisyncd-proto-"));
 
 /** A schema-11 collection with one note and card, as a legacy client would upload it. */
@@ -113,17 +115,29 @@ describe("full upload and download", () => {
     >;
     expect(meta).toMatchObject({ mod: 1700000000000, scm: 1700000000000, usn: 1, empty: false });
 
-    const down = await v11(server.url, "download", { _pad: null }, { hkey });
+    const down = await v11(server.url, "download", { _pad: null }, { hkey, c: CURRENT_CLIENT });
     expect(down.status).toBe(200);
     const file = join(scratch, "down.anki2");
     writeFileSync(file, down.body);
     const db = new Database(file, { readonly: true });
     expect(db.query("select usn from col").get()).toEqual({ usn: 2 });
     expect(db.query("select sfld from notes").get()).toEqual({ sfld: "hello" });
-    // A v11 client gets schema 18, as from Anki's server, and does not upgrade it itself.
+    // A current client gets schema 18, as from Anki's server, and does not upgrade it itself.
     expect(db.query("select ver, models from col").get()).toEqual({ ver: 18, models: "" });
     expect(db.query("select count(*) as n from notetypes").get()).toEqual({ n: 5 });
     db.close();
+  });
+
+  test("v11 clients older than the blob layout, or unnamed, get schema 11", async () => {
+    const hkey = await login(server.url, "alice", "secret");
+    for (const c of ["25.07.5,abc,linux", "2.1.66,abc,win:10", "test,1.0,linux"]) {
+      const down = await v11(server.url, "download", { _pad: null }, { hkey, c });
+      const file = join(scratch, "old-down.anki2");
+      writeFileSync(file, down.body);
+      const db = new Database(file, { readonly: true });
+      expect(db.query("select ver from col").get()).toEqual({ ver: 11 });
+      db.close();
+    }
   });
 
   test("a collection our upgrade leaves to the client is sent in schema 11, nothing lost", async () => {
@@ -135,7 +149,7 @@ describe("full upload and download", () => {
     edit.run('update col set decks = replace(decks, \'"name":"Default"\', \'"name":" Default"\')');
     edit.close();
     expect((await v11(server.url, "upload", readFileSync(path), { hkey })).text).toBe("OK");
-    const down = await v11(server.url, "download", { _pad: null }, { hkey });
+    const down = await v11(server.url, "download", { _pad: null }, { hkey, c: CURRENT_CLIENT });
     const file = join(scratch, "odd-down.anki2");
     writeFileSync(file, down.body);
     const db = new Database(file, { readonly: true });

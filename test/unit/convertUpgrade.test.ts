@@ -316,6 +316,23 @@ describe.skipIf(!withAnki)("cases left to the client", () => {
     expect(readFileSync(path).equals(before)).toBe(true);
   });
 
+  test("unknown keys refused when asked (a client newer than the layout): stock passes", () => {
+    for (const [variant, ok] of [
+      ["stock", true],
+      ["addon", false],
+    ] as const) {
+      const path = fixture(`${variant}.strict.anki2`);
+      copyFileSync(fixture(`${variant}.schema11.anki2`), path);
+      withDb(path, (db) => {
+        db.exec("pragma journal_mode = memory");
+        const attempt = () => upgradeToSchema18(db, { unknownKeys: "refuse" });
+        if (ok) attempt();
+        else expect(attempt).toThrow(NotUpgradableError);
+        expect(db.prepare("select ver from col").get()).toEqual({ ver: ok ? 18 : 11 });
+      });
+    }
+  });
+
   test("two tags equal but for case are refused (Anki keeps whichever it meets first)", () => {
     const path = fixture("tagcase.anki2");
     copyFileSync(fixture("rich.schema11.anki2"), path);

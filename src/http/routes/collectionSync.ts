@@ -11,6 +11,7 @@ import { compressStream } from "../../compression.ts";
 import { receiveCollectionUpload } from "../../executor/receiveUpload.ts";
 import type { SyncUser } from "../../identity/service.ts";
 import { consumeTempFile } from "../../platform/files.ts";
+import { downloadPlan } from "../../sync/collection/downloadSchema.ts";
 import { NORMAL_SYNC_METHODS, type NormalSyncMethod } from "../../sync/collection/methods.ts";
 import { UPLOAD_OK } from "../../sync/collection/uploadReplies.ts";
 import { badRequest } from "../../sync/errors.ts";
@@ -65,9 +66,8 @@ async function upload(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<
 
 async function download(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<Response> {
   await readJsonBody(req, SMALL_BODY_BYTES);
-  // Anki's server sends schema 11 to the multipart (v10 and older) clients, 18 to the rest.
-  const schema = req.legacy ? 11 : 18;
-  const snapshot = await deps.executor.run({ kind: "download", user, schema });
+  const plan = downloadPlan(req.legacy, req.clientVersion);
+  const snapshot = await deps.executor.run({ kind: "download", user, plan });
   deps.identity.recordSync(user);
   if (snapshot.notUpgraded !== undefined) {
     deps.log.info("full download sent in schema 11", {

@@ -1,15 +1,17 @@
 /**
  * Full download: the client replaces its collection with the server's. The usn is bumped (in
  * the copy sent and in the stored file alike) so the client's next normal sync does not fetch
- * again what the file already contains. A v11 client gets the copy in schema 18, as Anki's
- * server sends it (the stored schema 11 file would make the client upgrade and re-analyze it
- * on opening); older clients get schema 11. The user's worker only takes a snapshot;
+ * again what the file already contains. A current client gets the copy in schema 18, as
+ * Anki's server sends it (the stored schema 11 file would make the client upgrade and
+ * re-analyze it on opening); which clients do is downloadSchema.ts's decision. The user's worker only takes a snapshot;
  * compressing and sending it happens while streaming.
  */
 import { copyFileSync, rmSync } from "node:fs";
 import { fileSize } from "../../platform/files.ts";
 import { type Db, openDatabase } from "../../platform/sqlite.ts";
+import type { UpgradeOptions } from "../../storage/collection/convert/upgrade.ts";
 import { tempPathBeside } from "../../storage/paths.ts";
+import type { DownloadPlan } from "./downloadSchema.ts";
 import type { SyncState } from "./syncState.ts";
 
 export interface DownloadSnapshot {
@@ -18,21 +20,18 @@ export interface DownloadSnapshot {
   /** Its size (the `anki-original-size` of a v11 response). */
   originalSize: number;
   /** The schema the copy is in. */
-  schema: DownloadSchema;
-  /** Why a schema 18 copy was asked for and a schema 11 one is sent (the client upgrades it). */
+  schema: 11 | 18;
+  /** Why a schema 18 copy was planned and a schema 11 one is sent (the client upgrades it). */
   notUpgraded?: string;
 }
 
-/** What the client gets: Anki's server sends v11 clients schema 18, older ones schema 11. */
-export type DownloadSchema = 11 | 18;
-
 export async function snapshotForDownload(
   user: SyncState,
-  schema: DownloadSchema,
+  plan: DownloadPlan,
   now = Date.now(),
 ): Promise<DownloadSnapshot> {
   // Awaited first: from here on nothing yields, so no other job of the user runs in between.
-  const upgrade = schema === 18 ? await loadUpgrade() : null;
+  const upgrade = plan.schema === 18 ? await loadUpgrade() : null;
   user.abortSession();
   user.collection.open(); // creates a new user's empty collection
   // Closed, the file on disk is complete and stable while it is copied.
@@ -45,13 +44,15 @@ export async function snapshotForDownload(
     const copy = scratchDatabase(path, upgrade !== null);
     let notUpgraded: string | undefined;
     try {
-      if (upgrade) notUpgraded = upgradeOrReason(copy, upgrade);
+      if (upgrade && plan.schema === 18) {
+        notUpgraded = upgradeOrReason(copy, upgrade, { unknownKeys: plan.unknownKeys });
+      }
       bumpUsn(copy, now);
     } finally {
       copy.close();
     }
     bumpUsn(user.collection.open(), now);
-    const sent: DownloadSchema = schema === 18 && notUpgraded === undefined ? 18 : 11;
+    const sent = plan.schema === 18 && notUpgraded === undefined ? 18 : 11;
     return { path, originalSize: await fileSize(path), schema: sent, notUpgraded };
   } catch (err) {
     for (const leftover of [path, `${path}-journal`]) rmSync(leftover, { force: true });
@@ -76,7 +77,7 @@ function scratchDatabase(path: string, upgrade: boolean): Db {
   }
 }
 
-type Upgrade = (db: Db) => void;
+type Upgrade = (db: Db, options: UpgradeOptions) => void;
 
 /**
  * Loaded on the first download that needs it, not when the worker starts: the conversion
@@ -87,9 +88,9 @@ async function loadUpgrade(): Promise<Upgrade> {
 }
 
 /** Upgrades the copy; a collection the upgrade does not handle stays schema 11 (the reason). */
-function upgradeOrReason(db: Db, upgrade: Upgrade): string | undefined {
+function upgradeOrReason(db: Db, upgrade: Upgrade, options: UpgradeOptions): string | undefined {
   try {
-    upgrade(db);
+    upgrade(db, options);
     return undefined;
   } catch (err) {
     return err instanceof Error ? err.message : String(err);

@@ -23,6 +23,13 @@ import { schemaVersion } from "./downgrade.ts";
 import { NotUpgradableError, UnsupportedSchemaVersionError } from "./errors.ts";
 import { I32, toInt } from "./legacyRead.ts";
 import { type NativeNotetype, notetypeFromLegacy } from "./notetypeUpgrade.ts";
+import {
+  decodeDeckCommon,
+  decodeDeckConfigFields,
+  decodeFieldConfigFields,
+  decodeNotetypeConfigFields,
+  decodeTemplateConfigFields,
+} from "./proto.ts";
 import type { ConfigRow, DeckConfigRow, DeckRow, TagRow } from "./rows.ts";
 import { serdeCanonical } from "./serdeNumbers.ts";
 
@@ -38,16 +45,27 @@ interface NativeObjects {
   tags: TagRow[];
 }
 
+export interface UpgradeOptions {
+  /**
+   * "refuse": fail (NotUpgradableError) if any legacy object has a key without a native field
+   * here, for a client whose layout may have one (it would upgrade that key into its field).
+   */
+  unknownKeys: "keep" | "refuse";
+}
+
 /**
  * Upgrades an open schema 11 collection in one exclusive transaction; on any error nothing
  * has changed (given a journal). Schema 18 is left alone; anything else is refused.
  */
-export function upgradeToSchema18(db: Db): void {
+export function upgradeToSchema18(db: Db, options: UpgradeOptions = { unknownKeys: "keep" }): void {
   const version = schemaVersion(db);
   if (version === NATIVE_VERSION) return;
   if (version !== LEGACY_VERSION) throw new UnsupportedSchemaVersionError(version);
   db.transaction(() => {
     const objects = nativeObjects(db);
+    if (options.unknownKeys === "refuse" && hasOtherKeys(objects)) {
+      throw new NotUpgradableError("a legacy object has keys this layout keeps in `other`");
+    }
     createNativeSchema(db);
     insertObjects(db, objects);
     relayoutGraves(db);
@@ -77,6 +95,19 @@ function nativeObjects(db: Db): NativeObjects {
       usn: toInt(usn, I32, () => new NotUpgradableError(`tag ${tag}: usn is odd`)),
     })),
   };
+}
+
+function hasOtherKeys(objects: NativeObjects): boolean {
+  const blobs = [
+    ...objects.notetypes.flatMap((nt) => [
+      decodeNotetypeConfigFields(nt.row.config).value.other,
+      ...nt.fields.map((f) => decodeFieldConfigFields(f.config).value.other),
+      ...nt.templates.map((t) => decodeTemplateConfigFields(t.config).value.other),
+    ]),
+    ...objects.decks.map((d) => decodeDeckCommon(d.common).other),
+    ...objects.deckConfigs.map((c) => decodeDeckConfigFields(c.config).value.other),
+  ];
+  return blobs.some((other) => other.length > 0);
 }
 
 function column(col: Record<string, unknown>, name: string): LegacyObject {
