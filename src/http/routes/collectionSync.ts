@@ -69,12 +69,11 @@ async function download(deps: AppDeps, req: SyncRequest, user: SyncUser): Promis
   const plan = downloadPlan(req.legacy, req.clientVersion);
   const snapshot = await deps.executor.run({ kind: "download", user, plan });
   deps.identity.recordSync(user);
-  if (snapshot.notUpgraded !== undefined) {
-    deps.log.info("full download sent in schema 11", {
-      uuid: user.uuid,
-      reason: snapshot.notUpgraded,
-    });
-  }
+  deps.log.info("full download", {
+    uuid: user.uuid,
+    schema: snapshot.schema,
+    ...(snapshot.notUpgraded === undefined ? {} : { notUpgraded: snapshot.notUpgraded }),
+  });
   // Compressed while it streams: the user's worker is free as soon as the snapshot exists.
   const file = consumeTempFile(snapshot.path);
   const body = req.legacy ? file : compressStream(file, "zstd");
