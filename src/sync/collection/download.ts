@@ -3,8 +3,8 @@
  * the copy sent and in the stored file alike) so the client's next normal sync does not fetch
  * again what the file already contains. A current client gets the copy in schema 18, as
  * Anki's server sends it (the stored schema 11 file would make the client upgrade and
- * re-analyze it on opening); which clients do is downloadSchema.ts's decision. The user's worker only takes a snapshot;
- * compressing and sending it happens while streaming.
+ * re-analyze it on opening); which clients do is downloadSchema.ts's decision. The user's
+ * worker only takes a snapshot; compressing and sending it happens while streaming.
  */
 import { copyFileSync, rmSync } from "node:fs";
 import { fileSize } from "../../platform/files.ts";
