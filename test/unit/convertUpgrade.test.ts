@@ -201,9 +201,7 @@ beforeAll(() => {
   ankiUpgrades(theirs);
   for (const variant of UPGRADED) upgradeCopy(variant);
 });
-afterAll(() =>
-  process.env.KEEP_TMP ? console.log(tmp) : rmSync(tmp, { recursive: true, force: true }),
-);
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe.skipIf(!withAnki).each(UPGRADED)("upgrade of the %s fixture", (variant) => {
   const ours = () => fixture(`${variant}.up-ours.anki2`);
