@@ -3,7 +3,7 @@
  * gzip through web-standard CompressionStream/DecompressionStream; zstd through the runtime's
  * implementation (platform/zstd.ts).
  */
-import { zstdCompressStream, zstdDecompressStream } from "./platform/zstd.ts";
+import { zstdCompress, zstdCompressStream, zstdDecompressStream } from "./platform/zstd.ts";
 
 export type Compression = "zstd" | "gzip" | "none";
 
@@ -58,14 +58,23 @@ export async function readText(
   return text + decodeChunk(decoder);
 }
 
-/** A whole (small) stream in memory as one buffer, refusing more than `maxBytes`. */
+/**
+ * A whole (small) stream in memory as one buffer of its own (so it can be transferred to
+ * another thread), refusing more than `maxBytes`.
+ */
 export async function readBytes(
   stream: ReadableStream<Uint8Array>,
   maxBytes: number,
-): Promise<Uint8Array> {
+): Promise<Uint8Array<ArrayBuffer>> {
   const chunks: Uint8Array[] = [];
   const total = await readBounded(stream, maxBytes, (chunk) => chunks.push(chunk));
-  return Buffer.concat(chunks, total);
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return bytes;
 }
 
 /** Hands each chunk on as it arrives; past `maxBytes` the read stops and BodyTooLarge is thrown. */
@@ -121,6 +130,36 @@ export function zstdStoredFrame(payload: Uint8Array): Uint8Array<ArrayBuffer> {
   frame.set([0x28, 0xb5, 0x2f, 0xfd, ...header, block & 0xff, (block >> 8) & 0xff, block >> 16]);
   frame.set(payload, 4 + header.length + 3);
   return frame;
+}
+
+/**
+ * Replies up to this size (most of them: meta, a normal sync's steps, media JSON) go out in a
+ * zstd frame without compression; compressing a few hundred bytes took more time than the
+ * bytes saved.
+ */
+const STORE_UNCOMPRESSED_BYTES = 1024;
+
+/**
+ * A reply body in its final encoding: zstd for protocol v11 (stored when tiny), the bytes as
+ * they are for legacy clients. Run by whichever thread made the reply, so a collection
+ * worker's large replies are not compressed on the main thread.
+ */
+export async function encodeReply(
+  payload: Uint8Array,
+  format: "zstd" | "none",
+): Promise<Uint8Array<ArrayBuffer>> {
+  if (format === "none") return payload as Uint8Array<ArrayBuffer>;
+  if (payload.byteLength <= STORE_UNCOMPRESSED_BYTES) return zstdStoredFrame(payload);
+  return (await zstdCompress(payload)) as Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * The most compressed bytes a body that decompresses to `maxBytes` can take, in either format
+ * (a stored zstd block costs 3 bytes per 128 KiB, a stored deflate block 5 per 64 KiB, plus
+ * headers): a reader that holds a body whole before decompressing it is bounded by this.
+ */
+export function compressedBound(maxBytes: number): number {
+  return maxBytes + Math.ceil(maxBytes / 1024) + 1024;
 }
 
 /** What a 2-byte content size holds (256 + 65535). */

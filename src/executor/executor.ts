@@ -7,7 +7,13 @@
 import { IdleRelease } from "../platform/memory.ts";
 import { spawnWorker } from "../platform/workers.ts";
 import { SyncError } from "../sync/errors.ts";
-import type { Job, JobReplyMessage, JobResult, WorkerSettings } from "./jobs.ts";
+import {
+  type Job,
+  type JobReplyMessage,
+  type JobResult,
+  transferables,
+  type WorkerSettings,
+} from "./jobs.ts";
 import { KeyedMutex } from "./keyedMutex.ts";
 import { TaskPool } from "./taskPool.ts";
 import type { Task, TaskResult } from "./tasks.ts";
@@ -69,7 +75,10 @@ class CollectionWorker {
     this.lastUsed = Date.now();
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, ...message });
+      // A normal-sync request's body is handed over, not copied: the main thread is done with it.
+      const handed =
+        "job" in message && message.job.kind === "normalSync" ? message.job.body : null;
+      worker.postMessage({ id, ...message }, transferables(handed));
     });
   }
 

@@ -3,6 +3,7 @@
  * media store and lock (`UserState`). Files stay open between the requests of a sync and are
  * closed when idle; unfinished normal syncs are rolled back after a timeout.
  */
+import { encodeReply } from "../compression.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { userPaths } from "../storage/paths.ts";
 import { snapshotForDownload } from "../sync/collection/download.ts";
@@ -10,8 +11,9 @@ import { meta } from "../sync/collection/meta.ts";
 import { runNormalSyncStep } from "../sync/collection/normalSync.ts";
 import { installUpload } from "../sync/collection/upload.ts";
 import { runMediaOp } from "../sync/media/ops.ts";
+import { rawBodyText } from "../sync/requestBody.ts";
 import { asStorageError } from "../sync/storageErrors.ts";
-import type { Job, JobResult, WorkerSettings } from "./jobs.ts";
+import type { EncodedReply, Job, JobResult, WorkerSettings } from "./jobs.ts";
 import { UserState } from "./userState.ts";
 
 export class UserHost {
@@ -60,7 +62,7 @@ export class UserHost {
       case "download":
         return snapshotForDownload(user, job.plan);
       case "normalSync":
-        return runNormalSyncStep(user, job.method, job.skey, job.payload);
+        return this.normalSync(user, job);
       case "media":
         return runMediaOp(user.media, job.op);
       case "release":
@@ -69,6 +71,20 @@ export class UserHost {
         this.users.delete(job.user.uuid);
         return true;
     }
+  }
+
+  /**
+   * Unpacks the body before the step: broken compression or too much of it is a 400 that
+   * leaves the session untouched, as a body of the wrong shape is.
+   */
+  private async normalSync(
+    user: UserState,
+    job: Extract<Job, { kind: "normalSync" }>,
+  ): Promise<EncodedReply> {
+    const payload = await rawBodyText(job.body);
+    const { json } = runNormalSyncStep(user, job.method, job.skey, payload);
+    const bytes = new TextEncoder().encode(json);
+    return { body: await encodeReply(bytes, job.reply), originalSize: bytes.byteLength };
   }
 
   private user(uuid: string): UserState {

@@ -8,6 +8,7 @@ import type { NormalSyncMethod } from "../sync/collection/normalSync.ts";
 import type { UploadOutcome } from "../sync/collection/upload.ts";
 import type { SyncErrorKind } from "../sync/errors.ts";
 import type { MediaOp, MediaOpResult } from "../sync/media/ops.ts";
+import type { RawBody } from "../sync/requestBody.ts";
 
 export interface UserRef {
   uuid: string;
@@ -18,13 +19,18 @@ export type Job =
   /** Swap in a collection already prepared by the `prepareUpload` task (executor/tasks.ts). */
   | { kind: "upload"; user: UserRef; preparedPath: string }
   | { kind: "download"; user: UserRef; plan: DownloadPlan }
-  /** `payload` is the request body as JSON text, parsed in the worker (64-bit ids stay exact). */
+  /**
+   * `body` is the request body as the client sent it: the worker unpacks it (bounded) and
+   * parses the JSON (64-bit ids stay exact), and encodes its reply as `reply` says (zstd for
+   * protocol v11, none for legacy clients), so neither is done on the main thread.
+   */
   | {
       kind: "normalSync";
       user: UserRef;
       method: NormalSyncMethod;
       skey: string;
-      payload: string;
+      body: RawBody;
+      reply: ReplyEncoding;
     }
   /** A media-sync step (src/sync/media/ops.ts); its result type depends on `op.method`. */
   | { kind: "media"; user: UserRef; op: MediaOp }
@@ -38,11 +44,21 @@ export interface JobResults {
   meta: MetaResponse;
   upload: UploadOutcome;
   download: DownloadSnapshot;
-  /** The response body, already serialised (legacy JSON keeps 64-bit ids exact). */
-  normalSync: { json: string };
+  normalSync: EncodedReply;
   /** Whether the files were closed. */
   release: boolean;
   media: unknown;
+}
+
+export type ReplyEncoding = "zstd" | "none";
+
+/**
+ * A reply body in its final encoding (legacy JSON keeps 64-bit ids exact), and its size before
+ * compression (`anki-original-size`). Its buffer is transferred to the main thread, not copied.
+ */
+export interface EncodedReply {
+  body: Uint8Array<ArrayBuffer>;
+  originalSize: number;
 }
 
 export type JobResult<J extends Job> = J extends { kind: "media"; op: infer O extends MediaOp }
@@ -69,6 +85,25 @@ export interface WorkerSettings {
 export interface JobRequestMessage {
   id: number;
   job: Job;
+}
+
+/**
+ * The buffers a message may hand over instead of copying: a byte array that is the whole of its
+ * own ArrayBuffer (a view into a shared or pooled buffer is copied as usual).
+ */
+export function transferables(value: unknown): ArrayBuffer[] {
+  if (typeof value !== "object" || value === null) return [];
+  const found: ArrayBuffer[] = [];
+  for (const field of Object.values(value)) {
+    if (
+      field instanceof Uint8Array &&
+      field.buffer instanceof ArrayBuffer &&
+      field.byteOffset === 0 &&
+      field.byteLength === field.buffer.byteLength
+    )
+      found.push(field.buffer);
+  }
+  return found;
 }
 
 export type JobReplyMessage =

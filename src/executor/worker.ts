@@ -2,7 +2,7 @@
 import { useUnicaseExtension } from "../platform/sqlite.ts";
 import { adoptInstanceTag } from "../storage/instance.ts";
 import { UserHost } from "./host.ts";
-import type { JobRequestMessage, WorkerSettings } from "./jobs.ts";
+import { type JobRequestMessage, transferables, type WorkerSettings } from "./jobs.ts";
 import { replyTo } from "./replies.ts";
 
 declare const self: Worker;
@@ -34,7 +34,9 @@ self.onmessage = async (
     self.postMessage({ id: message.id, ok: true, value: idle });
     return;
   }
-  self.postMessage(await runJob(message));
+  const reply = await runJob(message);
+  // A reply's bytes (an encoded normal-sync answer) are handed over, not copied.
+  self.postMessage(reply, reply.ok ? transferables(reply.value) : []);
 };
 
 function runJob({ id, job }: JobRequestMessage) {

@@ -9,15 +9,10 @@
  * carries its host key inside the multipart body, so that body is read first, bounded by the
  * (compressed) payload limit; its `data` field is only decompressed after authentication.
  */
-import {
-  BodyTooLarge,
-  type Compression,
-  decompressStream,
-  NotUtf8,
-  readText,
-} from "../compression.ts";
+import { BodyTooLarge, type Compression, compressedBound, readBytes } from "../compression.ts";
 import { addressedBase } from "../placement/addressing.ts";
 import { badRequest } from "../sync/errors.ts";
+import { bodyText, type RawBody } from "../sync/requestBody.ts";
 import {
   isSupportedVersion,
   SYNC_VERSION_10_V2_TIMEZONE,
@@ -231,13 +226,22 @@ function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
 }
 
 /** The decompressed body as text, bounded; broken compression, bad UTF-8 or too much is a 400. */
-export async function readTextBody(req: SyncRequest, maxBytes: number): Promise<string> {
+export function readTextBody(req: SyncRequest, maxBytes: number): Promise<string> {
+  return bodyText(req.body, req.compression, maxBytes);
+}
+
+/**
+ * The body as sent, still compressed, for the collection worker to unpack and check
+ * (sync/requestBody.ts): the main thread only collects its bytes, bounded by what a body within
+ * `maxBytes` can take compressed. A body over that is a 400, as one that unpacks past the limit.
+ */
+export async function readRawBody(req: SyncRequest, maxBytes: number): Promise<RawBody> {
   try {
-    return await readText(decompressStream(req.body, req.compression), maxBytes);
+    const bytes = await readBytes(req.body, compressedBound(maxBytes));
+    return { bytes, compression: req.compression, maxBytes };
   } catch (err) {
-    if (err instanceof BodyTooLarge || err instanceof NotUtf8)
-      throw badRequest(err.message, { cause: err });
-    throw badRequest(`cannot decompress body: ${(err as Error).message}`, { cause: err });
+    if (err instanceof BodyTooLarge) throw badRequest(err.message, { cause: err });
+    throw badRequest(`cannot read body: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -714,7 +714,12 @@ describe("abandoned sessions", () => {
           user: { uuid: "u2" },
           method,
           skey: "s",
-          payload: JSON.stringify(payload),
+          body: {
+            bytes: new TextEncoder().encode(JSON.stringify(payload)),
+            compression: "none",
+            maxBytes: 1e6,
+          },
+          reply: "none",
         });
       await job("start", { minUsn: 0, lnewer: false, graves: null });
       await job("applyChunk", { chunk: { revlog: [revlogRow(5, 1)] } });

@@ -17,8 +17,8 @@ import { UPLOAD_OK } from "../../sync/collection/uploadReplies.ts";
 import { badRequest } from "../../sync/errors.ts";
 import { type AppDeps, uploadSite } from "../deps.ts";
 import { loginRoute, syncEndpoint, syncRoute, unknownRoute } from "../syncEndpoint.ts";
-import { readJsonBody, readTextBody, type SyncRequest } from "../syncRequest.ts";
-import { jsonResponse, streamResponse, textResponse } from "../syncResponse.ts";
+import { readJsonBody, readRawBody, type SyncRequest } from "../syncRequest.ts";
+import { encodedResponse, jsonResponse, streamResponse, textResponse } from "../syncResponse.ts";
 
 /**
  * Decompressed-body limits, by what each method carries. Every method but `hostKey` checks the
@@ -89,17 +89,20 @@ async function normalSync(
   const limit = LARGE_BODY_METHODS.has(method)
     ? deps.config.maxUncompressedBytes
     : SMALL_BODY_BYTES;
-  // Parsed in the worker: legacy JSON carries 64-bit ids that JSON.parse would round.
-  const payload = await readTextBody(req, limit);
+  // Unpacked and parsed in the worker (legacy JSON carries 64-bit ids that JSON.parse would
+  // round), which also encodes the reply: the main thread only moves bytes.
+  const body = await readRawBody(req, limit);
+  const reply = req.legacy ? "none" : "zstd";
   const result = await deps.executor.run({
     kind: "normalSync",
     user,
     method,
     skey: req.skey,
-    payload,
+    body,
+    reply,
   });
   if (method === "finish") deps.identity.recordSync(user);
-  return textResponse(result.json, req.legacy);
+  return encodedResponse(result.body, result.originalSize, req.legacy);
 }
 
 /**

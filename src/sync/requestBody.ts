@@ -1,0 +1,45 @@
+/**
+ * A request body as text: decompressed chunk by chunk, bounded, and a 400 when its compression
+ * is broken, it is not UTF-8 or it decompresses past the limit. The same check whether the main
+ * thread reads a body or a collection worker unpacks the bytes it was handed.
+ */
+import {
+  BodyTooLarge,
+  type Compression,
+  decompressStream,
+  NotUtf8,
+  readText,
+} from "../compression.ts";
+import { badRequest } from "./errors.ts";
+
+/** A request body as the client sent it (still compressed), with what decoding it takes. */
+export interface RawBody {
+  bytes: Uint8Array;
+  compression: Compression;
+  /** The most it may decompress to. */
+  maxBytes: number;
+}
+
+export async function bodyText(
+  body: ReadableStream<Uint8Array>,
+  compression: Compression,
+  maxBytes: number,
+): Promise<string> {
+  try {
+    return await readText(decompressStream(body, compression), maxBytes);
+  } catch (err) {
+    if (err instanceof BodyTooLarge || err instanceof NotUtf8)
+      throw badRequest(err.message, { cause: err });
+    throw badRequest(`cannot decompress body: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export function rawBodyText({ bytes, compression, maxBytes }: RawBody): Promise<string> {
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (bytes.byteLength > 0) controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+  return bodyText(stream, compression, maxBytes);
+}
