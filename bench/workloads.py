@@ -238,10 +238,16 @@ class NormalSync(Workload):
     def round(self, ctx: Ctx, srv: BenchServer, state: dict, r: int, measure: Measure) -> None:
         a, b = state["a"], state["b"]
         changed = content.change_notes(a, ctx.params.changed_notes, r)
-        with measure(self.push):
-            normal_sync(a, state["auth_a"])
-        with measure(self.pull):
-            normal_sync(b, state["auth_b"])
+        for figure, device, auth in ((self.push, a, state["auth_a"]), (self.pull, b, state["auth_b"])):
+            with measure(figure) as timing:
+                before = server_cpu(srv)
+                normal_sync(device, auth)
+                after = server_cpu(srv)
+            # Server CPU of each round's sync (ms): every thread, and the main thread alone.
+            cpu = state.setdefault(figure, {"server_cpu_ms": [], "server_main_thread_cpu_ms": []})
+            cpu["server_cpu_ms"].append(round((after[0] - before[0]) * 1000))
+            cpu["server_main_thread_cpu_ms"].append(round((after[1] - before[1]) * 1000))
+            timing.extra = {k: list(v) for k, v in cpu.items()}
         got = b.db.scalar("select count() from notes where flds like ?", f"%round {r}: %")
         expect(got == changed, f"device B has {got} of the {changed} notes changed in round {r}")
 
