@@ -39,7 +39,8 @@ export function createApp(deps: AppDeps) {
   return (
     new Elysia({
       serve: {
-        // Full uploads are streamed to disk; the only cap is the decompressed-size limit.
+        // Full uploads are streamed to disk; the only cap is the decompressed-size limit. The
+        // normal-sync steps allowed that much read their bodies whole, bounded by this alone.
         maxRequestBodySize: deps.config.maxUncompressedBytes,
         idleTimeout: 120,
       },

@@ -92,7 +92,10 @@ export function syncEndpoint(deps: AppDeps) {
     call.method = method;
     call.label = method;
     const req = await decodeSyncRequest(request, maxLegacyBodyBytes, placement !== undefined);
-    if (metrics) req.body = countBytes(req.body, (n) => metrics.received(method, n));
+    if (metrics) {
+      req.body = countBytes(req.body, (n) => metrics.received(method, n));
+      req.whole = undefined;
+    }
     call.req = req;
     return req;
   }

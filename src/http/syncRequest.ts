@@ -29,6 +29,12 @@ export interface SyncRequest {
   skey: string;
   clientVersion: string;
   body: ReadableStream<Uint8Array>;
+  /**
+   * The same body read at once by the runtime, without a JS stream (~20 µs less CPU a request
+   * on the main thread); absent where the body must pass as a stream (multipart, counted by
+   * the metrics). Bounded only by the listener's cap on any request body.
+   */
+  whole?: () => Promise<Uint8Array>;
   compression: Compression;
   /** The node base the client addressed (scale-out: placement/addressing.ts). */
   addressedBase?: string;
@@ -119,6 +125,7 @@ function decodeHeaderRequest(header: string, request: Request): SyncRequest {
     skey: parsed.s,
     clientVersion: parsed.c,
     body: request.body ?? streamOf(new Uint8Array()),
+    whole: () => request.bytes(),
     compression: "zstd",
   };
 }
@@ -234,10 +241,18 @@ export function readTextBody(req: SyncRequest, maxBytes: number): Promise<string
  * The body as sent, still compressed, for the collection worker to unpack and check
  * (sync/requestBody.ts): the main thread only collects its bytes, bounded by what a body within
  * `maxBytes` can take compressed. A body over that is a 400, as one that unpacks past the limit.
+ * `requestCap` is the listener's cap on every request body (app.ts): a method allowed at least
+ * that much is bounded by it alone, so its body is read at once.
  */
-export async function readRawBody(req: SyncRequest, maxBytes: number): Promise<RawBody> {
+export async function readRawBody(
+  req: SyncRequest,
+  maxBytes: number,
+  requestCap: number,
+): Promise<RawBody> {
+  const bound = compressedBound(maxBytes);
   try {
-    const bytes = await readBytes(req.body, compressedBound(maxBytes));
+    const bytes =
+      req.whole && bound >= requestCap ? await req.whole() : await readBytes(req.body, bound);
     return { bytes, compression: req.compression, maxBytes };
   } catch (err) {
     if (err instanceof BodyTooLarge) throw badRequest(err.message, { cause: err });

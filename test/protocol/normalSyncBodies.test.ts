@@ -105,6 +105,22 @@ describe("bad bodies to a normal-sync step", () => {
       expect(refusal?.method).toBe(method);
       expect(String(refusal?.error)).toContain(reason);
     }
+    // Sent chunked (no length, as the real client sends), past the server's cap on any body:
+    // refused while the body arrives (Bun answers 413 itself; a 400 of ours is logged).
+    const seen = logged.length;
+    const endless = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < 64; i++) controller.enqueue(random);
+        controller.close();
+      },
+    });
+    const capped = await fetch(`${url}sync/applyChunk`, {
+      method: "POST",
+      headers: { "anki-sync": JSON.stringify({ v: 11, k: hkey, c: "test,1.0,linux", s: skey }) },
+      body: endless,
+    }).catch(() => null);
+    if (capped) expect([400, 413]).toContain(capped.status);
+    if (capped?.status === 400) expect((await refusalAfter(seen))?.method).toBe("applyChunk");
     // The session is still open, and nothing of the refused bodies was applied.
     const applied = await post("applyChunk", { chunk: { done: true, revlog } });
     expect(applied.status).toBe(200);

@@ -91,7 +91,7 @@ async function normalSync(
     : SMALL_BODY_BYTES;
   // Unpacked and parsed in the worker (legacy JSON carries 64-bit ids that JSON.parse would
   // round), which also encodes the reply: the main thread only moves bytes.
-  const body = await readRawBody(req, limit);
+  const body = await readRawBody(req, limit, deps.config.maxUncompressedBytes);
   const reply = req.legacy ? "none" : "zstd";
   const result = await deps.executor.run({
     kind: "normalSync",
