@@ -12,13 +12,17 @@ export function decompressStream(
   format: Compression,
 ): ReadableStream<Uint8Array> {
   if (format === "none") return stream;
-  if (format === "zstd") return stream.pipeThrough(zstdDecompressStream());
-  return stream.pipeThrough(
-    new DecompressionStream(format as CompressionFormat) as unknown as TransformStream<
-      Uint8Array,
-      Uint8Array
-    >,
-  );
+  return stream.pipeThrough(decompressor(format));
+}
+
+/** The decompressing stage for `format` on its own (a pass-through for "none"). */
+export function decompressor(format: Compression): TransformStream<Uint8Array, Uint8Array> {
+  if (format === "none") return new TransformStream<Uint8Array, Uint8Array>();
+  if (format === "zstd") return zstdDecompressStream();
+  return new DecompressionStream(format as CompressionFormat) as unknown as TransformStream<
+    Uint8Array,
+    Uint8Array
+  >;
 }
 
 export function compressStream(

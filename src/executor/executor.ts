@@ -23,6 +23,8 @@ export interface CollectionExecutor {
   run<J extends Job>(job: J): Promise<JobResult<J>>;
   /** Stateless heavy work: runs on a task worker of its own (bounded in number), not the user's. */
   runTask<T extends Task>(task: T): Promise<TaskResult<T>>;
+  /** A task will follow shortly (an upload's body is arriving): start its thread now if none is idle. */
+  warmTasks(): void;
   close(): Promise<void>;
 }
 
@@ -165,6 +167,10 @@ export class WorkerPoolExecutor implements CollectionExecutor {
 
   runTask<T extends Task>(task: T): Promise<TaskResult<T>> {
     return this.tracked(() => this.tasks.run(task) as Promise<TaskResult<T>>);
+  }
+
+  warmTasks(): void {
+    this.tasks.warm();
   }
 
   run<J extends Job>(job: J): Promise<JobResult<J>> {

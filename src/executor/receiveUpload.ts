@@ -2,9 +2,9 @@
  * Receiving an upload: the one pipeline behind a full upload (`/sync/upload`) and a media batch
  * (`/msync/uploadChanges`). Refuse while the user's temporaries are at their limit (409: the
  * client tries again later, so a retrying client cannot fill the disk); stream the body to a
- * temporary in the user's folder; prepare it on a task worker (decompress, check, convert or
- * stage: the heavy part, off the user's worker); install the result with a job on the user's
- * worker. Every temporary is named here, so each one is removed whatever fails: the client, the
+ * temporary in the user's folder (a full upload's decompressed on the way, unpackBody.ts);
+ * prepare it on a task worker (check and convert, or stage: the heavy part, off the user's
+ * worker); install the result with a job on the user's worker. Every temporary is named here, so each one is removed whatever fails: the client, the
  * disk, the task, or the task's thread itself.
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -22,6 +22,7 @@ import type { MediaUploadResult } from "../sync/media/upload.ts";
 import type { CollectionExecutor } from "./executor.ts";
 import type { Job, JobResult, UserRef } from "./jobs.ts";
 import type { Task, TaskResult } from "./tasks.ts";
+import { UndecodableBody, type UnpackLimits, writeUnpacked } from "./unpackBody.ts";
 
 export interface UploadLimits {
   /** Bound on the body as sent and on what it decompresses to. */
@@ -47,20 +48,14 @@ export interface Upload {
 /** A full upload. The reply is OK, or the sentence Anki shows (corrupt, too large). */
 export function receiveCollectionUpload(site: UploadSite, upload: Upload): Promise<UploadOutcome> {
   const paths = userPaths(site.dataDir, upload.user.uuid);
-  const incomingPath = tempPathBeside(paths.collection, ".incoming");
   const preparedPath = tempPathBeside(paths.collection, ".upload");
+  const max = site.limits.maxUncompressedBytes;
   return receive<Of<Task, "prepareUpload">, Of<Job, "upload">>(site, upload, paths.dir, {
-    incomingPath,
+    incomingPath: preparedPath,
+    // Anki refuses a collection of exactly the limit too, hence the minus one.
+    unpack: { maxBodyBytes: max, maxBytes: max - 1 },
     tooLarge: (err) => ({ reply: UPLOAD_TOO_LARGE, detail: err.message }),
-    task: {
-      kind: "prepareUpload",
-      input: {
-        incomingPath,
-        compression: upload.compression,
-        preparedPath,
-        maxUncompressedBytes: site.limits.maxUncompressedBytes,
-      },
-    },
+    task: { kind: "prepareUpload", input: { preparedPath } },
     taskTemporaries: [preparedPath, ...sqliteLeftovers(preparedPath)],
     install: (prepared) =>
       prepared.ready
@@ -114,6 +109,11 @@ type MediaJob<M> = Of<Job, "media"> & { op: Extract<MediaOp, { method: M }> };
 interface UploadPlan<T extends Task, J extends Job> {
   /** Where the body is written. */
   incomingPath: string;
+  /**
+   * The body is decompressed on its way to `incomingPath` (then one of the task's temporaries,
+   * which the task takes over), rather than written as sent; a task worker is started meanwhile.
+   */
+  unpack?: UnpackLimits;
   /** A body past the limit: the answer, or a thrown refusal. */
   tooLarge(err: StreamTooLarge): JobResult<J>;
   /** A body of at most `maxBytes` is first offered, in memory, to `job`: its null means "not small". */
@@ -134,13 +134,16 @@ async function receive<T extends Task, J extends Job>(
   const { executor, limits } = site;
   mkdirSync(userDir, { recursive: true });
   checkTemporarySpace(userDir, limits.maxTempBytes);
+  // Its thread starts while the body arrives, rather than after it.
+  if (plan.unpack) executor.warmTasks();
   let prepared: TaskResult<T>;
   try {
     let small: Uint8Array | null;
     try {
-      small = await receiveBody(upload.body, plan, limits.maxUncompressedBytes);
+      small = await receiveBody(upload, plan, limits.maxUncompressedBytes);
     } catch (err) {
       if (err instanceof StreamTooLarge) return plan.tooLarge(err);
+      if (err instanceof UndecodableBody) throw badRequest(err.message, { cause: err });
       throw err;
     }
     if (small) {
@@ -156,10 +159,15 @@ async function receive<T extends Task, J extends Job>(
     removeAll(plan.taskTemporaries);
     throw err;
   } finally {
-    rmSync(plan.incomingPath, { force: true });
+    // An unpacked body is the task's own (removed by it, or above).
+    if (!plan.unpack) rmSync(plan.incomingPath, { force: true });
   }
   const next = plan.install(prepared);
-  if ("answer" in next) return next.answer;
+  if ("answer" in next) {
+    // Nothing to install: whatever the task made (it removes it itself) is not needed.
+    removeAll(plan.taskTemporaries);
+    return next.answer;
+  }
   try {
     return await executor.run(next.job);
   } finally {
@@ -169,15 +177,19 @@ async function receive<T extends Task, J extends Job>(
 }
 
 /**
- * Streams the body to `plan.incomingPath`; returns it in memory instead (nothing written) when
- * the plan takes small bodies in place and this one is. Past the limit: StreamTooLarge, with
- * the body read on so the client gets the answer.
+ * Streams the body to `plan.incomingPath` (decompressed if the plan says so); returns it in
+ * memory instead (nothing written) when the plan takes small bodies in place and this one is.
+ * Past the limit: StreamTooLarge, with the body read on so the client gets the answer.
  */
 async function receiveBody(
-  body: ReadableStream<Uint8Array>,
+  { body, compression }: Upload,
   plan: UploadPlan<Task, Job>,
   maxBytes: number,
 ): Promise<Uint8Array | null> {
+  if (plan.unpack) {
+    await writeUnpacked(body, compression, plan.incomingPath, plan.unpack);
+    return null;
+  }
   if (!plan.inPlace) {
     await writeStreamToFile(body, plan.incomingPath, maxBytes, { drainOnError: true });
     return null;

@@ -52,6 +52,17 @@ export class TaskPool {
     throw new SyncError(reply.error.kind, reply.error.message);
   }
 
+  /**
+   * Starts a worker ahead of a task that is on its way, unless one is idle (or none may start):
+   * a start costs tens of milliseconds, which then pass while an upload's body arrives. Left
+   * unused, it is stopped as any idle one.
+   */
+  warm(now = Date.now()): void {
+    if (this.idle.length > 0 || this.waiting.length > 0 || this.started >= this.max) return;
+    this.started++;
+    this.idle.push({ worker: spawn(), since: now });
+  }
+
   private async acquire(): Promise<Worker> {
     const idle = this.idle.pop();
     if (idle) return idle.worker;

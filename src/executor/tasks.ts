@@ -35,11 +35,12 @@ export async function runTask(task: Task): Promise<unknown> {
   try {
     switch (task.kind) {
       case "prepareUpload":
-        return await prepareUpload(task.input);
+        return prepareUpload(task.input);
       case "stageMediaUpload":
         return await stageMediaUpload(task.input, task.paths, task.limits);
     }
   } catch (err) {
-    throw asStorageError(err, dirname(task.input.incomingPath));
+    const file = task.kind === "prepareUpload" ? task.input.preparedPath : task.input.incomingPath;
+    throw asStorageError(err, dirname(file));
   }
 }

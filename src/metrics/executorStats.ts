@@ -45,6 +45,10 @@ export class CountingExecutor implements CollectionExecutor {
     }
   }
 
+  warmTasks(): void {
+    this.inner.warmTasks();
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

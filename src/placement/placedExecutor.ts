@@ -28,6 +28,10 @@ export class PlacedExecutor implements CollectionExecutor {
     return this.inner.runTask(task);
   }
 
+  warmTasks(): void {
+    this.inner.warmTasks();
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

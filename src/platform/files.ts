@@ -127,14 +127,15 @@ export async function writeStreamToFile(
     if (err instanceof Error) (err as NodeJS.ErrnoException).path ??= path;
     // A client still sending a request body sees an answer given before it is read as a
     // network error; read it (up to the limit) so it gets the status instead.
-    if (options.drainOnError) await drain(reader, maxBytes - total);
+    if (options.drainOnError) await drainStream(reader, maxBytes - total);
     throw err;
   } finally {
     reader.releaseLock();
   }
 }
 
-async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, limit: number) {
+/** Reads and drops up to `limit` more bytes (a client still sending gets the answer); never throws. */
+export async function drainStream(reader: ReadableStreamDefaultReader<Uint8Array>, limit: number) {
   try {
     let left = limit;
     while (left >= 0) {
@@ -165,7 +166,7 @@ export async function readSmallOrToFile(
     if (done) return { bytes: concat(head, total) };
     total += value.byteLength;
     if (total > maxBytes) {
-      await drain(reader, maxBytes);
+      await drainStream(reader, maxBytes);
       throw new StreamTooLarge(maxBytes);
     }
     head.push(value);

@@ -5,7 +5,15 @@
  * fails, no temporary of the upload is left in the user's folder.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CollectionExecutor } from "../../src/executor/executor.ts";
@@ -33,17 +41,34 @@ afterEach(() => {
 const userDir = () => userPaths(dataDir, user.uuid).dir;
 const leftovers = () => readdirSync(userDir()).filter((name) => name.includes(".tmp-"));
 const body = (bytes: number) => new Blob([new Uint8Array(bytes).fill(1)]).stream();
+/** A body as a v11 client sends it: `bytes` bytes, zstd-compressed. */
+const zstdBody = (bytes: number) =>
+  new Blob([new Uint8Array(Bun.zstdCompressSync(new Uint8Array(bytes).fill(1)))]).stream();
+/** A body that fails with the client's error after its first chunk. */
+const brokenBody = () =>
+  new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(Bun.zstdCompressSync(new Uint8Array(1000)).subarray(0, 8));
+    },
+    pull(controller) {
+      controller.error(new Error("client went away"));
+    },
+  });
 
 /** An executor whose task and jobs do what the test says, recording what it was given. */
 function executor(
   onTask: (task: Task) => unknown,
   onJob: (job: Job) => unknown = () => ({ reply: "OK", detail: "" }),
-): CollectionExecutor & { tasks: Task[]; jobs: Job[] } {
+): CollectionExecutor & { tasks: Task[]; jobs: Job[]; warmed: number } {
   const tasks: Task[] = [];
   const jobs: Job[] = [];
   return {
     tasks,
     jobs,
+    warmed: 0,
+    warmTasks() {
+      this.warmed++;
+    },
     run: async (job) => {
       jobs.push(job);
       return onJob(job) as never;
@@ -76,11 +101,87 @@ function dyingTask(task: Task): never {
 }
 
 describe("full upload", () => {
+  test("the task is given the body decompressed, and its thread was started meanwhile", async () => {
+    let seen = "";
+    const exec = executor((task) => {
+      if (task.kind !== "prepareUpload") throw new Error("unexpected");
+      seen = readFileSync(task.input.preparedPath, "latin1");
+      return { ready: true, preparedPath: task.input.preparedPath, convertedFrom: 18 };
+    });
+    const outcome = await receiveCollectionUpload(site(exec), {
+      user,
+      body: zstdBody(300_000),
+      compression: "zstd",
+    });
+    expect(outcome.reply).toBe("OK");
+    expect(seen).toBe("\x01".repeat(300_000));
+    expect(exec.warmed).toBe(1);
+    expect(leftovers()).toEqual([]);
+  });
+
+  test("a body that does not decompress is a 400, read to its end, nothing run", async () => {
+    const exec = executor(() => {
+      throw new Error("no task expected");
+    });
+    const stream = body(200_000);
+    const err = await receiveCollectionUpload(site(exec), {
+      user,
+      body: stream,
+      compression: "zstd",
+    }).catch((e) => e);
+    expect((err as SyncError).kind).toBe("badRequest");
+    expect((err as SyncError).message).toContain("cannot decompress upload");
+    expect(stream.locked).toBe(false);
+    expect(exec.tasks).toEqual([]);
+    expect(leftovers()).toEqual([]);
+  });
+
+  test("a truncated body is a 400, nothing run", async () => {
+    const exec = executor(() => {
+      throw new Error("no task expected");
+    });
+    const whole = Bun.zstdCompressSync(new Uint8Array(100_000).fill(7));
+    const err = await receiveCollectionUpload(site(exec), {
+      user,
+      body: new Blob([new Uint8Array(whole.subarray(0, whole.byteLength - 4))]).stream(),
+      compression: "zstd",
+    }).catch((e) => e);
+    expect((err as SyncError).kind).toBe("badRequest");
+    expect(leftovers()).toEqual([]);
+  });
+
+  test("a body sent past the limit uncompressed is answered 'too large'", async () => {
+    const exec = executor(() => {
+      throw new Error("no task expected");
+    });
+    const outcome = await receiveCollectionUpload(site(exec), {
+      user,
+      body: body(2 << 20),
+      compression: "none",
+    });
+    expect(outcome.reply).toBe(UPLOAD_TOO_LARGE);
+    expect(leftovers()).toEqual([]);
+  });
+
+  test("a client that goes away mid-body: its error, nothing run, nothing left", async () => {
+    const exec = executor(() => {
+      throw new Error("no task expected");
+    });
+    const upload = receiveCollectionUpload(site(exec), {
+      user,
+      body: brokenBody(),
+      compression: "zstd",
+    });
+    await expect(upload).rejects.toThrow("client went away");
+    expect(exec.tasks).toEqual([]);
+    expect(leftovers()).toEqual([]);
+  });
+
   test("a task thread that dies leaves no temporary", async () => {
     const exec = executor(dyingTask);
     const upload = receiveCollectionUpload(site(exec), {
       user,
-      body: body(1000),
+      body: zstdBody(1000),
       compression: "zstd",
     });
     await expect(upload).rejects.toThrow("crashed");
@@ -101,7 +202,7 @@ describe("full upload", () => {
     );
     const upload = receiveCollectionUpload(site(exec), {
       user,
-      body: body(1000),
+      body: zstdBody(1000),
       compression: "zstd",
     });
     await expect(upload).rejects.toThrow("worker crashed");
@@ -115,7 +216,7 @@ describe("full upload", () => {
     });
     const outcome = await receiveCollectionUpload(site(exec), {
       user,
-      body: body(2 << 20),
+      body: zstdBody(2 << 20),
       compression: "zstd",
     });
     expect(outcome.reply).toBe(UPLOAD_TOO_LARGE);
@@ -127,7 +228,7 @@ describe("full upload", () => {
     const exec = executor(() => ({ ready: false, reply: "corrupt", detail: "not a database" }));
     const outcome = await receiveCollectionUpload(site(exec), {
       user,
-      body: body(10),
+      body: zstdBody(10),
       compression: "zstd",
     });
     expect(outcome).toEqual({ reply: "corrupt", detail: "not a database" });
