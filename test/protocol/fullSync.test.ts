@@ -177,6 +177,26 @@ describe("full upload and download", () => {
     db.close();
   });
 
+  test("an upload whose compression is broken is a 400 and the stored collection is untouched", async () => {
+    const hkey = await login(server.url, "alice", "secret");
+    const kept = collectionWithNote("f.anki2", "still here");
+    expect((await v11(server.url, "upload", kept, { hkey })).text).toBe("OK");
+    const frame = Bun.zstdCompressSync(collectionWithNote("g.anki2", "replaced"));
+    const cut = new Uint8Array(frame.subarray(0, frame.byteLength - 6));
+    for (const rawBody of [cut, new TextEncoder().encode("not zstd at all".repeat(5000))]) {
+      expect((await v11(server.url, "upload", new Uint8Array(), { hkey, rawBody })).status).toBe(
+        400,
+      );
+    }
+
+    const down = await v11(server.url, "download", { _pad: null }, { hkey });
+    const file = join(scratch, "down3.anki2");
+    writeFileSync(file, down.body);
+    const db = new Database(file, { readonly: true });
+    expect(db.query("select sfld from notes").get()).toEqual({ sfld: "still here" });
+    db.close();
+  });
+
   test("an oversized upload is refused with Anki's message", async () => {
     const hkey = await login(server.url, "alice", "secret");
     const big = new Uint8Array(3 * 1024 * 1024 + 10).fill(7);
