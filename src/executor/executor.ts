@@ -23,8 +23,11 @@ export interface CollectionExecutor {
   run<J extends Job>(job: J): Promise<JobResult<J>>;
   /** Stateless heavy work: runs on a task worker of its own (bounded in number), not the user's. */
   runTask<T extends Task>(task: T): Promise<TaskResult<T>>;
-  /** A task will follow shortly (an upload's body is arriving): start its thread now if none is idle. */
-  warmTasks(): void;
+  /**
+   * A task of `kind` will follow shortly (an upload's body is arriving): get a task thread
+   * ready for it now (started if none is idle, its code loaded).
+   */
+  warmTasks(kind: Task["kind"]): void;
   close(): Promise<void>;
 }
 
@@ -169,8 +172,8 @@ export class WorkerPoolExecutor implements CollectionExecutor {
     return this.tracked(() => this.tasks.run(task) as Promise<TaskResult<T>>);
   }
 
-  warmTasks(): void {
-    this.tasks.warm();
+  warmTasks(kind: Task["kind"]): void {
+    this.tasks.warm(kind);
   }
 
   run<J extends Job>(job: J): Promise<JobResult<J>> {

@@ -135,7 +135,7 @@ async function receive<T extends Task, J extends Job>(
   mkdirSync(userDir, { recursive: true });
   checkTemporarySpace(userDir, limits.maxTempBytes);
   // Its thread starts while the body arrives, rather than after it.
-  if (plan.unpack) executor.warmTasks();
+  if (plan.unpack) executor.warmTasks(plan.task.kind);
   let prepared: TaskResult<T>;
   try {
     let small: Uint8Array | null;

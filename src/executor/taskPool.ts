@@ -53,14 +53,20 @@ export class TaskPool {
   }
 
   /**
-   * Starts a worker ahead of a task that is on its way, unless one is idle (or none may start):
-   * a start costs tens of milliseconds, which then pass while an upload's body arrives. Left
-   * unused, it is stopped as any idle one.
+   * Gets a worker ready for a task of `kind` that is on its way: the most recent idle one loads
+   * that kind's code, or, if none is idle (and one may start), a new one starts and loads it.
+   * A start and the code's loading cost ~100 ms of CPU, which then pass while an upload's body
+   * arrives. Left unused, the worker is stopped as any idle one.
    */
-  warm(now = Date.now()): void {
-    if (this.idle.length > 0 || this.waiting.length > 0 || this.started >= this.max) return;
-    this.started++;
-    this.idle.push({ worker: spawn(), since: now });
+  warm(kind: Task["kind"], now = Date.now()): void {
+    let ready = this.idle.at(-1);
+    if (!ready) {
+      if (this.waiting.length > 0 || this.started >= this.max) return;
+      this.started++;
+      ready = { worker: spawn(), since: now };
+      this.idle.push(ready);
+    }
+    ready.worker.postMessage({ preload: kind });
   }
 
   private async acquire(): Promise<Worker> {

@@ -3,7 +3,7 @@ import { setPriority } from "node:os";
 import { useUnicaseExtension } from "../platform/sqlite.ts";
 import { adoptInstanceTag } from "../storage/instance.ts";
 import { replyTo } from "./replies.ts";
-import { runTask, type Task } from "./tasks.ts";
+import { preload, runTask, type Task } from "./tasks.ts";
 
 declare const self: Worker;
 
@@ -19,9 +19,17 @@ try {
   // Not permitted or not supported here: tasks run at normal priority.
 }
 
-self.onmessage = async (
-  event: MessageEvent<{ id: number; task: Task; instance: string; unicaseExtension: string }>,
-) => {
+type Message =
+  | { id: number; task: Task; instance: string; unicaseExtension: string }
+  /** A task of this kind is on its way (TaskPool.warm): no reply. */
+  | { preload: Task["kind"] };
+
+self.onmessage = async (event: MessageEvent<Message>) => {
+  if ("preload" in event.data) {
+    // A failure here shows again, as the task's reply, when the task loads the same code.
+    await preload(event.data.preload).catch(() => {});
+    return;
+  }
   const { id, task, instance, unicaseExtension } = event.data;
   adoptInstanceTag(instance);
   useUnicaseExtension(unicaseExtension);

@@ -45,8 +45,8 @@ export class CountingExecutor implements CollectionExecutor {
     }
   }
 
-  warmTasks(): void {
-    this.inner.warmTasks();
+  warmTasks(kind: Task["kind"]): void {
+    this.inner.warmTasks(kind);
   }
 
   close(): Promise<void> {

@@ -28,8 +28,8 @@ export class PlacedExecutor implements CollectionExecutor {
     return this.inner.runTask(task);
   }
 
-  warmTasks(): void {
-    this.inner.warmTasks();
+  warmTasks(kind: Task["kind"]): void {
+    this.inner.warmTasks(kind);
   }
 
   close(): Promise<void> {

@@ -1,0 +1,54 @@
+/**
+ * The task pool's warm-up (executor/taskPool.ts): a worker started (and its code loaded) ahead
+ * of an announced task is the one the task then runs on; none is started when one is idle or
+ * the pool is full.
+ */
+import { afterEach, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { TaskPool } from "../../src/executor/taskPool.ts";
+import type { PreparedUpload } from "../../src/sync/collection/upload.ts";
+
+const pools: TaskPool[] = [];
+const dirs: string[] = [];
+afterEach(() => {
+  for (const pool of pools.splice(0)) pool.close();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function pool(max: number): TaskPool {
+  const p = new TaskPool(max, 60_000);
+  pools.push(p);
+  return p;
+}
+
+/** A task that runs the real code: a prepared file that is not a collection is refused. */
+function notACollection() {
+  const dir = mkdtempSync(join(tmpdir(), "ankisyncd-taskpool-"));
+  dirs.push(dir);
+  const preparedPath = join(dir, "missing.anki2");
+  return { kind: "prepareUpload" as const, input: { preparedPath } };
+}
+
+test("a warmed worker runs the task that follows; no second one is started", async () => {
+  const tasks = pool(2);
+  tasks.warm("prepareUpload");
+  expect(tasks.size).toBe(1);
+  tasks.warm("prepareUpload");
+  expect(tasks.size).toBe(1);
+  const reply = (await tasks.run(notACollection())) as PreparedUpload;
+  expect(reply.ready).toBe(false);
+  expect(tasks.size).toBe(1);
+});
+
+test("warming a full pool starts nothing, and its tasks still run", async () => {
+  const tasks = pool(1);
+  const first = tasks.run(notACollection());
+  tasks.warm("stageMediaUpload");
+  expect(tasks.size).toBe(1);
+  expect(((await first) as PreparedUpload).ready).toBe(false);
+  tasks.warm("prepareUpload");
+  expect(tasks.size).toBe(1);
+  expect(((await tasks.run(notACollection())) as PreparedUpload).ready).toBe(false);
+});
