@@ -8,6 +8,7 @@
 import { type Compression, decompressor } from "../compression.ts";
 import {
   drainStream,
+  joinChunks,
   StreamTooLarge,
   WRITE_BEHIND_BYTES,
   writeStreamToFile,
@@ -72,7 +73,7 @@ export async function writeUnpacked(
         pendingBytes += chunk.value.byteLength;
         if (pendingBytes < FEED_BYTES) continue;
       }
-      if (pendingBytes > 0) await writer.write(joined(pending.splice(0), pendingBytes));
+      if (pendingBytes > 0) await writer.write(joinChunks(pending.splice(0), pendingBytes));
       pendingBytes = 0;
       if (chunk.done) return await writer.close();
     }
@@ -110,17 +111,6 @@ export async function writeUnpacked(
   await drainStream(reader, limits.maxBodyBytes - received);
   reader.releaseLock();
   throw failure;
-}
-
-function joined(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0] as Uint8Array;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }
 
 /** The error to report: a limit passed, then bad data, then the disk's. */

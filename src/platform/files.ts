@@ -163,7 +163,7 @@ export async function readSmallOrToFile(
   let total = 0;
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) return { bytes: concat(head, total) };
+    if (done) return { bytes: joinChunks(head, total) };
     total += value.byteLength;
     if (total > maxBytes) {
       await drainStream(reader, maxBytes);
@@ -187,7 +187,8 @@ export async function readSmallOrToFile(
   return { path };
 }
 
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
+/** The chunks as one array (the one chunk itself, uncopied, when there is only one). */
+export function joinChunks(chunks: Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1) return chunks[0] as Uint8Array;
   const out = new Uint8Array(total);
   let offset = 0;

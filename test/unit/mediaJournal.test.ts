@@ -20,9 +20,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { UserHost } from "../../src/executor/host.ts";
 import { silentLogger } from "../../src/log.ts";
-import { unicaseExtensionPath } from "../../src/platform/sqlite.ts";
 import { decodeRecords, encodeRecords } from "../../src/storage/media/journal.ts";
 import { MediaDb } from "../../src/storage/media/mediaDb.ts";
 import { journalPath, MediaStore, replayJournal } from "../../src/storage/media/mediaStore.ts";
@@ -31,6 +29,7 @@ import { sweepDeadTemporaries } from "../../src/storage/startupSweep.ts";
 import { uploadSmallChanges } from "../../src/sync/media/upload.ts";
 import { uploadChanges } from "../helpers/mediaUpload.ts";
 import { type UploadItem, uploadZip } from "../helpers/mediaZip.ts";
+import { testUserHost } from "../helpers/userHost.ts";
 
 let dataDir: string;
 let store: MediaStore;
@@ -299,18 +298,7 @@ describe("crash points of a small batch", () => {
 describe("the worker", () => {
   test("syncs an idle user's journaled files and empties the journal before closing the user", async () => {
     store.close();
-    const host = new UserHost({
-      dataDir,
-      maxUncompressedBytes: 1e9,
-      backupsKept: 1,
-      idleCloseSecs: 3600,
-      syncSessionTimeoutSecs: 3600,
-      networkFs: false,
-      logLevel: "error",
-      logFormat: "text",
-      instance: "1x1",
-      unicaseExtension: unicaseExtensionPath(),
-    });
+    const host = testUserHost(dataDir);
     try {
       const user = { uuid: "user-1" };
       await host.handle({
@@ -342,18 +330,7 @@ describe("the worker", () => {
 
   test("syncs every open user's journaled files when the server stops", async () => {
     store.close();
-    const host = new UserHost({
-      dataDir,
-      maxUncompressedBytes: 1e9,
-      backupsKept: 1,
-      idleCloseSecs: 3600,
-      syncSessionTimeoutSecs: 3600,
-      networkFs: false,
-      logLevel: "error",
-      logFormat: "text",
-      instance: "1x1",
-      unicaseExtension: unicaseExtensionPath(),
-    });
+    const host = testUserHost(dataDir);
     try {
       await host.handle({
         kind: "media",

@@ -6,15 +6,15 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { UserHost } from "../../src/executor/host.ts";
 import { UserState } from "../../src/executor/userState.ts";
-import { type Db, unicaseExtensionPath } from "../../src/platform/sqlite.ts";
+import type { Db } from "../../src/platform/sqlite.ts";
 import { readLegacyColumn } from "../../src/storage/collection/legacyObjects.ts";
 import { fieldChecksum } from "../../src/storage/collection/noteFields.ts";
 import { userPaths } from "../../src/storage/paths.ts";
 import { meta } from "../../src/sync/collection/meta.ts";
 import { type NormalSyncMethod, runNormalSyncStep } from "../../src/sync/collection/normalSync.ts";
 import { SyncError } from "../../src/sync/errors.ts";
+import { testUserHost } from "../helpers/userHost.ts";
 
 let dir: string;
 let user: UserState;
@@ -695,18 +695,7 @@ describe("sanityCheck2", () => {
 describe("abandoned sessions", () => {
   test("the worker's sweep rolls back a session idle past the timeout", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "ankisyncd-sweep-"));
-    const host = new UserHost({
-      dataDir,
-      maxUncompressedBytes: 1e9,
-      backupsKept: 1,
-      idleCloseSecs: 3600,
-      syncSessionTimeoutSecs: 60,
-      networkFs: false,
-      logLevel: "error",
-      logFormat: "text",
-      instance: "1x1",
-      unicaseExtension: unicaseExtensionPath(),
-    });
+    const host = testUserHost(dataDir, { syncSessionTimeoutSecs: 60 });
     try {
       const job = (method: NormalSyncMethod, payload: unknown) =>
         host.handle({

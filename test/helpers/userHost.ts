@@ -1,0 +1,20 @@
+/** A worker's `UserHost` over a scratch data folder, as the unit tests drive it without threads. */
+import { UserHost } from "../../src/executor/host.ts";
+import type { WorkerSettings } from "../../src/executor/jobs.ts";
+import { unicaseExtensionPath } from "../../src/platform/sqlite.ts";
+
+export function testUserHost(dataDir: string, settings: Partial<WorkerSettings> = {}): UserHost {
+  return new UserHost({
+    dataDir,
+    maxUncompressedBytes: 1e9,
+    backupsKept: 1,
+    idleCloseSecs: 3600,
+    syncSessionTimeoutSecs: 3600,
+    networkFs: false,
+    logLevel: "error",
+    logFormat: "text",
+    instance: "1x1",
+    unicaseExtension: unicaseExtensionPath(),
+    ...settings,
+  });
+}
