@@ -296,21 +296,24 @@ describe("crash points of a small batch", () => {
 });
 
 describe("the worker", () => {
+  /** One small batch (`a.jpg`) for user-1, through the worker's in-place path. */
+  const uploadOneFile = (host: ReturnType<typeof testUserHost>) =>
+    host.handle({
+      kind: "media",
+      user: { uuid: "user-1" },
+      op: {
+        method: "uploadSmallChanges",
+        body: uploadZip([["a.jpg", "aaa"]]),
+        compression: "none",
+        limits: LIMITS,
+      },
+    });
+
   test("syncs an idle user's journaled files and empties the journal before closing the user", async () => {
     store.close();
     const host = testUserHost(dataDir);
     try {
-      const user = { uuid: "user-1" };
-      await host.handle({
-        kind: "media",
-        user,
-        op: {
-          method: "uploadSmallChanges",
-          body: uploadZip([["a.jpg", "aaa"]]),
-          compression: "none",
-          limits: LIMITS,
-        },
-      });
+      await uploadOneFile(host);
       expect(journalSize()).toBeGreaterThan(0);
       const later = Date.now() + 7200_000;
       host.sweep(later); // starts the checkpoint; the user stays open meanwhile
@@ -332,16 +335,7 @@ describe("the worker", () => {
     store.close();
     const host = testUserHost(dataDir);
     try {
-      await host.handle({
-        kind: "media",
-        user: { uuid: "user-1" },
-        op: {
-          method: "uploadSmallChanges",
-          body: uploadZip([["a.jpg", "aaa"]]),
-          compression: "none",
-          limits: LIMITS,
-        },
-      });
+      await uploadOneFile(host);
       expect(journalSize()).toBeGreaterThan(0);
       await host.checkpointAll();
       expect(journalSize()).toBe(0);
