@@ -24,7 +24,19 @@ const POOL_SIZE = 8;
 
 const CONNECT_TIMEOUT_SECS = 10;
 
-export async function openPostgresDb(url: string, log?: Logger): Promise<StateDb> {
+/**
+ * Every query the server makes is a small indexed one; one that waits longer (on a lock an
+ * admin's session holds, or a server that stopped answering mid-query) is failed by PostgreSQL
+ * itself, so the request gets 500 and the client retries, instead of the pool's connections
+ * hanging one by one until every request does.
+ */
+export const STATEMENT_TIMEOUT_MS = 30_000;
+
+export async function openPostgresDb(
+  url: string,
+  log?: Logger,
+  statementTimeoutMs = STATEMENT_TIMEOUT_MS,
+): Promise<StateDb> {
   const where = redacted(url);
   try {
     await migrateLocked(url);
@@ -35,6 +47,8 @@ export async function openPostgresDb(url: string, log?: Logger): Promise<StateDb
     max: POOL_SIZE,
     connect_timeout: CONNECT_TIMEOUT_SECS,
     idle_timeout: 60,
+    // Sent at connect, so it holds for every query on every pooled connection.
+    connection: { statement_timeout: statementTimeoutMs },
     onnotice: () => {},
   });
   log?.info("shared state in PostgreSQL", { database: where });
