@@ -1,6 +1,7 @@
 /** The one place where errors become HTTP statuses. Clients never read error bodies. */
 import { IdentityError, type IdentityErrorKind } from "../identity/errors.ts";
 import { PlacementError, type PlacementErrorKind } from "../placement/errors.ts";
+import { exceedsListenerCap } from "../platform/bodyCap.ts";
 import { SyncError, type SyncErrorKind } from "../sync/errors.ts";
 
 const STATUS: Record<SyncErrorKind, number> = {
@@ -29,6 +30,8 @@ const PLACEMENT_STATUS: Record<PlacementErrorKind, number> = {
 };
 
 export function statusFor(err: unknown): number {
+  // The runtime has answered 413 already, whatever the error was wrapped in on its way here.
+  if (exceedsListenerCap(err)) return 413;
   if (err instanceof SyncError) return STATUS[err.kind];
   if (err instanceof IdentityError) return IDENTITY_STATUS[err.kind];
   if (err instanceof PlacementError) return PLACEMENT_STATUS[err.kind];

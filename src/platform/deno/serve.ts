@@ -5,6 +5,7 @@
  * enforced here; an idle timeout is not available.
  */
 import type { AnyElysia } from "elysia";
+import { ListenerCapExceeded } from "../bodyCap.ts";
 import type { Listener, ServeConfig } from "../serve.ts";
 
 interface DenoServer {
@@ -41,7 +42,7 @@ function capped(request: Request, limit: number): Request | Response {
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
         total += chunk.byteLength;
-        if (total > limit) controller.error(new Error(`request body exceeds ${limit} bytes`));
+        if (total > limit) controller.error(new ListenerCapExceeded(limit));
         else controller.enqueue(chunk);
       },
     }),
