@@ -21,9 +21,21 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { silentLogger } from "../../src/log.ts";
-import { decodeRecords, encodeRecords } from "../../src/storage/media/journal.ts";
+import { openDatabase } from "../../src/platform/sqlite.ts";
+import {
+  decodeJournal,
+  decodeRecords,
+  encodeRecords,
+  type JournalRows,
+  MediaJournal,
+} from "../../src/storage/media/journal.ts";
 import { MediaDb } from "../../src/storage/media/mediaDb.ts";
-import { journalPath, MediaStore, replayJournal } from "../../src/storage/media/mediaStore.ts";
+import {
+  committedRows,
+  journalPath,
+  MediaStore,
+  replayJournal,
+} from "../../src/storage/media/mediaStore.ts";
 import { userPaths } from "../../src/storage/paths.ts";
 import { sweepDeadTemporaries } from "../../src/storage/startupSweep.ts";
 import { uploadSmallChanges } from "../../src/sync/media/upload.ts";
@@ -76,6 +88,27 @@ const file = (name: string) => join(paths().media, name);
 const content = (name: string) => readFileSync(file(name), "utf8");
 const mediaFiles = () => readdirSync(paths().media).sort();
 
+let snapshots = 0;
+/** media.db as its commits so far left it: what a power loss may roll it back to later. */
+function snapshotDb(): Uint8Array {
+  const copy = join(dataDir, `snapshot-${snapshots++}.db`);
+  const db = openDatabase(paths().mediaDb);
+  try {
+    db.exec(`VACUUM INTO '${copy}'`);
+  } finally {
+    db.close();
+  }
+  return readFileSync(copy);
+}
+
+/** A power loss rolled media.db back to `snapshot` (its later commits were never synced). */
+function losePowerTo(snapshot: Uint8Array): MediaStore {
+  store.close();
+  writeFileSync(paths().mediaDb, snapshot);
+  for (const suffix of ["-wal", "-shm"]) rmSync(`${paths().mediaDb}${suffix}`, { force: true });
+  return restart();
+}
+
 function state() {
   const db = store.db();
   const files = Object.fromEntries(mediaFiles().map((n) => [n, content(n)]));
@@ -105,21 +138,36 @@ describe("a small batch", () => {
     expect(readdirSync(paths().dir).filter((n) => n.includes(".tmp-"))).toEqual([]);
   });
 
-  test("deletions alone write no journal", async () => {
+  test("deletions alone journal their rows, no file", async () => {
     await put([["a.jpg", "aaa"]]);
     await store.checkpoint();
     await put([["a.jpg", null]]);
-    expect(journalSize()).toBe(0);
+    const journaled = decodeJournal(readFileSync(journal()));
+    expect(journaled.files).toEqual([]);
+    expect(journaled.rows.map((r) => [r.prevUsn, r.meta.lastUsn, r.entries.length])).toEqual([
+      [1, 2, 1],
+    ]);
     expect(existsSync(file("a.jpg"))).toBe(false);
+  });
+
+  test("a batch that changes nothing writes no journal", async () => {
+    await put([["a.jpg", "aaa"]]);
+    await store.checkpoint();
+    expect(await put([["a.jpg", "aaa"]])).toEqual([1, 1]);
+    expect(journalSize()).toBe(0);
   });
 
   test("a checkpoint that an upload overtakes keeps the journal", async () => {
     await put([["a.jpg", "aaa"]]);
     // The checkpoint waits for its syncs; an append starts meanwhile (as the next job would).
     const checkpoint = store.checkpoint();
-    const appended = store.journalFiles([{ name: "b.jpg", sha1: sha1("b"), bytes: bytes("b") }]);
+    const appended = store.journalBatch(
+      [{ name: "b.jpg", sha1: sha1("b"), bytes: bytes("b") }],
+      null,
+    );
     expect(await checkpoint).toBe(false);
     await appended;
+    store.batchCommitted();
     expect(decodeRecords(readFileSync(journal())).map((r) => r.name)).toEqual(["a.jpg", "b.jpg"]);
     expect(await store.checkpoint()).toBe(true);
     expect(journalSize()).toBe(0);
@@ -146,7 +194,7 @@ describe("crash points of a small batch", () => {
     expect(journalSize()).toBe(0);
   });
 
-  test("journal synced, media.db not committed: the batch's records are ignored", async () => {
+  test("journal synced, the commit failed: the batch's records are taken back", async () => {
     await put([["a.jpg", "aaa"]]);
     const before = state();
     const commit = spyOn(MediaDb.prototype, "transaction").mockImplementationOnce(() => {
@@ -165,8 +213,8 @@ describe("crash points of a small batch", () => {
     // Refused as a whole: nothing placed, no temporaries.
     expect(state()).toEqual(before);
     expect(readdirSync(paths().dir).filter((n) => n.includes(".tmp-"))).toEqual([]);
-    // The records are in the journal (it was synced before the commit) but match nothing.
-    expect(decodeRecords(readFileSync(journal())).map((r) => r.name)).toContain("b.jpg");
+    // The records were synced before the commit, then taken back.
+    expect(decodeRecords(readFileSync(journal())).map((r) => r.name)).toEqual(["a.jpg"]);
     restart();
     expect(state()).toEqual(before);
     expect(journalSize()).toBe(0);
@@ -216,7 +264,7 @@ describe("crash points of a small batch", () => {
     // A replay that stopped after the first file (the journal not emptied).
     const db = MediaDb.open(paths().mediaDb, { networkFs: false });
     try {
-      replayJournal(db, paths(), records.slice(0, 1));
+      replayJournal(db, paths(), { files: records.slice(0, 1), rows: [] });
     } finally {
       db.close();
     }
@@ -292,6 +340,162 @@ describe("crash points of a small batch", () => {
     sweepDeadTemporaries(dataDir, silentLogger, { networkFs: false });
     expect(journalSize()).toBe(0);
     expect(content("a.jpg")).toBe("aaa");
+  });
+});
+
+describe("media.db's unsynced commits (power loss)", () => {
+  test("journal synced and answered, the commit lost: replay commits it again", async () => {
+    await put([
+      ["a.jpg", "aaa"],
+      ["b.jpg", "bbb"],
+    ]);
+    const before = snapshotDb();
+    expect(
+      await put([
+        ["a.jpg", "second"],
+        ["c.jpg", "ccc"],
+      ]),
+    ).toEqual([2, 4]);
+    const after = state();
+    // The files of the lost commit may be lost too.
+    rmSync(file("c.jpg"));
+    losePowerTo(before);
+    expect(state()).toEqual(after);
+    expect(journalSize()).toBe(0);
+    // The usn goes on from the restored one.
+    expect(await put([["d.jpg", "ddd"]])).toEqual([1, 5]);
+  });
+
+  test("replayed twice (the emptying lost, or media.db rolled back again): same result", async () => {
+    await put([["a.jpg", "aaa"]]);
+    const before = snapshotDb();
+    await put([["b.jpg", "bbb"]]);
+    await put([
+      ["a.jpg", "second"],
+      ["b.jpg", null],
+    ]);
+    const after = state();
+    const journaled = readFileSync(journal());
+    losePowerTo(before);
+    expect(state()).toEqual(after);
+    // The replay's own emptying did not reach the disk: replayed again over its result.
+    store.close();
+    writeFileSync(journal(), journaled);
+    restart();
+    expect(state()).toEqual(after);
+    // And again from the rolled-back media.db.
+    writeFileSync(journal(), journaled);
+    losePowerTo(before);
+    expect(state()).toEqual(after);
+  });
+
+  test("later batches already committed: only the lost ones are committed again", async () => {
+    await put([["a.jpg", "aaa"]]);
+    await put([["b.jpg", "bbb"]]);
+    // media.db kept the first two commits (say, SQLite checkpointed them), not the last two.
+    const kept = snapshotDb();
+    await put([["a.jpg", "second"]]);
+    await put([["c.jpg", "ccc"]]);
+    const after = state();
+    losePowerTo(kept);
+    expect(state()).toEqual(after);
+    expect(store.db().changesAfter(-1, 100)).toEqual([
+      ["b.jpg", 2, sha1("bbb").toString("hex")],
+      ["a.jpg", 3, sha1("second").toString("hex")],
+      ["c.jpg", 4, sha1("ccc").toString("hex")],
+    ]);
+  });
+
+  test("a lost deletion is committed again and its file removed again", async () => {
+    await put([
+      ["a.jpg", "aaa"],
+      ["b.jpg", "bbb"],
+    ]);
+    await store.checkpoint();
+    const before = snapshotDb();
+    expect(await put([["a.jpg", null]])).toEqual([1, 3]);
+    const after = state();
+    // The power loss undid the removal too.
+    writeFileSync(file("a.jpg"), "aaa");
+    losePowerTo(before);
+    expect(state()).toEqual(after);
+    expect(existsSync(file("a.jpg"))).toBe(false);
+    expect(store.db().entry("a.jpg")?.size).toBe(0);
+  });
+
+  test("a large (staged) batch's lost commit is restored from its journaled rows", async () => {
+    await put([["a.jpg", "aaa"]]);
+    const before = snapshotDb();
+    await putStaged([
+      ["a.jpg", "staged"],
+      ["s.jpg", "sss"],
+    ]);
+    const after = state();
+    losePowerTo(before);
+    expect(state()).toEqual(after);
+    expect(content("a.jpg")).toBe("staged");
+  });
+
+  test("a failed batch's records that could not be taken back are skipped once a batch follows", async () => {
+    await put([["a.jpg", "aaa"]]);
+    const before = snapshotDb();
+    const commit = spyOn(MediaDb.prototype, "transaction").mockImplementationOnce(() => {
+      throw new Error("disk I/O error");
+    });
+    const undo = spyOn(MediaJournal.prototype, "undo").mockImplementationOnce(() => {
+      throw new Error("no space left on device");
+    });
+    try {
+      await expect(
+        put([
+          ["a.jpg", "refused"],
+          ["x.jpg", "refused"],
+        ]),
+      ).rejects.toThrow("disk I/O error");
+    } finally {
+      commit.mockRestore();
+      undo.mockRestore();
+    }
+    // The next batch starts from the same usn, and cuts the failed one's records off.
+    expect(await put([["b.jpg", "bbb"]])).toEqual([1, 2]);
+    const after = state();
+    losePowerTo(before);
+    expect(state()).toEqual(after);
+    expect(store.db().entry("x.jpg")).toBeNull();
+  });
+
+  test("the committed chain leaves out a failed batch followed by others", () => {
+    const batch = (prevUsn: number, lastUsn: number): JournalRows => ({
+      prevUsn,
+      meta: { lastUsn, totalBytes: 0, totalNonemptyFiles: 0 },
+      entries: [],
+    });
+    const chain = (rows: JournalRows[]) =>
+      committedRows(rows).map((r) => [r.prevUsn, r.meta.lastUsn]);
+    // 5→8 failed; 5→6 and 6→9 committed after it.
+    expect(chain([batch(2, 5), batch(5, 8), batch(5, 6), batch(6, 9)])).toEqual([
+      [2, 5],
+      [5, 6],
+      [6, 9],
+    ]);
+    // The last batch is kept whatever: it committed, or the crash came before its answer.
+    expect(chain([batch(2, 5), batch(5, 8)])).toEqual([
+      [2, 5],
+      [5, 8],
+    ]);
+    expect(chain([])).toEqual([]);
+  });
+
+  test("a checkpoint syncs media.db before emptying the journal", async () => {
+    await put([["a.jpg", "aaa"]]);
+    const sync = spyOn(MediaDb.prototype, "sync");
+    try {
+      expect(await store.checkpoint()).toBe(true);
+      expect(sync).toHaveBeenCalledTimes(1);
+    } finally {
+      sync.mockRestore();
+    }
+    expect(journalSize()).toBe(0);
   });
 });
 

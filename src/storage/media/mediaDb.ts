@@ -7,7 +7,14 @@
  * Opened with WAL, or a rollback journal on network filesystems. Only the worker owning the user
  * writes it, but `admin backup` reads it meanwhile, so it is not held in exclusive locking mode
  * and a writer waits briefly for such a reader.
+ *
+ * With WAL its commits are not synced (`synchronous = NORMAL`: a crash of the process loses
+ * nothing, a power loss may roll back the latest commits): every upload's rows are in the
+ * user's synced media journal first, which restores them, and the journal is emptied only
+ * after `sync()` (docs/media.md#durability). With a rollback journal every commit is synced.
  */
+import { closeSync, existsSync, fdatasync, fdatasyncSync, openSync } from "node:fs";
+import { promisify } from "node:util";
 import { type Db, openDatabase } from "../../platform/sqlite.ts";
 
 export const MEDIA_DB_VERSION = 4;
@@ -83,20 +90,58 @@ const UPGRADE_V3_TO_V4 = `
     FROM media;
 `;
 
+const datasync = promisify(fdatasync);
+
 export class MediaDb {
-  private constructor(private readonly db: Db) {}
+  private constructor(
+    private readonly db: Db,
+    /** The WAL file whose sync makes the commits durable; null when every commit is synced. */
+    private readonly wal: string | null,
+  ) {}
 
   static open(path: string, options: MediaDbOptions): MediaDb {
     const db = openDatabase(path);
     try {
       db.exec("PRAGMA busy_timeout = 5000");
       db.exec(`PRAGMA journal_mode = ${options.networkFs ? "DELETE" : "WAL"}`);
+      if (!options.networkFs) db.exec("PRAGMA synchronous = NORMAL");
       migrate(db);
-      return new MediaDb(db);
+      return new MediaDb(db, options.networkFs ? null : `${path}-wal`);
     } catch (err) {
       db.close();
       throw err;
     }
+  }
+
+  /**
+   * Makes every commit so far durable. Commits live in the WAL until SQLite checkpoints them
+   * into the database file, which it syncs before the WAL is reused; so syncing the WAL
+   * suffices, whatever a reader lets the checkpoints do.
+   */
+  async sync(): Promise<void> {
+    const fd = this.openWal();
+    if (fd === null) return;
+    try {
+      await datasync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** `sync()`, blocking (for the replay at open). */
+  syncNow(): void {
+    const fd = this.openWal();
+    if (fd === null) return;
+    try {
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private openWal(): number | null {
+    if (!this.wal || !existsSync(this.wal)) return null;
+    return openSync(this.wal, "r");
   }
 
   close(): void {

@@ -5,10 +5,11 @@
  * beside the folder as `media.tmp-*`, on the same filesystem so renames are atomic; those of
  * dead processes go when the user's lock is taken (storage/temporaries.ts).
  *
- * Small uploads are made durable by `<user>/media.journal` (journal.ts) rather than by syncing
- * each file: the store remembers which files are not synced yet, syncs them and empties the
- * journal in `checkpoint()` (when the user goes idle, or when the journal grows past a bound),
- * and replays a journal it finds before anything reads the store (docs/media.md#durability).
+ * Uploads are made durable by `<user>/media.journal` (journal.ts) rather than by syncing each
+ * small file and each media.db commit: the store remembers which files are not synced yet,
+ * syncs them and media.db and empties the journal in `checkpoint()` (when the user goes idle,
+ * or when the journal grows past a bound), and replays a journal it finds before anything
+ * reads the store (docs/media.md#durability).
  */
 import {
   closeSync,
@@ -25,7 +26,12 @@ import { fsyncPath, fsyncPathAsync } from "../collection/replace.ts";
 import { resolveNetworkFs } from "../networkFs.ts";
 import { tempPathBeside, type UserPaths } from "../paths.ts";
 import { mediaFilePath, unsafePathReason } from "./files.ts";
-import { type JournalRecord, MediaJournal } from "./journal.ts";
+import {
+  type JournalContents,
+  type JournalRecord,
+  type JournalRows,
+  MediaJournal,
+} from "./journal.ts";
 import { MediaDb } from "./mediaDb.ts";
 
 export interface MediaStoreOptions {
@@ -49,6 +55,8 @@ export class MediaStore {
   /** Bumped by every append and by close(): a checkpoint that raced either must not empty the journal. */
   private generation = 0;
   private checkpointFailed = false;
+  /** Batches journaled whose commit has not settled yet: a checkpoint must not empty the journal under them. */
+  private pending = 0;
 
   constructor(
     readonly paths: UserPaths,
@@ -74,6 +82,7 @@ export class MediaStore {
     }
     if (this.replayNeeded) {
       replayJournal(this.mediaDb, this.paths, this.journal.read());
+      this.mediaDb.syncNow();
       this.journal.clear();
       this.unsynced.clear();
       this.replayNeeded = false;
@@ -104,11 +113,52 @@ export class MediaStore {
     return this.journal.bytes > 0 && !this.checkpointFailed;
   }
 
-  /** Makes the files' content durable in the journal, with one sync. Before the commit that lists them. */
-  async journalFiles(records: JournalRecord[]): Promise<void> {
+  /**
+   * Makes a batch durable in the journal, with one sync, before the commit that lists it: its
+   * files' content and the rows it commits (null when it commits none). Every batch so journaled
+   * must then be settled by `batchCommitted` or `batchFailed`.
+   */
+  async journalBatch(files: JournalRecord[], rows: JournalRows | null): Promise<JournalMark> {
     this.generation++;
     this.checkpointFailed = false;
-    await this.journal.append(records);
+    this.pending++;
+    try {
+      return { start: await this.journal.append(files, rows), prevUsn: rows?.prevUsn ?? null };
+    } catch (err) {
+      this.pending--;
+      throw err;
+    }
+  }
+
+  /** The journaled batch committed (its files may not all be in place: see `needsReplay`). */
+  batchCommitted(): void {
+    this.pending--;
+  }
+
+  /**
+   * The journaled batch failed at or before its commit: its records are taken back, so no replay
+   * commits what the client was told failed. If the commit happened after all, the batch is
+   * completed from the journal before the next use instead.
+   */
+  batchFailed(mark: JournalMark): void {
+    this.pending--;
+    this.generation++;
+    let committed = true;
+    try {
+      committed = mark.prevUsn !== null && this.mediaDb?.meta().lastUsn !== mark.prevUsn;
+    } catch {
+      // Cannot tell: the records stay, and the batch is settled by the next replay.
+    }
+    if (committed) {
+      this.replayNeeded = true;
+      return;
+    }
+    try {
+      this.journal.undo(mark.start);
+    } catch {
+      // Kept records of an uncommitted batch are skipped on replay once a later batch follows
+      // (committedRows); only a crash before then would commit it, as if it had succeeded.
+    }
   }
 
   /** The journaled files are in place (not synced yet). */
@@ -138,11 +188,13 @@ export class MediaStore {
         await Promise.all(some.map((name) => syncIfPresent(this.paths.media, name)));
       }
       await fsyncPathAsync(this.paths.media);
+      // The journal holds the rows of commits media.db has not synced.
+      await this.mediaDb?.sync();
     } catch (err) {
       this.checkpointFailed = true;
       throw err;
     }
-    if (generation !== this.generation || this.replayNeeded) return false;
+    if (generation !== this.generation || this.replayNeeded || this.pending > 0) return false;
     // Synchronous from here: no job of this user can run in between.
     this.journal.clear();
     this.unsynced.clear();
@@ -159,6 +211,12 @@ export class MediaStore {
   }
 }
 
+/** Where a journaled batch starts, and media.db's usn before it (null: it commits no rows). */
+export interface JournalMark {
+  start: number;
+  prevUsn: number | null;
+}
+
 export function journalPath(paths: UserPaths): string {
   return join(paths.dir, "media.journal");
 }
@@ -168,20 +226,76 @@ export function mediaTempPath(paths: UserPaths, suffix: string): string {
 }
 
 /**
- * Puts back, durably, every journaled file whose content is what media.db lists for its name
- * now; any other record belongs to a batch that never committed or was superseded, and is
- * skipped. Idempotent, so a replay interrupted by a crash is simply done again.
+ * Restores what a journal holds: first the rows of committed batches that media.db lost (a power
+ * loss rolls back its latest, unsynced commits), then, durably, every journaled file whose
+ * content is what media.db lists for its name now; any other file record belongs to a batch
+ * that never committed or was superseded, and is skipped. Idempotent, so a replay interrupted
+ * by a crash is simply done again. The caller syncs media.db before emptying the journal.
  */
-export function replayJournal(db: MediaDb, paths: UserPaths, records: JournalRecord[]): number {
+export function replayJournal(db: MediaDb, paths: UserPaths, journal: JournalContents): number {
+  replayRows(db, journal.rows);
+  const names = [
+    ...journal.files.map((f) => f.name),
+    ...journal.rows.flatMap((batch) => batch.entries.map((e) => e.fname)),
+  ];
+  removeDeletedAgain(db, paths, new Set(names));
+  return replayFiles(db, paths, journal.files);
+}
+
+/** A removal the crash may have undone is done again (a leftover is harmless, never served). */
+function removeDeletedAgain(db: MediaDb, paths: UserPaths, names: Set<string>): void {
+  for (const name of names) {
+    if (unsafePathReason(name) || db.entry(name)?.size !== 0) continue;
+    rmSync(mediaFilePath(paths.media, name), { force: true });
+  }
+}
+
+/**
+ * Commits again the journaled batches media.db does not have: those of the committed chain
+ * (committedRows) past its last usn. A power loss keeps a prefix of media.db's commits, so
+ * those missing are the chain's last ones. Returns how many were committed again.
+ */
+export function replayRows(db: MediaDb, rows: JournalRows[]): number {
+  const lastUsn = db.meta().lastUsn;
+  const missing = committedRows(rows).filter((batch) => batch.meta.lastUsn > lastUsn);
+  if (missing.length === 0) return 0;
+  db.transaction(() => {
+    for (const batch of missing) {
+      for (const entry of batch.entries)
+        if (entry.usn > lastUsn && !unsafePathReason(entry.fname)) db.putEntry(entry);
+      db.writeMeta(batch.meta);
+    }
+  });
+  return missing.length;
+}
+
+/**
+ * The batches that committed, oldest first. Each commit starts from the usn the one before it
+ * ended at, so the chain is followed back from the last batch (which committed, or was cut
+ * short by the crash before its answer: committing it then is as if it had finished). A batch
+ * whose commit failed, with a later one after it, ends at a usn the next one does not start
+ * from, and is left out.
+ */
+export function committedRows(rows: JournalRows[]): JournalRows[] {
+  const chain: JournalRows[] = [];
+  let next: number | null = null;
+  for (let i = rows.length - 1; i >= 0; i--) {
+    const batch = rows[i] as JournalRows;
+    if (next !== null && batch.meta.lastUsn !== next) continue;
+    chain.push(batch);
+    next = batch.prevUsn;
+  }
+  return chain.reverse();
+}
+
+/** Puts back, durably, the journaled files whose content media.db lists now. */
+function replayFiles(db: MediaDb, paths: UserPaths, records: JournalRecord[]): number {
   const wanted = new Map<string, JournalRecord>();
   for (const record of records) {
     if (unsafePathReason(record.name)) continue;
     const entry = db.entry(record.name);
     if (entry && entry.size > 0 && sameBytes(entry.csum, record.sha1))
       wanted.set(record.name, record);
-    // Deleted since: a removal the crash may have undone is done again (a leftover is harmless).
-    else if (entry && entry.size === 0)
-      rmSync(mediaFilePath(paths.media, record.name), { force: true });
   }
   // All written first, then all synced: the filesystem commits the first sync's transaction
   // with every file's data in it, so the later syncs find little left to do.

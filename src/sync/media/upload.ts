@@ -23,8 +23,13 @@ import {
   removeMediaFile,
   uploadNameProblem,
 } from "../../storage/media/files.ts";
+import type { JournalRows } from "../../storage/media/journal.ts";
 import type { MediaDb, MediaEntry, MediaMeta } from "../../storage/media/mediaDb.ts";
-import { JOURNAL_CHECKPOINT_BYTES, type MediaStore } from "../../storage/media/mediaStore.ts";
+import {
+  JOURNAL_CHECKPOINT_BYTES,
+  type JournalMark,
+  type MediaStore,
+} from "../../storage/media/mediaStore.ts";
 import { badRequest } from "../errors.ts";
 import {
   IN_PLACE_MAX_BYTES,
@@ -418,9 +423,14 @@ function removeDeleted(folder: string, plan: ChangePlan<FileData>): void {
   }
 }
 
+/** The journal's copy of the rows a batch commits; null when it commits none. */
+function journalRows(plan: ChangePlan<FileData>, prevUsn: number): JournalRows | null {
+  return plan.entries.length > 0 ? { prevUsn, meta: plan.meta, entries: plan.entries } : null;
+}
+
 /**
- * A staged (large) batch: the synced staged files are renamed in and the folder synced before
- * the commit that lists them.
+ * A staged (large) batch: the synced staged files are renamed in and the folder synced, then
+ * its rows are journaled (the journal makes media.db's commit durable), then the commit.
  */
 async function applyStaged(
   store: MediaStore,
@@ -428,22 +438,33 @@ async function applyStaged(
   mtime: number,
 ): Promise<MediaUploadResult> {
   const db = store.db();
+  const prevUsn = db.meta().lastUsn;
   const plan = planChanges(db, store.folder, changes, mtime);
   for (const [name, file] of plan.toInstall)
     installFile(file.staged, mediaFilePath(store.folder, name));
   if (plan.toInstall.size > 0) await fsyncPathAsync(store.folder);
-  commit(db, plan);
+  const rows = journalRows(plan, prevUsn);
+  if (rows) {
+    const mark = await store.journalBatch([], rows);
+    try {
+      commit(db, plan);
+    } catch (err) {
+      store.batchFailed(mark);
+      throw err;
+    }
+    store.batchCommitted();
+  }
   removeDeleted(store.folder, plan);
   return [changes.length, plan.meta.lastUsn];
 }
 
 /**
  * A small batch: its files are written unsynced beside the folder, then appended to the
- * journal with one sync, then the commit; only then are they renamed into place (a new content
- * never sits under the old checksum). A failure before the commit leaves the store as it was
- * (the journal's records of an uncommitted batch are ignored on replay); one after it has the
- * journal put the files in place before the store is next used. The files' own syncs are owed
- * until the store's next checkpoint.
+ * journal with its rows and one sync, then the commit (itself unsynced); only then are they
+ * renamed into place (a new content never sits under the old checksum). A failure before the
+ * commit leaves the store as it was (the batch's records are taken back, and would be ignored
+ * on replay anyway); one after it has the journal put the files in place before the store is
+ * next used. The files' and media.db's syncs are owed until the store's next checkpoint.
  */
 async function applyJournaled(
   store: MediaStore,
@@ -451,10 +472,13 @@ async function applyJournaled(
   mtime: number,
 ): Promise<MediaUploadResult> {
   const db = store.db();
+  const prevUsn = db.meta().lastUsn;
   const plan = planChanges(db, store.folder, changes, mtime);
+  const rows = journalRows(plan, prevUsn);
   const temps = new Map<string, string>();
+  let mark: JournalMark | undefined;
   try {
-    const writes: Promise<void>[] = [];
+    const writes: Promise<unknown>[] = [];
     for (const [name, file] of plan.toInstall) {
       const temp = store.tempPath(".put");
       temps.set(name, temp);
@@ -462,11 +486,16 @@ async function applyJournaled(
     }
     // The files are created while the journal syncs: on a busy disk both wait for the
     // filesystem's journal, and waiting once for both costs less than one after the other.
-    if (plan.toInstall.size > 0) {
+    if (plan.toInstall.size > 0 || rows) {
+      const files = [...plan.toInstall.values()].map((f) => ({
+        name: f.name,
+        sha1: f.sha1,
+        bytes: f.bytes,
+      }));
       writes.push(
-        store.journalFiles(
-          [...plan.toInstall.values()].map((f) => ({ name: f.name, sha1: f.sha1, bytes: f.bytes })),
-        ),
+        store.journalBatch(files, rows).then((m) => {
+          mark = m;
+        }),
       );
     }
     // Every one settled before going on: nothing of this batch may still run under the next.
@@ -475,8 +504,10 @@ async function applyJournaled(
     commit(db, plan);
   } catch (err) {
     for (const temp of temps.values()) rmSync(temp, { force: true });
+    if (mark) store.batchFailed(mark);
     throw err;
   }
+  if (mark) store.batchCommitted();
   try {
     for (const [name, temp] of temps) {
       installFile(temp, mediaFilePath(store.folder, name));
