@@ -267,15 +267,16 @@ for (const way of ["staged", "in place"] as const) {
       );
       // yauzl does not check CRCs; we do
       await expectRefused(patchCentral(zip, "0", { crc: (crc ^ 1) >>> 0 }), /0: CRC mismatch/);
-      // deflated entries: yauzl stops the stream past the declared size and refuses a short one
+      // deflated entries: the stream (yauzl), or the inflation in memory (bounded by the
+      // declared size), stops past the declared size; a short one is refused
       const deflated = uploadZip([["a.txt", "x".repeat(5000)]], { level: 6 });
       await expectRefused(
         patchCentral(deflated, "0", { size: 4999 }),
-        /0: too many bytes in the stream\. expected 4999\./,
+        /0: (too many bytes in the stream\. expected 4999\.|more data than the declared 4999 bytes)/,
       );
       await expectRefused(
         patchCentral(deflated, "0", { size: 5001 }),
-        /0: not enough bytes in the stream\. expected 5001\. got only 5000/,
+        /0: (not enough bytes in the stream\. expected 5001\. got only 5000|5000 bytes, 5001 declared)/,
       );
       const { crc: deflatedCrc } = centralOf(deflated, "0");
       await expectRefused(
@@ -286,12 +287,12 @@ for (const way of ["staged", "in place"] as const) {
 
     test("zip bombs: inflating past the declared size, oversized files, oversized batches", async () => {
       // 64 MiB of zeros deflate to ~64 KiB; the entry claims 1 KiB and is cut off at the first
-      // inflated chunk (16 KiB) by yauzl's size check
+      // inflated chunk (16 KiB) by yauzl's size check, or at 1 KiB when inflated in memory
       const bomb = uploadZip([["bomb.bin", new Uint8Array(64 * 1024 * 1024)]], { level: 6 });
       expect(bomb.byteLength).toBeLessThan(1024 * 1024);
       await expectRefused(
         patchCentral(bomb, "0", { size: 1024 }),
-        /0: too many bytes in the stream\. expected 1024\. got at least 16384$/,
+        /0: (too many bytes in the stream\. expected 1024\. got at least 16384|more data than the declared 1024 bytes)$/,
       );
       await expectRefused(patchCentral(bomb, "0", { size: MAX_MEDIA_FILE_BYTES + 1 }), /exceeds/);
       // each file fine, together more than the decompression limit

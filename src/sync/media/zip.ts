@@ -10,7 +10,7 @@
  * - download zips (server → client): stored entries only, laid out here (StoredZipLayout).
  */
 import { once } from "node:events";
-import { crc32 } from "node:zlib";
+import { crc32, inflateRawSync } from "node:zlib";
 import { type Entry, fromBufferPromise, openPromise, type ZipFile as ZipArchive } from "yauzl";
 
 export class ZipError extends Error {}
@@ -48,14 +48,15 @@ export class ZipReader {
   private constructor(
     private readonly zip: ZipArchive,
     readonly entries: ReadonlyMap<string, ZipEntry>,
-    private readonly inMemory: boolean,
+    /** The whole zip, when it is held in memory. */
+    private readonly bytes: Uint8Array | null,
   ) {}
 
   static async open(path: string, maxEntries: number): Promise<ZipReader> {
     const zip = await openPromise(path, READ_OPTIONS).catch((err: unknown) =>
       Promise.reject(zipProblem(err)),
     );
-    return ZipReader.checked(zip, maxEntries, false);
+    return ZipReader.checked(zip, maxEntries, null);
   }
 
   /** The same checks on a zip held in memory (a small upload). */
@@ -64,14 +65,15 @@ export class ZipReader {
     const zip = await fromBufferPromise(buffer, READ_OPTIONS).catch((err: unknown) =>
       Promise.reject(zipProblem(err)),
     );
-    return ZipReader.checked(zip, maxEntries, true);
+    return ZipReader.checked(zip, maxEntries, bytes);
   }
 
   private static async checked(
     zip: ZipArchive,
     maxEntries: number,
-    inMemory: boolean,
+    bytes: Uint8Array | null,
   ): Promise<ZipReader> {
+    const inMemory = bytes !== null;
     // Errors reach us through the promises; this keeps a late one from being thrown unhandled.
     zip.on("error", () => {});
     try {
@@ -103,7 +105,7 @@ export class ZipReader {
         if (entries.has(name)) throw new ZipError(`duplicate zip entry ${name}`);
         entries.set(name, entry);
       }
-      return new ZipReader(zip, entries, inMemory);
+      return new ZipReader(zip, entries, bytes);
     } catch (err) {
       await closeArchive(zip, inMemory);
       throw zipProblem(err);
@@ -112,7 +114,7 @@ export class ZipReader {
 
   /** Closes the file, once any stream of it has ended. */
   async close(): Promise<void> {
-    await closeArchive(this.zip, this.inMemory);
+    await closeArchive(this.zip, this.bytes !== null);
   }
 
   /**
@@ -159,6 +161,7 @@ export class ZipReader {
         `${entry.fileName}: ${entry.uncompressedSize} bytes, at most ${maxBytes} allowed`,
       );
     }
+    if (this.bytes) return this.readInMemory(entry, this.bytes);
     const out = new Uint8Array(entry.uncompressedSize);
     let offset = 0;
     await this.extract(entry, (chunk) => {
@@ -168,12 +171,45 @@ export class ZipReader {
     return out;
   }
 
+  /**
+   * `readSmall` of a zip held in memory: the entry's data is sliced out (or inflated, bounded
+   * by its declared length) rather than streamed, which cost about 0.1 ms an entry. The same
+   * checks: exactly the declared length and CRC.
+   */
+  private async readInMemory(entry: ZipEntry, zip: Uint8Array): Promise<Uint8Array> {
+    const name = entry.fileName;
+    const declared = entry.uncompressedSize;
+    let data: Uint8Array;
+    try {
+      // yauzl's header check bounds the data by the zip's size; a stored entry's two sizes are equal.
+      const start = (await this.localHeader(entry)).fileDataStart;
+      const raw = zip.subarray(start, start + entry.compressedSize);
+      data =
+        entry.compressionMethod === METHOD_STORED
+          ? raw
+          : inflateRawSync(raw, { maxOutputLength: Math.max(1, declared) });
+    } catch (err) {
+      if (err instanceof RangeError)
+        throw new ZipError(`${name}: more data than the declared ${declared} bytes`);
+      throw zipProblem(err, name);
+    }
+    if (data.byteLength !== declared)
+      throw new ZipError(`${name}: ${data.byteLength} bytes, ${declared} declared`);
+    if (crc32(data) >>> 0 !== entry.crc32) throw new ZipError(`${name}: CRC mismatch`);
+    return data;
+  }
+
+  /** The entry's local header, which must name the same entry as the central directory. */
+  private async localHeader(entry: ZipEntry) {
+    const local = await this.zip.readLocalFileHeaderPromise(entry);
+    if (!local.fileName.equals(entry.fileNameRaw))
+      throw new ZipError(`${entry.fileName}: local name differs`);
+    return local;
+  }
+
   private async openEntry(entry: ZipEntry) {
     try {
-      // The local header must name the same entry as the central directory.
-      const local = await this.zip.readLocalFileHeaderPromise(entry);
-      if (!local.fileName.equals(entry.fileNameRaw))
-        throw new ZipError(`${entry.fileName}: local name differs`);
+      await this.localHeader(entry);
       return await this.zip.openReadStreamPromise(entry);
     } catch (err) {
       throw zipProblem(err, entry.fileName);
