@@ -366,6 +366,21 @@ describe("media.db's unsynced commits (power loss)", () => {
     expect(await put([["d.jpg", "ddd"]])).toEqual([1, 5]);
   });
 
+  test("crash after the journal sync, before the commit: the unanswered batch is completed", async () => {
+    await put([["a.jpg", "aaa"]]);
+    const meta = store.db().meta();
+    // The batch's append reached the disk; the process died before its commit.
+    await store.journalBatch([{ name: "b.jpg", sha1: sha1("bbb"), bytes: bytes("bbb") }], {
+      prevUsn: meta.lastUsn,
+      meta: { lastUsn: 2, totalBytes: 6, totalNonemptyFiles: 2 },
+      entries: [{ fname: "b.jpg", csum: sha1("bbb"), size: 3, usn: 2, mtime: 1 }],
+    });
+    restart();
+    expect(state().files).toEqual({ "a.jpg": "aaa", "b.jpg": "bbb" });
+    expect(store.db().meta()).toEqual({ lastUsn: 2, totalBytes: 6, totalNonemptyFiles: 2 });
+    expect(journalSize()).toBe(0);
+  });
+
   test("replayed twice (the emptying lost, or media.db rolled back again): same result", async () => {
     await put([["a.jpg", "aaa"]]);
     const before = snapshotDb();
