@@ -23,6 +23,11 @@ const POS = '"pos":(?:0|[1-9]\\d{0,8})';
 const LRT = '"lrt":(?:0|-?[1-9]\\d{0,17})';
 const PLAIN_INTEGERS = new RegExp(`^\\{(?:${POS}(?:,${LRT})?|${LRT})?\\}$`);
 
+/** Whether `data` is already what `normalizeCardData` would return, checked without parsing. */
+export function isPlainCardData(data: string): boolean {
+  return data === EMPTY || PLAIN_INTEGERS.test(data);
+}
+
 export function normalizeCardData(data: string): string {
   if (data === EMPTY || data === "") return EMPTY;
   if (PLAIN_INTEGERS.test(data)) return data;

@@ -4,6 +4,7 @@
  * stores them (`safeIntegers`), so 64-bit ids pass through exactly.
  */
 import type { Db } from "../../platform/sqlite.ts";
+import { isPlainCardData } from "./cardData.ts";
 
 export type Int = number | bigint;
 export type SyncTable = "notes" | "cards" | "revlog";
@@ -116,6 +117,61 @@ export function readRowsForWire(db: Db, table: SyncTable, ids: readonly Int[]): 
   // A text of its own, so the cached statement above keeps reading plain numbers.
   const exact = db.query(`${sql} -- exact`).safeIntegers(true).values(list).map(narrowRow);
   return { rows: exact, wide: exact.some((row) => row.some((v) => typeof v === "bigint")) };
+}
+
+/**
+ * The wire columns with what Anki's reading of a row would change already settled in SQL: an
+ * empty card `data` goes out as `{}`.
+ */
+const JSON_COLUMNS: Record<SyncTable, string> = {
+  ...WIRE_COLUMNS,
+  cards: WIRE_COLUMNS.cards.replace("t.data", "iif(t.data = '', '{}', t.data)"),
+};
+
+/**
+ * Rows that `readRowsAsJson` must leave to the JS path, counted in the same query: note tags
+ * not already in their normal form (" a b ", or empty; see `normalizeNoteTags`), and card data
+ * other than `{}`, returned as a JSON list for `isPlainCardData`.
+ */
+const JSON_CHECK: Record<SyncTable, string> = {
+  notes: `json_group_array(t.id) filter (where not (typeof(t.tags) = 'text' and (t.tags = '' or
+    (length(t.tags) > 2 and substr(t.tags, 1, 1) = ' ' and substr(t.tags, -1) = ' '
+     and instr(t.tags, '  ') = 0 and instr(t.tags, char(12288)) = 0))))`,
+  cards: "json_group_array(t.data) filter (where t.data not in ('', '{}'))",
+  revlog: "'[]'",
+};
+
+const READ_AS_JSON = Object.fromEntries(
+  (Object.keys(WIRE_COLUMNS) as SyncTable[]).map((table) => [
+    table,
+    `select json_group_array(json_array(${JSON_COLUMNS[table]}) order by j.key), ${JSON_CHECK[table]}
+     from json_each(?1) as j join ${table} as t on t.id = j.value`,
+  ]),
+) as Record<SyncTable, string>;
+
+/**
+ * Rows for the wire as one JSON array text, in the order of `ids`, written by SQLite itself
+ * (integers exact at any width, no value passing through JS): the same rows, in the same
+ * order, as `readRowsForWire`. Undefined when a row needs normalising first (tags, card data
+ * that is not plainly in normal form) or SQLite cannot write a value (a blob): the caller then
+ * takes the JS path.
+ */
+export function readRowsAsJson(db: Db, table: SyncTable, ids: readonly Int[]): string | undefined {
+  if (ids.length === 0) return "[]";
+  let row: [string, string] | null;
+  try {
+    row = db.query(READ_AS_JSON[table]).values(`[${ids.join(",")}]`)[0] as [string, string];
+  } catch {
+    return undefined;
+  }
+  if (!row) return undefined;
+  const [rows, check] = row;
+  if (check !== "[]") {
+    if (table !== "cards") return undefined;
+    const data = JSON.parse(check) as unknown[];
+    if (!data.every((d) => typeof d === "string" && isPlainCardData(d))) return undefined;
+  }
+  return rows;
 }
 
 function hasUnsafeInteger(row: unknown[]): boolean {

@@ -22,6 +22,7 @@ import {
   mergeCardRow,
   mergeNoteRow,
   pendingIds,
+  readRowsAsJson,
   readRowsForWire,
   rowSyncState,
 } from "../../storage/collection/syncRows.ts";
@@ -65,22 +66,36 @@ export function chunk(db: Db, session: SyncSession): string {
   return serializeChunk(db, limit > 0, taken);
 }
 
+const WIRE_TABLES = ["revlog", "cards", "notes"] as const;
+
+/**
+ * The reply text, each table's rows written by SQLite as JSON where they need no change
+ * (`readRowsAsJson`), else read and normalised here; tables with no rows are left out.
+ */
 function serializeChunk(
   db: Db,
   done: boolean,
   taken: { revlog: ChunkId[]; notes: ChunkId[]; cards: ChunkId[] },
 ): string {
-  const reply: { [key: string]: LegacyJson } = { done };
-  const revlog = readRowsForWire(db, "revlog", taken.revlog);
-  const cards = readRowsForWire(db, "cards", taken.cards);
-  const notes = readRowsForWire(db, "notes", taken.notes);
-  if (revlog.rows.length > 0) reply.revlog = revlog.rows as LegacyJson[];
-  if (cards.rows.length > 0) reply.cards = cards.rows.map(cardForWire) as LegacyJson[];
-  if (notes.rows.length > 0) reply.notes = notes.rows.map(noteForWire) as LegacyJson[];
+  let reply = `{"done":${done}`;
+  for (const table of WIRE_TABLES) {
+    const rows = readRowsAsJson(db, table, taken[table]) ?? rowsInJs(db, table, taken[table]);
+    if (rows !== "[]") reply += `,"${table}":${rows}`;
+  }
+  return `${reply}}`;
+}
+
+function rowsInJs(db: Db, table: (typeof WIRE_TABLES)[number], ids: ChunkId[]): string {
+  const read = readRowsForWire(db, table, ids);
+  const rows =
+    table === "cards"
+      ? read.rows.map(cardForWire)
+      : table === "notes"
+        ? read.rows.map(noteForWire)
+        : read.rows;
   // Rows hold strings, numbers and, for ids past 2^53, bigints; without a bigint the native
   // serialiser writes exactly the same text, several times faster.
-  const wide = revlog.wide || cards.wide || notes.wide;
-  return wide ? stringifyLegacyJson(reply) : JSON.stringify(reply);
+  return read.wide ? stringifyLegacyJson(rows as LegacyJson[]) : JSON.stringify(rows);
 }
 
 /** Card data goes out normalised, as Anki re-serialises it when reading a card. */
