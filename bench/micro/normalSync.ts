@@ -7,7 +7,8 @@
  *   bun bench/micro/normalSync.ts COLLECTION [notes=3000] [rounds=5]
  *   bun --cpu-prof --cpu-prof-dir=DIR bench/micro/normalSync.ts COLLECTION
  * WALL=1 reports wall time instead (fsyncs included); JOURNAL=<mode> tries another SQLite
- * journal mode on the copy (the server's is DELETE).
+ * journal mode on the copy (the server's is DELETE); CACHE=<n> sets its `cache_size` (SQLite's
+ * default, -2000, is 2 MB).
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -27,6 +28,7 @@ copyFileSync(source, paths.collection);
 const user = new UserState(paths, { networkFs: false });
 if (process.env.JOURNAL)
   user.collection.open().exec(`PRAGMA journal_mode = ${process.env.JOURNAL}`);
+if (process.env.CACHE) user.collection.open().exec(`PRAGMA cache_size = ${process.env.CACHE}`);
 const totals = new Map<string, number>();
 let skeyN = 0;
 

@@ -10,17 +10,11 @@ import type { Db } from "../../platform/sqlite.ts";
 import { normalizeCardData } from "../../storage/collection/cardData.ts";
 import { mapValues, viewLegacyColumn } from "../../storage/collection/legacyObjects.ts";
 import { normalizeNoteTags } from "../../storage/collection/names.ts";
+import { FIELD_SEPARATOR, noteCaches, noteFields } from "../../storage/collection/noteFields.ts";
 import {
-  FIELD_SEPARATOR,
-  normalizeField,
-  noteCaches,
-} from "../../storage/collection/noteFields.ts";
-import {
-  type CardValues,
+  type ChunkWriter,
+  chunkWriter,
   type Int,
-  insertRevlogIfAbsent,
-  mergeCardRow,
-  mergeNoteRow,
   pendingIds,
   readRowsAsJson,
   readRowsForWire,
@@ -111,11 +105,16 @@ function noteForWire(row: unknown[]): unknown[] {
 
 /** Revlog first, then cards, then notes, as Anki merges them. */
 export function applyChunk(db: Db, session: SyncSession, incoming: IncomingChunk): string {
-  for (const entry of incoming.revlog) insertRevlogIfAbsent(db, entry);
-  for (const card of incoming.cards) mergeCard(db, session, card);
+  const write = chunkWriter(db, session.clientUsn);
+  for (const entry of incoming.revlog) write.revlog(entry);
+  for (const card of incoming.cards) {
+    // The parsed row is this request's own: its data is normalised in place.
+    card[17] = normalizeCardData(card[17]);
+    write.card(card);
+  }
   if (incoming.notes.length > 0) {
     const shapes = notetypeShapes(db, session);
-    for (const note of incoming.notes) mergeNote(db, session, shapes, note);
+    for (const note of incoming.notes) mergeNote(db, session, write, shapes, note);
   }
   return "null";
 }
@@ -133,20 +132,15 @@ function storedWins(
   return isPending(Number(existing.usn), session.clientUsn) && !intLess(existing.mod, mod);
 }
 
-function mergeCard(db: Db, session: SyncSession, card: CardValues): void {
-  const stored: CardValues = [...card];
-  stored[17] = normalizeCardData(card[17]);
-  mergeCardRow(db, stored, session.clientUsn);
-}
-
 function mergeNote(
   db: Db,
   session: SyncSession,
+  write: ChunkWriter,
   shapes: Map<string, NotetypeShape>,
   note: IncomingNote,
 ): void {
   const shape = shapes.get(String(note.mid));
-  const fields = note.flds.split(FIELD_SEPARATOR).map(normalizeField);
+  const fields = noteFields(note.flds);
   const problem = !shape
     ? `note ${note.id}: note type ${note.mid} missing`
     : fields.length !== shape.fieldCount
@@ -158,12 +152,9 @@ function mergeNote(
     throw new MergeError(problem);
   }
   const { sfld, csum } = noteCaches(fields, shape.sortIdx);
-  const tags = normalizeNoteTags(note.tags);
-  mergeNoteRow(
-    db,
-    { ...note, tags, flds: fields.join(FIELD_SEPARATOR), sfld, csum },
-    session.clientUsn,
-  );
+  note.tags = normalizeNoteTags(note.tags);
+  note.flds = fields.join(FIELD_SEPARATOR);
+  write.note(note, sfld, csum);
 }
 
 /** Field count and sort field of each note type by id, kept until note types change. */

@@ -149,7 +149,8 @@ export function rowValues(
     if (value.length < minLength || value.length > names.length) {
       throw badRequest(`${what} must have ${names.length} elements`);
     }
-    return names.map((_, i) => value[i]);
+    // Read only by position: a missing trailing item reads as undefined, as in a copy.
+    return value;
   }
   if (isLegacyObject(value)) return names.map((name) => value[name]);
   throw badRequest(`${what} must be an array`);
