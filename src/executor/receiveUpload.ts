@@ -10,6 +10,7 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import type { Compression } from "../compression.ts";
 import { readSmallOrToFile, StreamTooLarge, writeStreamToFile } from "../platform/files.ts";
+import { collectSoon } from "../platform/memory.ts";
 import { mediaTempPath } from "../storage/media/mediaStore.ts";
 import { sqliteLeftovers, tempPathBeside, userPaths } from "../storage/paths.ts";
 import { temporaryBytes } from "../storage/temporaries.ts";
@@ -153,6 +154,9 @@ async function receive<T extends Task, J extends Job>(
       if (answer !== null) return answer;
       writeFileSync(plan.incomingPath, small, { flag: "wx" });
     }
+    // The body's chunks (megabytes) are garbage now; without this they would stay until the
+    // heap grows by a share of its size, i.e. for the next few large batches too.
+    collectSoon();
     prepared = await executor.runTask(plan.task);
   } catch (err) {
     // The task removes what it made; this covers a task thread that died first.

@@ -1,5 +1,6 @@
 /** Task worker entry: runs stateless tasks (src/executor/tasks.ts) one at a time, for the task pool (taskPool.ts). */
 import { setPriority } from "node:os";
+import { collectSoon } from "../platform/memory.ts";
 import { useUnicaseExtension } from "../platform/sqlite.ts";
 import { adoptInstanceTag } from "../storage/instance.ts";
 import { replyTo } from "./replies.ts";
@@ -34,4 +35,6 @@ self.onmessage = async (event: MessageEvent<Message>) => {
   adoptInstanceTag(instance);
   useUnicaseExtension(unicaseExtension);
   self.postMessage(await replyTo(id, () => runTask(task)));
+  // A task's buffers (a zip, a collection's pages) are garbage once it is answered.
+  collectSoon();
 };

@@ -15,6 +15,7 @@
  */
 import { Elysia } from "elysia";
 import type { SyncUser } from "../identity/service.ts";
+import { collectSoon } from "../platform/memory.ts";
 import { clientAddress } from "../platform/serve.ts";
 import type { NormalSyncMethod } from "../sync/collection/normalSync.ts";
 import { SyncError } from "../sync/errors.ts";
@@ -84,6 +85,9 @@ export class SyncCall {
   }
 }
 
+/** Answers from this size on are followed by a collection (platform/memory.ts collectSoon). */
+const LARGE_ANSWER_BYTES = 1024 * 1024;
+
 export function syncEndpoint(deps: AppDeps) {
   const { config, identity, metrics, placement } = deps;
   const maxLegacyBodyBytes = config.maxPayloadMegs * 1024 * 1024;
@@ -132,6 +136,8 @@ export function syncEndpoint(deps: AppDeps) {
       const call = derived(syncCall);
       if (call.placed && call.user) placement?.leave(call.user.uuid);
       logCall(deps, call);
+      // A large answer (a media zip, a collection) leaves megabytes of buffers behind.
+      if ((call.bytesOut ?? 0) >= LARGE_ANSWER_BYTES) collectSoon();
       if (!metrics) return;
       metrics.observeCall(call.label, call.status, (performance.now() - call.started) / 1000);
       if (call.bodyBytes !== null) metrics.sent(call.label, call.bodyBytes);

@@ -18,13 +18,15 @@ export function releaseHashingMemory(): void {
 
 /**
  * After a login the 64 MiB of its hash are still held for a while, on top of the sync that
- * follows (a peak the host must have room for), so they are released once no hash is running.
- * A release is a full collection on the calling thread (~10 ms): at most one a second, the
- * last one of a burst of logins deferred rather than skipped.
+ * follows (a peak the host must have room for), so they are released once no hash is running,
+ * before the login is answered. A release is a full collection on the calling thread (5-10
+ * ms): in a burst of logins they are at least RELEASE_GAP_MS apart, the last one of the burst
+ * deferred rather than skipped. Logins that each take a hash (~0.4 s of CPU) cannot come much
+ * faster than that on a small host anyway, so a lone login is released at once.
  */
-const RELEASE_EVERY_MS = 1000;
+const RELEASE_GAP_MS = 100;
 let hashing = 0;
-let lastRelease = 0;
+let lastRelease = Number.NEGATIVE_INFINITY;
 let pending: ReturnType<typeof setTimeout> | undefined;
 
 async function released<T>(work: Promise<T>): Promise<T> {
@@ -39,7 +41,7 @@ async function released<T>(work: Promise<T>): Promise<T> {
 
 function releaseSoon(): void {
   if (pending) return;
-  const wait = lastRelease + RELEASE_EVERY_MS - Date.now();
+  const wait = lastRelease + RELEASE_GAP_MS - performance.now();
   if (wait <= 0) {
     releaseAfterLogins();
     return;
@@ -52,6 +54,6 @@ function releaseSoon(): void {
 }
 
 function releaseAfterLogins(): void {
-  lastRelease = Date.now();
   releaseHashingMemory();
+  lastRelease = performance.now();
 }
