@@ -13,7 +13,8 @@ import { join } from "node:path";
 import { writeUnpacked } from "../../src/executor/unpackBody.ts";
 import { UserState } from "../../src/executor/userState.ts";
 import { userPaths } from "../../src/storage/paths.ts";
-import { installUpload, prepareUpload } from "../../src/sync/collection/upload.ts";
+import { prepareUpload } from "../../src/sync/collection/prepareUpload.ts";
+import { installUpload } from "../../src/sync/collection/upload.ts";
 
 const [source, roundsArg] = process.argv.slice(2);
 if (!source) throw new Error("usage: fullUpload.ts COLLECTION [rounds]");

@@ -43,6 +43,7 @@ export class UserHost {
     }
     user.busy++;
     try {
+      if (startsWithOpen(job)) await user.collection.prepare();
       return (await this.dispatch(user, job)) as JobResult<J>;
     } catch (err) {
       throw asStorageError(err, user.paths.dir);
@@ -158,4 +159,16 @@ export class UserHost {
     for (const user of this.users.values()) user.close();
     this.users.clear();
   }
+}
+
+/**
+ * The jobs that may open a collection file not opened since it changed at rest (the first of a
+ * sync); a normal sync's later steps find it open, inside their transaction.
+ */
+function startsWithOpen(job: Job): boolean {
+  return (
+    job.kind === "meta" ||
+    job.kind === "download" ||
+    (job.kind === "normalSync" && job.method === "start")
+  );
 }

@@ -36,7 +36,7 @@ export interface TaskResults {
 export type TaskResult<T extends Task> = TaskResults[T["kind"]];
 
 const loaders = {
-  prepareUpload: () => import("../sync/collection/upload.ts"),
+  prepareUpload: () => import("../sync/collection/prepareUpload.ts"),
   stageMediaUpload: () => import("../sync/media/upload.ts"),
 };
 

@@ -11,10 +11,24 @@ import { openCollection, readCol } from "./collectionFile.ts";
 import { adoptPendingChanges } from "./outsideChanges.ts";
 import { replaceWithBackup } from "./replace.ts";
 import { SCHEMA11_VERSION } from "./schema11.ts";
-import { prepareReceivedCollection } from "./uploadedFile.ts";
 
 /** Backups kept when a file found at rest in another schema is converted. */
 const CONVERSION_BACKUPS = 3;
+
+/**
+ * The conversion of a file found at rest in another schema (uploadedFile.ts: protobufjs and its
+ * schema, ~6 MB and tens of ms of CPU in each worker thread that loads it), loaded once a file
+ * needs it (`UserCollection.prepare`), not by every collection worker.
+ */
+let convertInPlace: ((path: string) => unknown) | undefined;
+
+/** The file needs the conversion and it is not loaded yet (`prepare` was not awaited first). */
+export class ConversionNotLoaded extends Error {
+  constructor(version: number) {
+    super(`collection at rest is schema ${version}; its conversion was not loaded yet`);
+    this.name = "ConversionNotLoaded";
+  }
+}
 
 export class UserCollection {
   private db: Db | undefined;
@@ -33,6 +47,21 @@ export class UserCollection {
       this.opened = { ino: statSync(this.paths.collection).ino, dataVersion: dataVersion(this.db) };
     }
     return this.db;
+  }
+
+  /**
+   * Opens the file ahead of a job that starts by opening it, first loading the conversion if
+   * the file needs it (`open` cannot wait for an import). Any other failure is left to the
+   * job's own `open`, which reports it as it always has.
+   */
+  async prepare(): Promise<void> {
+    if (convertInPlace) return;
+    try {
+      this.open();
+    } catch (err) {
+      if (!(err instanceof ConversionNotLoaded)) return;
+      convertInPlace = (await import("./uploadedFile.ts")).prepareReceivedCollection;
+    }
   }
 
   /**
@@ -76,7 +105,8 @@ export class UserCollection {
   private openAtRestSchema(): Db {
     const db = openCollection(this.paths.collection);
     try {
-      if (readCol(db).ver !== SCHEMA11_VERSION) this.convertHeld(db);
+      const { ver } = readCol(db);
+      if (ver !== SCHEMA11_VERSION) this.convertHeld(db, ver);
     } finally {
       db.close();
     }
@@ -94,12 +124,13 @@ export class UserCollection {
    * Copies, converts and swaps in the file while holding it exclusively: a program sharing the
    * folder cannot commit to the old file in between, where its change would be lost.
    */
-  private convertHeld(db: Db): void {
+  private convertHeld(db: Db, version: number): void {
+    if (!convertInPlace) throw new ConversionNotLoaded(version);
     db.exec("BEGIN EXCLUSIVE");
     const temp = tempPathBeside(this.paths.collection, ".convert");
     try {
       copyFileSync(this.paths.collection, temp);
-      prepareReceivedCollection(temp);
+      convertInPlace(temp);
       replaceWithBackup(temp, this.paths.collection, this.paths.backups, CONVERSION_BACKUPS);
     } finally {
       for (const leftover of [temp, `${temp}-journal`]) rmSync(leftover, { force: true });

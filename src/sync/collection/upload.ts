@@ -1,20 +1,15 @@
 /**
  * Full upload: the client replaces the server's collection with its own, in two steps.
- * 1. `prepareUpload` (heavy, needs nothing of the user's open state, so it runs on a task
- *    worker and never delays other users pinned to the user's worker): check the file the body
- *    was decompressed to as it arrived (executor/unpackBody.ts), beside the collection, and
- *    convert it to our at-rest schema.
+ * 1. `prepareUpload` (prepareUpload.ts; heavy, needs nothing of the user's open state, so it
+ *    runs on a task worker and never delays other users pinned to the user's worker): check the
+ *    file the body was decompressed to as it arrived (executor/unpackBody.ts), beside the
+ *    collection, and convert it to our at-rest schema.
  * 2. `installUpload` (light, on the user's worker under the user's lock): end any normal sync,
  *    close the collection and swap the prepared file in atomically, keeping a backup.
  */
 
 import { rmSync } from "node:fs";
-import { fsyncPath, replaceWithBackup } from "../../storage/collection/replace.ts";
-import {
-  CorruptCollection,
-  prepareReceivedCollection,
-} from "../../storage/collection/uploadedFile.ts";
-import { sqliteLeftovers } from "../../storage/paths.ts";
+import { replaceWithBackup } from "../../storage/collection/replace.ts";
 import type { SyncState } from "./syncState.ts";
 
 import { UPLOAD_CORRUPT, UPLOAD_OK, UPLOAD_TOO_LARGE } from "./uploadReplies.ts";
@@ -41,26 +36,6 @@ export interface UploadOutcome {
   detail: string;
 }
 
-export function prepareUpload(input: UploadInput): PreparedUpload {
-  const prepared = input.preparedPath;
-  let ready = false;
-  try {
-    const { convertedFrom } = prepareReceivedCollection(prepared);
-    // On disk now, on this task thread: the install on the user's worker (which other users
-    // share) then syncs a file that is already written, instead of waiting for all of it.
-    fsyncPath(prepared);
-    ready = true;
-    return { ready, preparedPath: prepared, convertedFrom };
-  } catch (err) {
-    if (err instanceof CorruptCollection) {
-      return { ready: false, reply: UPLOAD_CORRUPT, detail: err.message };
-    }
-    throw err;
-  } finally {
-    removeSqliteLeftovers(prepared, !ready);
-  }
-}
-
 export function installUpload(
   user: SyncState,
   preparedPath: string,
@@ -78,13 +53,5 @@ export function installUpload(
     return { reply: UPLOAD_OK, detail: `stored; previous kept as ${backup ?? "(none)"}` };
   } finally {
     rmSync(preparedPath, { force: true });
-  }
-}
-
-/** The files SQLite may have made beside a database at `path`. */
-function removeSqliteLeftovers(path: string, includingFile: boolean): void {
-  const leftovers = sqliteLeftovers(path);
-  for (const leftover of includingFile ? [path, ...leftovers] : leftovers) {
-    rmSync(leftover, { force: true });
   }
 }

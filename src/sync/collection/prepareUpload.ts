@@ -1,0 +1,42 @@
+/**
+ * Full upload, step 1 (upload.ts): check and convert the received file, on a task worker. A
+ * module of its own, so the conversion's code (protobufjs and its schema) is loaded by the
+ * task threads that need it and not by every collection worker that installs uploads.
+ */
+import { rmSync } from "node:fs";
+import { fsyncPath } from "../../storage/collection/replace.ts";
+import {
+  CorruptCollection,
+  prepareReceivedCollection,
+} from "../../storage/collection/uploadedFile.ts";
+import { sqliteLeftovers } from "../../storage/paths.ts";
+import type { PreparedUpload, UploadInput } from "./upload.ts";
+import { UPLOAD_CORRUPT } from "./uploadReplies.ts";
+
+export function prepareUpload(input: UploadInput): PreparedUpload {
+  const prepared = input.preparedPath;
+  let ready = false;
+  try {
+    const { convertedFrom } = prepareReceivedCollection(prepared);
+    // On disk now, on this task thread: the install on the user's worker (which other users
+    // share) then syncs a file that is already written, instead of waiting for all of it.
+    fsyncPath(prepared);
+    ready = true;
+    return { ready, preparedPath: prepared, convertedFrom };
+  } catch (err) {
+    if (err instanceof CorruptCollection) {
+      return { ready: false, reply: UPLOAD_CORRUPT, detail: err.message };
+    }
+    throw err;
+  } finally {
+    removeSqliteLeftovers(prepared, !ready);
+  }
+}
+
+/** The files SQLite may have made beside a database at `path`. */
+function removeSqliteLeftovers(path: string, includingFile: boolean): void {
+  const leftovers = sqliteLeftovers(path);
+  for (const leftover of includingFile ? [path, ...leftovers] : leftovers) {
+    rmSync(leftover, { force: true });
+  }
+}
