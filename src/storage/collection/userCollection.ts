@@ -4,7 +4,7 @@
  * changed or replaced behind the open handle, it is opened afresh, which converts it back to
  * schema 11 if need be and adopts that program's pending changes (outsideChanges.ts).
  */
-import { copyFileSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, rmSync, statSync } from "node:fs";
 import type { Db } from "../../platform/sqlite.ts";
 import { tempPathBeside, type UserPaths } from "../paths.ts";
 import { openCollection, readCol } from "./collectionFile.ts";
@@ -51,11 +51,12 @@ export class UserCollection {
 
   /**
    * Opens the file ahead of a job that starts by opening it, first loading the conversion if
-   * the file needs it (`open` cannot wait for an import). Any other failure is left to the
-   * job's own `open`, which reports it as it always has.
+   * the file needs it (`open` cannot wait for an import). A user with no file yet gets one in
+   * schema 11 from the job itself. Any other failure is left to the job's own `open`, which
+   * reports it as it always has.
    */
   async prepare(): Promise<void> {
-    if (convertInPlace) return;
+    if (convertInPlace || (!this.db && !existsSync(this.paths.collection))) return;
     try {
       this.open();
     } catch (err) {
