@@ -5,6 +5,7 @@
  */
 import { encodeReply } from "../compression.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { ConversionNotLoaded, loadConversion } from "../storage/collection/userCollection.ts";
 import { userPaths } from "../storage/paths.ts";
 import { snapshotForDownload } from "../sync/collection/download.ts";
 import { meta } from "../sync/collection/meta.ts";
@@ -44,12 +45,27 @@ export class UserHost {
     user.busy++;
     try {
       if (startsWithOpen(job)) await user.collection.prepare();
-      return (await this.dispatch(user, job)) as JobResult<J>;
+      return (await this.dispatchConverting(user, job)) as JobResult<J>;
     } catch (err) {
       throw asStorageError(err, user.paths.dir);
     } finally {
       user.busy--;
       user.collection.lastUsed = Date.now();
+    }
+  }
+
+  /**
+   * A later step of a sync may meet a file another program swapped for one in another schema
+   * while the collection was open; it fails at that first open, before doing anything, so the
+   * conversion is loaded and the step runs again (instead of failing the client's sync once).
+   */
+  private async dispatchConverting(user: UserState, job: Job): Promise<unknown> {
+    try {
+      return await this.dispatch(user, job);
+    } catch (err) {
+      if (!(err instanceof ConversionNotLoaded)) throw err;
+      await loadConversion();
+      return await this.dispatch(user, job);
     }
   }
 

@@ -22,6 +22,11 @@ const CONVERSION_BACKUPS = 3;
  */
 let convertInPlace: ((path: string) => unknown) | undefined;
 
+/** Loads the conversion of files at rest in another schema, once per thread. */
+export async function loadConversion(): Promise<void> {
+  convertInPlace ??= (await import("./uploadedFile.ts")).prepareReceivedCollection;
+}
+
 /** The file needs the conversion and it is not loaded yet (`prepare` was not awaited first). */
 export class ConversionNotLoaded extends Error {
   constructor(version: number) {
@@ -60,8 +65,7 @@ export class UserCollection {
     try {
       this.open();
     } catch (err) {
-      if (!(err instanceof ConversionNotLoaded)) return;
-      convertInPlace = (await import("./uploadedFile.ts")).prepareReceivedCollection;
+      if (err instanceof ConversionNotLoaded) await loadConversion();
     }
   }
 
