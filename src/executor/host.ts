@@ -7,7 +7,7 @@ import { encodeReply } from "../compression.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { ConversionNotLoaded, loadConversion } from "../storage/collection/userCollection.ts";
 import { userPaths } from "../storage/paths.ts";
-import { snapshotForDownload } from "../sync/collection/download.ts";
+import { loadUpgradeSoon, snapshotForDownload } from "../sync/collection/download.ts";
 import { meta } from "../sync/collection/meta.ts";
 import { runNormalSyncStep } from "../sync/collection/normalSync.ts";
 import { installUpload } from "../sync/collection/upload.ts";
@@ -74,8 +74,11 @@ export class UserHost {
     switch (job.kind) {
       case "meta":
         return meta(user, job.req, s);
-      case "upload":
-        return installUpload(user, job.preparedPath, s.backupsKept);
+      case "upload": {
+        const outcome = installUpload(user, job.preparedPath, s.backupsKept);
+        loadUpgradeSoon();
+        return outcome;
+      }
       case "download":
         return snapshotForDownload(user, job.plan);
       case "normalSync":
