@@ -7,18 +7,25 @@ import { encodeReply } from "../compression.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { ConversionNotLoaded, loadConversion } from "../storage/collection/userCollection.ts";
 import { userPaths } from "../storage/paths.ts";
-import { loadUpgradeSoon, snapshotForDownload } from "../sync/collection/download.ts";
+import {
+  bumpStoredUsn,
+  loadUpgradeSoon,
+  snapshotForDownload,
+} from "../sync/collection/download.ts";
+import type { DownloadPlan } from "../sync/collection/downloadSchema.ts";
 import { meta } from "../sync/collection/meta.ts";
 import { runNormalSyncStep } from "../sync/collection/normalSync.ts";
 import { installUpload } from "../sync/collection/upload.ts";
 import { runMediaOp } from "../sync/media/ops.ts";
 import { rawBodyText } from "../sync/requestBody.ts";
 import { asStorageError } from "../sync/storageErrors.ts";
+import { DownloadCommits } from "./downloadCommits.ts";
 import type { EncodedReply, Job, JobResult, WorkerSettings } from "./jobs.ts";
 import { UserState } from "./userState.ts";
 
 export class UserHost {
   private readonly users = new Map<string, UserState>();
+  private readonly downloads = new DownloadCommits();
   private readonly log: Logger;
   private sweeper: ReturnType<typeof setInterval> | undefined;
 
@@ -44,6 +51,8 @@ export class UserHost {
     }
     user.busy++;
     try {
+      // A download's copy already carries this bump: nothing may see the file before it.
+      this.downloads.applyFor(job.user.uuid, (now) => bumpStoredUsn(user, now));
       if (startsWithOpen(job)) await user.collection.prepare();
       return (await this.dispatchConverting(user, job)) as JobResult<J>;
     } catch (err) {
@@ -80,7 +89,10 @@ export class UserHost {
         return outcome;
       }
       case "download":
-        return snapshotForDownload(user, job.plan);
+        return this.download(user, job.user.uuid, job.plan);
+      case "commitDownload":
+        this.downloads.settle(job.user.uuid, job.token);
+        return true;
       case "normalSync":
         return this.normalSync(user, job);
       case "media":
@@ -91,6 +103,12 @@ export class UserHost {
         this.users.delete(job.user.uuid);
         return true;
     }
+  }
+
+  private async download(user: UserState, uuid: string, plan: DownloadPlan) {
+    const now = Date.now();
+    const snapshot = await snapshotForDownload(user, plan, now);
+    return { ...snapshot, commit: this.downloads.add(uuid, now) };
   }
 
   /**

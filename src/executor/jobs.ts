@@ -19,6 +19,8 @@ export type Job =
   /** Swap in a collection already prepared by the `prepareUpload` task (executor/tasks.ts). */
   | { kind: "upload"; user: UserRef; preparedPath: string }
   | { kind: "download"; user: UserRef; plan: DownloadPlan }
+  /** Waits until the stored file's bump of the download `token` names is durable (true), or throws. */
+  | { kind: "commitDownload"; user: UserRef; token: number }
   /**
    * `body` is the request body as the client sent it: the worker unpacks it (bounded) and
    * parses the JSON (64-bit ids stay exact), and encodes its reply as `reply` says (zstd for
@@ -43,7 +45,9 @@ export type Job =
 export interface JobResults {
   meta: MetaResponse;
   upload: UploadOutcome;
-  download: DownloadSnapshot;
+  /** `commit`: the token of the stored file's bump, for `commitDownload`. */
+  download: DownloadSnapshot & { commit: number };
+  commitDownload: true;
   normalSync: EncodedReply;
   /** Whether the files were closed. */
   release: boolean;

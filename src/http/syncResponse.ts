@@ -42,3 +42,27 @@ export function streamResponse(
   else headers["content-length"] = String(originalSize);
   return new Response(body, { headers });
 }
+
+/**
+ * `body` as it comes, except that its last chunk waits for `settled`: if that fails, the body
+ * fails there and the client never has all of it (a truncated zstd frame or short file is
+ * refused), so it cannot keep a copy the server did not commit to.
+ */
+export function endingAfter(
+  body: ReadableStream<Uint8Array>,
+  settled: Promise<unknown>,
+): ReadableStream<Uint8Array> {
+  let held: Uint8Array | undefined;
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        if (held) controller.enqueue(held);
+        held = chunk;
+      },
+      async flush(controller) {
+        await settled;
+        if (held) controller.enqueue(held);
+      },
+    }),
+  );
+}

@@ -18,7 +18,13 @@ import { badRequest } from "../../sync/errors.ts";
 import { type AppDeps, uploadSite } from "../deps.ts";
 import { loginRoute, syncEndpoint, syncRoute, unknownRoute } from "../syncEndpoint.ts";
 import { readJsonBody, readRawBody, type SyncRequest } from "../syncRequest.ts";
-import { encodedResponse, jsonResponse, streamResponse, textResponse } from "../syncResponse.ts";
+import {
+  encodedResponse,
+  endingAfter,
+  jsonResponse,
+  streamResponse,
+  textResponse,
+} from "../syncResponse.ts";
 
 /**
  * Decompressed-body limits, by what each method carries. Every method but `hostKey` checks the
@@ -68,6 +74,15 @@ async function download(deps: AppDeps, req: SyncRequest, user: SyncUser): Promis
   await readJsonBody(req, SMALL_BODY_BYTES);
   const plan = downloadPlan(req.legacy, req.clientVersion);
   const snapshot = await deps.executor.run({ kind: "download", user, plan });
+  // The stored file's usn bump is committed while the copy streams (download.ts says why it
+  // may); the body ends only once that commit is durable.
+  const committed = deps.executor.run({ kind: "commitDownload", user, token: snapshot.commit });
+  committed.catch((err: unknown) => {
+    deps.log.error("full download cut short: usn bump not committed", {
+      uuid: user.uuid,
+      error: err instanceof Error ? err.message : String(err),
+    });
+  });
   deps.identity.recordSync(user);
   deps.log.info("full download", {
     uuid: user.uuid,
@@ -77,7 +92,7 @@ async function download(deps: AppDeps, req: SyncRequest, user: SyncUser): Promis
   // Compressed while it streams: the user's worker is free as soon as the snapshot exists.
   const file = consumeTempFile(snapshot.path);
   const body = req.legacy ? file : compressStream(file, "zstd");
-  return streamResponse(body, snapshot.originalSize, req.legacy);
+  return streamResponse(endingAfter(body, committed), snapshot.originalSize, req.legacy);
 }
 
 async function normalSync(

@@ -5,6 +5,11 @@
  * Anki's server sends it (the stored schema 11 file would make the client upgrade and
  * re-analyze it on opening); which clients do is downloadSchema.ts's decision. The user's
  * worker only takes a snapshot; compressing and sending it happens while streaming.
+ *
+ * The stored file's bump (a commit: two fsyncs) is not waited for before the copy is sent:
+ * the worker applies it right after the snapshot (`bumpStoredUsn`), before any other job of
+ * the user, and the caller holds back the end of the body until it is durable, so no client
+ * ever has a complete copy whose usn the server could lose.
  */
 import { copyFileSync, rmSync } from "node:fs";
 import { fileSize } from "../../platform/files.ts";
@@ -51,7 +56,6 @@ export async function snapshotForDownload(
     } finally {
       copy.close();
     }
-    bumpUsn(user.collection.open(), now);
     const sent = plan.schema === 18 && notUpgraded === undefined ? 18 : 11;
     return { path, originalSize: await fileSize(path), schema: sent, notUpgraded };
   } catch (err) {
@@ -107,6 +111,14 @@ function upgradeOrReason(db: Db, upgrade: Upgrade, options: UpgradeOptions): str
   } catch (err) {
     return err instanceof Error ? err.message : String(err);
   }
+}
+
+/**
+ * The stored file's side of a download whose snapshot was taken at `now`: the same bump the
+ * copy got. Run before any other job of the user touches the collection.
+ */
+export function bumpStoredUsn(user: SyncState, now: number): void {
+  bumpUsn(user.collection.open(), now);
 }
 
 function bumpUsn(db: Db, now: number): void {
