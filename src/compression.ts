@@ -3,7 +3,12 @@
  * gzip through web-standard CompressionStream/DecompressionStream; zstd through the runtime's
  * implementation (platform/zstd.ts).
  */
-import { zstdCompress, zstdCompressStream, zstdDecompressStream } from "./platform/zstd.ts";
+import {
+  zstdCompress,
+  zstdCompressStream,
+  zstdDecompressSmall,
+  zstdDecompressStream,
+} from "./platform/zstd.ts";
 
 export type Compression = "zstd" | "gzip" | "none";
 
@@ -168,3 +173,82 @@ export function compressedBound(maxBytes: number): number {
 
 /** What a 2-byte content size holds (256 + 65535). */
 const STORED_FRAME_MAX_BYTES = 65791;
+
+/** Largest zstd block after decompression (RFC 8878: Block_Maximum_Size). */
+const ZSTD_BLOCK_MAX = 128 * 1024;
+
+/** Bodies decompressed in one call at most decompress to this; larger ones are streamed. */
+const ONE_SHOT_MAX_BYTES = 1024 * 1024;
+
+/**
+ * A small body decompressed in one call instead of through a stream (the streams' promises and
+ * buffers cost more than the work on a body of a few hundred bytes), when its frames alone
+ * show that it decompresses to at most `maxBytes` (and ONE_SHOT_MAX_BYTES): null otherwise, and
+ * for gzip, so the caller streams it, which stops at the limit and reports a malformed frame.
+ * A frame whose layout is sound but whose content is not throws, as its stream would fail.
+ */
+export function decompressSmall(
+  bytes: Uint8Array,
+  format: Compression,
+  maxBytes: number,
+): Uint8Array | null {
+  if (format === "none") return bytes.byteLength <= maxBytes ? bytes : null;
+  if (format !== "zstd") return null;
+  const bound = zstdOutputBound(bytes);
+  if (bound === null || bound > Math.min(maxBytes, ONE_SHOT_MAX_BYTES)) return null;
+  const out = zstdDecompressSmall(bytes);
+  if (out && out.byteLength > maxBytes) throw new BodyTooLarge(maxBytes);
+  return out;
+}
+
+/**
+ * The most `bytes` can decompress to, read from its frames' layout (RFC 8878): raw and RLE
+ * blocks give their size, a compressed block at most ZSTD_BLOCK_MAX. Null unless it is whole,
+ * well-formed zstd (one or more frames, skippable frames allowed, no dictionary) ending exactly
+ * at the end of `bytes`.
+ */
+export function zstdOutputBound(bytes: Uint8Array): number | null {
+  const end = bytes.byteLength;
+  const u32 = (at: number) =>
+    ((bytes[at] as number) |
+      ((bytes[at + 1] as number) << 8) |
+      ((bytes[at + 2] as number) << 16) |
+      ((bytes[at + 3] as number) << 24)) >>>
+    0;
+  let at = 0;
+  let total = 0;
+  let frames = 0;
+  while (at < end) {
+    if (at + 4 > end) return null;
+    const magic = u32(at);
+    at += 4;
+    if ((magic & 0xfffffff0) === 0x184d2a50) {
+      if (at + 4 > end) return null;
+      at += 4 + u32(at);
+      continue;
+    }
+    if (magic !== 0xfd2fb528 || at >= end) return null;
+    const descriptor = bytes[at++] as number;
+    const single = (descriptor >> 5) & 1;
+    if (descriptor & 0x0b) return null; // reserved bit, or a dictionary id
+    const contentSizeBytes = [single, 2, 4, 8][descriptor >> 6] as number;
+    at += (single ? 0 : 1) + contentSizeBytes;
+    for (let last = 0; !last; ) {
+      if (at + 3 > end) return null;
+      const header =
+        (bytes[at] as number) |
+        ((bytes[at + 1] as number) << 8) |
+        ((bytes[at + 2] as number) << 16);
+      at += 3;
+      last = header & 1;
+      const type = (header >> 1) & 3;
+      const size = header >>> 3;
+      if (type === 3 || size > ZSTD_BLOCK_MAX) return null;
+      total += type === 2 ? ZSTD_BLOCK_MAX : size;
+      at += type === 1 ? 1 : size;
+    }
+    at += (descriptor >> 2) & 1 ? 4 : 0; // content checksum
+    frames++;
+  }
+  return at === end && frames > 0 ? total : null;
+}

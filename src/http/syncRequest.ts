@@ -12,7 +12,7 @@
 import { BodyTooLarge, type Compression, compressedBound, readBytes } from "../compression.ts";
 import { addressedBase } from "../placement/addressing.ts";
 import { badRequest } from "../sync/errors.ts";
-import { bodyText, type RawBody } from "../sync/requestBody.ts";
+import { bodyText, type RawBody, rawBodyText } from "../sync/requestBody.ts";
 import {
   isSupportedVersion,
   SYNC_VERSION_10_V2_TIMEZONE,
@@ -35,6 +35,8 @@ export interface SyncRequest {
    * the metrics). Bounded only by the listener's cap on any request body.
    */
   whole?: () => Promise<Uint8Array>;
+  /** The body's declared length (`content-length`), when it has one. */
+  length?: number;
   compression: Compression;
   /** The node base the client addressed (scale-out: placement/addressing.ts). */
   addressedBase?: string;
@@ -126,8 +128,15 @@ function decodeHeaderRequest(header: string, request: Request): SyncRequest {
     clientVersion: parsed.c,
     body: request.body ?? streamOf(new Uint8Array()),
     whole: () => request.bytes(),
+    length: declaredLength(request.headers.get("content-length")),
     compression: "zstd",
   };
+}
+
+function declaredLength(header: string | null): number | undefined {
+  if (header === null) return undefined;
+  const length = Number(header);
+  return Number.isSafeInteger(length) && length >= 0 ? length : undefined;
 }
 
 interface SyncHeader {
@@ -232,9 +241,29 @@ function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
   });
 }
 
+/**
+ * Bodies declared at most this long are read whole rather than as a stream (then decoded in
+ * one call, sync/requestBody.ts): every JSON body of a sync but `applyChunk`'s and large
+ * `applyChanges`.
+ */
+const READ_WHOLE_BYTES = 64 * 1024;
+
+/** The body at once, without a JS stream, when it declares a length within `bound`. */
+function wholeWithin(req: SyncRequest, bound: number): (() => Promise<Uint8Array>) | undefined {
+  return req.length !== undefined && req.length <= bound ? req.whole : undefined;
+}
+
 /** The decompressed body as text, bounded; broken compression, bad UTF-8 or too much is a 400. */
-export function readTextBody(req: SyncRequest, maxBytes: number): Promise<string> {
-  return bodyText(req.body, req.compression, maxBytes);
+export async function readTextBody(req: SyncRequest, maxBytes: number): Promise<string> {
+  const whole = wholeWithin(req, Math.min(READ_WHOLE_BYTES, compressedBound(maxBytes)));
+  if (!whole) return bodyText(req.body, req.compression, maxBytes);
+  let bytes: Uint8Array;
+  try {
+    bytes = await whole();
+  } catch (err) {
+    throw badRequest(`cannot read body: ${(err as Error).message}`, { cause: err });
+  }
+  return rawBodyText({ bytes, compression: req.compression, maxBytes });
 }
 
 /**
@@ -251,8 +280,8 @@ export async function readRawBody(
 ): Promise<RawBody> {
   const bound = compressedBound(maxBytes);
   try {
-    const bytes =
-      req.whole && bound >= requestCap ? await req.whole() : await readBytes(req.body, bound);
+    const whole = bound >= requestCap ? req.whole : wholeWithin(req, bound);
+    const bytes = whole ? await whole() : await readBytes(req.body, bound);
     return { bytes, compression: req.compression, maxBytes };
   } catch (err) {
     if (err instanceof BodyTooLarge) throw badRequest(err.message, { cause: err });

@@ -6,6 +6,7 @@
 import {
   BodyTooLarge,
   type Compression,
+  decompressSmall,
   decompressStream,
   NotUtf8,
   readText,
@@ -35,6 +36,8 @@ export async function bodyText(
 }
 
 export function rawBodyText({ bytes, compression, maxBytes }: RawBody): Promise<string> {
+  const text = smallBodyText(bytes, compression, maxBytes);
+  if (text !== null) return Promise.resolve(text);
   const stream = new ReadableStream<Uint8Array>({
     start(controller) {
       if (bytes.byteLength > 0) controller.enqueue(bytes);
@@ -42,4 +45,26 @@ export function rawBodyText({ bytes, compression, maxBytes }: RawBody): Promise<
     },
   });
   return bodyText(stream, compression, maxBytes);
+}
+
+/** A small body decoded without streams (compression.ts `decompressSmall`); null: stream it. */
+function smallBodyText(
+  bytes: Uint8Array,
+  compression: Compression,
+  maxBytes: number,
+): string | null {
+  let plain: Uint8Array | null;
+  try {
+    plain = decompressSmall(bytes, compression, maxBytes);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) throw badRequest(err.message, { cause: err });
+    throw badRequest(`cannot decompress body: ${(err as Error).message}`, { cause: err });
+  }
+  if (plain === null) return null;
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(plain);
+  } catch (err) {
+    const notUtf8 = new NotUtf8({ cause: err });
+    throw badRequest(notUtf8.message, { cause: notUtf8 });
+  }
 }

@@ -26,6 +26,14 @@ export function zstdCompressStream(): TransformStream<Uint8Array, Uint8Array> {
   >;
 }
 
+/**
+ * A body the caller has checked to be whole zstd frames of bounded size (compression.ts
+ * `zstdOutputBound`), decompressed in one call. Throws on corrupt content.
+ */
+export function zstdDecompressSmall(data: Uint8Array): Uint8Array {
+  return Bun.zstdDecompressSync(data);
+}
+
 /** Fails on a truncated or malformed frame. */
 export function zstdDecompressStream(): TransformStream<Uint8Array, Uint8Array> {
   return new DecompressionStream("zstd" as CompressionFormat) as unknown as TransformStream<

@@ -77,6 +77,11 @@ function web(
   return { readable, writable };
 }
 
+/** Not on Deno: its zlib's one-shot call is lenient with truncated frames; callers stream. */
+export function zstdDecompressSmall(_data: Uint8Array): null {
+  return null;
+}
+
 export function zstdCompressStream(): TransformStream<Uint8Array, Uint8Array> {
   return web(zlib.createZstdCompress());
 }

@@ -13,7 +13,13 @@ import { closeSync, existsSync, fdatasync, mkdirSync, openSync, rmSync, writeSyn
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { BodyTooLarge, type Compression, decompressStream, readBytes } from "../../compression.ts";
+import {
+  BodyTooLarge,
+  type Compression,
+  decompressSmall as decompressInOneCall,
+  decompressStream,
+  readBytes,
+} from "../../compression.ts";
 import { fileStream, StreamTooLarge, writeStreamToFile } from "../../platform/files.ts";
 import { fsyncPathAsync } from "../../storage/collection/replace.ts";
 import { storageFault } from "../../storage/ioErrors.ts";
@@ -141,6 +147,8 @@ async function decompressSmall(
   if (compression === "none") return body.byteLength <= IN_PLACE_MAX_BYTES ? body : null;
   const bound = Math.min(IN_PLACE_MAX_BYTES, maxBytes);
   try {
+    const whole = decompressInOneCall(body, compression, bound);
+    if (whole) return whole;
     return await readBytes(
       decompressStream(new Blob([body as Uint8Array<ArrayBuffer>]).stream(), compression),
       bound,
