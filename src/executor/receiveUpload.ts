@@ -138,6 +138,8 @@ async function receive<T extends Task, J extends Job>(
   // Its thread starts while the body arrives, rather than after it.
   if (plan.unpack) executor.warmTasks(plan.task.kind);
   let prepared: TaskResult<T>;
+  // A small body kept in memory leaves nothing at incomingPath to remove.
+  let incomingWritten = true;
   try {
     let small: Uint8Array | null;
     try {
@@ -148,10 +150,12 @@ async function receive<T extends Task, J extends Job>(
       throw err;
     }
     if (small) {
+      incomingWritten = false;
       const inPlace = plan.inPlace as NonNullable<typeof plan.inPlace>;
       // The in-place job answers for J, or null to hand the body on to the task.
       const answer = (await executor.run(inPlace.job(small))) as JobResult<J> | null;
       if (answer !== null) return answer;
+      incomingWritten = true;
       writeFileSync(plan.incomingPath, small, { flag: "wx" });
     }
     // The body's chunks (megabytes) are garbage now; without this they would stay until the
@@ -164,7 +168,7 @@ async function receive<T extends Task, J extends Job>(
     throw err;
   } finally {
     // An unpacked body is the task's own (removed by it, or above).
-    if (!plan.unpack) rmSync(plan.incomingPath, { force: true });
+    if (!plan.unpack && incomingWritten) rmSync(plan.incomingPath, { force: true });
   }
   const next = plan.install(prepared);
   if ("answer" in next) {
