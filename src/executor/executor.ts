@@ -11,7 +11,10 @@ import {
   type Job,
   type JobReplyMessage,
   type JobResult,
+  type PackedMessage,
+  packMessage,
   transferables,
+  unpackMessage,
   type WorkerSettings,
 } from "./jobs.ts";
 import { KeyedMutex } from "./keyedMutex.ts";
@@ -59,7 +62,8 @@ class CollectionWorker {
 
   private spawn(): Worker {
     const worker = spawnWorker(new URL("./worker.ts", import.meta.url));
-    worker.onmessage = (event: MessageEvent<JobReplyMessage>) => this.settle(event.data);
+    worker.onmessage = (event: MessageEvent<PackedMessage>) =>
+      this.settle(unpackMessage<JobReplyMessage>(event.data));
     worker.onerror = (event) => {
       event.preventDefault(); // Deno: otherwise a worker's error ends the whole process
       this.crashed(worker, event.message);
@@ -83,7 +87,7 @@ class CollectionWorker {
       // A normal-sync request's body is handed over, not copied: the main thread is done with it.
       const handed =
         "job" in message && message.job.kind === "normalSync" ? message.job.body : null;
-      worker.postMessage({ id, ...message }, transferables(handed));
+      worker.postMessage(packMessage({ id, ...message }), transferables(handed));
     });
   }
 
