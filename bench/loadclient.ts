@@ -22,6 +22,7 @@
  */
 import { readFileSync } from "node:fs";
 import { zipSync } from "fflate";
+import { editedNoteRow } from "./noteEdit.ts";
 
 const CLIENT_VERSION = "25.02.5,loadclient,linux";
 const LONG_VERSION = "anki,25.02.5 (loadclient),linux";
@@ -175,22 +176,8 @@ class LeanClient {
     const now = Math.floor(Date.now() / 1000);
     const text = `${this.user} round ${this.round}`;
     const notes = this.template.notes.map((row) => {
-      const fields = (row[6] as string).split("\x1f");
-      fields[0] = text;
       this.lastFields[String(row[0])] = text;
-      return [
-        row[0],
-        row[1],
-        row[2],
-        now,
-        serverUsn,
-        row[5],
-        fields.join("\x1f"),
-        "",
-        "",
-        row[9],
-        row[10],
-      ];
+      return editedNoteRow(row, text, now, serverUsn);
     });
     const applyChunk = zstd(
       JSON.stringify({ chunk: { done: true, notes, cards: [], revlog: [] } }),

@@ -17,6 +17,7 @@ import { zipSync } from "fflate";
 import { UserHost } from "../../src/executor/host.ts";
 import type { Job } from "../../src/executor/jobs.ts";
 import { userPaths } from "../../src/storage/paths.ts";
+import { editedNoteRow } from "../noteEdit.ts";
 
 const [source, configPath, usersArg, loopsArg] = process.argv.slice(2);
 if (!source || !configPath)
@@ -91,23 +92,9 @@ async function loop(u: UserRun): Promise<void> {
   await normal(u, "applyChanges", skey, { changes: { models: [], decks: [[], []], tags: [] } });
   while (!((await normal(u, "chunk", skey, {})) as { done: boolean }).done) {}
   const now = Math.floor(Date.now() / 1000);
-  const notes = config.notes.map((row) => {
-    const fields = (row[6] as string).split("\x1f");
-    fields[0] = `${u.uuid} round ${u.round}`;
-    return [
-      row[0],
-      row[1],
-      row[2],
-      now,
-      meta.usn,
-      row[5],
-      fields.join("\x1f"),
-      "",
-      "",
-      row[9],
-      row[10],
-    ];
-  });
+  const notes = config.notes.map((row) =>
+    editedNoteRow(row, `${u.uuid} round ${u.round}`, now, meta.usn),
+  );
   await normal(u, "applyChunk", skey, { chunk: { done: true, notes, cards: [], revlog: [] } });
   const sanity = (await normal(u, "sanityCheck2", skey, { client: config.counts })) as {
     status: string;
