@@ -38,6 +38,7 @@ export interface Config {
   backupsKept: number;
   syncSessionTimeoutSecs: number;
   networkFs: "auto" | boolean;
+  collectionWal: boolean;
   /** Free space (bytes) under which /ready fails. */
   minFreeBytes: number;
   /** A user's temporaries past this (bytes) make new uploads wait (409). */
@@ -169,6 +170,11 @@ export const SETTINGS: readonly SettingSpec[] = [
     name: "ANKISYNCD_NETWORK_FS",
     default: "auto",
     doc: "`1` if the data folder is on NFS/EFS (rollback journal instead of WAL), `0` if not, `auto` to detect.",
+  },
+  {
+    name: "ANKISYNCD_COLLECTION_WAL",
+    default: "1",
+    doc: "`1`: a collection is in WAL mode while a worker has it open (fewer syncs to disk per commit; back to a rollback journal when closed; never on a network filesystem). Meanwhile Anki's library cannot open it: `0` if a web app must open collections between syncs (see docs/deployment.md).",
   },
   {
     name: "ANKISYNCD_MIN_FREE_MEGS",
@@ -345,6 +351,7 @@ export function loadConfig(env: Env = process.env): Config {
     backupsKept: int("ANKISYNCD_BACKUPS", 0),
     syncSessionTimeoutSecs: int("ANKISYNCD_SYNC_SESSION_TIMEOUT_SECS", 1),
     networkFs: parseNetworkFs(get("ANKISYNCD_NETWORK_FS"), problems),
+    collectionWal: flag("ANKISYNCD_COLLECTION_WAL", get("ANKISYNCD_COLLECTION_WAL"), problems),
     minFreeBytes: int("ANKISYNCD_MIN_FREE_MEGS", 0) * 1024 * 1024,
     maxTempBytes: int("ANKISYNCD_MAX_TEMP_MEGS", 1) * 1024 * 1024,
     unicaseExtension:
@@ -457,6 +464,13 @@ function oneOf<T extends string>(
   if ((allowed as readonly string[]).includes(value)) return value as T;
   problems.push(`${name}=${value}: expected one of ${allowed.join(", ")}`);
   return allowed[0] as T;
+}
+
+function flag(name: string, value: string, problems: string[]): boolean {
+  if (value === "1" || value === "true") return true;
+  if (value === "0" || value === "false") return false;
+  problems.push(`${name}=${value}: expected 1 or 0`);
+  return true;
 }
 
 function parseNetworkFs(value: string, problems: string[]): "auto" | boolean {

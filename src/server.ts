@@ -93,6 +93,7 @@ export function workerSettings(config: Config): WorkerSettings {
     idleCloseSecs: config.idleCloseSecs,
     syncSessionTimeoutSecs: config.syncSessionTimeoutSecs,
     networkFs: config.networkFs,
+    collectionWal: config.collectionWal,
     logLevel: config.logLevel,
     logFormat: config.logFormat,
     instance: instanceTag(),

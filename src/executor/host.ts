@@ -128,9 +128,11 @@ export class UserHost {
   private user(uuid: string): UserState {
     let user = this.users.get(uuid);
     if (!user) {
-      user = new UserState(userPaths(this.settings.dataDir, uuid), {
-        networkFs: this.settings.networkFs,
-      });
+      user = new UserState(
+        userPaths(this.settings.dataDir, uuid),
+        { networkFs: this.settings.networkFs },
+        this.settings.collectionWal,
+      );
       this.users.set(uuid, user);
     }
     return user;
@@ -151,10 +153,7 @@ export class UserHost {
       if (!user.session && idleMs > this.settings.idleCloseSecs * 1000) {
         // Media files still owed their syncs are synced first; the user closes a sweep later.
         if (user.media.wantsCheckpoint) this.checkpointMedia(uuid, user);
-        else {
-          user.close();
-          this.users.delete(uuid);
-        }
+        else this.closeUser(uuid, user);
       }
     }
   }
@@ -193,8 +192,24 @@ export class UserHost {
 
   shutdown(): void {
     if (this.sweeper) clearInterval(this.sweeper);
-    for (const user of this.users.values()) user.close();
+    for (const [uuid, user] of this.users) this.closeUser(uuid, user);
     this.users.clear();
+  }
+
+  /**
+   * A collection that cannot be put back at rest (a backup still reads its WAL) stays open and
+   * is tried again at the next sweep; at a stop, SQLite recovers its WAL at the next open.
+   */
+  private closeUser(uuid: string, user: UserState): void {
+    try {
+      user.close();
+      this.users.delete(uuid);
+    } catch (err) {
+      this.log.warn("collection not closed; tried again when idle", {
+        uuid,
+        error: (err as Error).message,
+      });
+    }
   }
 }
 

@@ -78,6 +78,8 @@ export interface WorkerSettings {
   syncSessionTimeoutSecs: number;
   /** ANKISYNCD_NETWORK_FS as configured; media.db avoids WAL on network filesystems. */
   networkFs: "auto" | boolean;
+  /** ANKISYNCD_COLLECTION_WAL: collections in WAL mode while open (not on a network filesystem). */
+  collectionWal: boolean;
   logLevel: LogLevel;
   logFormat: LogFormat;
   /** The process's tag for temporary names (storage/instance.ts); threads share it. */

@@ -1,6 +1,7 @@
 /** Everything the worker keeps for one user between requests. */
 import { UserCollection } from "../storage/collection/userCollection.ts";
 import { MediaStore, type MediaStoreOptions } from "../storage/media/mediaStore.ts";
+import { resolveNetworkFs } from "../storage/networkFs.ts";
 import type { UserPaths } from "../storage/paths.ts";
 import { removeDeadTemporaries } from "../storage/temporaries.ts";
 import { UserLock } from "../storage/userLock.ts";
@@ -16,11 +17,14 @@ export class UserState implements SyncState {
   busy = 0;
   private lock: UserLock | null = null;
 
+  /** `collectionWal`: ANKISYNCD_COLLECTION_WAL; never on a network filesystem (WAL needs shared memory). */
   constructor(
     readonly paths: UserPaths,
     mediaOptions: MediaStoreOptions = { networkFs: "auto" },
+    collectionWal = false,
   ) {
-    this.collection = new UserCollection(paths);
+    const wal = collectionWal && !resolveNetworkFs(mediaOptions.networkFs, paths.dir);
+    this.collection = new UserCollection(paths, wal);
     this.media = new MediaStore(paths, mediaOptions);
   }
 

@@ -2,11 +2,14 @@
  * At start: every user's temporaries that no running process owns are removed and a media
  * journal left by a crash is replayed (the user's lock says nobody syncs that user meanwhile;
  * a busy user is swept when next locked, and a journal is replayed whenever the store opens),
- * then the lease files of dead processes.
+ * a collection left in WAL mode by a crash is put back at rest (so a copy of the file, e.g. a
+ * file-level backup, is whole before the user syncs again), then the lease files of dead
+ * processes.
  */
-import { readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../log.ts";
+import { restCollectionFile } from "./collection/collectionFile.ts";
 import { removeDeadLeases } from "./instance.ts";
 import { journalPath, MediaStore, type MediaStoreOptions } from "./media/mediaStore.ts";
 import { userPaths } from "./paths.ts";
@@ -30,6 +33,7 @@ export function sweepDeadTemporaries(
         bytes += temp.bytes;
       }
       if (hasJournal(paths)) replayMediaJournal(new MediaStore(paths, media), log);
+      if (existsSync(`${paths.collection}-wal`)) restCollectionLeftInWal(paths.collection, log);
     } finally {
       lock.release();
     }
@@ -58,6 +62,19 @@ function replayMediaJournal(store: MediaStore, log: Logger): void {
     });
   } finally {
     store.close();
+  }
+}
+
+/** Another program holding the file (a web app) keeps it; the server's next open recovers it. */
+function restCollectionLeftInWal(collection: string, log: Logger): void {
+  try {
+    restCollectionFile(collection);
+    log.info("collection left in WAL mode by an interrupted run put back at rest", { collection });
+  } catch (err) {
+    log.warn("collection left in WAL mode; recovered when it is next opened", {
+      collection,
+      error: (err as Error).message,
+    });
   }
 }
 

@@ -11,6 +11,7 @@ export function testUserHost(dataDir: string, settings: Partial<WorkerSettings> 
     idleCloseSecs: 3600,
     syncSessionTimeoutSecs: 3600,
     networkFs: false,
+    collectionWal: true,
     logLevel: "error",
     logFormat: "text",
     instance: "1x1",

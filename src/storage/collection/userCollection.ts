@@ -3,11 +3,13 @@
  * Another program may share the folder (a web app using Anki's library): when the file was
  * changed or replaced behind the open handle, it is opened afresh, which converts it back to
  * schema 11 if need be and adopts that program's pending changes (outsideChanges.ts).
+ * With `wal`, the file is in WAL mode while open and put back at rest (checkpointed, rollback
+ * journal) when closed: closing is what makes the file whole for a copy or a replacement.
  */
 import { copyFileSync, existsSync, rmSync, statSync } from "node:fs";
 import type { Db } from "../../platform/sqlite.ts";
 import { tempPathBeside, type UserPaths } from "../paths.ts";
-import { openCollection, readCol } from "./collectionFile.ts";
+import { openCollection, readCol, restCollection, useWal } from "./collectionFile.ts";
 import { adoptPendingChanges } from "./outsideChanges.ts";
 import { replaceWithBackup } from "./replace.ts";
 import { SCHEMA11_VERSION } from "./schema11.ts";
@@ -41,7 +43,11 @@ export class UserCollection {
   private opened: { ino: number; dataVersion: number } | undefined;
   lastUsed = Date.now();
 
-  constructor(readonly paths: UserPaths) {}
+  /** `wal`: local filesystem, ANKISYNCD_COLLECTION_WAL on (collectionFile.ts). */
+  constructor(
+    readonly paths: UserPaths,
+    private readonly wal = false,
+  ) {}
 
   /** The open database, creating an empty collection if the user has none yet. */
   open(): Db {
@@ -97,8 +103,14 @@ export class UserCollection {
     return this.db;
   }
 
+  /**
+   * Throws, leaving the file open, if it cannot be put back at rest (another connection reads
+   * its WAL): a caller about to copy or replace the file must not go on.
+   */
   close(): void {
-    this.db?.close();
+    if (!this.db) return;
+    if (this.wal) restCollection(this.db);
+    this.db.close();
     this.db = undefined;
     this.opened = undefined;
   }
@@ -109,20 +121,32 @@ export class UserCollection {
    */
   private openAtRestSchema(): Db {
     const db = openCollection(this.paths.collection);
+    let converted = false;
     try {
       const { ver } = readCol(db);
-      if (ver !== SCHEMA11_VERSION) this.convertHeld(db, ver);
-    } finally {
-      db.close();
-    }
-    const fresh = openCollection(this.paths.collection);
-    try {
-      adoptPendingChanges(fresh);
+      if (ver !== SCHEMA11_VERSION) {
+        this.convertHeld(db, ver);
+        converted = true;
+      }
     } catch (err) {
-      fresh.close();
+      db.close();
       throw err;
     }
-    return fresh;
+    if (!converted) return this.readyForUse(db);
+    db.close();
+    return this.readyForUse(openCollection(this.paths.collection));
+  }
+
+  /** Another program's pending changes adopted while still at rest, then WAL if wanted. */
+  private readyForUse(db: Db): Db {
+    try {
+      adoptPendingChanges(db);
+      if (this.wal) useWal(db);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return db;
   }
 
   /**
