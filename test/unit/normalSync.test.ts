@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UserState } from "../../src/executor/userState.ts";
 import type { Db } from "../../src/platform/sqlite.ts";
+import { openDatabase } from "../../src/platform/sqlite.ts";
 import { readLegacyColumn } from "../../src/storage/collection/legacyObjects.ts";
 import { fieldChecksum } from "../../src/storage/collection/noteFields.ts";
 import { userPaths } from "../../src/storage/paths.ts";
@@ -714,10 +715,9 @@ describe("abandoned sessions", () => {
       await job("applyChunk", { chunk: { revlog: [revlogRow(5, 1)] } });
       host.sweep(Date.now() + 61_000);
       await expect(job("chunk", { _pad: null })).rejects.toMatchObject({ kind: "conflict" });
-      const check = new UserState(userPaths(dataDir, "u2"));
-      expect(check.collection.open().query("select count() as n from revlog").get()).toEqual({
-        n: 0,
-      });
+      // The worker still has the file open (in WAL mode): read it beside it.
+      const check = openDatabase(userPaths(dataDir, "u2").collection, { readonly: true });
+      expect(check.query("select count() as n from revlog").get()).toEqual({ n: 0 });
       check.close();
     } finally {
       host.shutdown();

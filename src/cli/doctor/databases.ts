@@ -79,7 +79,7 @@ function inspect(spec: DbSpec, header: SqliteHeader, networkFs: boolean): Found 
 
 function wrongModeMessage(spec: DbSpec): string {
   return spec.rollbackOnly
-    ? "in WAL mode; collections use a rollback journal"
+    ? "in WAL mode; collections at rest use a rollback journal"
     : "in WAL mode on a network filesystem (unsafe there)";
 }
 
