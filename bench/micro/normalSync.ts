@@ -6,9 +6,10 @@
  * down). Prints CPU milliseconds per step, summed over the session. Not a test.
  *   bun bench/micro/normalSync.ts COLLECTION [notes=3000] [rounds=5]
  *   bun --cpu-prof --cpu-prof-dir=DIR bench/micro/normalSync.ts COLLECTION
- * WALL=1 reports wall time instead (fsyncs included); JOURNAL=<mode> tries another SQLite
- * journal mode on the copy (the server's is DELETE); CACHE=<n> sets its `cache_size` (SQLite's
- * default, -2000, is 2 MB).
+ * WALL=1 reports wall time instead (fsyncs included); COLLECTION_WAL=0 keeps the rollback
+ * journal while open (ANKISYNCD_COLLECTION_WAL=0; the server's default is WAL while open);
+ * JOURNAL=<mode> tries another SQLite journal mode on the copy; CACHE=<n> sets its
+ * `cache_size` (SQLite's default, -2000, is 2 MB).
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,7 +26,7 @@ const dir = mkdtempSync(join(process.env.BENCH_TMP ?? tmpdir(), "normal-micro-")
 const paths = userPaths(dir, "u1");
 mkdirSync(paths.dir, { recursive: true });
 copyFileSync(source, paths.collection);
-const user = new UserState(paths, { networkFs: false });
+const user = new UserState(paths, { networkFs: false }, process.env.COLLECTION_WAL !== "0");
 if (process.env.JOURNAL)
   user.collection.open().exec(`PRAGMA journal_mode = ${process.env.JOURNAL}`);
 if (process.env.CACHE) user.collection.open().exec(`PRAGMA cache_size = ${process.env.CACHE}`);
