@@ -9,6 +9,7 @@
  *   bun bench/micro/manyUsers.ts COLLECTION LOADCONFIG.json [users=10] [loops=200]
  *   bun --cpu-prof-md --cpu-prof-dir=DIR bench/micro/manyUsers.ts COLLECTION LOADCONFIG.json
  * LOADCONFIG is the `many-load-0.json` the same run leaves (its `notes` and `counts`).
+ * COLLECTION_WAL=0: the rollback journal while open (ANKISYNCD_COLLECTION_WAL=0; default WAL).
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -36,6 +37,7 @@ const host = new UserHost({
   idleCloseSecs: 3600,
   syncSessionTimeoutSecs: 3600,
   networkFs: false,
+  collectionWal: process.env.COLLECTION_WAL !== "0",
   logLevel: "warn",
   logFormat: "text",
   instance: "micro",
