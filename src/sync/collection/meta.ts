@@ -1,5 +1,4 @@
 /** `meta`: the server collection's state, from which the client decides what kind of sync to run. */
-import { statSync } from "node:fs";
 import { hasCards, readCol } from "../../storage/collection/collectionFile.ts";
 import { SyncError } from "../errors.ts";
 import {
@@ -44,7 +43,7 @@ export function meta(
   const col = readCol(db);
   const response: MetaResponse = {
     mod: col.mod,
-    scm: oversized(user.paths.collection, limits) ? now : col.scm,
+    scm: oversized(db, limits) ? now : col.scm,
     usn: col.usn,
     ts: Math.floor(now / 1000),
     msg: "",
@@ -56,9 +55,15 @@ export function meta(
   return { ...response, ...legacyRefusal(db, req.v) };
 }
 
-/** A collection too big to upload again pushes clients to a one-way sync by faking a schema change. */
-function oversized(path: string, limits: MetaLimits): boolean {
-  return statSync(path).size > limits.maxUncompressedBytes;
+/**
+ * A collection too big to upload again pushes clients to a one-way sync by faking a schema change.
+ * The database's own size: while open in WAL mode the file can lag behind it.
+ */
+function oversized(db: ReturnType<SyncState["collection"]["open"]>, limits: MetaLimits): boolean {
+  const { size } = db
+    .query("select page_count * page_size as size from pragma_page_count(), pragma_page_size()")
+    .get() as { size: number };
+  return size > limits.maxUncompressedBytes;
 }
 
 function legacyRefusal(
