@@ -55,8 +55,9 @@ export function useWal(db: Db): void {
 
 /**
  * Back to the at-rest form: the WAL checkpointed into the file and removed, rollback journal
- * mode. Throws (SQLITE_BUSY after the busy timeout) if another connection still reads the WAL
- * (a backup's snapshot): the file must then stay open, as it is not complete on its own.
+ * mode. Throws (SQLITE_BUSY, at once: changing the mode does not wait) if another connection
+ * still reads the WAL (a backup's snapshot): the file must then stay open, as it is not
+ * complete on its own.
  */
 export function restCollection(db: Db): void {
   if (journalMode(db) === "wal") db.exec("PRAGMA journal_mode = DELETE");
