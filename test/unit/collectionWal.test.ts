@@ -71,7 +71,7 @@ test("a file another connection still reads stays open until it can be put back 
   const reader = openDatabase(col.paths.collection);
   reader.exec("BEGIN");
   reader.query("select usn from col").get();
-  // Waits the busy timeout, then refuses: the file is not whole without its WAL.
+  // Refused: the file is not whole without its WAL.
   expect(() => col.close()).toThrow();
   expect(col.isOpen).toBe(true);
   expect(existsSync(`${col.paths.collection}-wal`)).toBe(true);
