@@ -174,7 +174,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     name: "ANKISYNCD_COLLECTION_WAL",
     default: "1",
-    doc: "`1`: a collection is in WAL mode while a worker has it open (fewer syncs to disk per commit; back to a rollback journal when closed; never on a network filesystem). Meanwhile Anki's library cannot open it: `0` if a web app must open collections between syncs (see docs/deployment.md).",
+    doc: "`1`: a collection is in WAL mode while a worker has it open (fewer syncs to disk per commit; back to a rollback journal when closed; never on a network filesystem). Meanwhile (a sync, and 3 s after the user's last request) Anki's library cannot open it: `0` if a web app must get in even then (see docs/deployment.md).",
   },
   {
     name: "ANKISYNCD_MIN_FREE_MEGS",

@@ -23,6 +23,14 @@ import { DownloadCommits } from "./downloadCommits.ts";
 import type { EncodedReply, Job, JobResult, WorkerSettings } from "./jobs.ts";
 import { UserState } from "./userState.ts";
 
+/**
+ * A collection in WAL mode shuts Anki's library out (a web app beside the server) while it is
+ * open, so it goes back to rest this long after the user's last request, unless a sync is in
+ * progress: the steps of a sync and syncs in quick succession keep WAL's cheaper commits, and a
+ * web app waits a few seconds at most after a sync, not until the idle close.
+ */
+export const WAL_REST_MS = 3000;
+
 export class UserHost {
   private readonly users = new Map<string, UserState>();
   private readonly downloads = new DownloadCommits();
@@ -32,7 +40,11 @@ export class UserHost {
   constructor(private readonly settings: WorkerSettings) {
     this.log = createLogger(settings.logLevel, settings.logFormat);
     const everyMs = Math.min(settings.idleCloseSecs, settings.syncSessionTimeoutSecs) * 500;
-    this.sweeper = setInterval(() => this.sweep(), Math.max(everyMs, 250));
+    const sweepMs = Math.max(everyMs, 250);
+    this.sweeper = setInterval(
+      () => this.sweep(),
+      settings.collectionWal ? Math.min(sweepMs, WAL_REST_MS / 2) : sweepMs,
+    );
     this.sweeper.unref?.();
   }
 
@@ -150,11 +162,26 @@ export class UserHost {
         });
         user.abortSession();
       }
-      if (!user.session && idleMs > this.settings.idleCloseSecs * 1000) {
+      if (user.session) continue;
+      if (idleMs > this.settings.idleCloseSecs * 1000) {
         // Media files still owed their syncs are synced first; the user closes a sweep later.
         if (user.media.wantsCheckpoint) this.checkpointMedia(uuid, user);
         else this.closeUser(uuid, user);
+      } else if (idleMs > WAL_REST_MS && user.collection.inWal) {
+        this.restCollection(uuid, user);
       }
+    }
+  }
+
+  /** The collection alone back at rest; the user's media and lock stay until the idle close. */
+  private restCollection(uuid: string, user: UserState): void {
+    try {
+      user.collection.close();
+    } catch (err) {
+      this.log.warn("collection not put back at rest; tried again at the next sweep", {
+        uuid,
+        error: (err as Error).message,
+      });
     }
   }
 

@@ -4,8 +4,8 @@
 What must hold: no request is answered 500; while the web app holds the collection the client
 gets a retryable answer at worst; the web app's changes and the client's both survive, on the
 server and on the devices. Run with collections in WAL mode while open (the default; then the
-web app cannot open a collection until the server closes it, so it retries and the server
-closes idle collections after 2 s) and with ANKISYNCD_COLLECTION_WAL=0 (it can at once).
+web app cannot open a collection until the server puts it back at rest, 3 s after the user's
+last request, so it retries) and with ANKISYNCD_COLLECTION_WAL=0 (it can at once).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def server(request: pytest.FixtureRequest, server_factory, server_kind: str) -> 
     if server_kind == "official" and request.param == "rollback":
         pytest.skip("ours only")
     if request.param == "wal":
-        return server_factory(env={"ANKISYNCD_IDLE_CLOSE_SECS": "2"})
+        return server_factory()
     return server_factory(env={"ANKISYNCD_COLLECTION_WAL": "0"})
 
 
@@ -106,7 +106,7 @@ def test_webapp_writes_between_syncs(server: SyncServer, device) -> None:
     ac.assert_no_pending(a)
     # Again, now while the server may have the file open: with the rollback journal (idle close
     # is a minute away) the web app gets in at once and the change behind the server's handle
-    # must be noticed; in WAL mode it waits until the server closes the idle collection.
+    # must be noticed; in WAL mode it waits until the server puts the collection back at rest.
     webapp_add_note(path, "webapp-2", wait=server.extra_env.get("ANKISYNCD_COLLECTION_WAL") != "0")
     a.add_note(_note(a, "device-2"), a.decks.id("Default"))
     assert ac.sync(a, auth).action == "normal"

@@ -6,12 +6,14 @@ import { afterEach, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { WAL_REST_MS } from "../../src/executor/host.ts";
 import { UserState } from "../../src/executor/userState.ts";
 import { createLogger } from "../../src/log.ts";
 import { openDatabase } from "../../src/platform/sqlite.ts";
 import { UserCollection } from "../../src/storage/collection/userCollection.ts";
 import { userPaths } from "../../src/storage/paths.ts";
 import { sweepDeadTemporaries } from "../../src/storage/startupSweep.ts";
+import { testUserHost } from "../helpers/userHost.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -138,3 +140,24 @@ test("a crash leaves a WAL: recovered by the startup sweep or by the next open",
   col.close();
   expect(headerMode(paths.collection)).toBe("rollback");
 }, 60_000);
+
+test("the worker puts a WAL collection back at rest a few seconds after the last request", async () => {
+  const dir = dataDir();
+  const host = testUserHost(dir);
+  try {
+    await host.handle({ kind: "meta", user: { uuid: "u3" }, req: { v: 11, cv: "anki,25.09" } });
+    const path = userPaths(dir, "u3").collection;
+    expect(headerMode(path)).toBe("wal");
+    host.sweep(Date.now() + WAL_REST_MS / 2);
+    expect(headerMode(path)).toBe("wal");
+    host.sweep(Date.now() + WAL_REST_MS + 1);
+    expect(headerMode(path)).toBe("rollback");
+    expect(existsSync(`${path}-wal`)).toBe(false);
+    // Only the collection: the user stays until the idle close, and the next request reopens it.
+    expect(host.openUsers).toBe(1);
+    await host.handle({ kind: "meta", user: { uuid: "u3" }, req: { v: 11, cv: "anki,25.09" } });
+    expect(headerMode(path)).toBe("wal");
+  } finally {
+    host.shutdown();
+  }
+});

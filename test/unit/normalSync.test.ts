@@ -715,7 +715,7 @@ describe("abandoned sessions", () => {
       await job("applyChunk", { chunk: { revlog: [revlogRow(5, 1)] } });
       host.sweep(Date.now() + 61_000);
       await expect(job("chunk", { _pad: null })).rejects.toMatchObject({ kind: "conflict" });
-      // The worker still has the file open (in WAL mode): read it beside it.
+      // Read through SQLite beside the worker, which may still have the file open in WAL mode.
       const check = openDatabase(userPaths(dataDir, "u2").collection, { readonly: true });
       expect(check.query("select count() as n from revlog").get()).toEqual({ n: 0 });
       check.close();

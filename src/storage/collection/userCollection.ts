@@ -94,6 +94,11 @@ export class UserCollection {
     return this.db !== undefined;
   }
 
+  /** Open in WAL mode, so not at rest. */
+  get inWal(): boolean {
+    return this.wal && this.db !== undefined;
+  }
+
   /**
    * The handle as it is, unchecked and not opened: enough to roll back a transaction on it
    * (a file changed behind us is only noticed between transactions), without the stat and
