@@ -11,10 +11,7 @@ import {
   type Job,
   type JobReplyMessage,
   type JobResult,
-  type PackedMessage,
-  packMessage,
   transferables,
-  unpackMessage,
   type WorkerSettings,
 } from "./jobs.ts";
 import { KeyedMutex } from "./keyedMutex.ts";
@@ -62,8 +59,7 @@ class CollectionWorker {
 
   private spawn(): Worker {
     const worker = spawnWorker(new URL("./worker.ts", import.meta.url));
-    worker.onmessage = (event: MessageEvent<PackedMessage>) =>
-      this.settle(unpackMessage<JobReplyMessage>(event.data));
+    worker.onmessage = (event: MessageEvent<JobReplyMessage>) => this.settle(event.data);
     worker.onerror = (event) => {
       event.preventDefault(); // Deno: otherwise a worker's error ends the whole process
       this.crashed(worker, event.message);
@@ -87,7 +83,7 @@ class CollectionWorker {
       // A normal-sync request's body is handed over, not copied: the main thread is done with it.
       const handed =
         "job" in message && message.job.kind === "normalSync" ? message.job.body : null;
-      worker.postMessage(packMessage({ id, ...message }), transferables(handed));
+      worker.postMessage({ id, ...message }, transferables(handed));
     });
   }
 

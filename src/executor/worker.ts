@@ -2,15 +2,7 @@
 import { useUnicaseExtension } from "../platform/sqlite.ts";
 import { adoptInstanceTag } from "../storage/instance.ts";
 import { UserHost } from "./host.ts";
-import {
-  type JobReplyMessage,
-  type JobRequestMessage,
-  type PackedMessage,
-  packMessage,
-  transferables,
-  unpackMessage,
-  type WorkerSettings,
-} from "./jobs.ts";
+import { type JobRequestMessage, transferables, type WorkerSettings } from "./jobs.ts";
 import { replyTo } from "./replies.ts";
 
 declare const self: Worker;
@@ -18,36 +10,34 @@ declare const self: Worker;
 let host: UserHost | undefined;
 
 self.onmessage = async (
-  event: MessageEvent<{ init: WorkerSettings } | { shutdown: true } | PackedMessage>,
+  event: MessageEvent<
+    { init: WorkerSettings } | JobRequestMessage | { id: number; retire: true } | { shutdown: true }
+  >,
 ) => {
-  const data = event.data;
-  if ("init" in data) {
-    adoptInstanceTag(data.init.instance);
-    useUnicaseExtension(data.init.unicaseExtension);
-    host = new UserHost(data.init);
+  const message = event.data;
+  if ("init" in message) {
+    adoptInstanceTag(message.init.instance);
+    useUnicaseExtension(message.init.unicaseExtension);
+    host = new UserHost(message.init);
     return;
   }
-  if ("shutdown" in data) {
+  if ("shutdown" in message) {
     await host?.checkpointAll();
     host?.shutdown();
-    reply({ id: -1, ok: true, value: null });
+    self.postMessage({ id: -1, ok: true, value: null });
     return;
   }
-  const message = unpackMessage<JobRequestMessage | { id: number; retire: true }>(data);
   if ("retire" in message) {
     // Stops only when no user's files are open (an unfinished sync keeps the thread).
     const idle = !host || host.openUsers === 0;
     if (idle) host?.shutdown();
-    reply({ id: message.id, ok: true, value: idle });
+    self.postMessage({ id: message.id, ok: true, value: idle });
     return;
   }
-  reply(await runJob(message));
+  const reply = await runJob(message);
+  // A reply's bytes (an encoded normal-sync answer) are handed over, not copied.
+  self.postMessage(reply, reply.ok ? transferables(reply.value) : []);
 };
-
-/** A reply's bytes (an encoded normal-sync answer) are handed over, not copied. */
-function reply(message: JobReplyMessage): void {
-  self.postMessage(packMessage(message), message.ok ? transferables(message.value) : []);
-}
 
 function runJob({ id, job }: JobRequestMessage) {
   return replyTo(id, () => {
