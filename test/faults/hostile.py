@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import socket
+import sqlite3
 import threading
 import time
 import zipfile
@@ -154,12 +155,31 @@ def _gzip_bomb() -> bytes:
 
 
 def stored_state(base: Path) -> dict[str, str]:
-    """sha1 of every stored collection, media database and media file (temporaries excluded)."""
+    """sha1 of every stored collection, media database and media file (temporaries excluded).
+
+    A collection counts by its content (an SQL dump): the server keeps it in WAL mode while it
+    has it open and puts it back at rest later, which rewrites the file's header and leaves
+    -wal/-shm files meanwhile without changing a row.
+    """
     out = {}
     for path in sorted((base / "collections").rglob("*")):
-        if path.is_file() and ".tmp-" not in str(path) and path.name != ".lock" and "backups" not in path.parts:
-            out[str(path.relative_to(base))] = hashlib.sha1(path.read_bytes()).hexdigest()
+        if not path.is_file() or ".tmp-" in str(path) or path.name == ".lock" or "backups" in path.parts:
+            continue
+        if path.name.startswith("collection.anki2-"):
+            continue
+        data = collection_dump(path) if path.name == "collection.anki2" else path.read_bytes()
+        out[str(path.relative_to(base))] = hashlib.sha1(data).hexdigest()
     return out
+
+
+def collection_dump(path: Path) -> bytes:
+    """The collection's schema and rows as SQL, read beside the server (read-only)."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        con.create_collation("unicase", lambda a, b: (a.lower() > b.lower()) - (a.lower() < b.lower()))
+        return "\n".join(con.iterdump()).encode()
+    finally:
+        con.close()
 
 
 def open_idle_connections(url: str, n: int) -> list[socket.socket]:
