@@ -44,6 +44,7 @@ ensure_js_packages() {
 
 ensure_native() {
   bash "$ROOT/scripts/build-native.sh"
+  (cd "$ROOT" && bun scripts/bundle-deps.ts)
 }
 
 ensure_venv() {

@@ -3,7 +3,7 @@
  * onError: the typed errors (SyncError, IdentityError, PlacementError; storage faults become SyncErrors) get
  * their status from status.ts.
  */
-import { Elysia } from "elysia";
+import { Elysia } from "../platform/elysia.ts";
 import { asDatabaseError, IdentityError } from "../identity/errors.ts";
 import { PlacementError } from "../placement/errors.ts";
 import { SyncError } from "../sync/errors.ts";

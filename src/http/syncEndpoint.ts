@@ -13,7 +13,7 @@
  *   metrics.
  * Errors are answered by the app's one onError (app.ts), statuses from status.ts.
  */
-import { Elysia } from "elysia";
+import { Elysia } from "../platform/elysia.ts";
 import type { SyncUser } from "../identity/service.ts";
 import { collectSoon } from "../platform/memory.ts";
 import { clientAddress } from "../platform/serve.ts";

@@ -6,7 +6,7 @@
  * error statuses from the app's onError.
  */
 
-import { Elysia } from "elysia";
+import { Elysia } from "../../platform/elysia.ts";
 import { compressStream } from "../../compression.ts";
 import { receiveCollectionUpload } from "../../executor/receiveUpload.ts";
 import type { SyncUser } from "../../identity/service.ts";

@@ -5,7 +5,7 @@
  * (executor/receiveUpload.ts). Also the old `GET /msync/begin?k=&v=` form. Decoding,
  * authentication, the log line and metrics come from the `sync` macro (../syncEndpoint.ts).
  */
-import { Elysia } from "elysia";
+import { Elysia } from "../../platform/elysia.ts";
 import { compressStream } from "../../compression.ts";
 import { receiveMediaUpload } from "../../executor/receiveUpload.ts";
 import type { SyncUser } from "../../identity/service.ts";

@@ -4,7 +4,7 @@
  * wherever it is served; without a port or a token there is no /metrics at all.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { Elysia } from "elysia";
+import { Elysia } from "../../platform/elysia.ts";
 import type { MetricsConfig } from "../../config.ts";
 import type { ServerMetrics } from "../../metrics/serverMetrics.ts";
 import { listen } from "../../platform/serve.ts";
