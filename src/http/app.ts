@@ -3,9 +3,10 @@
  * onError: the typed errors (SyncError, IdentityError, PlacementError; storage faults become SyncErrors) get
  * their status from status.ts.
  */
-import { Elysia } from "../platform/elysia.ts";
+
 import { asDatabaseError, IdentityError } from "../identity/errors.ts";
 import { PlacementError } from "../placement/errors.ts";
+import { Elysia } from "../platform/elysia.ts";
 import { SyncError } from "../sync/errors.ts";
 import { asStorageError } from "../sync/storageErrors.ts";
 import type { AppDeps } from "./deps.ts";

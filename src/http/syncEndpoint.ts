@@ -13,8 +13,9 @@
  *   metrics.
  * Errors are answered by the app's one onError (app.ts), statuses from status.ts.
  */
-import { Elysia } from "../platform/elysia.ts";
+
 import type { SyncUser } from "../identity/service.ts";
+import { Elysia } from "../platform/elysia.ts";
 import { collectSoon } from "../platform/memory.ts";
 import { clientAddress } from "../platform/serve.ts";
 import type { NormalSyncMethod } from "../sync/collection/normalSync.ts";

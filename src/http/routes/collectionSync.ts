@@ -6,10 +6,10 @@
  * error statuses from the app's onError.
  */
 
-import { Elysia } from "../../platform/elysia.ts";
 import { compressStream } from "../../compression.ts";
 import { receiveCollectionUpload } from "../../executor/receiveUpload.ts";
 import type { SyncUser } from "../../identity/service.ts";
+import { Elysia } from "../../platform/elysia.ts";
 import { consumeTempFile } from "../../platform/files.ts";
 import { downloadPlan } from "../../sync/collection/downloadSchema.ts";
 import { NORMAL_SYNC_METHODS, type NormalSyncMethod } from "../../sync/collection/methods.ts";

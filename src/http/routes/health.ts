@@ -4,8 +4,9 @@
  * not writable, free space is under ANKISYNCD_MIN_FREE_MEGS, or the shared PostgreSQL database
  * does not answer, so a full disk or a lost database never looks healthy.
  */
-import { Elysia } from "../../platform/elysia.ts";
+
 import { describeDbError } from "../../identity/errors.ts";
+import { Elysia } from "../../platform/elysia.ts";
 import { readiness } from "../../storage/writable.ts";
 import type { AppDeps } from "../deps.ts";
 

@@ -5,10 +5,11 @@
  * (executor/receiveUpload.ts). Also the old `GET /msync/begin?k=&v=` form. Decoding,
  * authentication, the log line and metrics come from the `sync` macro (../syncEndpoint.ts).
  */
-import { Elysia } from "../../platform/elysia.ts";
+
 import { compressStream } from "../../compression.ts";
 import { receiveMediaUpload } from "../../executor/receiveUpload.ts";
 import type { SyncUser } from "../../identity/service.ts";
+import { Elysia } from "../../platform/elysia.ts";
 import { consumeTempFile } from "../../platform/files.ts";
 import { badRequest } from "../../sync/errors.ts";
 import { MAX_FILES_PER_BATCH } from "../../sync/media/limits.ts";

@@ -4,9 +4,9 @@
  * wherever it is served; without a port or a token there is no /metrics at all.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { Elysia } from "../../platform/elysia.ts";
 import type { MetricsConfig } from "../../config.ts";
 import type { ServerMetrics } from "../../metrics/serverMetrics.ts";
+import { Elysia } from "../../platform/elysia.ts";
 import { listen } from "../../platform/serve.ts";
 
 export function metricsRoutes(metrics: ServerMetrics, token: string | null) {
