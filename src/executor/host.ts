@@ -5,6 +5,7 @@
  */
 import { encodeReply } from "../compression.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { pruneBackups } from "../storage/collection/replace.ts";
 import { ConversionNotLoaded, loadConversion } from "../storage/collection/userCollection.ts";
 import { userPaths } from "../storage/paths.ts";
 import {
@@ -95,8 +96,14 @@ export class UserHost {
     switch (job.kind) {
       case "meta":
         return meta(user, job.req, s);
+      case "rest":
+        // A full upload's body is arriving: its install then finds the file at rest already.
+        if (user.session) return false;
+        user.collection.close();
+        return true;
       case "upload": {
         const outcome = installUpload(user, job.preparedPath, s.backupsKept);
+        this.pruneBackupsSoon(job.user.uuid, user);
         loadUpgradeSoon();
         return outcome;
       }
@@ -148,6 +155,20 @@ export class UserHost {
       this.users.set(uuid, user);
     }
     return user;
+  }
+
+  /** After the upload's answer has gone: the replaced collections past the number kept. */
+  private pruneBackupsSoon(uuid: string, user: UserState): void {
+    setTimeout(() => {
+      try {
+        pruneBackups(user.paths.backups, this.settings.backupsKept);
+      } catch (err) {
+        this.log.warn("old backups not removed; tried again after the next upload", {
+          uuid,
+          error: (err as Error).message,
+        });
+      }
+    }, 0);
   }
 
   /** Closes idle collections and rolls back abandoned syncs. */

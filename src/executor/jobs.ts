@@ -16,6 +16,11 @@ export interface UserRef {
 
 export type Job =
   | { kind: "meta"; user: UserRef; req: MetaRequest }
+  /**
+   * The collection back at rest (closed), unless a normal sync holds it open (false): sent when
+   * a full upload's body starts arriving, so its install does not wait for that after the check.
+   */
+  | { kind: "rest"; user: UserRef }
   /** Swap in a collection already prepared by the `prepareUpload` task (executor/tasks.ts). */
   | { kind: "upload"; user: UserRef; preparedPath: string }
   | { kind: "download"; user: UserRef; plan: DownloadPlan }
@@ -44,6 +49,7 @@ export type Job =
 
 export interface JobResults {
   meta: MetaResponse;
+  rest: boolean;
   upload: UploadOutcome;
   /** `commit`: the token of the stored file's bump, for `commitDownload`. */
   download: DownloadSnapshot & { commit: number };

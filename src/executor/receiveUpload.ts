@@ -57,6 +57,7 @@ export function receiveCollectionUpload(site: UploadSite, upload: Upload): Promi
     unpack: { maxBodyBytes: max, maxBytes: max - 1 },
     tooLarge: (err) => ({ reply: UPLOAD_TOO_LARGE, detail: err.message }),
     task: { kind: "prepareUpload", input: { preparedPath } },
+    ahead: { kind: "rest", user: upload.user },
     taskTemporaries: [preparedPath, ...sqliteLeftovers(preparedPath)],
     install: (prepared) =>
       prepared.ready
@@ -120,6 +121,11 @@ interface UploadPlan<T extends Task, J extends Job> {
   /** A body of at most `maxBytes` is first offered, in memory, to `job`: its null means "not small". */
   inPlace?: { maxBytes: number; job(body: Uint8Array): Job };
   task: T;
+  /**
+   * A job for the user's worker while the body arrives: work the install would otherwise do
+   * after the task, on the request's critical path. Its failure is the install's to meet.
+   */
+  ahead?: Job;
   /** What the task creates (it removes them itself unless its thread dies). */
   taskTemporaries: string[];
   /** The installing job and what it consumes, or the answer when there is nothing to install. */
@@ -137,6 +143,7 @@ async function receive<T extends Task, J extends Job>(
   checkTemporarySpace(userDir, limits.maxTempBytes);
   // Its thread starts while the body arrives, rather than after it.
   if (plan.unpack) executor.warmTasks(plan.task.kind);
+  if (plan.ahead) executor.run(plan.ahead).catch(() => undefined);
   let prepared: TaskResult<T>;
   // A small body kept in memory leaves nothing at incomingPath to remove.
   let incomingWritten = true;

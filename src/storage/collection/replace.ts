@@ -35,15 +35,27 @@ export async function fsyncPathAsync(path: string): Promise<void> {
   }
 }
 
+export interface ReplaceOptions {
+  /** Backups kept in `backupDir`; 0: none made. */
+  keep: number;
+  /** `incoming` is on disk already (its writer synced it): not synced again. */
+  synced?: boolean;
+  /**
+   * Older backups past `keep` are left for the caller to prune (`pruneBackups`) once it has
+   * answered: removing a replaced collection is no part of the swap's durability.
+   */
+  pruneLater?: boolean;
+  now?: Date;
+}
+
 /** Moves `incoming` over `target`; the old file stays reachable in `backupDir` (hard link). */
 export function replaceWithBackup(
   incoming: string,
   target: string,
   backupDir: string,
-  keep: number,
-  now = new Date(),
+  { keep, synced = false, pruneLater = false, now = new Date() }: ReplaceOptions,
 ): string | null {
-  fsyncPath(incoming);
+  if (!synced) fsyncPath(incoming);
   let backup: string | null = null;
   if (keep > 0 && existsSync(target)) {
     mkdirSync(backupDir, { recursive: true });
@@ -54,7 +66,7 @@ export function replaceWithBackup(
   }
   renameSync(incoming, target);
   fsyncPath(dirname(target));
-  pruneBackups(backupDir, keep);
+  if (!pruneLater) pruneBackups(backupDir, keep);
   return backup;
 }
 

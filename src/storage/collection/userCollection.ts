@@ -165,7 +165,9 @@ export class UserCollection {
     try {
       copyFileSync(this.paths.collection, temp);
       convertInPlace(temp);
-      replaceWithBackup(temp, this.paths.collection, this.paths.backups, CONVERSION_BACKUPS);
+      replaceWithBackup(temp, this.paths.collection, this.paths.backups, {
+        keep: CONVERSION_BACKUPS,
+      });
     } finally {
       for (const leftover of [temp, `${temp}-journal`]) rmSync(leftover, { force: true });
       db.exec("ROLLBACK");

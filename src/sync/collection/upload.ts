@@ -36,6 +36,10 @@ export interface UploadOutcome {
   detail: string;
 }
 
+/**
+ * The prepared file is on disk already (`prepareUpload` synced it). Backups past `backupsKept`
+ * are left for the caller to prune once the client has its answer (`pruneBackups`).
+ */
 export function installUpload(
   user: SyncState,
   preparedPath: string,
@@ -44,12 +48,11 @@ export function installUpload(
   try {
     user.abortSession();
     user.collection.close();
-    const backup = replaceWithBackup(
-      preparedPath,
-      user.paths.collection,
-      user.paths.backups,
-      backupsKept,
-    );
+    const backup = replaceWithBackup(preparedPath, user.paths.collection, user.paths.backups, {
+      keep: backupsKept,
+      synced: true,
+      pruneLater: true,
+    });
     return { reply: UPLOAD_OK, detail: `stored; previous kept as ${backup ?? "(none)"}` };
   } finally {
     rmSync(preparedPath, { force: true });
