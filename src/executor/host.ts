@@ -97,7 +97,7 @@ export class UserHost {
       case "meta":
         return meta(user, job.req, s);
       case "rest":
-        // A full upload's body is arriving: its install then finds the file at rest already.
+        // A full upload is being checked: its install then finds the file at rest already.
         if (user.session) return false;
         user.collection.close();
         return true;

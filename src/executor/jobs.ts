@@ -17,8 +17,8 @@ export interface UserRef {
 export type Job =
   | { kind: "meta"; user: UserRef; req: MetaRequest }
   /**
-   * The collection back at rest (closed), unless a normal sync holds it open (false): sent when
-   * a full upload's body starts arriving, so its install does not wait for that after the check.
+   * The collection back at rest (closed), unless a normal sync holds it open (false): sent while
+   * a full upload is checked, so its install does not wait for that after the check.
    */
   | { kind: "rest"; user: UserRef }
   /** Swap in a collection already prepared by the `prepareUpload` task (executor/tasks.ts). */

@@ -122,8 +122,9 @@ interface UploadPlan<T extends Task, J extends Job> {
   inPlace?: { maxBytes: number; job(body: Uint8Array): Job };
   task: T;
   /**
-   * A job for the user's worker while the body arrives: work the install would otherwise do
-   * after the task, on the request's critical path. Its failure is the install's to meet.
+   * A job for the user's worker while the task runs: work the install would otherwise do after
+   * the task, on the request's critical path. Sent once the body is in (a body that fails
+   * leaves everything as it was). Its failure is the install's to meet.
    */
   ahead?: Job;
   /** What the task creates (it removes them itself unless its thread dies). */
@@ -143,7 +144,6 @@ async function receive<T extends Task, J extends Job>(
   checkTemporarySpace(userDir, limits.maxTempBytes);
   // Its thread starts while the body arrives, rather than after it.
   if (plan.unpack) executor.warmTasks(plan.task.kind);
-  if (plan.ahead) executor.run(plan.ahead).catch(() => undefined);
   let prepared: TaskResult<T>;
   // A small body kept in memory leaves nothing at incomingPath to remove.
   let incomingWritten = true;
@@ -168,6 +168,7 @@ async function receive<T extends Task, J extends Job>(
     // The body's chunks (megabytes) are garbage now; without this they would stay until the
     // heap grows by a share of its size, i.e. for the next few large batches too.
     collectSoon();
+    if (plan.ahead) executor.run(plan.ahead).catch(() => undefined);
     prepared = await executor.runTask(plan.task);
   } catch (err) {
     // The task removes what it made; this covers a task thread that died first.
