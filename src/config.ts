@@ -34,6 +34,8 @@ export interface Config {
   logLevel: LogLevel;
   logFormat: LogFormat;
   workers: number;
+  /** Nice value of task threads (Linux); 0: they run at the server's own priority. */
+  taskNice: number;
   idleCloseSecs: number;
   backupsKept: number;
   syncSessionTimeoutSecs: number;
@@ -150,6 +152,11 @@ export const SETTINGS: readonly SettingSpec[] = [
     name: "ANKISYNCD_WORKERS",
     default: "2",
     doc: "Worker threads doing collection work; each user is pinned to one. Uploaded collections and large media batches are checked on task threads (at most this many, and at least 2, at once). Threads start when needed and stop when idle: a collection thread after `ANKISYNCD_IDLE_CLOSE_SECS`, a task thread after 1 s.",
+  },
+  {
+    name: "ANKISYNCD_TASK_NICE",
+    default: "10",
+    doc: "Nice value (1-19) of the task threads on Linux, so a large upload's check and conversion yield the CPU to other users' syncs; `0`: they run at the server's own priority.",
   },
   {
     name: "ANKISYNCD_IDLE_CLOSE_SECS",
@@ -347,6 +354,7 @@ export function loadConfig(env: Env = process.env): Config {
       problems,
     ),
     workers: int("ANKISYNCD_WORKERS", 1),
+    taskNice: int("ANKISYNCD_TASK_NICE", 0, 19),
     idleCloseSecs: int("ANKISYNCD_IDLE_CLOSE_SECS", 1),
     backupsKept: int("ANKISYNCD_BACKUPS", 0),
     syncSessionTimeoutSecs: int("ANKISYNCD_SYNC_SESSION_TIMEOUT_SECS", 1),

@@ -94,6 +94,7 @@ export function workerSettings(config: Config): WorkerSettings {
     syncSessionTimeoutSecs: config.syncSessionTimeoutSecs,
     networkFs: config.networkFs,
     collectionWal: config.collectionWal,
+    taskNice: config.taskNice,
     logLevel: config.logLevel,
     logFormat: config.logFormat,
     instance: instanceTag(),

@@ -38,6 +38,7 @@ const host = new UserHost({
   syncSessionTimeoutSecs: 3600,
   networkFs: false,
   collectionWal: process.env.COLLECTION_WAL !== "0",
+  taskNice: 0,
   logLevel: "warn",
   logFormat: "text",
   instance: "micro",

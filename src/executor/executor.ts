@@ -158,7 +158,7 @@ export class WorkerPoolExecutor implements CollectionExecutor {
       { length: Math.max(1, size) },
       () => new CollectionWorker(settings, idleMs),
     );
-    this.tasks = new TaskPool(Math.max(2, size), Math.min(idleMs, TASK_IDLE_MS));
+    this.tasks = new TaskPool(Math.max(2, size), Math.min(idleMs, TASK_IDLE_MS), settings.taskNice);
     this.sweeper = setInterval(
       () => {
         for (const worker of this.workers) worker.retireIfIdle();

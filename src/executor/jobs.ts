@@ -86,6 +86,8 @@ export interface WorkerSettings {
   networkFs: "auto" | boolean;
   /** ANKISYNCD_COLLECTION_WAL: collections in WAL mode while open (not on a network filesystem). */
   collectionWal: boolean;
+  /** ANKISYNCD_TASK_NICE: the task threads' nice value (0: not lowered). */
+  taskNice: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
   /** The process's tag for temporary names (storage/instance.ts); threads share it. */

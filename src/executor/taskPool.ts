@@ -24,9 +24,16 @@ export class TaskPool {
   private started = 0;
   private readonly sweeper: ReturnType<typeof setInterval>;
 
+  /**
+   * `nice`: the threads' nice value (ANKISYNCD_TASK_NICE, 0: not lowered). Only the task's own
+   * thread is lowered and it holds no lock another user waits for (its files are its own
+   * temporaries; the installing job runs on the user's collection worker at normal priority), so
+   * a starved task delays only the upload it prepares, and the task slots it holds.
+   */
   constructor(
     private readonly max: number,
     private readonly idleMs: number,
+    private readonly nice = 0,
   ) {
     this.sweeper = setInterval(() => this.stopIdle(), Math.max(250, Math.min(idleMs, 30_000)));
     this.sweeper.unref?.();
@@ -41,7 +48,7 @@ export class TaskPool {
     const worker = await this.acquire();
     let reply: JobReplyMessage;
     try {
-      reply = await send(worker, task);
+      reply = await send(worker, task, this.nice);
     } catch (err) {
       this.release(worker, false);
       throw err;
@@ -66,7 +73,7 @@ export class TaskPool {
       ready = { worker: spawn(), since: now };
       this.idle.push(ready);
     }
-    ready.worker.postMessage({ preload: kind });
+    ready.worker.postMessage({ preload: kind, nice: this.nice });
   }
 
   private async acquire(): Promise<Worker> {
@@ -110,7 +117,7 @@ function spawn(): Worker {
 }
 
 /** The task's reply; rejects only when the worker itself failed. */
-function send(worker: Worker, task: Task): Promise<JobReplyMessage> {
+function send(worker: Worker, task: Task, nice: number): Promise<JobReplyMessage> {
   return new Promise<JobReplyMessage>((resolve, reject) => {
     worker.onmessage = (event: MessageEvent<JobReplyMessage>) => resolve(event.data);
     worker.onerror = (event) => {
@@ -120,6 +127,7 @@ function send(worker: Worker, task: Task): Promise<JobReplyMessage> {
     worker.postMessage({
       id: 0,
       task,
+      nice,
       instance: instanceTag(),
       unicaseExtension: unicaseExtensionPath(),
     });

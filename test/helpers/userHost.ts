@@ -12,6 +12,7 @@ export function testUserHost(dataDir: string, settings: Partial<WorkerSettings> 
     syncSessionTimeoutSecs: 3600,
     networkFs: false,
     collectionWal: true,
+    taskNice: 0,
     logLevel: "error",
     logFormat: "text",
     instance: "1x1",

@@ -16,8 +16,10 @@ import { consumeTempFile, StreamTooLarge, writeStreamToFile } from "../../src/pl
 import { hashPassword, verifyArgon2 } from "../../src/platform/password.ts";
 import { clientAddress, listen } from "../../src/platform/serve.ts";
 import { openDatabase } from "../../src/platform/sqlite.ts";
+import { lowerThreadPriority } from "../../src/platform/threadPriority.ts";
 import { spawnWorker } from "../../src/platform/workers.ts";
 import { zstdCompress, zstdCompressStream, zstdDecompressStream } from "../../src/platform/zstd.ts";
+import { threadNice } from "./fixtures/threadNice.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "platform-contract-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -347,6 +349,23 @@ describe("workers", () => {
     });
     worker.terminate();
     assert.match(message, /worker failed on purpose/);
+  });
+
+  test("a thread lowers its own priority only, or leaves it (runtime without per-thread nice)", async () => {
+    const before = threadNice(readFileSync);
+    const worker = spawnWorker(new URL("./fixtures/niceWorker.ts", import.meta.url));
+    const reply = await new Promise<{ applied: boolean; nice: number | null }>((resolve) => {
+      worker.onmessage = (event) => resolve(event.data);
+      worker.postMessage(7);
+    });
+    worker.terminate();
+    // The thread that spawned the worker keeps its priority either way.
+    assert.equal(threadNice(readFileSync), before);
+    // Bun on Linux is the case the server relies on (task threads, ANKISYNCD_TASK_NICE).
+    if ("Bun" in globalThis && process.platform === "linux") assert.ok(reply.applied);
+    if (reply.applied) assert.equal(reply.nice, 7);
+    else assert.equal(reply.nice, before);
+    assert.equal(lowerThreadPriority(0), false);
   });
 });
 

@@ -1,0 +1,7 @@
+/**
+ * Thread priority on Deno: not applied. Its node:os `setPriority` is not known to act on the
+ * calling thread alone, and lowering the whole process would slow every request.
+ */
+export function lowerThreadPriority(_nice: number): boolean {
+  return false;
+}
