@@ -28,6 +28,7 @@ import { PlacedExecutor } from "./placement/placedExecutor.ts";
 import { releaseHashingMemory } from "./platform/password.ts";
 import { type Listener, listen } from "./platform/serve.ts";
 import { checkUnicaseExtension, useUnicaseExtension } from "./platform/sqlite.ts";
+import { startSharedThreads } from "./platform/threadPriority.ts";
 import { InstanceLease, instanceAlive, instanceTag } from "./storage/instance.ts";
 import { isNetworkFs } from "./storage/networkFs.ts";
 import { sweepDeadTemporaries } from "./storage/startupSweep.ts";
@@ -129,6 +130,9 @@ export async function startServer(
   );
   adoptPythonServerMedia(config.dataDir, log);
   const stopPruning = startPruning(services.sessions, services.knownLogins, log);
+  // Before any task thread lowers its priority (ANKISYNCD_TASK_NICE), which threads it started
+  // would inherit.
+  if (config.taskNice > 0) await startSharedThreads();
   const baseExecutor: CollectionExecutor = new WorkerPoolExecutor(
     workerSettings(config),
     config.workers,

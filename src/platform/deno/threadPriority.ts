@@ -5,3 +5,6 @@
 export function lowerThreadPriority(_nice: number): boolean {
   return false;
 }
+
+/** Nothing to do: no thread is lowered (above). */
+export async function startSharedThreads(): Promise<void> {}
