@@ -16,7 +16,7 @@ import { consumeTempFile, StreamTooLarge, writeStreamToFile } from "../../src/pl
 import { hashPassword, verifyArgon2 } from "../../src/platform/password.ts";
 import { clientAddress, listen } from "../../src/platform/serve.ts";
 import { openDatabase } from "../../src/platform/sqlite.ts";
-import { lowerThreadPriority } from "../../src/platform/threadPriority.ts";
+import { lowerThreadPriority, startSharedThreads } from "../../src/platform/threadPriority.ts";
 import { spawnWorker } from "../../src/platform/workers.ts";
 import { zstdCompress, zstdCompressStream, zstdDecompressStream } from "../../src/platform/zstd.ts";
 import { threadNice } from "./fixtures/threadNice.ts";
@@ -352,6 +352,7 @@ describe("workers", () => {
   });
 
   test("a thread lowers its own priority only, or leaves it (runtime without per-thread nice)", async () => {
+    await startSharedThreads();
     const before = threadNice(readFileSync);
     const worker = spawnWorker(new URL("./fixtures/niceWorker.ts", import.meta.url));
     const reply = await new Promise<{ applied: boolean; nice: number | null }>((resolve) => {
