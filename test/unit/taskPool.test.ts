@@ -4,7 +4,7 @@
  * the pool is full.
  */
 import { afterEach, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TaskPool } from "../../src/executor/taskPool.ts";
@@ -17,8 +17,8 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-function pool(max: number): TaskPool {
-  const p = new TaskPool(max, 60_000);
+function pool(max: number, nice = 0): TaskPool {
+  const p = new TaskPool(max, 60_000, nice);
   pools.push(p);
   return p;
 }
@@ -52,3 +52,30 @@ test("warming a full pool starts nothing, and its tasks still run", async () => 
   expect(tasks.size).toBe(1);
   expect(((await tasks.run(notACollection())) as PreparedUpload).ready).toBe(false);
 });
+
+/** Nice values of this process's threads (Linux), by thread id. */
+function threadNices(): Map<string, number> {
+  const nices = new Map<string, number>();
+  for (const tid of readdirSync("/proc/self/task")) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+      nices.set(tid, Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]));
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return nices;
+}
+
+test.if(process.platform === "linux")(
+  "the pool's nice value lowers its task threads, not the thread that runs the pool",
+  async () => {
+    const before = threadNices();
+    const tasks = pool(1, 6);
+    expect(((await tasks.run(notACollection())) as PreparedUpload).ready).toBe(false);
+    const after = threadNices();
+    const lowered = [...after].filter(([tid, nice]) => nice === 6 && !before.has(tid));
+    expect(lowered.length).toBeGreaterThanOrEqual(1);
+    expect(after.get(String(process.pid))).toBe(before.get(String(process.pid)));
+  },
+);
