@@ -66,6 +66,8 @@ export class UserHost {
     try {
       // A download's copy already carries this bump: nothing may see the file before it.
       this.downloads.applyFor(job.user.uuid, (now) => bumpStoredUsn(user, now));
+      // What the user's last media batch left for after its answer comes first.
+      if (user.media.settling) await user.media.settled();
       if (startsWithOpen(job)) await user.collection.prepare();
       return (await this.dispatchConverting(user, job)) as JobResult<J>;
     } catch (err) {
@@ -187,7 +189,7 @@ export class UserHost {
       if (idleMs > this.settings.idleCloseSecs * 1000) {
         // Media files still owed their syncs are synced first; the user closes a sweep later.
         if (user.media.wantsCheckpoint) this.checkpointMedia(uuid, user);
-        else this.closeUser(uuid, user);
+        else if (!user.media.settling) this.closeUser(uuid, user);
       } else if (idleMs > WAL_REST_MS && user.collection.inWal) {
         this.restCollection(uuid, user);
       }
@@ -214,7 +216,8 @@ export class UserHost {
   private checkpointMedia(uuid: string, user: UserState): void {
     user.busy++;
     user.media
-      .checkpoint()
+      .settled()
+      .then(() => user.media.checkpoint())
       .catch((err: unknown) => {
         this.log.warn("media journal not emptied; it is replayed when the user is next opened", {
           uuid,
@@ -231,10 +234,10 @@ export class UserHost {
    * to replay. The stop waits only so long for it (executor.ts); a journal left is replayed.
    */
   async checkpointAll(): Promise<void> {
+    const users = [...this.users.values()];
+    await Promise.all(users.map((user) => user.media.settled()));
     await Promise.allSettled(
-      [...this.users.values()]
-        .filter((user) => user.media.wantsCheckpoint)
-        .map((user) => user.media.checkpoint()),
+      users.filter((user) => user.media.wantsCheckpoint).map((user) => user.media.checkpoint()),
     );
   }
 

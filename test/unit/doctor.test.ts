@@ -291,6 +291,7 @@ describe("admin doctor", () => {
       maxUncompressedBytes: 1e9,
     });
     expect(result).toEqual([1, 1]);
+    await store.settled();
     store.close(); // as a crash would leave it: the journal not emptied
     rmSync(join(userFile(data, "media"), "a.jpg")); // and the file never synced
     const check = await doctor(data);

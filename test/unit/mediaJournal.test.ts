@@ -65,6 +65,8 @@ const bytes = (text: string) => new TextEncoder().encode(text);
 async function put(items: UploadItem[]) {
   const result = await uploadSmallChanges(store, uploadZip(items), "none", LIMITS);
   if (!result) throw new Error("not taken in place");
+  // Its files are placed after the answer; the next use of the store waits for that.
+  await store.settled();
   return result;
 }
 
@@ -238,16 +240,39 @@ describe("crash points of a small batch", () => {
     expect(journalSize()).toBe(0);
   });
 
-  test("a file that fails to reach its place after the commit is put there before the next use", async () => {
+  test("a file that fails to reach its place after the answer is put there before the next use", async () => {
     await put([["a.jpg", "aaa"]]);
-    // A directory in the way makes the rename fail.
+    // A directory in the way makes the placing fail; the batch was durable when answered.
     mkdirSync(file("blocked.jpg"));
-    await expect(put([["blocked.jpg", "content"]])).rejects.toThrow();
+    expect(await put([["blocked.jpg", "content"]])).toEqual([1, 2]);
     rmSync(file("blocked.jpg"), { recursive: true });
     expect(existsSync(file("blocked.jpg"))).toBe(false);
     // The next use of the store replays the journal first.
     expect(store.db().liveEntry("blocked.jpg")).not.toBeNull();
     expect(content("blocked.jpg")).toBe("content");
+    expect(journalSize()).toBe(0);
+    expect(readdirSync(paths().dir).filter((n) => n.includes(".tmp-"))).toEqual([]);
+  });
+
+  test("answered, then the process stopped before the files were placed: replay places them", async () => {
+    await put([["a.jpg", "aaa"]]);
+    const result = await uploadSmallChanges(
+      store,
+      uploadZip([
+        ["a.jpg", "changed"],
+        ["b.jpg", "bbb"],
+      ]),
+      "none",
+      LIMITS,
+    );
+    expect(result).toEqual([2, 3]);
+    // The answer goes out before the files are placed.
+    expect(store.settling).toBe(true);
+    restart();
+    // The journal is replayed before anything reads the store.
+    expect(store.db().meta().lastUsn).toBe(3);
+    expect(content("a.jpg")).toBe("changed");
+    expect(content("b.jpg")).toBe("bbb");
     expect(journalSize()).toBe(0);
     expect(readdirSync(paths().dir).filter((n) => n.includes(".tmp-"))).toEqual([]);
   });
@@ -544,6 +569,23 @@ describe("the worker", () => {
         host.sweep(later);
       }
       expect(host.openUsers).toBe(0);
+      expect(content("a.jpg")).toBe("aaa");
+    } finally {
+      host.shutdown();
+    }
+  });
+
+  test("the user's next job waits for the files of the batch answered before it", async () => {
+    store.close();
+    const host = testUserHost(dataDir);
+    try {
+      await uploadOneFile(host);
+      const outcome = await host.handle({
+        kind: "media",
+        user: { uuid: "user-1" },
+        op: { method: "downloadFiles", files: ["a.jpg"], compress: false },
+      });
+      expect("bytes" in outcome).toBe(true);
       expect(content("a.jpg")).toBe("aaa");
     } finally {
       host.shutdown();

@@ -68,7 +68,10 @@ async function upload(
     const small = await uploadSmallChanges(store, body, compression, limits).finally(() =>
       rmSync(incomingPath, { force: true }),
     );
-    if (small) return small;
+    if (small) {
+      await store.settled();
+      return small;
+    }
     writeFileSync(incomingPath, body);
   }
   return uploadChanges(store, { incomingPath, compression }, limits);

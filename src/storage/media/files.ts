@@ -3,7 +3,7 @@
  * media folder, so anything that could leave that folder or alias another file is refused
  * before it gets near the filesystem.
  */
-import { renameSync, rmSync } from "node:fs";
+import { closeSync, constants, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 
 /** Anki's server limit on uploaded names (UTF-8 bytes). */
@@ -53,4 +53,25 @@ export function installFile(staged: string, target: string): void {
 /** Deletes a media file; one already gone is fine. */
 export function removeMediaFile(path: string): void {
   rmSync(path, { force: true });
+}
+
+/**
+ * Creates the file `path` holding `bytes` (unsynced), in three calls and no rename; false, with
+ * nothing written, when something is there already (never followed, if it is a link).
+ */
+export function createNewFile(path: string, bytes: Uint8Array): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw err;
+  }
+  try {
+    let done = 0;
+    while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
 }

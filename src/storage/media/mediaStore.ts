@@ -21,6 +21,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
+import { setImmediate } from "node:timers";
 import { promisify } from "node:util";
 import { fsyncPath, fsyncPathAsync } from "../collection/replace.ts";
 import { resolveNetworkFs } from "../networkFs.ts";
@@ -57,6 +58,8 @@ export class MediaStore {
   private checkpointFailed = false;
   /** Batches journaled whose commit has not settled yet: a checkpoint must not empty the journal under them. */
   private pending = 0;
+  /** Work a batch left for after its answer (its files put in place); the next use waits for it. */
+  private tail: Promise<void> | null = null;
 
   constructor(
     readonly paths: UserPaths,
@@ -169,6 +172,38 @@ export class MediaStore {
   /** Committed files did not all reach their place: the journal puts them there before the next use. */
   needsReplay(): void {
     this.replayNeeded = true;
+  }
+
+  /**
+   * Runs `work` (what a journaled, committed batch still owes: its files put in place) once the
+   * current job has answered, so the client's next batch is on its way meanwhile. Everything
+   * that uses the store next waits for it (`settled`). Skipped if the store is closed first,
+   * and any failure has the journal put the batch in place before the next use: the batch is
+   * durable in the journal already.
+   */
+  afterAnswer(work: () => Promise<void> | void): void {
+    const db = this.mediaDb;
+    const previous = this.tail ?? Promise.resolve();
+    const tail: Promise<void> = previous
+      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      .then(() => (this.mediaDb === db && db !== undefined ? work() : undefined))
+      .catch(() => {
+        if (this.mediaDb === db) this.replayNeeded = true;
+      })
+      .finally(() => {
+        if (this.tail === tail) this.tail = null;
+      });
+    this.tail = tail;
+  }
+
+  /** Resolves once the work left by earlier batches (`afterAnswer`) is done; never rejects. */
+  settled(): Promise<void> {
+    return this.tail ?? Promise.resolve();
+  }
+
+  /** Whether work left by a batch is still to run. */
+  get settling(): boolean {
+    return this.tail !== null;
   }
 
   /**

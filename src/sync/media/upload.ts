@@ -9,8 +9,17 @@
  */
 
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fdatasync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
-import { rm, writeFile } from "node:fs/promises";
+import {
+  closeSync,
+  existsSync,
+  fdatasync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import {
@@ -24,6 +33,7 @@ import { fileStream, StreamTooLarge, writeStreamToFile } from "../../platform/fi
 import { fsyncPathAsync } from "../../storage/collection/replace.ts";
 import { storageFault } from "../../storage/ioErrors.ts";
 import {
+  createNewFile,
   installFile,
   mediaFilePath,
   removeMediaFile,
@@ -31,11 +41,7 @@ import {
 } from "../../storage/media/files.ts";
 import type { JournalRows } from "../../storage/media/journal.ts";
 import type { MediaDb, MediaEntry, MediaMeta } from "../../storage/media/mediaDb.ts";
-import {
-  JOURNAL_CHECKPOINT_BYTES,
-  type JournalMark,
-  type MediaStore,
-} from "../../storage/media/mediaStore.ts";
+import { JOURNAL_CHECKPOINT_BYTES, type MediaStore } from "../../storage/media/mediaStore.ts";
 import { badRequest } from "../errors.ts";
 import {
   IN_PLACE_MAX_BYTES,
@@ -445,6 +451,7 @@ async function applyStaged(
   changes: UploadedChange<StagedFile>[],
   mtime: number,
 ): Promise<MediaUploadResult> {
+  await store.settled();
   const db = store.db();
   const prevUsn = db.meta().lastUsn;
   const plan = planChanges(db, store.folder, changes, mtime);
@@ -467,62 +474,48 @@ async function applyStaged(
 }
 
 /**
- * A small batch: its files are written unsynced beside the folder, then appended to the
- * journal with its rows and one sync, then the commit (itself unsynced); only then are they
- * renamed into place (a new content never sits under the old checksum). A failure before the
- * commit leaves the store as it was (the batch's records are taken back, and would be ignored
- * on replay anyway); one after it has the journal put the files in place before the store is
- * next used. The files' and media.db's syncs are owed until the store's next checkpoint.
+ * A small batch: its files and rows are appended to the journal with one sync, then the commit
+ * (itself unsynced), then the answer. A failure up to the commit leaves the store as it was
+ * (the batch's records are taken back, and would be ignored on replay anyway). The files are
+ * put in place after the answer, while the client sends its next batch, and before the store
+ * is next used (MediaStore.afterAnswer); a failure or a crash meanwhile has the journal put
+ * them there. The files' and media.db's syncs are owed until the store's next checkpoint.
  */
 async function applyJournaled(
   store: MediaStore,
   changes: UploadedChange<FileInMemory>[],
   mtime: number,
 ): Promise<MediaUploadResult> {
+  await store.settled();
   const db = store.db();
   const prevUsn = db.meta().lastUsn;
   const plan = planChanges(db, store.folder, changes, mtime);
   const rows = journalRows(plan, prevUsn);
-  const temps = new Map<string, string>();
-  let mark: JournalMark | undefined;
-  try {
-    const writes: Promise<unknown>[] = [];
-    for (const [name, file] of plan.toInstall) {
-      const temp = store.tempPath(".put");
-      temps.set(name, temp);
-      writes.push(writeFile(temp, file.bytes, { flag: "wx" }));
+  if (plan.toInstall.size > 0 || rows) {
+    const files = [...plan.toInstall.values()].map((f) => ({
+      name: f.name,
+      sha1: f.sha1,
+      bytes: f.bytes,
+    }));
+    const mark = await store.journalBatch(files, rows);
+    try {
+      commit(db, plan);
+    } catch (err) {
+      store.batchFailed(mark);
+      throw err;
     }
-    // The files are created while the journal syncs: on a busy disk both wait for the
-    // filesystem's journal, and waiting once for both costs less than one after the other.
-    if (plan.toInstall.size > 0 || rows) {
-      const files = [...plan.toInstall.values()].map((f) => ({
-        name: f.name,
-        sha1: f.sha1,
-        bytes: f.bytes,
-      }));
-      writes.push(
-        store.journalBatch(files, rows).then((m) => {
-          mark = m;
-        }),
-      );
-    }
-    // Every one settled before going on: nothing of this batch may still run under the next.
-    const failed = (await Promise.allSettled(writes)).find((r) => r.status === "rejected");
-    if (failed) throw failed.reason;
-    commit(db, plan);
-  } catch (err) {
-    for (const temp of temps.values()) rmSync(temp, { force: true });
-    if (mark) store.batchFailed(mark);
-    throw err;
+    store.batchCommitted();
   }
-  if (mark) store.batchCommitted();
+  if (plan.toInstall.size > 0 || plan.toRemove.size > 0)
+    store.afterAnswer(() => placeJournaled(store, plan));
+  return [changes.length, plan.meta.lastUsn];
+}
+
+/** The rest of a committed small batch: its files in place, deleted ones removed. */
+async function placeJournaled(store: MediaStore, plan: ChangePlan<FileInMemory>): Promise<void> {
   try {
-    for (const [name, temp] of temps) {
-      installFile(temp, mediaFilePath(store.folder, name));
-      temps.delete(name);
-    }
+    for (const [name, file] of plan.toInstall) placeFile(store, name, file.bytes);
   } catch (err) {
-    for (const temp of temps.values()) rmSync(temp, { force: true });
     store.needsReplay();
     throw err;
   }
@@ -532,7 +525,23 @@ async function applyJournaled(
     // The batch is durable already; a checkpoint that fails leaves the journal to be replayed.
     await store.checkpoint().catch(() => false);
   }
-  return [changes.length, plan.meta.lastUsn];
+}
+
+/**
+ * A new name is created in place; an existing file (a changed one, or one a crash left
+ * unlisted) is replaced whole by a rename, so it is never seen half written.
+ */
+function placeFile(store: MediaStore, name: string, bytes: Uint8Array): void {
+  const target = mediaFilePath(store.folder, name);
+  if (createNewFile(target, bytes)) return;
+  const temp = store.tempPath(".put");
+  try {
+    writeFileSync(temp, bytes, { flag: "wx" });
+    installFile(temp, target);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw err;
+  }
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
