@@ -4,7 +4,7 @@
  * transaction records the changes. Any problem with the zip or a name is a 400 and leaves the
  * store as it was. Two ways to make a batch durable (docs/media.md#durability): a small batch is
  * read into memory and its files written once to the user's media journal, with one sync, before
- * the commit, then put in place unsynced; a large one is staged (written and synced beside the
+ * the commit, then put in place unsynced once it is answered; a large one is staged (written and synced beside the
  * media folder, on a task worker) and renamed into place before the commit.
  */
 
