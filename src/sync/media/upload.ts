@@ -488,8 +488,10 @@ async function applyJournaled(
 ): Promise<MediaUploadResult> {
   await store.settled();
   const db = store.db();
-  const prevUsn = db.meta().lastUsn;
-  const plan = planChanges(db, store.folder, changes, mtime);
+  const { prevUsn, plan } = db.reading(() => ({
+    prevUsn: db.meta().lastUsn,
+    plan: planChanges(db, store.folder, changes, mtime),
+  }));
   const rows = journalRows(plan, prevUsn);
   if (plan.toInstall.size > 0 || rows) {
     const files = [...plan.toInstall.values()].map((f) => ({
