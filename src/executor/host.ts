@@ -21,7 +21,7 @@ import { runMediaOp } from "../sync/media/ops.ts";
 import { rawBodyText } from "../sync/requestBody.ts";
 import { asStorageError } from "../sync/storageErrors.ts";
 import { DownloadCommits } from "./downloadCommits.ts";
-import type { EncodedReply, Job, JobResult, WorkerSettings } from "./jobs.ts";
+import type { EncodedReply, Job, JobResult, ReplyEncoding, WorkerSettings } from "./jobs.ts";
 import { UserState } from "./userState.ts";
 
 /**
@@ -31,6 +31,11 @@ import { UserState } from "./userState.ts";
  * web app waits a few seconds at most after a sync, not until the idle close.
  */
 export const WAL_REST_MS = 3000;
+
+async function encodeJson(json: string, format: ReplyEncoding): Promise<EncodedReply> {
+  const bytes = new TextEncoder().encode(json);
+  return { body: await encodeReply(bytes, format), originalSize: bytes.byteLength };
+}
 
 export class UserHost {
   private readonly users = new Map<string, UserState>();
@@ -62,6 +67,8 @@ export class UserHost {
     } catch (err) {
       throw asStorageError(err, user.paths.dir);
     }
+    // Normally run already, right after the reply was sent (the worker's `afterReplies`).
+    this.runAfterReply(user);
     user.busy++;
     try {
       // A download's copy already carries this bump: nothing may see the file before it.
@@ -141,9 +148,49 @@ export class UserHost {
     job: Extract<Job, { kind: "normalSync" }>,
   ): Promise<EncodedReply> {
     const payload = await rawBodyText(job.body);
-    const { json } = runNormalSyncStep(user, job.method, job.skey, payload);
-    const bytes = new TextEncoder().encode(json);
-    return { body: await encodeReply(bytes, job.reply), originalSize: bytes.byteLength };
+    const ahead = user.replyAhead;
+    user.replyAhead = undefined;
+    const { json, after } = runNormalSyncStep(user, job.method, job.skey, payload, {
+      later: true,
+    });
+    const reply =
+      ahead?.json === json && ahead.format === job.reply
+        ? await ahead.encoded.catch(() => encodeJson(json, job.reply))
+        : await encodeJson(json, job.reply);
+    if (after) {
+      user.afterReply = () => {
+        const next = after();
+        if (next !== undefined) {
+          const encoded = encodeJson(next, job.reply);
+          // Its request (or none) will see a failure and encode again.
+          encoded.catch(() => {});
+          user.replyAhead = { json: next, format: job.reply, encoded };
+        }
+      };
+    }
+    return reply;
+  }
+
+  /**
+   * Runs the work steps left until their replies were sent: the worker calls this right after
+   * posting a reply, so it overlaps with the client handling that reply and preparing its next
+   * request, which this thread handles only afterwards.
+   */
+  afterReplies(): void {
+    for (const user of this.users.values()) this.runAfterReply(user);
+  }
+
+  private runAfterReply(user: UserState): void {
+    const work = user.afterReply;
+    if (!work) return;
+    user.afterReply = undefined;
+    user.busy++;
+    try {
+      work();
+    } finally {
+      user.busy--;
+      user.collection.lastUsed = Date.now();
+    }
   }
 
   private user(uuid: string): UserState {

@@ -8,11 +8,17 @@ import { UserLock } from "../storage/userLock.ts";
 import { rollbackSessionTransaction, type SyncSession } from "../sync/collection/session.ts";
 import type { SyncState } from "../sync/collection/syncState.ts";
 import { conflict } from "../sync/errors.ts";
+import type { EncodedReply, ReplyEncoding } from "./jobs.ts";
 
 export class UserState implements SyncState {
   readonly collection: UserCollection;
   readonly media: MediaStore;
   session: SyncSession | undefined;
+  laterFailure: { skey: string; error: Error } | undefined;
+  /** Work a step left until its reply was sent (`UserHost.afterReplies`). */
+  afterReply: (() => void) | undefined;
+  /** A reply made ahead of its request, already encoded (the next normal-sync `chunk`). */
+  replyAhead: { json: string; format: ReplyEncoding; encoded: Promise<EncodedReply> } | undefined;
   /** Jobs under way (a media upload awaits I/O); the idle sweep leaves a busy user alone. */
   busy = 0;
   private lock: UserLock | null = null;
@@ -43,6 +49,7 @@ export class UserState implements SyncState {
     const db = this.collection.openHandle;
     if (db) rollbackSessionTransaction(db);
     this.session = undefined;
+    this.replyAhead = undefined;
     return had;
   }
 

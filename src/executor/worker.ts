@@ -37,6 +37,8 @@ self.onmessage = async (
   const reply = await runJob(message);
   // A reply's bytes (an encoded normal-sync answer) are handed over, not copied.
   self.postMessage(reply, reply.ok ? transferables(reply.value) : []);
+  // Before this thread takes another message: the client is reading the reply meanwhile.
+  host?.afterReplies();
 };
 
 function runJob({ id, job }: JobRequestMessage) {

@@ -27,24 +27,65 @@ import { intLess } from "./wire.ts";
 
 export const CHUNK_SIZE = 250;
 
+type Taken = { revlog: ChunkId[]; notes: ChunkId[]; cards: ChunkId[] };
+
 /**
  * One chunk of server rows. The id lists are frozen on the first call. Each round takes one
  * revlog entry, one note and one card; rounds continue while fewer than 250 objects were
  * taken, so a chunk can hold up to 252. `done` means the chunk was not full: a final chunk
- * of exactly 250 is followed by an empty one with `done: true`.
+ * of exactly 250 is followed by an empty one with `done: true`. A chunk made ahead
+ * (`chunkAhead`) is the answer when there is one.
  */
 export function chunk(db: Db, session: SyncSession): string {
+  const ahead = session.chunkAhead;
+  if (ahead) {
+    session.chunkAhead = undefined;
+    return ahead.json;
+  }
+  const { taken, done } = takeChunk(db, session);
+  if (done) session.chunksDone = true;
+  return serializeChunk(db, done, taken);
+}
+
+/**
+ * The next chunk, made while the client is still reading the one it was sent (only `chunk`
+ * can follow a chunk that was not the last). Its rows are read inside the session's
+ * transaction, which nothing else writes, so it is the chunk the next request would make.
+ * Undefined when there is no next chunk or it is already made.
+ */
+export function chunkAhead(db: Db, session: SyncSession): string | undefined {
+  if (session.chunkAhead || session.chunksDone || !session.pendingChunks) return undefined;
+  const { taken, done } = takeChunk(db, session);
+  let json: string;
+  try {
+    json = serializeChunk(db, done, taken);
+  } catch {
+    // The request for it will meet the same failure and answer it.
+    putBack(session, taken);
+    return undefined;
+  }
+  if (done) session.chunksDone = true;
+  session.chunkAhead = { json, taken, done };
+  return json;
+}
+
+/** Another step came instead of `chunk`: its rows go back, as if never taken. */
+export function dropChunkAhead(session: SyncSession): void {
+  const ahead = session.chunkAhead;
+  if (!ahead) return;
+  session.chunkAhead = undefined;
+  if (ahead.done) session.chunksDone = false;
+  putBack(session, ahead.taken);
+}
+
+function takeChunk(db: Db, session: SyncSession): { taken: Taken; done: boolean } {
   session.pendingChunks ??= {
     revlog: pendingIds(db, "revlog", session.clientUsn),
     cards: pendingIds(db, "cards", session.clientUsn),
     notes: pendingIds(db, "notes", session.clientUsn),
   };
   const ids = session.pendingChunks;
-  const taken: { revlog: ChunkId[]; notes: ChunkId[]; cards: ChunkId[] } = {
-    revlog: [],
-    notes: [],
-    cards: [],
-  };
+  const taken: Taken = { revlog: [], notes: [], cards: [] };
   let limit = CHUNK_SIZE;
   while (limit > 0) {
     const before = limit;
@@ -57,7 +98,16 @@ export function chunk(db: Db, session: SyncSession): string {
     }
     if (limit === before) break;
   }
-  return serializeChunk(db, limit > 0, taken);
+  return { taken, done: limit > 0 };
+}
+
+/** Ids were popped from the end of each list, so they go back in reverse. */
+function putBack(session: SyncSession, taken: Taken): void {
+  const ids = session.pendingChunks;
+  if (!ids) return;
+  for (const kind of ["revlog", "notes", "cards"] as const) {
+    for (let i = taken[kind].length - 1; i >= 0; i--) ids[kind].push(taken[kind][i] as ChunkId);
+  }
 }
 
 const WIRE_TABLES = ["revlog", "cards", "notes"] as const;
@@ -66,11 +116,7 @@ const WIRE_TABLES = ["revlog", "cards", "notes"] as const;
  * The reply text, each table's rows written by SQLite as JSON where they need no change
  * (`readRowsAsJson`), else read and normalised here; tables with no rows are left out.
  */
-function serializeChunk(
-  db: Db,
-  done: boolean,
-  taken: { revlog: ChunkId[]; notes: ChunkId[]; cards: ChunkId[] },
-): string {
+function serializeChunk(db: Db, done: boolean, taken: Taken): string {
   let reply = `{"done":${done}`;
   for (const table of WIRE_TABLES) {
     const rows = readRowsAsJson(db, table, taken[table]) ?? rowsInJs(db, table, taken[table]);
@@ -105,10 +151,52 @@ function noteForWire(row: unknown[]): unknown[] {
 
 /** Revlog first, then cards, then notes, as Anki merges them. */
 export function applyChunk(db: Db, session: SyncSession, incoming: IncomingChunk): string {
+  const writes = planChunkWrites(db, session, incoming);
+  if (writes) writes();
+  else mergeInOrder(db, session, incoming);
+  return "null";
+}
+
+/**
+ * Everything about an incoming chunk that can refuse it, done now: the rows' shapes were
+ * checked when parsing, here card data is normalised and every note checked against its note
+ * type. What is left, the writes, is returned to be run later (after the reply, while the
+ * client prepares its next chunk); only a fault of the database itself can still fail them.
+ * Undefined when a note does not fit its note type: whether that refuses the chunk depends on
+ * the stored row, so the caller merges such a chunk row by row at once (`mergeInOrder`).
+ */
+export function planChunkWrites(
+  db: Db,
+  session: SyncSession,
+  incoming: IncomingChunk,
+): (() => void) | undefined {
+  const shapes = incoming.notes.length > 0 ? notetypeShapes(db, session) : undefined;
+  const notes: { note: IncomingNote; flds: string; sfld: string; csum: number }[] = [];
+  for (const note of incoming.notes) {
+    const shape = shapes?.get(String(note.mid));
+    const fields = noteFields(note.flds);
+    if (!shape || fields.length !== shape.fieldCount) return undefined;
+    const { sfld, csum } = noteCaches(fields, shape.sortIdx);
+    notes.push({ note, flds: fields.join(FIELD_SEPARATOR), sfld, csum });
+  }
+  // The parsed rows are this request's own: they are normalised in place.
+  for (const card of incoming.cards) card[17] = normalizeCardData(card[17]);
+  for (const entry of notes) {
+    entry.note.tags = normalizeNoteTags(entry.note.tags);
+    entry.note.flds = entry.flds;
+  }
+  return () => {
+    const write = chunkWriter(db, session.clientUsn);
+    for (const entry of incoming.revlog) write.revlog(entry);
+    for (const card of incoming.cards) write.card(card);
+    for (const { note, sfld, csum } of notes) write.note(note, sfld, csum);
+  };
+}
+
+function mergeInOrder(db: Db, session: SyncSession, incoming: IncomingChunk): void {
   const write = chunkWriter(db, session.clientUsn);
   for (const entry of incoming.revlog) write.revlog(entry);
   for (const card of incoming.cards) {
-    // The parsed row is this request's own: its data is normalised in place.
     card[17] = normalizeCardData(card[17]);
     write.card(card);
   }
@@ -116,7 +204,6 @@ export function applyChunk(db: Db, session: SyncSession, incoming: IncomingChunk
     const shapes = notetypeShapes(db, session);
     for (const note of incoming.notes) mergeNote(db, session, write, shapes, note);
   }
-  return "null";
 }
 
 /** Whether the stored row wins over the incoming one (docs/protocol.md#apply-chunk). */

@@ -11,7 +11,7 @@ import { badRequest, conflict } from "../errors.ts";
 import { asStorageError } from "../storageErrors.ts";
 import { applyChanges, parseApplyChangesRequest } from "./changes.ts";
 import { parseApplyChunkRequest } from "./chunkRows.ts";
-import { applyChunk, chunk } from "./chunks.ts";
+import { applyChunk, chunk, chunkAhead, dropChunkAhead, planChunkWrites } from "./chunks.ts";
 import { finish } from "./finish.ts";
 import { applyGraves, parseApplyGravesRequest } from "./graves.ts";
 import type { NormalSyncMethod } from "./methods.ts";
@@ -26,6 +26,22 @@ export { NORMAL_SYNC_METHODS, type NormalSyncMethod } from "./methods.ts";
 
 export interface NormalSyncReply {
   json: string;
+  /**
+   * Work the step leaves until its reply is sent, when the caller asked for that
+   * (`StepOptions.later`): the caller runs it before anything else touches the user's
+   * collection. It returns the text of the next reply when it could make it ahead (the next
+   * `chunk`). A failure rolls the session back and is kept for the next request
+   * (`SyncState.laterFailure`); a session that ended meanwhile makes it a no-op.
+   */
+  after?: () => string | undefined;
+}
+
+export interface StepOptions {
+  /**
+   * Leave work the client need not wait for until after the reply: an `applyChunk`'s writes
+   * (everything that can refuse the chunk is checked first) and making the next `chunk`.
+   */
+  later?: boolean;
 }
 
 /** Parses a request body (shape errors throw here) into the step ready to run. */
@@ -66,7 +82,13 @@ export function runNormalSyncStep(
   method: NormalSyncMethod,
   skey: string,
   payload: string,
+  options: StepOptions = {},
 ): NormalSyncReply {
+  const failed = user.laterFailure;
+  user.laterFailure = undefined;
+  if (failed && failed.skey === skey && method !== "abort" && method !== "start") {
+    throw failed.error;
+  }
   if (method === "abort") {
     // The skey is not checked: clients cancel from a fresh client object with a new key.
     expectEmptyArgs(parseBody(payload));
@@ -75,9 +97,57 @@ export function runNormalSyncStep(
   }
   if (skey === "") throw badRequest(`${method} without a session key`);
   if (method === "start") return runStart(user, skey, parseStartRequest(parseBody(payload)));
-  const run = STATEFUL[method](parseBody(payload));
+  const body = parseBody(payload);
+  if (options.later && method === "applyChunk") return applyChunkLater(user, skey, body);
+  const run = STATEFUL[method](body);
   const session = activeSession(user, skey);
-  return { json: guarded(user, method, () => run(user, user.collection.open(), session)) };
+  if (method !== "chunk") dropChunkAhead(session);
+  const json = guarded(user, method, () => run(user, user.collection.open(), session));
+  if (!options.later || method !== "chunk") return { json };
+  return {
+    json,
+    after: () => later(user, skey, session, "chunk", (db) => chunkAhead(db, session)),
+  };
+}
+
+/** The chunk checked and answered now, its writes left to `after`. */
+function applyChunkLater(user: SyncState, skey: string, body: LegacyJson): NormalSyncReply {
+  const req = parseApplyChunkRequest(body);
+  const session = activeSession(user, skey);
+  dropChunkAhead(session);
+  const db = user.collection.open();
+  const writes = guarded(user, "applyChunk", () => planChunkWrites(db, session, req));
+  if (!writes) {
+    return { json: guarded(user, "applyChunk", () => applyChunk(db, session, req)) };
+  }
+  return {
+    json: "null",
+    after: () =>
+      later(user, skey, session, "applyChunk", () => {
+        writes();
+        return undefined;
+      }),
+  };
+}
+
+/** Runs a step's later work if its session is still the one under way. */
+function later(
+  user: SyncState,
+  skey: string,
+  session: SyncSession,
+  method: string,
+  work: (db: Db) => string | undefined,
+): string | undefined {
+  const db = user.collection.openHandle;
+  if (user.session !== session || !db?.inTransaction) return undefined;
+  try {
+    const next = work(db);
+    session.lastUsed = Date.now();
+    return next;
+  } catch (err) {
+    user.laterFailure = { skey, error: stepFailure(user, method, err) };
+    return undefined;
+  }
 }
 
 function runStart(
@@ -100,19 +170,24 @@ function activeSession(user: SyncState, skey: string): SyncSession {
 }
 
 /** Runs a step; any failure discards everything since `start` and is answered with 400. */
-function guarded(user: SyncState, method: string, op: () => string): string {
+function guarded<T>(user: SyncState, method: string, op: () => T): T {
   try {
     const json = op();
     if (user.session) user.session.lastUsed = Date.now();
     return json;
   } catch (err) {
-    user.abortSession();
-    // A full disk or a collection held by another program is no reason to Check Database.
-    if (storageFault(err)) throw asStorageError(err, user.paths.collection);
-    throw badRequest(`${method} failed, sync rolled back: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw stepFailure(user, method, err);
   }
+}
+
+/** Rolls the session back; the error to answer with. */
+function stepFailure(user: SyncState, method: string, err: unknown): Error {
+  user.abortSession();
+  // A full disk or a collection held by another program is no reason to Check Database.
+  if (storageFault(err)) return asStorageError(err, user.paths.collection) as Error;
+  return badRequest(`${method} failed, sync rolled back: ${(err as Error).message}`, {
+    cause: err,
+  });
 }
 
 /** A failed check ends the session at once rather than waiting for the client's abort. */

@@ -14,6 +14,14 @@ export interface SyncSession {
   clientIsNewer: boolean;
   /** Ids still to send, frozen on the first `chunk` call; chunks take from the end. */
   pendingChunks?: { revlog: ChunkId[]; cards: ChunkId[]; notes: ChunkId[] };
+  /** The last chunk (`done`) was made: nothing is left to make ahead. */
+  chunksDone?: boolean;
+  /** The next chunk, made before its request (`chunks.ts` `chunkAhead`), and the ids it took. */
+  chunkAhead?: {
+    json: string;
+    done: boolean;
+    taken: { revlog: ChunkId[]; cards: ChunkId[]; notes: ChunkId[] };
+  };
   /** Note-type shapes `applyChunk` checks notes against; dropped when note types change. */
   notetypes?: Map<string, NotetypeShape>;
   startedAt: number;

@@ -14,6 +14,11 @@ export interface SyncState {
   readonly media: MediaStore;
   /** The normal sync under way, if any. */
   session: SyncSession | undefined;
+  /**
+   * A step's work done after its reply (`runNormalSyncStep`'s `after`) failed: the session was
+   * rolled back, and the client's next request with that session key is answered with this.
+   */
+  laterFailure?: { skey: string; error: Error } | undefined;
   /** Drops any normal-sync session, discarding its uncommitted changes; true if there was one. */
   abortSession(): boolean;
 }
