@@ -1,0 +1,210 @@
+/**
+ * Work a normal-sync step leaves until after its reply (`StepOptions.later`, what the worker
+ * asks for): the next chunk made ahead, an `applyChunk`'s writes. The client must see exactly
+ * what it sees without it.
+ */
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { UserState } from "../../src/executor/userState.ts";
+import type { Db } from "../../src/platform/sqlite.ts";
+import { openDatabase } from "../../src/platform/sqlite.ts";
+import { userPaths } from "../../src/storage/paths.ts";
+import { type NormalSyncMethod, runNormalSyncStep } from "../../src/sync/collection/normalSync.ts";
+import { SyncError } from "../../src/sync/errors.ts";
+import { testUserHost } from "../helpers/userHost.ts";
+
+let dir: string;
+let user: UserState;
+let db: Db;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "ankisyncd-later-"));
+  user = new UserState(userPaths(dir, "u1"));
+  db = user.collection.open();
+  db.query("update col set usn = 10").run();
+});
+
+afterEach(() => {
+  user.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const PAD = '{"_pad":null}';
+
+/** A step as the worker runs it with `later`: the reply, then (unless told not to) its later work. */
+function call(
+  method: NormalSyncMethod,
+  body: unknown = PAD,
+  opts: { later?: boolean; runAfter?: boolean; skey?: string } = {},
+): string {
+  const text = typeof body === "string" ? body : JSON.stringify(body);
+  const reply = runNormalSyncStep(user, method, opts.skey ?? "k1", text, {
+    later: opts.later ?? true,
+  });
+  if (opts.runAfter ?? true) reply.after?.();
+  return reply.json;
+}
+
+function failure(fn: () => unknown): SyncError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof SyncError) return err;
+    throw err;
+  }
+  throw new Error("expected a SyncError");
+}
+
+function start(later = true): void {
+  call("start", { minUsn: 10, lnewer: false, graves: null }, { later });
+}
+
+/** 300 each of revlog entries, notes and cards: four chunks. */
+function addRows(): void {
+  const models = JSON.parse(
+    (db.query("select models from col").get() as { models: string }).models,
+  );
+  const notetype = Number(Object.keys(models)[0]);
+  db.transaction(() => {
+    for (let i = 1; i <= 300; i++) {
+      db.query("insert into revlog values ($id, 1, 10, 3, 1, 0, 2500, 100, 1)").run({ id: i });
+      db.query(
+        "insert into notes values ($id, 'g' || $id, $mid, 1, 10, '', 'a' || $id || char(31) || 'b', 'a', 0, 0, '')",
+      ).run({ id: 1000 + i, mid: notetype });
+      db.query(
+        "insert into cards values ($id, 1, 1, 0, 1, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, '{}')",
+      ).run({ id: 5000 + i });
+    }
+  })();
+}
+
+function chunks(later: boolean): string[] {
+  start(later);
+  const out: string[] = [];
+  for (;;) {
+    const json = call("chunk", PAD, { later });
+    out.push(json);
+    if ((JSON.parse(json) as { done: boolean }).done) break;
+  }
+  call("abort");
+  return out;
+}
+
+describe("chunks made ahead", () => {
+  test("the client gets the same chunks, in the same order", () => {
+    addRows();
+    const plain = chunks(false);
+    expect(plain.length).toBe(4);
+    expect(chunks(true)).toEqual(plain);
+  });
+
+  test("a chunk made ahead goes back when another step comes instead", () => {
+    addRows();
+    const plain = chunks(false);
+    start();
+    expect(call("chunk")).toBe(plain[0] as string);
+    expect(user.session?.chunkAhead).toBeDefined();
+    // The client skips to its own rows: the chunk made ahead is dropped, its ids kept.
+    expect(call("applyChunk", { chunk: { done: false } })).toBe("null");
+    expect(user.session?.chunkAhead).toBeUndefined();
+    expect(call("chunk")).toBe(plain[1] as string);
+    expect(call("chunk")).toBe(plain[2] as string);
+    expect(call("chunk")).toBe(plain[3] as string);
+  });
+});
+
+const revlog = (id: number) => [id, 1, 10, 3, 1, 0, 2500, 6000, 1];
+const count = () => (db.query("select count() as n from revlog").get() as { n: number }).n;
+
+describe("applyChunk's writes after the reply", () => {
+  test("answered before the writes, which the later work makes inside the session", () => {
+    start();
+    const reply = runNormalSyncStep(
+      user,
+      "applyChunk",
+      "k1",
+      JSON.stringify({ chunk: { revlog: [revlog(7)] } }),
+      { later: true },
+    );
+    expect(reply.json).toBe("null");
+    expect(count()).toBe(0);
+    reply.after?.();
+    expect(count()).toBe(1);
+    expect(db.inTransaction).toBe(true);
+    call("finish");
+    expect(db.inTransaction).toBe(false);
+    expect(count()).toBe(1);
+  });
+
+  test("a note that does not fit its note type still fails its own request", () => {
+    start();
+    const note = [5, "g5", 999, 1, 10, "", "one", "", "", 0, ""];
+    expect(failure(() => call("applyChunk", { chunk: { notes: [note] } })).kind).toBe("badRequest");
+    expect(user.session).toBeUndefined();
+  });
+
+  test("writes that fail roll the session back and fail the client's next request", () => {
+    start();
+    // Inside the session's transaction, so the rollback brings the table back.
+    db.exec("drop table revlog");
+    expect(call("applyChunk", { chunk: { revlog: [revlog(7)] } })).toBe("null");
+    expect(user.session).toBeUndefined();
+    const err = failure(() => call("sanityCheck2", { client: [] }));
+    expect(err.kind).toBe("badRequest");
+    expect(err.message).toContain("applyChunk failed, sync rolled back");
+    expect(count()).toBe(0);
+    // Reported once: afterwards the session is simply gone.
+    expect(failure(() => call("finish")).kind).toBe("conflict");
+  });
+
+  test("later work of a session that ended meanwhile does nothing", () => {
+    start();
+    const reply = runNormalSyncStep(
+      user,
+      "applyChunk",
+      "k1",
+      JSON.stringify({ chunk: { revlog: [revlog(7)] } }),
+      { later: true },
+    );
+    call("abort");
+    reply.after?.();
+    expect(db.inTransaction).toBe(false);
+    expect(count()).toBe(0);
+  });
+});
+
+describe("the worker's host", () => {
+  test("runs a step's later work before the user's next job, and after replies", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "ankisyncd-later-host-"));
+    const host = testUserHost(dataDir);
+    try {
+      const job = (method: NormalSyncMethod, payload: unknown) =>
+        host.handle({
+          kind: "normalSync",
+          user: { uuid: "u2" },
+          method,
+          skey: "s",
+          body: {
+            bytes: new TextEncoder().encode(JSON.stringify(payload)),
+            compression: "none",
+            maxBytes: 1e6,
+          },
+          reply: "none",
+        });
+      await job("start", { minUsn: 0, lnewer: false, graves: null });
+      await job("applyChunk", { chunk: { revlog: [revlog(5)] } });
+      host.afterReplies();
+      // Not run by afterReplies this time: the next job runs it first.
+      await job("applyChunk", { chunk: { done: true, revlog: [revlog(6)] } });
+      await job("finish", { _pad: null });
+      const check = openDatabase(userPaths(dataDir, "u2").collection, { readonly: true });
+      expect(check.query("select count() as n from revlog").get()).toEqual({ n: 2 });
+      check.close();
+    } finally {
+      host.shutdown();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
