@@ -9,7 +9,9 @@
  * WALL=1 reports wall time instead (fsyncs included); COLLECTION_WAL=0 keeps the rollback
  * journal while open (ANKISYNCD_COLLECTION_WAL=0; the server's default is WAL while open);
  * JOURNAL=<mode> tries another SQLite journal mode on the copy; CACHE=<n> sets its
- * `cache_size` (SQLite's default, -2000, is 2 MB).
+ * `cache_size` (SQLite's default, -2000, is 2 MB). Work a step leaves until after its reply (the
+ * next chunk, an applyChunk's writes) is counted as `<method>+after`; LATER=0 does it all
+ * before the reply.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,6 +33,7 @@ if (process.env.JOURNAL)
   user.collection.open().exec(`PRAGMA journal_mode = ${process.env.JOURNAL}`);
 if (process.env.CACHE) user.collection.open().exec(`PRAGMA cache_size = ${process.env.CACHE}`);
 const totals = new Map<string, number>();
+const later = process.env.LATER !== "0";
 let skeyN = 0;
 
 /**
@@ -43,11 +46,22 @@ function cpuMs(): number {
   return (user + system) / 1000;
 }
 
+/**
+ * As the worker runs a step: the reply, then the work left until after it (`later`), which
+ * overlaps with the client's handling of the reply; counted apart as `<method>+after`.
+ * LATER=0 does everything before the reply, as before that split.
+ */
 function step(method: NormalSyncMethod, skey: string, body: unknown): unknown {
   const text = typeof body === "string" ? body : JSON.stringify(body);
   const started = cpuMs();
-  const { json } = runNormalSyncStep(user, method, skey, text);
-  totals.set(method, (totals.get(method) ?? 0) + cpuMs() - started);
+  const { json, after } = runNormalSyncStep(user, method, skey, text, { later });
+  const replied = cpuMs();
+  totals.set(method, (totals.get(method) ?? 0) + replied - started);
+  if (after) {
+    after();
+    const key = `${method}+after`;
+    totals.set(key, (totals.get(key) ?? 0) + cpuMs() - replied);
+  }
   return JSON.parse(json);
 }
 
