@@ -40,6 +40,8 @@ async function encodeJson(json: string, format: ReplyEncoding): Promise<EncodedR
 export class UserHost {
   private readonly users = new Map<string, UserState>();
   private readonly downloads = new DownloadCommits();
+  /** Users with work left until after a reply (`afterReplies`). */
+  private readonly pendingAfter = new Set<UserState>();
   private readonly log: Logger;
   private sweeper: ReturnType<typeof setInterval> | undefined;
 
@@ -158,6 +160,7 @@ export class UserHost {
         ? await ahead.encoded.catch(() => encodeJson(json, job.reply))
         : await encodeJson(json, job.reply);
     if (after) {
+      this.pendingAfter.add(user);
       user.afterReply = () => {
         const next = after();
         if (next !== undefined) {
@@ -177,10 +180,11 @@ export class UserHost {
    * request, which this thread handles only afterwards.
    */
   afterReplies(): void {
-    for (const user of this.users.values()) this.runAfterReply(user);
+    for (const user of this.pendingAfter) this.runAfterReply(user);
   }
 
   private runAfterReply(user: UserState): void {
+    this.pendingAfter.delete(user);
     const work = user.afterReply;
     if (!work) return;
     user.afterReply = undefined;
