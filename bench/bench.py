@@ -112,6 +112,9 @@ def run_workload(work: wl.Workload, ctx: wl.Ctx, servers: dict[str, sv.BenchServ
                 rec.note(work.figures, states[kind]["note"])
         except Exception as e:
             rec.fail(work.figures, kind, f"setup: {describe(e)}")
+    # What generation and setup wrote goes to disk now, not during the first timed rounds
+    # (its writeback slowed every fsync there, the servers' alike).
+    os.sync()
     try:
         rounds = work.rounds or ctx.params.rounds
         for r in range(rounds):
