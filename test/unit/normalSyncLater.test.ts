@@ -117,17 +117,16 @@ describe("chunks made ahead", () => {
 
 const revlog = (id: number) => [id, 1, 10, 3, 1, 0, 2500, 6000, 1];
 const count = () => (db.query("select count() as n from revlog").get() as { n: number }).n;
+/** A one-row applyChunk as the worker runs it, its writes left in `after`. */
+const applyRevlogLater = (id: number) =>
+  runNormalSyncStep(user, "applyChunk", "k1", JSON.stringify({ chunk: { revlog: [revlog(id)] } }), {
+    later: true,
+  });
 
 describe("applyChunk's writes after the reply", () => {
   test("answered before the writes, which the later work makes inside the session", () => {
     start();
-    const reply = runNormalSyncStep(
-      user,
-      "applyChunk",
-      "k1",
-      JSON.stringify({ chunk: { revlog: [revlog(7)] } }),
-      { later: true },
-    );
+    const reply = applyRevlogLater(7);
     expect(reply.json).toBe("null");
     expect(count()).toBe(0);
     reply.after?.();
@@ -161,13 +160,7 @@ describe("applyChunk's writes after the reply", () => {
 
   test("later work of a session that ended meanwhile does nothing", () => {
     start();
-    const reply = runNormalSyncStep(
-      user,
-      "applyChunk",
-      "k1",
-      JSON.stringify({ chunk: { revlog: [revlog(7)] } }),
-      { later: true },
-    );
+    const reply = applyRevlogLater(7);
     call("abort");
     reply.after?.();
     expect(db.inTransaction).toBe(false);

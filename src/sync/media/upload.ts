@@ -39,7 +39,7 @@ import {
   removeMediaFile,
   uploadNameProblem,
 } from "../../storage/media/files.ts";
-import type { JournalRows } from "../../storage/media/journal.ts";
+import type { JournalRecord, JournalRows } from "../../storage/media/journal.ts";
 import type { MediaDb, MediaEntry, MediaMeta } from "../../storage/media/mediaDb.ts";
 import { JOURNAL_CHECKPOINT_BYTES, type MediaStore } from "../../storage/media/mediaStore.ts";
 import { badRequest } from "../errors.ts";
@@ -426,6 +426,27 @@ function commit(db: MediaDb, plan: ChangePlan<FileData>): void {
   });
 }
 
+/**
+ * The batch's records (files, rows) synced to the journal, then media.db committed; a failed
+ * commit takes the records back, so a replay never applies a batch that was refused.
+ */
+async function journalThenCommit(
+  store: MediaStore,
+  db: MediaDb,
+  plan: ChangePlan<FileData>,
+  files: JournalRecord[],
+  rows: JournalRows | null,
+): Promise<void> {
+  const mark = await store.journalBatch(files, rows);
+  try {
+    commit(db, plan);
+  } catch (err) {
+    store.batchFailed(mark);
+    throw err;
+  }
+  store.batchCommitted();
+}
+
 /** Deleted files go only after the commit: a failure before it must not lose a listed file. */
 function removeDeleted(folder: string, plan: ChangePlan<FileData>): void {
   for (const name of plan.toRemove) {
@@ -459,16 +480,7 @@ async function applyStaged(
     installFile(file.staged, mediaFilePath(store.folder, name));
   if (plan.toInstall.size > 0) await fsyncPathAsync(store.folder);
   const rows = journalRows(plan, prevUsn);
-  if (rows) {
-    const mark = await store.journalBatch([], rows);
-    try {
-      commit(db, plan);
-    } catch (err) {
-      store.batchFailed(mark);
-      throw err;
-    }
-    store.batchCommitted();
-  }
+  if (rows) await journalThenCommit(store, db, plan, [], rows);
   removeDeleted(store.folder, plan);
   return [changes.length, plan.meta.lastUsn];
 }
@@ -499,14 +511,7 @@ async function applyJournaled(
       sha1: f.sha1,
       bytes: f.bytes,
     }));
-    const mark = await store.journalBatch(files, rows);
-    try {
-      commit(db, plan);
-    } catch (err) {
-      store.batchFailed(mark);
-      throw err;
-    }
-    store.batchCommitted();
+    await journalThenCommit(store, db, plan, files, rows);
   }
   if (plan.toInstall.size > 0 || plan.toRemove.size > 0)
     store.afterAnswer(() => placeJournaled(store, plan));
