@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { UserState } from "../../src/executor/userState.ts";
+import type { UserState } from "../../src/executor/userState.ts";
 import type { Db } from "../../src/platform/sqlite.ts";
 import { openDatabase } from "../../src/platform/sqlite.ts";
 import { readLegacyColumn } from "../../src/storage/collection/legacyObjects.ts";
@@ -14,7 +14,7 @@ import { fieldChecksum } from "../../src/storage/collection/noteFields.ts";
 import { userPaths } from "../../src/storage/paths.ts";
 import { meta } from "../../src/sync/collection/meta.ts";
 import { type NormalSyncMethod, runNormalSyncStep } from "../../src/sync/collection/normalSync.ts";
-import { SyncError } from "../../src/sync/errors.ts";
+import { closeSyncUser, openSyncUser, PAD, syncFailure } from "../helpers/normalSyncUser.ts";
 import { testUserHost } from "../helpers/userHost.ts";
 
 let dir: string;
@@ -22,32 +22,14 @@ let user: UserState;
 let db: Db;
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), "ankisyncd-normal-"));
-  user = new UserState(userPaths(dir, "u1"));
-  db = user.collection.open();
-  db.query("update col set usn = 10").run();
+  ({ dir, user, db } = openSyncUser("ankisyncd-normal-"));
 });
 
-afterEach(() => {
-  user.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const PAD = '{"_pad":null}';
+afterEach(() => closeSyncUser({ dir, user, db }));
 
 function call(method: NormalSyncMethod, body: unknown = PAD, skey = "k1"): unknown {
   const text = typeof body === "string" ? body : JSON.stringify(body);
   return JSON.parse(runNormalSyncStep(user, method, skey, text).json);
-}
-
-function failure(fn: () => unknown): SyncError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof SyncError) return err;
-    throw err;
-  }
-  throw new Error("expected a SyncError");
 }
 
 function start(minUsn = 10, lnewer = false, skey = "k1"): unknown {
@@ -95,29 +77,31 @@ function dump(): string {
 
 describe("state machine", () => {
   test("empty session key: 400 for start and stateful calls; abort ignores the key", () => {
-    expect(failure(() => call("start", { minUsn: 0, lnewer: false }, "")).kind).toBe("badRequest");
+    expect(syncFailure(() => call("start", { minUsn: 0, lnewer: false }, "")).kind).toBe(
+      "badRequest",
+    );
     start();
-    expect(failure(() => call("chunk", PAD, "")).kind).toBe("badRequest");
+    expect(syncFailure(() => call("chunk", PAD, "")).kind).toBe("badRequest");
     expect(user.session).toBeDefined();
     expect(call("abort", PAD, "")).toBeNull();
     expect(user.session).toBeUndefined();
   });
 
   test("stateful call without a session or with another key: 409", () => {
-    expect(failure(() => call("chunk")).kind).toBe("conflict");
+    expect(syncFailure(() => call("chunk")).kind).toBe("conflict");
     start();
-    expect(failure(() => call("chunk", PAD, "other")).kind).toBe("conflict");
+    expect(syncFailure(() => call("chunk", PAD, "other")).kind).toBe("conflict");
     expect(call("chunk")).toEqual({ done: true });
   });
 
   test("a malformed body is 400 and leaves the session alone", () => {
     start();
     call("applyChunk", { chunk: { revlog: [revlogRow(5, 1)] } });
-    expect(failure(() => call("applyChunk", { chunk: { cards: [[1, 2, 3]] } })).kind).toBe(
+    expect(syncFailure(() => call("applyChunk", { chunk: { cards: [[1, 2, 3]] } })).kind).toBe(
       "badRequest",
     );
-    expect(failure(() => call("applyChunk", "{not json")).kind).toBe("badRequest");
-    expect(failure(() => call("chunk", { extra: 1 })).kind).toBe("badRequest");
+    expect(syncFailure(() => call("applyChunk", "{not json")).kind).toBe("badRequest");
+    expect(syncFailure(() => call("chunk", { extra: 1 })).kind).toBe("badRequest");
     expect(user.session?.skey).toBe("k1");
     expect(db.query("select count() as n from revlog").get()).toEqual({ n: 1 });
   });
@@ -126,13 +110,13 @@ describe("state machine", () => {
     const before = dump();
     start();
     call("applyChunk", { chunk: { revlog: [revlogRow(5, 1)], cards: [cardRow(7, 8)] } });
-    const err = failure(() =>
+    const err = syncFailure(() =>
       call("applyChunk", { chunk: { notes: [noteRow(8, 999, "a\x1fb")] } }),
     );
     expect(err.kind).toBe("badRequest");
     expect(user.session).toBeUndefined();
     expect(dump()).toBe(before);
-    expect(failure(() => call("chunk")).kind).toBe("conflict");
+    expect(syncFailure(() => call("chunk")).kind).toBe("conflict");
   });
 
   test("abort restores the collection exactly, whatever was applied", () => {
@@ -175,7 +159,7 @@ describe("state machine", () => {
     };
     expect(reply.status).toBe("bad");
     expect(user.session).toBeUndefined();
-    expect(failure(() => call("finish")).kind).toBe("conflict");
+    expect(syncFailure(() => call("finish")).kind).toBe("conflict");
   });
 
   test("finish commits, bumps usn, stamps ls and mod, and ends the session", () => {
@@ -243,7 +227,8 @@ describe("applyChunk conflict rule (docs/protocol.md#apply-chunk)", () => {
     ]);
     // A broken note that would be written is still an error.
     expect(
-      failure(() => call("applyChunk", { chunk: { notes: [noteRow(6, mid, "one field")] } })).kind,
+      syncFailure(() => call("applyChunk", { chunk: { notes: [noteRow(6, mid, "one field")] } }))
+        .kind,
     ).toBe("badRequest");
   });
 });
@@ -272,7 +257,7 @@ describe("graves", () => {
 
   test("all three lists are required", () => {
     start();
-    expect(failure(() => call("applyGraves", { chunk: { cards: [], notes: [] } })).kind).toBe(
+    expect(syncFailure(() => call("applyGraves", { chunk: { cards: [], notes: [] } })).kind).toBe(
       "badRequest",
     );
     expect(user.session).toBeDefined();
@@ -377,7 +362,7 @@ describe("applyChanges", () => {
   test("a note type whose field count changed cannot be merged: 400 and rollback", () => {
     const basic = notetypeId("Basic");
     start();
-    const err = failure(() =>
+    const err = syncFailure(() =>
       call(
         "applyChanges",
         changes({ models: [notetype(basic, "Basic", 2_000_000_000, ["Front", "Back", "Extra"])] }),
@@ -414,7 +399,7 @@ describe("applyChanges", () => {
     const decks = readLegacyColumn(db, "decks") as Record<string, { name: string }>;
     expect(decks["61"]?.name).toBe("A::b::blank::c");
     expect(
-      failure(() => call("applyChanges", changes({ decks: [[deck(0, "zero", 5)], []] }))).kind,
+      syncFailure(() => call("applyChanges", changes({ decks: [[deck(0, "zero", 5)], []] }))).kind,
     ).toBe("badRequest");
     expect(user.session).toBeUndefined();
   });
@@ -578,7 +563,7 @@ describe("applyChunk", () => {
   test("a note with a missing note type or the wrong field count fails the session", () => {
     start();
     expect(
-      failure(() =>
+      syncFailure(() =>
         call("applyChunk", { chunk: { notes: [noteRow(5, notetypeId("Basic"), "one")] } }),
       ).kind,
     ).toBe("badRequest");
@@ -642,7 +627,9 @@ describe("applyChunk", () => {
     start();
     const card = cardRow(20, 1);
     card[6] = 4;
-    expect(failure(() => call("applyChunk", { chunk: { cards: [card] } })).kind).toBe("badRequest");
+    expect(syncFailure(() => call("applyChunk", { chunk: { cards: [card] } })).kind).toBe(
+      "badRequest",
+    );
     expect(user.session).toBeDefined();
   });
 });

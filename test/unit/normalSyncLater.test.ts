@@ -7,12 +7,12 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { UserState } from "../../src/executor/userState.ts";
+import type { UserState } from "../../src/executor/userState.ts";
 import type { Db } from "../../src/platform/sqlite.ts";
 import { openDatabase } from "../../src/platform/sqlite.ts";
 import { userPaths } from "../../src/storage/paths.ts";
 import { type NormalSyncMethod, runNormalSyncStep } from "../../src/sync/collection/normalSync.ts";
-import { SyncError } from "../../src/sync/errors.ts";
+import { closeSyncUser, openSyncUser, PAD, syncFailure } from "../helpers/normalSyncUser.ts";
 import { testUserHost } from "../helpers/userHost.ts";
 
 let dir: string;
@@ -20,18 +20,10 @@ let user: UserState;
 let db: Db;
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), "ankisyncd-later-"));
-  user = new UserState(userPaths(dir, "u1"));
-  db = user.collection.open();
-  db.query("update col set usn = 10").run();
+  ({ dir, user, db } = openSyncUser("ankisyncd-later-"));
 });
 
-afterEach(() => {
-  user.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-const PAD = '{"_pad":null}';
+afterEach(() => closeSyncUser({ dir, user, db }));
 
 /** A step as the worker runs it with `later`: the reply, then (unless told not to) its later work. */
 function call(
@@ -45,16 +37,6 @@ function call(
   });
   if (opts.runAfter ?? true) reply.after?.();
   return reply.json;
-}
-
-function failure(fn: () => unknown): SyncError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof SyncError) return err;
-    throw err;
-  }
-  throw new Error("expected a SyncError");
 }
 
 function start(later = true): void {
@@ -140,7 +122,9 @@ describe("applyChunk's writes after the reply", () => {
   test("a note that does not fit its note type still fails its own request", () => {
     start();
     const note = [5, "g5", 999, 1, 10, "", "one", "", "", 0, ""];
-    expect(failure(() => call("applyChunk", { chunk: { notes: [note] } })).kind).toBe("badRequest");
+    expect(syncFailure(() => call("applyChunk", { chunk: { notes: [note] } })).kind).toBe(
+      "badRequest",
+    );
     expect(user.session).toBeUndefined();
   });
 
@@ -150,12 +134,12 @@ describe("applyChunk's writes after the reply", () => {
     db.exec("drop table revlog");
     expect(call("applyChunk", { chunk: { revlog: [revlog(7)] } })).toBe("null");
     expect(user.session).toBeUndefined();
-    const err = failure(() => call("sanityCheck2", { client: [] }));
+    const err = syncFailure(() => call("sanityCheck2", { client: [] }));
     expect(err.kind).toBe("badRequest");
     expect(err.message).toContain("applyChunk failed, sync rolled back");
     expect(count()).toBe(0);
     // Reported once: afterwards the session is simply gone.
-    expect(failure(() => call("finish")).kind).toBe("conflict");
+    expect(syncFailure(() => call("finish")).kind).toBe("conflict");
   });
 
   test("later work of a session that ended meanwhile does nothing", () => {
