@@ -15,7 +15,7 @@ import { userPaths } from "../../src/storage/paths.ts";
 import { meta } from "../../src/sync/collection/meta.ts";
 import { type NormalSyncMethod, runNormalSyncStep } from "../../src/sync/collection/normalSync.ts";
 import { closeSyncUser, openSyncUser, PAD, syncFailure } from "../helpers/normalSyncUser.ts";
-import { testUserHost } from "../helpers/userHost.ts";
+import { normalSyncJobs, testUserHost } from "../helpers/userHost.ts";
 
 let dir: string;
 let user: UserState;
@@ -685,19 +685,7 @@ describe("abandoned sessions", () => {
     const dataDir = mkdtempSync(join(tmpdir(), "ankisyncd-sweep-"));
     const host = testUserHost(dataDir, { syncSessionTimeoutSecs: 60 });
     try {
-      const job = (method: NormalSyncMethod, payload: unknown) =>
-        host.handle({
-          kind: "normalSync",
-          user: { uuid: "u2" },
-          method,
-          skey: "s",
-          body: {
-            bytes: new TextEncoder().encode(JSON.stringify(payload)),
-            compression: "none",
-            maxBytes: 1e6,
-          },
-          reply: "none",
-        });
+      const job = normalSyncJobs(host, "u2", "s");
       await job("start", { minUsn: 0, lnewer: false, graves: null });
       await job("applyChunk", { chunk: { revlog: [revlogRow(5, 1)] } });
       host.sweep(Date.now() + 61_000);

@@ -13,7 +13,7 @@ import { openDatabase } from "../../src/platform/sqlite.ts";
 import { userPaths } from "../../src/storage/paths.ts";
 import { type NormalSyncMethod, runNormalSyncStep } from "../../src/sync/collection/normalSync.ts";
 import { closeSyncUser, openSyncUser, PAD, syncFailure } from "../helpers/normalSyncUser.ts";
-import { testUserHost } from "../helpers/userHost.ts";
+import { normalSyncJobs, testUserHost } from "../helpers/userHost.ts";
 
 let dir: string;
 let user: UserState;
@@ -157,19 +157,7 @@ describe("the worker's host", () => {
     const dataDir = mkdtempSync(join(tmpdir(), "ankisyncd-later-host-"));
     const host = testUserHost(dataDir);
     try {
-      const job = (method: NormalSyncMethod, payload: unknown) =>
-        host.handle({
-          kind: "normalSync",
-          user: { uuid: "u2" },
-          method,
-          skey: "s",
-          body: {
-            bytes: new TextEncoder().encode(JSON.stringify(payload)),
-            compression: "none",
-            maxBytes: 1e6,
-          },
-          reply: "none",
-        });
+      const job = normalSyncJobs(host, "u2", "s");
       await job("start", { minUsn: 0, lnewer: false, graves: null });
       await job("applyChunk", { chunk: { revlog: [revlog(5)] } });
       host.afterReplies();

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { openDatabase } from "../../src/platform/sqlite.ts";
 import { fsyncPath } from "../../src/storage/collection/replace.ts";
 import { tempPathBeside, userPaths } from "../../src/storage/paths.ts";
-import { testUserHost } from "../helpers/userHost.ts";
+import { normalSyncJobs, testUserHost } from "../helpers/userHost.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -56,19 +56,7 @@ test("rest: an open collection goes back to rest; one a normal sync holds stays 
     // Nothing open: nothing to do.
     expect(await host.handle({ kind: "rest", user })).toBe(true);
 
-    const start = { minUsn: 0, lnewer: false, graves: null };
-    await host.handle({
-      kind: "normalSync",
-      user,
-      method: "start",
-      skey: "s",
-      body: {
-        bytes: new TextEncoder().encode(JSON.stringify(start)),
-        compression: "none",
-        maxBytes: 1e6,
-      },
-      reply: "none",
-    });
+    await normalSyncJobs(host, user.uuid, "s")("start", { minUsn: 0, lnewer: false, graves: null });
     expect(await host.handle({ kind: "rest", user })).toBe(false);
     expect(inWal(path)).toBe(true);
   } finally {
