@@ -1,4 +1,5 @@
 /** Local users: username + password hash in the shared database; SYNC_USERn applied at start. */
+import { availableParallelism } from "node:os";
 import { eq } from "drizzle-orm";
 import type { SyncUserSpec } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -8,6 +9,14 @@ import type { ProfileStore } from "./profiles.ts";
 import type { localCredentials, Profile } from "./schema.ts";
 import type { SessionStore } from "./sessions.ts";
 import { first, type Orm, type StateDb, type Tables } from "./stateDb.ts";
+
+/**
+ * SYNC_USERn passwords hashed (or checked against session.db) at once at start: argon2id runs
+ * on the runtime's thread pool, so one at a time used a single core and 50 users took ~12 s of
+ * a quiet machine's start (~0.24 s each), minutes on a loaded one. Each run holds 64 MiB while
+ * it runs, hence a bound rather than all of them.
+ */
+const HASHES_AT_ONCE = Math.min(4, Math.max(2, availableParallelism()));
 
 export type LocalCredential = typeof localCredentials.$inferSelect;
 
@@ -134,7 +143,9 @@ export class LocalUserStore {
     sessions?: Pick<SessionStore, "revokeAllFor">,
   ): Promise<void> {
     const inEnv = new Set(users.map((u) => u.username));
-    for (const gone of await this.list()) {
+    const stored = await this.list();
+    const existing = new Map(stored.map((c) => [c.username, c]));
+    for (const gone of stored) {
       if (!gone.source.startsWith("env:") || inEnv.has(gone.username)) continue;
       await this.setSource(gone.profileId, ADMIN_SOURCE);
       log.warn("local user no longer in the environment: kept, and can still log in", {
@@ -150,16 +161,21 @@ export class LocalUserStore {
           user: user.username,
           why: weak,
         });
-      const existing = await this.byUsername(user.username);
-      const hash = await this.hashFor(user, passwordsHashed, existing);
-      if (hash === existing?.passwordHash && existing.source === `env:${user.source}`) continue;
+    }
+    const hashes = await mapBounded(users, HASHES_AT_ONCE, (user) =>
+      this.hashFor(user, passwordsHashed, existing.get(user.username)),
+    );
+    for (const [i, user] of users.entries()) {
+      const known = existing.get(user.username);
+      const hash = hashes[i] as string;
+      if (hash === known?.passwordHash && known.source === `env:${user.source}`) continue;
       const profile = await this.upsert(user.username, hash, `env:${user.source}`);
       const revoked =
-        existing && hash !== existing.passwordHash
+        known && hash !== known.passwordHash
           ? await sessions?.revokeAllFor(profile.profileId)
           : undefined;
       log.info(
-        existing ? "local user updated from environment" : "local user created from environment",
+        known ? "local user updated from environment" : "local user created from environment",
         { user: user.username, source: user.source, sessionsRevoked: revoked || undefined },
       );
     }
@@ -182,4 +198,22 @@ export class LocalUserStore {
       return existing.passwordHash;
     return hashPassword(user.secret);
   }
+}
+
+/** `work` over `items`, at most `limit` running at a time; results in the items' order. */
+async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await work(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
 }

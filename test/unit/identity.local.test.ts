@@ -132,6 +132,24 @@ describe.each(testDialects())("local users (%s)", (dialect) => {
     expect(await f.users.list()).toHaveLength(1);
   });
 
+  test("SYNC_USERn hashed several at a time: each user gets their own password", async () => {
+    const f = await fixture(dialect);
+    const env = Object.fromEntries(
+      Array.from({ length: 6 }, (_, i) => [`SYNC_USER${i + 1}`, `user${i}:password-${i}`]),
+    );
+    await f.users.syncFromEnv(loadConfig(env).syncUsers, false, silentLogger);
+    for (let i = 0; i < 6; i++) {
+      expect((await f.users.byUsername(`user${i}`))?.source).toBe(`env:SYNC_USER${i + 1}`);
+      expect(await loginOutcome(f.identity.login(`user${i}`, `password-${i}`, null, "ip"))).toBe(
+        "ok",
+      );
+      const other = `password-${(i + 1) % 6}`;
+      expect(await loginOutcome(f.identity.login(`user${i}`, other, null, "ip"))).toBe(
+        "authFailed",
+      );
+    }
+  });
+
   test("an unchanged SYNC_USERn is not re-hashed at start", async () => {
     const f = await fixture(dialect);
     const users = loadConfig({ SYNC_USER1: "alice:pw" }).syncUsers;
