@@ -115,6 +115,8 @@ describe("an older or foreign media.db", () => {
       ["d.jpg", 5, "33".repeat(20)],
       ["b.jpg", 7, ""],
     ]);
+    expect(media.changesAfter(5, 10)).toEqual([["b.jpg", 7, ""]]);
+    expect(media.changesAfter(7, 10)).toEqual([]);
     media.close();
     const db = new Database(path, { readonly: true });
     expect(db.query("PRAGMA user_version").get()).toEqual({ user_version: 4 });
