@@ -8,6 +8,7 @@ import type { Db } from "../../src/platform/sqlite.ts";
 import {
   readLegacyColumn,
   viewLegacyColumn,
+  viewLegacyColumns,
   writeLegacyColumn,
 } from "../../src/storage/collection/legacyObjects.ts";
 import { userPaths } from "../../src/storage/paths.ts";
@@ -62,4 +63,15 @@ test("a rolled-back write leaves the earlier view in force", () => {
   db.exec("ROLLBACK");
   expect(viewLegacyColumn(db, "tags")).toEqual(before);
   expect(viewLegacyColumn(db, "tags").gone).toBeUndefined();
+});
+
+test("columns viewed together share the views read one at a time", () => {
+  const tags = viewLegacyColumn(db, "tags");
+  const both = viewLegacyColumns(db, ["decks", "tags"]);
+  expect(both.tags).toBe(tags);
+  expect(both.decks).toBe(viewLegacyColumn(db, "decks"));
+  writeLegacyColumn(db, "tags", { ...readLegacyColumn(db, "tags"), added: 5 });
+  const after = viewLegacyColumns(db, ["decks", "tags"]);
+  expect(after.tags.added).toBe(5);
+  expect(after.decks).toBe(both.decks);
 });

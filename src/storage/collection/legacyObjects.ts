@@ -40,7 +40,29 @@ const parsedColumns = new WeakMap<Db, Map<LegacyColumn, { text: string; value: L
  * change a column take `readLegacyColumn`.
  */
 export function viewLegacyColumn(db: Db, column: LegacyColumn): LegacyObject {
-  const text = readColumnText(db, column);
+  return viewParsed(db, column, readColumnText(db, column));
+}
+
+/**
+ * `viewLegacyColumn` of several columns, read with one statement: the steps that look at every
+ * map (applyChanges, sanityCheck2) ran one query per column on every sync.
+ */
+export function viewLegacyColumns<C extends LegacyColumn>(
+  db: Db,
+  columns: readonly C[],
+): Record<C, LegacyObject> {
+  for (const column of columns) checkColumn(column);
+  const row = db.query(`select ${columns.join(", ")} from col where id = 1`).get() as Record<
+    C,
+    string
+  > | null;
+  if (!row) throw new Error("collection has no col row");
+  const views = {} as Record<C, LegacyObject>;
+  for (const column of columns) views[column] = viewParsed(db, column, row[column]);
+  return views;
+}
+
+function viewParsed(db: Db, column: LegacyColumn, text: string): LegacyObject {
   let cache = parsedColumns.get(db);
   if (!cache) {
     cache = new Map();

@@ -19,6 +19,7 @@ import {
   objectUsn,
   readLegacyColumn,
   viewLegacyColumn,
+  viewLegacyColumns,
   writeLegacyColumn,
 } from "../../storage/collection/legacyObjects.ts";
 import { badRequest } from "../errors.ts";
@@ -129,12 +130,7 @@ type Maps = Record<Exclude<LegacyColumn, "conf">, LegacyObject>;
 
 /** Read-only views: a kind that has incoming changes is read again, for writing, when merged. */
 function readMaps(db: Db): Maps {
-  return {
-    models: viewLegacyColumn(db, "models"),
-    decks: viewLegacyColumn(db, "decks"),
-    dconf: viewLegacyColumn(db, "dconf"),
-    tags: viewLegacyColumn(db, "tags"),
-  };
+  return viewLegacyColumns(db, ["models", "decks", "dconf", "tags"]);
 }
 
 /** What changed on the server since the client's last sync, as response text. */

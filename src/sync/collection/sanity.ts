@@ -15,7 +15,7 @@ import {
   legacyInt,
   mapValues,
   objectUsn,
-  viewLegacyColumn,
+  viewLegacyColumns,
 } from "../../storage/collection/legacyObjects.ts";
 import { countRows, hasPendingRows } from "../../storage/collection/syncRows.ts";
 import { badRequest } from "../errors.ts";
@@ -56,12 +56,7 @@ function u32(value: LegacyJson | undefined, what: string): number {
 }
 
 export function sanityCheck(db: Db, client: SanityCounts): SanityResult {
-  const maps = {
-    models: viewLegacyColumn(db, "models"),
-    decks: viewLegacyColumn(db, "decks"),
-    dconf: viewLegacyColumn(db, "dconf"),
-    tags: viewLegacyColumn(db, "tags"),
-  };
+  const maps = viewLegacyColumns(db, ["models", "decks", "dconf", "tags"]);
   if (hasPendingServerRows(db, maps)) {
     return { ok: false, json: stringifyLegacyJson({ status: "bad", c: client, s: null }) };
   }
