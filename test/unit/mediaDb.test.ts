@@ -88,6 +88,26 @@ describe("a new media.db", () => {
     expect(media.meta()).toEqual({ lastUsn: 0, totalBytes: 0, totalNonemptyFiles: 0 });
     media.close();
   });
+
+  test("the meta row it keeps follows commits, and not writes that were rolled back", () => {
+    const media = MediaDb.open(join(dir, "media.db"), { networkFs: false });
+    const zero = { lastUsn: 0, totalBytes: 0, totalNonemptyFiles: 0 };
+    expect(media.meta()).toEqual(zero);
+    media.meta().lastUsn = 99; // a copy: the caller's to change
+    expect(media.meta()).toEqual(zero);
+    expect(() =>
+      media.transaction(() => {
+        media.writeMeta({ lastUsn: 5, totalBytes: 5, totalNonemptyFiles: 5 });
+        expect(media.meta().lastUsn).toBe(5);
+        throw new Error("boom");
+      }),
+    ).toThrow("boom");
+    expect(media.meta()).toEqual(zero);
+    media.transaction(() => media.writeMeta({ lastUsn: 2, totalBytes: 3, totalNonemptyFiles: 1 }));
+    expect(media.meta()).toEqual({ lastUsn: 2, totalBytes: 3, totalNonemptyFiles: 1 });
+    expect(media.meta()).toEqual({ lastUsn: 2, totalBytes: 3, totalNonemptyFiles: 1 });
+    media.close();
+  });
 });
 
 describe("an older or foreign media.db", () => {

@@ -93,6 +93,14 @@ const UPGRADE_V3_TO_V4 = `
 const datasync = promisify(fdatasync);
 
 export class MediaDb {
+  /**
+   * The committed meta row, read once and kept until a write: every media request reads it
+   * (begin, a collection's meta, each batch, mediaSanity). Only this object writes the row
+   * (the user's lock keeps other processes out), and only a read outside a transaction is
+   * kept, so neither a pending write nor a rolled-back one is ever remembered.
+   */
+  private committedMeta: MediaMeta | undefined;
+
   private constructor(
     private readonly db: Db,
     /** The WAL file whose sync makes the commits durable; null when every commit is synced. */
@@ -149,6 +157,13 @@ export class MediaDb {
   }
 
   meta(): MediaMeta {
+    if (this.committedMeta) return { ...this.committedMeta };
+    const meta = this.readMeta();
+    if (!this.db.inTransaction) this.committedMeta = meta;
+    return { ...meta };
+  }
+
+  private readMeta(): MediaMeta {
     const row = this.db
       .query("SELECT last_usn, total_bytes, total_nonempty_files FROM meta LIMIT 1")
       .get() as { last_usn: number; total_bytes: number; total_nonempty_files: number } | null;
@@ -161,6 +176,7 @@ export class MediaDb {
   }
 
   writeMeta(meta: MediaMeta): void {
+    this.committedMeta = undefined;
     this.db
       .query("UPDATE meta SET last_usn = ?, total_bytes = ?, total_nonempty_files = ?")
       .run(meta.lastUsn, meta.totalBytes, meta.totalNonemptyFiles);
