@@ -17,7 +17,7 @@ import {
   objectUsn,
   viewLegacyColumns,
 } from "../../storage/collection/legacyObjects.ts";
-import { countRows, hasPendingRows } from "../../storage/collection/syncRows.ts";
+import { type RowTally, tallyRows } from "../../storage/collection/syncRows.ts";
 import { badRequest } from "../errors.ts";
 import { expectArray, expectInt, expectObject } from "./wire.ts";
 
@@ -57,10 +57,11 @@ function u32(value: LegacyJson | undefined, what: string): number {
 
 export function sanityCheck(db: Db, client: SanityCounts): SanityResult {
   const maps = viewLegacyColumns(db, ["models", "decks", "dconf", "tags"]);
-  if (hasPendingServerRows(db, maps)) {
+  const rows = tallyRows(db);
+  if (rows.pending || hasPendingObjects(maps)) {
     return { ok: false, json: stringifyLegacyJson({ status: "bad", c: client, s: null }) };
   }
-  const server = serverCounts(db, maps);
+  const server = serverCounts(rows, maps);
   const zeroed = withoutDueAndGraves(client);
   const ok = zeroed.every((value, i) => i === 0 || value === server[i]);
   return { ok, json: stringifyLegacyJson({ status: ok ? "ok" : "bad", c: zeroed, s: server }) };
@@ -74,12 +75,12 @@ function withoutDueAndGraves(counts: SanityCounts): SanityCounts {
   return copy;
 }
 
-function serverCounts(db: Db, maps: Maps): SanityCounts {
+function serverCounts(rows: RowTally, maps: Maps): SanityCounts {
   return [
     [0, 0, 0],
-    countRows(db, "cards"),
-    countRows(db, "notes"),
-    countRows(db, "revlog"),
+    rows.cards,
+    rows.notes,
+    rows.revlog,
     0,
     Object.keys(maps.models).length,
     Object.keys(maps.decks).length,
@@ -87,12 +88,7 @@ function serverCounts(db: Db, maps: Maps): SanityCounts {
   ] as SanityCounts;
 }
 
-function hasPendingServerRows(db: Db, maps: Maps): boolean {
-  if (
-    (["cards", "notes", "revlog", "graves"] as const).some((table) => hasPendingRows(db, table))
-  ) {
-    return true;
-  }
+function hasPendingObjects(maps: Maps): boolean {
   const objects = [maps.decks, maps.dconf, maps.models].flatMap(mapValues);
   if (objects.some((object) => objectUsn(object) === -1)) return true;
   return Object.values(maps.tags).some((usn) => legacyInt(usn) === -1n);
