@@ -160,6 +160,11 @@ export async function startServer(
   // The SYNC_USERn password checks above (64 MiB of argon2 each) and start-up's garbage.
   releaseHashingMemory();
   const port = listener.port;
+  if (!listener.acceptsAtOnce) {
+    log.warn("could not turn off deferred accepting on the listener", {
+      effect: "after a restart, a client may fail one sync on a connection it kept",
+    });
+  }
   const metricsListener = metrics ? startMetricsListener(metrics, config.metrics) : null;
   const metricsUrl = metricsListener
     ? `${httpUrl(config.metrics.host, metricsListener.port)}metrics`

@@ -43,17 +43,15 @@ export function createApp(deps: AppDeps) {
         // Full uploads are streamed to disk; the only cap is the decompressed-size limit. The
         // normal-sync steps allowed that much read their bodies whole, bounded by this alone.
         maxRequestBodySize: deps.config.maxUncompressedBytes,
+        // Connections stay open between requests, as with Anki's own server: a sync is several
+        // requests in a row. Idle ones are closed after this long, which is past the 90 s after
+        // which Anki's client (reqwest's pool) stops reusing one, so the client never sends on a
+        // connection the server is closing. A restart closes every connection with a FIN, even
+        // those a client opened and never sent on (platform/bun/acceptAtOnce.ts), so none stays
+        // in a client's pool to fail its next request.
         idleTimeout: 120,
       },
     })
-      // One request per connection. Anki's client sometimes opens a spare connection it never
-      // sends on; Bun's listener uses TCP_DEFER_ACCEPT, so at shutdown that connection is dropped
-      // without FIN or RST and the client's next request after a restart fails ("error sending
-      // request"). Closing after each response avoids it; Caddy keeps client connections alive.
-      .mapResponse(({ response }) => {
-        if (response instanceof Response) response.headers.set("connection", "close");
-        return response as Response;
-      })
       // Before the routes: hooks apply to the routes registered after them.
       .error({ SyncError, IdentityError, PlacementError })
       // Destructured, not taken whole: Elysia reads which context fields a hook uses, and a

@@ -10,9 +10,17 @@ export interface Listener {
   readonly hostname: string;
   readonly port: number;
   /**
-   * Stops accepting connections; resolves when requests in flight have finished. With
-   * `closeConnections`, in-flight connections are closed at once (Bun; Deno has no such thing:
-   * it resolves, and the process exit closes them).
+   * Every connection is accepted as it opens, so stopping closes even one a client opened and
+   * never sent on (with a FIN), and a client's pool drops it. False: the runtime defers
+   * accepting and could not be told otherwise; such a connection then dies silently at
+   * shutdown and the client's next request on it fails.
+   */
+  readonly acceptsAtOnce: boolean;
+  /**
+   * Stops accepting connections and closes those without a request in flight (idle ones and
+   * ones never sent on); resolves when requests in flight have finished and their connections
+   * are closed. With `closeConnections`, in-flight connections are closed at once (Bun; Deno
+   * has no such thing: it resolves, and the process exit closes them).
    */
   stop(closeConnections?: boolean): Promise<void>;
 }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -194,6 +196,48 @@ def test_restart_between_syncs(server: SyncServer, device, hard: bool):
     # and the hkey keeps working across a second restart too
     server.restart()
     assert ac.sync(b, ac.make_auth(auth.hkey, auth.endpoint)).action == "none"
+
+
+def _spare_connection(server: SyncServer) -> socket.socket:
+    """A connection opened and never sent on, as the client's pool keeps one when a request's
+    new connection loses the race to a pooled one coming free (hyper-util's legacy pool)."""
+    sock = socket.create_connection((server.host, server.port), timeout=10)
+    time.sleep(0.2)  # the handshake is done on both ends before the restart
+    return sock
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server closed the connection (FIN or reset) rather than forgetting it: a
+    connection dropped silently still looks open to the client, and its next request gets a
+    reset, which the client does not retry."""
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        sock.close()
+
+
+@pytest.mark.parametrize("hard", [False, True], ids=["sigterm", "sigkill"])
+def test_restart_closes_kept_connections(server: SyncServer, device, hard: bool):
+    """One client (one connection pool, as in Anki between syncs) across restarts: its pooled
+    connections and a spare one it never sent on are all closed by the restart, and its next
+    syncs go through."""
+    a, auth, _ = upload_rich(device, server)
+    basic = a.models.by_name("Basic")
+    for n in range(3):
+        spare = _spare_connection(server)
+        server.restart(hard=hard)
+        assert _closed_by_server(spare), f"restart {n}: a connection the client kept was dropped silently"
+        note = a.new_note(basic)
+        note["Front"] = f"after restart {n}"
+        a.add_note(note, a.decks.id("Default"))
+        assert ac.sync(a, auth).action == "normal", f"restart {n}"
+        assert ac.sync(a, auth).action == "none", f"restart {n}"
+    b = download_fresh(device, server, "B")
+    ac.assert_same(ac.snapshot(a), ac.snapshot(b), "A vs B after restarts between syncs")
 
 
 def _collection_bytes(col: Collection) -> bytes:

@@ -1,15 +1,38 @@
-/** Serving on Bun: Elysia's own listener (Bun.serve, with the app's serve settings). */
+/**
+ * Serving on Bun: Elysia's own listener (Bun.serve, with the app's serve settings), with
+ * deferred accepting turned off (acceptAtOnce.ts says why).
+ */
 import type { AnyElysia } from "elysia";
 import type { Listener } from "../serve.ts";
+import { acceptConnectionsAtOnce } from "./acceptAtOnce.ts";
+
+/** How often a graceful stop looks whether requests are still in flight. */
+const STOP_POLL_MS = 10;
 
 export function listen(app: AnyElysia, options: { hostname: string; port: number }): Listener {
   app.listen(options);
   const server = app.server;
   if (!server) throw new Error("Elysia did not start a server");
+  const port = server.port ?? options.port;
+  let forced = false;
   return {
     hostname: server.hostname ?? options.hostname,
-    port: server.port ?? options.port,
-    stop: (closeConnections = false) => server.stop(closeConnections),
+    port,
+    acceptsAtOnce: acceptConnectionsAtOnce(port),
+    async stop(closeConnections = false) {
+      if (closeConnections) {
+        forced = true;
+        return server.stop(true);
+      }
+      const stopped = server.stop(false);
+      // Bun's graceful stop closes idle connections but waits for one that has not sent a
+      // request yet as if a request were in flight. Once none is (a response counts until Bun
+      // has handed all of it to the kernel, which still delivers it after the close), what
+      // is left carries no request and is closed.
+      while (server.pendingRequests > 0 && !forced) await Bun.sleep(STOP_POLL_MS);
+      if (!forced) await server.stop(true);
+      await stopped;
+    },
   };
 }
 

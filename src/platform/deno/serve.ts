@@ -71,6 +71,7 @@ export function listen(app: AnyElysia, options: { hostname: string; port: number
   return {
     hostname: server.addr.hostname,
     port: server.addr.port,
+    acceptsAtOnce: true, // Deno's listener does not defer accepting
     async stop(closeConnections = false) {
       // Deno has no forced close: shutdown() waits for requests in flight; the caller's
       // timer decides how long, then the process exit closes what is left.
