@@ -9,7 +9,8 @@
  * applyChunk with the changed notes, sanityCheck2, finish) and a complete media sync of one new
  * file (begin, mediaChanges, uploadChanges, mediaSanity), the requests a real client makes for
  * them (docs/protocol.md); every answer is decoded and checked. Constant request bodies are
- * compressed once. One connection per request, for both servers: ours closes each one.
+ * compressed once. Connections are kept open between requests (Bun's fetch pool), as a real
+ * client's are, for both servers.
  *
  *   bun bench/loadclient.ts CONFIG.json
  * CONFIG: {url, users: [{user, password}], upload: path of the collection to full-upload,
@@ -95,7 +96,6 @@ class LeanClient {
         method: "POST",
         body: body as BodyInit,
         headers: { "anki-sync": header(this.hkey, sk) },
-        keepalive: false,
         signal: AbortSignal.timeout(TIMEOUT_MS),
       });
       data = new Uint8Array(await res.arrayBuffer());
