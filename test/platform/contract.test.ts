@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -334,6 +335,27 @@ describe("serve", () => {
     } finally {
       await listener.stop(true);
     }
+  });
+
+  test("connections are accepted as they open; a graceful stop closes idle ones and one never sent on", async () => {
+    const app = new Elysia().get("/", () => "ok");
+    const listener = listen(app, { hostname: "127.0.0.1", port: 0 });
+    assert.equal(listener.acceptsAtOnce, true);
+    // Resolves once connected (and answered, for one that sends) with a promise of its close.
+    const open = (send: boolean) =>
+      new Promise<{ closed: Promise<void> }>((ready) => {
+        const socket = connect({ host: "127.0.0.1", port: listener.port });
+        socket.on("error", () => {});
+        const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
+        socket.on("data", () => ready({ closed }));
+        socket.on("connect", () => {
+          if (send) socket.write("GET / HTTP/1.1\r\nHost: test\r\n\r\n");
+          else ready({ closed });
+        });
+      });
+    const closing = await Promise.all([open(false), open(true)]);
+    await listener.stop(false);
+    await Promise.all(closing.map((c) => c.closed));
   });
 });
 
