@@ -112,16 +112,21 @@ class LeanClient:
     def _post(self, path: str, body: bytes, skey: str = "") -> bytes:
         parts = urlsplit(self.url)
         header = json.dumps({"v": 11, "k": self.hkey, "c": CLIENT_VERSION, "s": skey})
-        # The server closes every connection (Connection: close), so one per request.
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+        # One connection per user, kept between requests as a real client keeps its pool;
+        # a new one when the server closed it.
+        conn = self._conn or http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+        self._conn = None
         try:
             conn.request("POST", path, body=_zstd()[0].compress(body), headers={"anki-sync": header})
             res = conn.getresponse()
             data = res.read()
         except (OSError, http.client.HTTPException) as e:
-            raise SyncFailure(f"connection {type(e).__name__}", str(e)) from e
-        finally:
             conn.close()
+            raise SyncFailure(f"connection {type(e).__name__}", str(e)) from e
+        if res.will_close:
+            conn.close()
+        else:
+            self._conn = conn
         if res.status != 200:
             raise SyncFailure(f"http {res.status}", f"{path}: {data[:200]!r}")
         return _zstd()[1].decompress(data, max_output_size=1 << 30)
