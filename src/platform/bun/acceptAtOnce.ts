@@ -24,9 +24,16 @@ const TCP_DEFER_ACCEPT = 9;
 const AF_INET = 2;
 const AF_INET6 = 10;
 
-type Libc = ReturnType<typeof openLibc>;
+type Libc = ReturnType<typeof loadLibc>;
 
-function openLibc() {
+let libcSymbols: Libc | undefined;
+
+function openLibc(): Libc {
+  libcSymbols ??= loadLibc();
+  return libcSymbols;
+}
+
+function loadLibc() {
   const socketCall = { returns: FFIType.i32 } as const;
   return dlopen("libc.so.6", {
     getsockopt: {
