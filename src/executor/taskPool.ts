@@ -66,13 +66,16 @@ export class TaskPool {
    * arrives. Left unused, the worker is stopped as any idle one.
    */
   warm(kind: Task["kind"], now = Date.now()): void {
-    let ready = this.idle.at(-1);
+    let ready = this.idle.pop();
     if (!ready) {
       if (this.waiting.length > 0 || this.started >= this.max) return;
       this.started++;
       ready = { worker: spawn(), since: now };
-      this.idle.push(ready);
     }
+    // Idle from now: the sweep would otherwise stop a worker idle for most of `idleMs` while
+    // the body arrives, and the task would start a cold one after all.
+    ready.since = now;
+    this.idle.push(ready);
     ready.worker.postMessage({ preload: kind, nice: this.nice });
   }
 

@@ -42,7 +42,8 @@ const loaders = {
 
 /** Loads the code of tasks of `kind` ahead of the first one. */
 export async function preload(kind: Task["kind"]): Promise<void> {
-  await loaders[kind]();
+  const code = await loaders[kind]();
+  if ("warmUp" in code) code.warmUp();
 }
 
 export async function runTask(task: Task): Promise<unknown> {

@@ -42,6 +42,20 @@ test("a warmed worker runs the task that follows; no second one is started", asy
   expect(tasks.size).toBe(1);
 });
 
+test("a warmed idle worker counts as idle from the warning on, so the sweep keeps it for the task", async () => {
+  const tasks = pool(2);
+  expect(((await tasks.run(notACollection())) as PreparedUpload).ready).toBe(false);
+  const releasedBy = Date.now();
+  // The upload's body arrives 50 s into the worker's 60 s of idleness.
+  tasks.warm("prepareUpload", releasedBy + 50_000);
+  const sweep = (now: number) =>
+    (tasks as unknown as { stopIdle(now: number): void }).stopIdle(now);
+  sweep(releasedBy + 60_001);
+  expect(tasks.size).toBe(1);
+  sweep(releasedBy + 110_001);
+  expect(tasks.size).toBe(0);
+});
+
 test("warming a full pool starts nothing, and its tasks still run", async () => {
   const tasks = pool(1);
   const first = tasks.run(notACollection());

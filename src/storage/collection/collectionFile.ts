@@ -103,10 +103,7 @@ export function createEmptyCollection(path: string, now = new Date()): void {
     try {
       db.exec("PRAGMA page_size = 4096");
       db.exec("PRAGMA journal_mode = DELETE");
-      db.transaction(() => {
-        db.exec(SCHEMA11_DDL);
-        insertEmptyColRow(db, now);
-      })();
+      writeEmptyCollection(db, now);
     } finally {
       db.close();
     }
@@ -115,6 +112,14 @@ export function createEmptyCollection(path: string, now = new Date()): void {
     for (const leftover of [temp, `${temp}-journal`]) rmSync(leftover, { force: true });
     throw err;
   }
+}
+
+/** The tables and `col` row of a new, empty schema-11 collection, in one transaction, into `db`. */
+export function writeEmptyCollection(db: Db, now = new Date()): void {
+  db.transaction(() => {
+    db.exec(SCHEMA11_DDL);
+    insertEmptyColRow(db, now);
+  })();
 }
 
 function insertEmptyColRow(db: Db, now: Date): void {

@@ -4,6 +4,7 @@
  * task threads that need it and not by every collection worker that installs uploads.
  */
 import { rmSync } from "node:fs";
+import { warmUpConversion } from "../../storage/collection/convert/warmUp.ts";
 import { fsyncPath } from "../../storage/collection/replace.ts";
 import {
   CorruptCollection,
@@ -31,6 +32,11 @@ export function prepareUpload(input: UploadInput): PreparedUpload {
   } finally {
     removeSqliteLeftovers(prepared, !ready);
   }
+}
+
+/** Ahead of a task on a new thread (tasks.ts `preload`): see warmUp.ts. */
+export function warmUp(): void {
+  warmUpConversion();
 }
 
 /** The files SQLite may have made beside a database at `path`. */
