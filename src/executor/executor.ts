@@ -28,6 +28,11 @@ export interface CollectionExecutor {
    * ready for it now (started if none is idle, its code loaded).
    */
   warmTasks(kind: Task["kind"]): void;
+  /**
+   * A task that receives a body through the port in `transfer` (as long as the client takes to
+   * send it), on a task thread outside the slots of `runTask`; null when none may start now.
+   */
+  tryReceiveOnTask<T extends Task>(task: T, transfer: Transferable[]): Promise<TaskResult<T>> | null;
   close(): Promise<void>;
 }
 
@@ -174,6 +179,11 @@ export class WorkerPoolExecutor implements CollectionExecutor {
 
   warmTasks(kind: Task["kind"]): void {
     this.tasks.warm(kind);
+  }
+
+  tryReceiveOnTask<T extends Task>(task: T, transfer: Transferable[]): Promise<TaskResult<T>> | null {
+    const receiving = this.tasks.tryReceive(task, transfer);
+    return receiving && this.tracked(() => receiving as Promise<TaskResult<T>>);
   }
 
   run<J extends Job>(job: J): Promise<JobResult<J>> {

@@ -23,7 +23,8 @@ import type { MediaUploadResult } from "../sync/media/upload.ts";
 import type { CollectionExecutor } from "./executor.ts";
 import type { Job, JobResult, UserRef } from "./jobs.ts";
 import type { Task, TaskResult } from "./tasks.ts";
-import { UndecodableBody, type UnpackLimits, writeUnpacked } from "./unpackBody.ts";
+import { UndecodableBody, type UnpackLimits } from "./unpackBody.ts";
+import { receiveUnpacked } from "./unpackOnTask.ts";
 
 export interface UploadLimits {
   /** Bound on the body as sent and on what it decompresses to. */
@@ -150,7 +151,7 @@ async function receive<T extends Task, J extends Job>(
   try {
     let small: Uint8Array | null;
     try {
-      small = await receiveBody(upload, plan, limits.maxUncompressedBytes);
+      small = await receiveBody(executor, upload, plan, limits.maxUncompressedBytes);
     } catch (err) {
       if (err instanceof StreamTooLarge) return plan.tooLarge(err);
       if (err instanceof UndecodableBody) throw badRequest(err.message, { cause: err });
@@ -198,12 +199,13 @@ async function receive<T extends Task, J extends Job>(
  * Past the limit: StreamTooLarge, with the body read on so the client gets the answer.
  */
 async function receiveBody(
+  executor: CollectionExecutor,
   { body, compression }: Upload,
   plan: UploadPlan<Task, Job>,
   maxBytes: number,
 ): Promise<Uint8Array | null> {
   if (plan.unpack) {
-    await writeUnpacked(body, compression, plan.incomingPath, plan.unpack);
+    await receiveUnpacked(executor, body, compression, plan.incomingPath, plan.unpack);
     return null;
   }
   if (!plan.inPlace) {

@@ -19,12 +19,18 @@ interface Idle {
 export class TaskPool {
   /** Most recently used last: tasks go to the warmest worker, the others can go idle. */
   private readonly idle: Idle[] = [];
-  /** Waiting for a worker: handed a free one, or null to start one in a freed slot. */
-  private readonly waiting: ((worker: Worker | null) => void)[] = [];
-  private started = 0;
+  /** Heavy tasks waiting for one of the `max` slots: handed a worker once one frees. */
+  private readonly waiting: ((worker: Worker) => void)[] = [];
+  /** Threads alive: idle, running a heavy task, or receiving a body. */
+  private alive = 0;
+  private heavy = 0;
+  private receiving = 0;
   private readonly sweeper: ReturnType<typeof setInterval>;
 
   /**
+   * `max` heavy tasks run at once (more wait), and besides them at most `max` tasks receive an
+   * upload's body (`tryReceive`): those take as long as the client takes to send, slow clients
+   * minutes, so they must not hold up the heavy tasks of other uploads.
    * `nice`: the threads' nice value (ANKISYNCD_TASK_NICE, 0: not lowered). Only the task's own
    * thread is lowered and it holds no lock another user waits for (its files are its own
    * temporaries; the installing job runs on the user's collection worker at normal priority), so
@@ -41,20 +47,41 @@ export class TaskPool {
 
   /** Workers alive now (busy or idle). */
   get size(): number {
-    return this.started;
+    return this.alive;
   }
 
   async run(task: Task): Promise<unknown> {
-    const worker = await this.acquire();
+    return this.runOn(await this.acquireHeavy(), task, [], () => this.heavy--);
+  }
+
+  /**
+   * A task that receives an upload's body through the port in `transfer`, on a thread of its own
+   * outside the heavy tasks' slots; null when `max` such tasks run already (the caller then
+   * receives the body itself).
+   */
+  tryReceive(task: Task, transfer: Transferable[]): Promise<unknown> | null {
+    if (this.receiving >= this.max) return null;
+    this.receiving++;
+    return this.runOn(this.idle.pop()?.worker ?? this.spawn(), task, transfer, () =>
+      this.receiving--,
+    );
+  }
+
+  private async runOn(
+    worker: Worker,
+    task: Task,
+    transfer: Transferable[],
+    freeSlot: () => void,
+  ): Promise<unknown> {
     let reply: JobReplyMessage;
     try {
-      reply = await send(worker, task, this.nice);
+      reply = await send(worker, task, this.nice, transfer);
     } catch (err) {
-      this.release(worker, false);
+      this.release(worker, false, freeSlot);
       throw err;
     }
     // A task's own failure is a reply: the worker stays usable.
-    this.release(worker, true);
+    this.release(worker, true, freeSlot);
     if (reply.ok) return reply.value;
     throw new SyncError(reply.error.kind, reply.error.message);
   }
@@ -68,9 +95,8 @@ export class TaskPool {
   warm(kind: Task["kind"], now = Date.now()): void {
     let ready = this.idle.pop();
     if (!ready) {
-      if (this.waiting.length > 0 || this.started >= this.max) return;
-      this.started++;
-      ready = { worker: spawn(), since: now };
+      if (this.waiting.length > 0 || this.heavy >= this.max) return;
+      ready = { worker: this.spawn(), since: now };
     }
     // Idle from now: the sweep would otherwise stop a worker idle for most of `idleMs` while
     // the body arrives, and the task would start a cold one after all.
@@ -79,35 +105,43 @@ export class TaskPool {
     ready.worker.postMessage({ preload: kind, nice: this.nice });
   }
 
-  private async acquire(): Promise<Worker> {
-    const idle = this.idle.pop();
-    if (idle) return idle.worker;
-    if (this.started < this.max) {
-      this.started++;
-      return spawn();
+  private async acquireHeavy(): Promise<Worker> {
+    if (this.heavy < this.max) {
+      this.heavy++;
+      return this.idle.pop()?.worker ?? this.spawn();
     }
-    return (await new Promise<Worker | null>((resolve) => this.waiting.push(resolve))) ?? spawn();
+    return await new Promise<Worker>((resolve) => this.waiting.push(resolve));
   }
 
-  private release(worker: Worker, healthy: boolean): void {
-    if (!healthy) worker.terminate();
-    const next = this.waiting.shift();
-    if (next) next(healthy ? worker : null);
-    else if (healthy) this.idle.push({ worker, since: Date.now() });
-    else this.started--;
+  private release(worker: Worker, healthy: boolean, freeSlot: () => void): void {
+    freeSlot();
+    if (healthy) this.idle.push({ worker, since: Date.now() });
+    else {
+      worker.terminate();
+      this.alive--;
+    }
+    while (this.waiting.length > 0 && this.heavy < this.max) {
+      this.heavy++;
+      (this.waiting.shift() as (worker: Worker) => void)(this.idle.pop()?.worker ?? this.spawn());
+    }
+  }
+
+  private spawn(): Worker {
+    this.alive++;
+    return spawn();
   }
 
   private stopIdle(now = Date.now()): void {
     while (this.idle.length > 0 && now - (this.idle[0] as Idle).since >= this.idleMs) {
       (this.idle.shift() as Idle).worker.terminate();
-      this.started--;
+      this.alive--;
     }
   }
 
   close(): void {
     clearInterval(this.sweeper);
     for (const { worker } of this.idle.splice(0)) worker.terminate();
-    this.started = 0;
+    this.alive = 0;
   }
 }
 
@@ -120,19 +154,21 @@ function spawn(): Worker {
 }
 
 /** The task's reply; rejects only when the worker itself failed. */
-function send(worker: Worker, task: Task, nice: number): Promise<JobReplyMessage> {
+function send(
+  worker: Worker,
+  task: Task,
+  nice: number,
+  transfer: Transferable[],
+): Promise<JobReplyMessage> {
   return new Promise<JobReplyMessage>((resolve, reject) => {
     worker.onmessage = (event: MessageEvent<JobReplyMessage>) => resolve(event.data);
     worker.onerror = (event) => {
       event.preventDefault(); // Deno: otherwise a worker's error ends the whole process
       reject(new SyncError("serverError", `task worker: ${event.message}`));
     };
-    worker.postMessage({
-      id: 0,
-      task,
-      nice,
-      instance: instanceTag(),
-      unicaseExtension: unicaseExtensionPath(),
-    });
+    worker.postMessage(
+      { id: 0, task, nice, instance: instanceTag(), unicaseExtension: unicaseExtensionPath() },
+      transfer,
+    );
   });
 }

@@ -18,8 +18,10 @@ import type {
   StagedMediaUpload,
 } from "../sync/media/upload.ts";
 import { asStorageError } from "../sync/storageErrors.ts";
+import type { UnpackOutcome, UnpackTaskInput } from "./unpackOnTask.ts";
 
 export type Task =
+  | { kind: "unpackUpload"; input: UnpackTaskInput }
   | { kind: "prepareUpload"; input: UploadInput }
   | {
       kind: "stageMediaUpload";
@@ -29,6 +31,7 @@ export type Task =
     };
 
 export interface TaskResults {
+  unpackUpload: UnpackOutcome;
   prepareUpload: PreparedUpload;
   stageMediaUpload: StagedMediaUpload;
 }
@@ -36,6 +39,7 @@ export interface TaskResults {
 export type TaskResult<T extends Task> = TaskResults[T["kind"]];
 
 const loaders = {
+  unpackUpload: () => import("./unpackOnTask.ts"),
   prepareUpload: () => import("../sync/collection/prepareUpload.ts"),
   stageMediaUpload: () => import("../sync/media/upload.ts"),
 };
@@ -49,6 +53,8 @@ export async function preload(kind: Task["kind"]): Promise<void> {
 export async function runTask(task: Task): Promise<unknown> {
   try {
     switch (task.kind) {
+      case "unpackUpload":
+        return await (await loaders.unpackUpload()).unpackFromPort(task.input);
       case "prepareUpload":
         return (await loaders.prepareUpload()).prepareUpload(task.input);
       case "stageMediaUpload": {
@@ -57,7 +63,18 @@ export async function runTask(task: Task): Promise<unknown> {
       }
     }
   } catch (err) {
-    const file = task.kind === "prepareUpload" ? task.input.preparedPath : task.input.incomingPath;
-    throw asStorageError(err, dirname(file));
+    throw asStorageError(err, dirname(taskFile(task)));
+  }
+}
+
+/** The file a task works on, for its errors. */
+function taskFile(task: Task): string {
+  switch (task.kind) {
+    case "unpackUpload":
+      return task.input.path;
+    case "prepareUpload":
+      return task.input.preparedPath;
+    case "stageMediaUpload":
+      return task.input.incomingPath;
   }
 }

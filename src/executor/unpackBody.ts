@@ -2,8 +2,7 @@
  * A full upload's body, decompressed as it arrives and written straight to the file the task
  * then checks. The client compresses while it sends, so the body takes a while to arrive (about
  * a third of a 10 MB upload's time on the server); decompressing and writing meanwhile, rather
- * than after, takes that work off the time the client waits. The decompression itself runs on
- * the runtime's thread pool, and writes are awaited, so this thread only passes chunks on.
+ * than after, takes that work off the time the client waits. Where it runs: unpackOnTask.ts.
  */
 import { type Compression, decompressor } from "../compression.ts";
 import {
@@ -17,9 +16,16 @@ import {
 /**
  * The body arrives in chunks of ~16 KiB; Bun decompresses a chunk that small on the calling
  * thread, a larger one on its thread pool (10 MB fed in 16 KiB chunks: ~29 ms of this thread's
- * CPU; in 256 KiB chunks: 3-7 ms). So chunks are joined up to this size before they are fed.
+ * CPU; in 256 KiB chunks: 3-7 ms). So on the main thread chunks are joined up to this size
+ * before they are fed.
  */
 const FEED_BYTES = 256 * 1024;
+
+/**
+ * On a task thread the work is meant to stay on that (lowered) thread: Bun keeps feeds of up to
+ * 128 KiB on the calling thread, so pieces are fed at most this large.
+ */
+const ON_THREAD_FEED_BYTES = 64 * 1024;
 
 /** The body is not valid data of its compression (the whole body has been read). */
 export class UndecodableBody extends Error {
@@ -30,6 +36,15 @@ export class UndecodableBody extends Error {
     );
     this.name = "UndecodableBody";
   }
+}
+
+export interface UnpackOptions {
+  /**
+   * Decompress and write on the calling thread (a task worker at a lowered priority): feeds
+   * small enough for the runtime to keep them here, blocking writes. Otherwise the runtime's
+   * thread pool does both and the calling thread only passes chunks on.
+   */
+  onThisThread?: boolean;
 }
 
 export interface UnpackLimits {
@@ -50,7 +65,9 @@ export async function writeUnpacked(
   compression: Compression,
   path: string,
   limits: UnpackLimits,
+  { onThisThread = false }: UnpackOptions = {},
 ): Promise<void> {
+  const feedBytes = onThisThread ? ON_THREAD_FEED_BYTES : FEED_BYTES;
   const reader = body.getReader();
   const stage = decompressor(compression);
   const writer = stage.writable.getWriter();
@@ -71,9 +88,12 @@ export async function writeUnpacked(
         if (received > limits.maxBodyBytes) throw new StreamTooLarge(limits.maxBodyBytes);
         pending.push(chunk.value);
         pendingBytes += chunk.value.byteLength;
-        if (pendingBytes < FEED_BYTES) continue;
+        if (pendingBytes < feedBytes) continue;
       }
-      if (pendingBytes > 0) await writer.write(joinChunks(pending.splice(0), pendingBytes));
+      const joined = joinChunks(pending.splice(0), pendingBytes);
+      for (let at = 0; at < pendingBytes; at += feedBytes) {
+        await writer.write(joined.subarray(at, at + feedBytes));
+      }
       pendingBytes = 0;
       if (chunk.done) return await writer.close();
     }
@@ -99,6 +119,7 @@ export async function writeUnpacked(
   feeding.catch((err) => writer.abort(err).catch(() => {}));
   const writing = writeStreamToFile(output, path, limits.maxBytes, {
     writeBehindBytes: WRITE_BEHIND_BYTES,
+    blocking: onThisThread,
   });
   writing.catch((err) => output.cancel(err).catch(() => {}));
   const [fed, written] = await Promise.allSettled([feeding, writing]);

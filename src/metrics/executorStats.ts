@@ -49,6 +49,15 @@ export class CountingExecutor implements CollectionExecutor {
     this.inner.warmTasks(kind);
   }
 
+  tryReceiveOnTask<T extends Task>(task: T, transfer: Transferable[]): Promise<TaskResult<T>> | null {
+    const receiving = this.inner.tryReceiveOnTask(task, transfer);
+    if (!receiving) return null;
+    this.tasks++;
+    return receiving.finally(() => {
+      this.tasks--;
+    });
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

@@ -24,17 +24,21 @@ import {
   type UploadSite,
 } from "../../src/executor/receiveUpload.ts";
 import type { Task } from "../../src/executor/tasks.ts";
+import { unpackFromPort } from "../../src/executor/unpackOnTask.ts";
 import { tempPathBeside, userPaths } from "../../src/storage/paths.ts";
 import { UPLOAD_TOO_LARGE } from "../../src/sync/collection/uploadReplies.ts";
 import { SyncError } from "../../src/sync/errors.ts";
 
 const user = { uuid: "u1" };
+/** Whether the executor takes an upload's body on a task (run in this thread here). */
+let unpackOnTask = false;
 let dataDir: string;
 
 beforeEach(() => {
   dataDir = mkdtempSync(join(tmpdir(), "ankisyncd-receive-"));
 });
 afterEach(() => {
+  unpackOnTask = false;
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -59,15 +63,22 @@ const brokenBody = () =>
 function executor(
   onTask: (task: Task) => unknown,
   onJob: (job: Job) => unknown = () => ({ reply: "OK", detail: "" }),
-): CollectionExecutor & { tasks: Task[]; jobs: Job[]; warmed: number } {
+): CollectionExecutor & { tasks: Task[]; jobs: Job[]; warmed: number; received: number } {
   const tasks: Task[] = [];
   const jobs: Job[] = [];
   return {
     tasks,
     jobs,
     warmed: 0,
+    received: 0,
     warmTasks() {
       this.warmed++;
+    },
+    // A task thread's side of the body run in this thread, or none: the main thread unpacks it.
+    tryReceiveOnTask(task) {
+      if (!unpackOnTask || task.kind !== "unpackUpload") return null;
+      this.received++;
+      return unpackFromPort(task.input) as never;
     },
     run: async (job) => {
       jobs.push(job);
@@ -89,6 +100,7 @@ const site = (exec: CollectionExecutor, maxTempBytes = 1 << 30): UploadSite => (
 
 /** What a task thread that dies half-way leaves: part of its output, then the crash. */
 function dyingTask(task: Task): never {
+  if (task.kind === "unpackUpload") throw new Error("unexpected");
   if (task.kind === "prepareUpload") {
     writeFileSync(task.input.preparedPath, "half a collection");
     writeFileSync(`${task.input.preparedPath}-journal`, "journal");
@@ -100,166 +112,230 @@ function dyingTask(task: Task): never {
   throw new SyncError("serverError", "task worker: crashed");
 }
 
-describe("full upload", () => {
-  test("the task is given the body decompressed, and its thread was started meanwhile", async () => {
-    let seen = "";
+for (const onTask of [false, true]) {
+  describe(`full upload, the body unpacked on ${onTask ? "a task thread" : "the main thread"}`, () => {
+    beforeEach(() => {
+      unpackOnTask = onTask;
+    });
+
+    test("the task is given the body decompressed, and its thread was started meanwhile", async () => {
+      let seen = "";
+      const exec = executor((task) => {
+        if (task.kind !== "prepareUpload") throw new Error("unexpected");
+        seen = readFileSync(task.input.preparedPath, "latin1");
+        return { ready: true, preparedPath: task.input.preparedPath, convertedFrom: 18 };
+      });
+      const outcome = await receiveCollectionUpload(site(exec), {
+        user,
+        body: zstdBody(300_000),
+        compression: "zstd",
+      });
+      expect(outcome.reply).toBe("OK");
+      expect(seen).toBe("\x01".repeat(300_000));
+      expect(exec.warmed).toBe(1);
+      expect(exec.received).toBe(onTask ? 1 : 0);
+      expect(leftovers()).toEqual([]);
+    });
+
+    test("a body that does not decompress is a 400, read to its end, nothing run", async () => {
+      const exec = executor(() => {
+        throw new Error("no task expected");
+      });
+      const stream = body(200_000);
+      const err = await receiveCollectionUpload(site(exec), {
+        user,
+        body: stream,
+        compression: "zstd",
+      }).catch((e) => e);
+      expect((err as SyncError).kind).toBe("badRequest");
+      expect((err as SyncError).message).toContain("cannot decompress upload");
+      expect(stream.locked).toBe(false);
+      expect(exec.tasks).toEqual([]);
+      expect(leftovers()).toEqual([]);
+    });
+
+    test("a truncated body is a 400, nothing run", async () => {
+      const exec = executor(() => {
+        throw new Error("no task expected");
+      });
+      const whole = Bun.zstdCompressSync(new Uint8Array(100_000).fill(7));
+      const err = await receiveCollectionUpload(site(exec), {
+        user,
+        body: new Blob([new Uint8Array(whole.subarray(0, whole.byteLength - 4))]).stream(),
+        compression: "zstd",
+      }).catch((e) => e);
+      expect((err as SyncError).kind).toBe("badRequest");
+      expect(leftovers()).toEqual([]);
+    });
+
+    test("a body sent past the limit uncompressed is answered 'too large'", async () => {
+      const exec = executor(() => {
+        throw new Error("no task expected");
+      });
+      const outcome = await receiveCollectionUpload(site(exec), {
+        user,
+        body: body(2 << 20),
+        compression: "none",
+      });
+      expect(outcome.reply).toBe(UPLOAD_TOO_LARGE);
+      expect(leftovers()).toEqual([]);
+    });
+
+    test("a client that goes away mid-body: its error, nothing run, nothing left", async () => {
+      const exec = executor(() => {
+        throw new Error("no task expected");
+      });
+      const upload = receiveCollectionUpload(site(exec), {
+        user,
+        body: brokenBody(),
+        compression: "zstd",
+      });
+      await expect(upload).rejects.toThrow("client went away");
+      expect(exec.tasks).toEqual([]);
+      expect(exec.jobs).toEqual([]);
+      expect(leftovers()).toEqual([]);
+    });
+
+    test("a task thread that dies leaves no temporary", async () => {
+      const exec = executor(dyingTask);
+      const upload = receiveCollectionUpload(site(exec), {
+        user,
+        body: zstdBody(1000),
+        compression: "zstd",
+      });
+      await expect(upload).rejects.toThrow("crashed");
+      expect(exec.tasks.length).toBe(1);
+      expect(leftovers()).toEqual([]);
+    });
+
+    test("an install job that fails leaves no prepared file", async () => {
+      const exec = executor(
+        (task) => {
+          if (task.kind !== "prepareUpload") throw new Error("unexpected");
+          writeFileSync(task.input.preparedPath, "prepared");
+          return { ready: true, preparedPath: task.input.preparedPath, convertedFrom: 11 };
+        },
+        () => {
+          throw new SyncError("serverError", "worker crashed");
+        },
+      );
+      const upload = receiveCollectionUpload(site(exec), {
+        user,
+        body: zstdBody(1000),
+        compression: "zstd",
+      });
+      await expect(upload).rejects.toThrow("worker crashed");
+      // The collection is put at rest while the task runs; that job failing too is the install's
+      // to meet.
+      expect(exec.jobs.map((j) => j.kind)).toEqual(["rest", "upload"]);
+      expect(leftovers()).toEqual([]);
+    });
+
+    test("a body past the limit is answered 'too large', nothing run", async () => {
+      const exec = executor(() => {
+        throw new Error("no task expected");
+      });
+      const outcome = await receiveCollectionUpload(site(exec), {
+        user,
+        body: zstdBody(2 << 20),
+        compression: "zstd",
+      });
+      expect(outcome.reply).toBe(UPLOAD_TOO_LARGE);
+      expect(exec.tasks).toEqual([]);
+      // Nor is the collection touched: a body that fails leaves it as it was.
+      expect(exec.jobs).toEqual([]);
+      expect(leftovers()).toEqual([]);
+    });
+
+    test("a refused upload (not ready) is answered without an install job", async () => {
+      const exec = executor(() => ({ ready: false, reply: "corrupt", detail: "not a database" }));
+      const outcome = await receiveCollectionUpload(site(exec), {
+        user,
+        body: zstdBody(10),
+        compression: "zstd",
+      });
+      expect(outcome).toEqual({ reply: "corrupt", detail: "not a database" });
+      expect(exec.jobs.map((j) => j.kind)).toEqual(["rest"]);
+      expect(leftovers()).toEqual([]);
+    });
+
+    test("temporaries at their limit: 409 before the body is read", async () => {
+      mkdirSync(userDir(), { recursive: true });
+      writeFileSync(
+        tempPathBeside(join(userDir(), "collection.anki2"), ".incoming"),
+        "x".repeat(100),
+      );
+      const exec = executor(() => {
+        throw new Error("no task expected");
+      });
+      const stream = body(10);
+      const upload = receiveCollectionUpload(site(exec, 100), {
+        user,
+        body: stream,
+        compression: "zstd",
+      });
+      const err = await upload.catch((e) => e);
+      expect(err).toBeInstanceOf(SyncError);
+      expect((err as SyncError).kind).toBe("conflict");
+      expect(stream.locked).toBe(false);
+    });
+  });
+}
+
+describe("full upload, the body on a task thread", () => {
+  beforeEach(() => {
+    unpackOnTask = true;
+  });
+
+  test("a body many times the window the main thread may run ahead comes through whole", async () => {
+    // Incompressible, so the compressed body is as large: 8 MiB is the window.
+    const bytes = new Uint8Array(20 << 20);
+    let x = 2463534242;
+    for (let i = 0; i < bytes.length; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      bytes[i] = x & 0xff;
+    }
+    let seen = new Uint8Array();
     const exec = executor((task) => {
       if (task.kind !== "prepareUpload") throw new Error("unexpected");
-      seen = readFileSync(task.input.preparedPath, "latin1");
+      seen = new Uint8Array(readFileSync(task.input.preparedPath));
       return { ready: true, preparedPath: task.input.preparedPath, convertedFrom: 18 };
     });
-    const outcome = await receiveCollectionUpload(site(exec), {
+    const compressed = new Uint8Array(Bun.zstdCompressSync(bytes));
+    const outcome = await receiveCollectionUpload(
+      {
+        executor: exec,
+        dataDir,
+        limits: { maxUncompressedBytes: 64 << 20, maxTempBytes: 1 << 30 },
+      },
+      { user, body: new Blob([compressed]).stream(), compression: "zstd" },
+    );
+    expect(outcome.reply).toBe("OK");
+    expect(exec.received).toBe(1);
+    expect(seen.byteLength).toBe(bytes.byteLength);
+    expect(Buffer.compare(seen, bytes)).toBe(0);
+    expect(leftovers()).toEqual([]);
+  });
+
+  test("a receiving task whose thread dies mid-body leaves no temporary", async () => {
+    const exec = executor(() => {
+      throw new Error("no task expected");
+    });
+    exec.tryReceiveOnTask = (task) => {
+      if (task.kind !== "unpackUpload") return null;
+      writeFileSync(task.input.path, "part of a body");
+      return Promise.reject(new SyncError("serverError", "task worker: crashed")) as never;
+    };
+    const upload = receiveCollectionUpload(site(exec), {
       user,
       body: zstdBody(300_000),
       compression: "zstd",
     });
-    expect(outcome.reply).toBe("OK");
-    expect(seen).toBe("\x01".repeat(300_000));
-    expect(exec.warmed).toBe(1);
-    expect(leftovers()).toEqual([]);
-  });
-
-  test("a body that does not decompress is a 400, read to its end, nothing run", async () => {
-    const exec = executor(() => {
-      throw new Error("no task expected");
-    });
-    const stream = body(200_000);
-    const err = await receiveCollectionUpload(site(exec), {
-      user,
-      body: stream,
-      compression: "zstd",
-    }).catch((e) => e);
-    expect((err as SyncError).kind).toBe("badRequest");
-    expect((err as SyncError).message).toContain("cannot decompress upload");
-    expect(stream.locked).toBe(false);
-    expect(exec.tasks).toEqual([]);
-    expect(leftovers()).toEqual([]);
-  });
-
-  test("a truncated body is a 400, nothing run", async () => {
-    const exec = executor(() => {
-      throw new Error("no task expected");
-    });
-    const whole = Bun.zstdCompressSync(new Uint8Array(100_000).fill(7));
-    const err = await receiveCollectionUpload(site(exec), {
-      user,
-      body: new Blob([new Uint8Array(whole.subarray(0, whole.byteLength - 4))]).stream(),
-      compression: "zstd",
-    }).catch((e) => e);
-    expect((err as SyncError).kind).toBe("badRequest");
-    expect(leftovers()).toEqual([]);
-  });
-
-  test("a body sent past the limit uncompressed is answered 'too large'", async () => {
-    const exec = executor(() => {
-      throw new Error("no task expected");
-    });
-    const outcome = await receiveCollectionUpload(site(exec), {
-      user,
-      body: body(2 << 20),
-      compression: "none",
-    });
-    expect(outcome.reply).toBe(UPLOAD_TOO_LARGE);
-    expect(leftovers()).toEqual([]);
-  });
-
-  test("a client that goes away mid-body: its error, nothing run, nothing left", async () => {
-    const exec = executor(() => {
-      throw new Error("no task expected");
-    });
-    const upload = receiveCollectionUpload(site(exec), {
-      user,
-      body: brokenBody(),
-      compression: "zstd",
-    });
-    await expect(upload).rejects.toThrow("client went away");
-    expect(exec.tasks).toEqual([]);
-    expect(exec.jobs).toEqual([]);
-    expect(leftovers()).toEqual([]);
-  });
-
-  test("a task thread that dies leaves no temporary", async () => {
-    const exec = executor(dyingTask);
-    const upload = receiveCollectionUpload(site(exec), {
-      user,
-      body: zstdBody(1000),
-      compression: "zstd",
-    });
     await expect(upload).rejects.toThrow("crashed");
-    expect(exec.tasks.length).toBe(1);
-    expect(leftovers()).toEqual([]);
-  });
-
-  test("an install job that fails leaves no prepared file", async () => {
-    const exec = executor(
-      (task) => {
-        if (task.kind !== "prepareUpload") throw new Error("unexpected");
-        writeFileSync(task.input.preparedPath, "prepared");
-        return { ready: true, preparedPath: task.input.preparedPath, convertedFrom: 11 };
-      },
-      () => {
-        throw new SyncError("serverError", "worker crashed");
-      },
-    );
-    const upload = receiveCollectionUpload(site(exec), {
-      user,
-      body: zstdBody(1000),
-      compression: "zstd",
-    });
-    await expect(upload).rejects.toThrow("worker crashed");
-    // The collection is put at rest while the task runs; that job failing too is the install's
-    // to meet.
-    expect(exec.jobs.map((j) => j.kind)).toEqual(["rest", "upload"]);
-    expect(leftovers()).toEqual([]);
-  });
-
-  test("a body past the limit is answered 'too large', nothing run", async () => {
-    const exec = executor(() => {
-      throw new Error("no task expected");
-    });
-    const outcome = await receiveCollectionUpload(site(exec), {
-      user,
-      body: zstdBody(2 << 20),
-      compression: "zstd",
-    });
-    expect(outcome.reply).toBe(UPLOAD_TOO_LARGE);
-    expect(exec.tasks).toEqual([]);
-    // Nor is the collection touched: a body that fails leaves it as it was.
     expect(exec.jobs).toEqual([]);
     expect(leftovers()).toEqual([]);
-  });
-
-  test("a refused upload (not ready) is answered without an install job", async () => {
-    const exec = executor(() => ({ ready: false, reply: "corrupt", detail: "not a database" }));
-    const outcome = await receiveCollectionUpload(site(exec), {
-      user,
-      body: zstdBody(10),
-      compression: "zstd",
-    });
-    expect(outcome).toEqual({ reply: "corrupt", detail: "not a database" });
-    expect(exec.jobs.map((j) => j.kind)).toEqual(["rest"]);
-    expect(leftovers()).toEqual([]);
-  });
-
-  test("temporaries at their limit: 409 before the body is read", async () => {
-    mkdirSync(userDir(), { recursive: true });
-    writeFileSync(
-      tempPathBeside(join(userDir(), "collection.anki2"), ".incoming"),
-      "x".repeat(100),
-    );
-    const exec = executor(() => {
-      throw new Error("no task expected");
-    });
-    const stream = body(10);
-    const upload = receiveCollectionUpload(site(exec, 100), {
-      user,
-      body: stream,
-      compression: "zstd",
-    });
-    const err = await upload.catch((e) => e);
-    expect(err).toBeInstanceOf(SyncError);
-    expect((err as SyncError).kind).toBe("conflict");
-    expect(stream.locked).toBe(false);
   });
 });
 

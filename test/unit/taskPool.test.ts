@@ -67,6 +67,36 @@ test("warming a full pool starts nothing, and its tasks still run", async () => 
   expect(((await tasks.run(notACollection())) as PreparedUpload).ready).toBe(false);
 });
 
+test("a body received on a task thread holds no slot of the heavy tasks; past `max` at once, none is taken", async () => {
+  const tasks = pool(1);
+  const dir = mkdtempSync(join(tmpdir(), "ankisyncd-taskpool-"));
+  dirs.push(dir);
+  const receive = (port: MessagePort, name: string) =>
+    tasks.tryReceive(
+      {
+        kind: "unpackUpload",
+        input: {
+          port,
+          compression: "none",
+          path: join(dir, name),
+          limits: { maxBodyBytes: 100, maxBytes: 100 },
+        },
+      },
+      [port],
+    );
+  const channel = new MessageChannel();
+  const receiving = receive(channel.port2, "body");
+  expect(receiving).not.toBeNull();
+  expect(receive(new MessageChannel().port2, "other")).toBeNull();
+  // The client is still sending; a heavy task runs meanwhile.
+  expect(((await tasks.run(notACollection())) as PreparedUpload).ready).toBe(false);
+  channel.port1.postMessage(new Uint8Array([1, 2, 3]));
+  channel.port1.postMessage("end");
+  expect(await receiving).toEqual({ ok: true });
+  expect([...readFileSync(join(dir, "body"))]).toEqual([1, 2, 3]);
+  channel.port1.close();
+});
+
 /** Nice values of this process's threads (Linux), by thread id. */
 function threadNices(): Map<string, number> {
   const nices = new Map<string, number>();
