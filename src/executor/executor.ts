@@ -32,7 +32,10 @@ export interface CollectionExecutor {
    * A task that receives a body through the port in `transfer` (as long as the client takes to
    * send it), on a task thread outside the slots of `runTask`; null when none may start now.
    */
-  tryReceiveOnTask<T extends Task>(task: T, transfer: Transferable[]): Promise<TaskResult<T>> | null;
+  tryReceiveOnTask<T extends Task>(
+    task: T,
+    transfer: Transferable[],
+  ): Promise<TaskResult<T>> | null;
   close(): Promise<void>;
 }
 
@@ -181,7 +184,10 @@ export class WorkerPoolExecutor implements CollectionExecutor {
     this.tasks.warm(kind);
   }
 
-  tryReceiveOnTask<T extends Task>(task: T, transfer: Transferable[]): Promise<TaskResult<T>> | null {
+  tryReceiveOnTask<T extends Task>(
+    task: T,
+    transfer: Transferable[],
+  ): Promise<TaskResult<T>> | null {
     const receiving = this.tasks.tryReceive(task, transfer);
     return receiving && this.tracked(() => receiving as Promise<TaskResult<T>>);
   }

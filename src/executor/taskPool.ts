@@ -62,8 +62,11 @@ export class TaskPool {
   tryReceive(task: Task, transfer: Transferable[]): Promise<unknown> | null {
     if (this.receiving >= this.max) return null;
     this.receiving++;
-    return this.runOn(this.idle.pop()?.worker ?? this.spawn(), task, transfer, () =>
-      this.receiving--,
+    return this.runOn(
+      this.idle.pop()?.worker ?? this.spawn(),
+      task,
+      transfer,
+      () => this.receiving--,
     );
   }
 

@@ -49,7 +49,10 @@ export class CountingExecutor implements CollectionExecutor {
     this.inner.warmTasks(kind);
   }
 
-  tryReceiveOnTask<T extends Task>(task: T, transfer: Transferable[]): Promise<TaskResult<T>> | null {
+  tryReceiveOnTask<T extends Task>(
+    task: T,
+    transfer: Transferable[],
+  ): Promise<TaskResult<T>> | null {
     const receiving = this.inner.tryReceiveOnTask(task, transfer);
     if (!receiving) return null;
     this.tasks++;

@@ -32,7 +32,10 @@ export class PlacedExecutor implements CollectionExecutor {
     this.inner.warmTasks(kind);
   }
 
-  tryReceiveOnTask<T extends Task>(task: T, transfer: Transferable[]): Promise<TaskResult<T>> | null {
+  tryReceiveOnTask<T extends Task>(
+    task: T,
+    transfer: Transferable[],
+  ): Promise<TaskResult<T>> | null {
     return this.inner.tryReceiveOnTask(task, transfer);
   }
 
