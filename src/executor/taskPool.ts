@@ -62,12 +62,12 @@ export class TaskPool {
   tryReceive(task: Task, transfer: Transferable[]): Promise<unknown> | null {
     if (this.receiving >= this.max) return null;
     this.receiving++;
-    return this.runOn(
-      this.idle.pop()?.worker ?? this.spawn(),
-      task,
-      transfer,
-      () => this.receiving--,
-    );
+    // Not the most recent idle worker: that is the one `warm` got ready for the task that
+    // follows the body, loading and running code meanwhile; on one thread the body would wait
+    // for it. Done, the receiving worker goes idle as the least recently used, so that task
+    // still finds the warm one.
+    const spare = this.idle.length > 1 ? this.idle.shift() : undefined;
+    return this.runOn(spare?.worker ?? this.spawn(), task, transfer, () => this.receiving--, true);
   }
 
   private async runOn(
@@ -75,6 +75,7 @@ export class TaskPool {
     task: Task,
     transfer: Transferable[],
     freeSlot: () => void,
+    idleAsColdest = false,
   ): Promise<unknown> {
     let reply: JobReplyMessage;
     try {
@@ -84,7 +85,7 @@ export class TaskPool {
       throw err;
     }
     // A task's own failure is a reply: the worker stays usable.
-    this.release(worker, true, freeSlot);
+    this.release(worker, true, freeSlot, idleAsColdest);
     if (reply.ok) return reply.value;
     throw new SyncError(reply.error.kind, reply.error.message);
   }
@@ -116,10 +117,18 @@ export class TaskPool {
     return await new Promise<Worker>((resolve) => this.waiting.push(resolve));
   }
 
-  private release(worker: Worker, healthy: boolean, freeSlot: () => void): void {
+  private release(
+    worker: Worker,
+    healthy: boolean,
+    freeSlot: () => void,
+    idleAsColdest = false,
+  ): void {
     freeSlot();
-    if (healthy) this.idle.push({ worker, since: Date.now() });
-    else {
+    if (healthy) {
+      const idle = { worker, since: Date.now() };
+      if (idleAsColdest) this.idle.unshift(idle);
+      else this.idle.push(idle);
+    } else {
       worker.terminate();
       this.alive--;
     }
@@ -134,9 +143,13 @@ export class TaskPool {
     return spawn();
   }
 
+  /** Not only from the front: a receiving worker goes idle there, newer than those behind it. */
   private stopIdle(now = Date.now()): void {
-    while (this.idle.length > 0 && now - (this.idle[0] as Idle).since >= this.idleMs) {
-      (this.idle.shift() as Idle).worker.terminate();
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const { worker, since } = this.idle[i] as Idle;
+      if (now - since < this.idleMs) continue;
+      this.idle.splice(i, 1);
+      worker.terminate();
       this.alive--;
     }
   }

@@ -97,6 +97,34 @@ test("a body received on a task thread holds no slot of the heavy tasks; past `m
   channel.port1.close();
 });
 
+test("a body is received beside the worker warmed for the task that follows it, which then finds that one", async () => {
+  const tasks = pool(2);
+  const dir = mkdtempSync(join(tmpdir(), "ankisyncd-taskpool-"));
+  dirs.push(dir);
+  const idle = () => (tasks as unknown as { idle: { worker: Worker }[] }).idle;
+  tasks.warm("prepareUpload");
+  const warmed = idle().at(-1)?.worker;
+  const channel = new MessageChannel();
+  const receiving = tasks.tryReceive(
+    {
+      kind: "unpackUpload",
+      input: {
+        port: channel.port2,
+        compression: "none",
+        path: join(dir, "body"),
+        limits: { maxBodyBytes: 100, maxBytes: 100 },
+      },
+    },
+    [channel.port2],
+  );
+  expect(tasks.size).toBe(2);
+  channel.port1.postMessage("end");
+  expect(await receiving).toEqual({ ok: true });
+  channel.port1.close();
+  expect(idle().length).toBe(2);
+  expect(idle().at(-1)?.worker).toBe(warmed as Worker);
+});
+
 /** Nice values of this process's threads (Linux), by thread id. */
 function threadNices(): Map<string, number> {
   const nices = new Map<string, number>();
