@@ -2,10 +2,11 @@
  * Receiving an upload: the one pipeline behind a full upload (`/sync/upload`) and a media batch
  * (`/msync/uploadChanges`). Refuse while the user's temporaries are at their limit (409: the
  * client tries again later, so a retrying client cannot fill the disk); stream the body to a
- * temporary in the user's folder (a full upload's decompressed on the way, unpackBody.ts);
- * prepare it on a task worker (check and convert, or stage: the heavy part, off the user's
- * worker); install the result with a job on the user's worker. Every temporary is named here, so each one is removed whatever fails: the client, the
- * disk, the task, or the task's thread itself.
+ * temporary in the user's folder (a full upload's decompressed on the way, on a task thread:
+ * unpackOnTask.ts); prepare it on a task worker (check and convert, or stage: the heavy part,
+ * off the user's worker); install the result with a job on the user's worker. Every temporary
+ * is named here, so each one is removed whatever fails: the client, the disk, the task, or the
+ * task's thread itself.
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import type { Compression } from "../compression.ts";
