@@ -106,7 +106,11 @@ export class TaskPool {
     // the body arrives, and the task would start a cold one after all.
     ready.since = now;
     this.idle.push(ready);
-    ready.worker.postMessage({ preload: kind, nice: this.nice });
+    ready.worker.postMessage({
+      preload: kind,
+      nice: this.nice,
+      unicaseExtension: unicaseExtensionPath(),
+    });
   }
 
   private async acquireHeavy(): Promise<Worker> {

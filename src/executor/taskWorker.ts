@@ -12,7 +12,7 @@ declare const self: Worker;
 type Message = { nice: number } & (
   | { id: number; task: Task; instance: string; unicaseExtension: string }
   /** A task of this kind is on its way (TaskPool.warm): no reply. */
-  | { preload: Task["kind"] }
+  | { preload: Task["kind"]; unicaseExtension: string }
 );
 
 let prioritySet = false;
@@ -26,6 +26,8 @@ self.onmessage = async (event: MessageEvent<Message>) => {
     lowerThreadPriority(event.data.nice);
   }
   if ("preload" in event.data) {
+    // The warm-up opens a collection (in memory) too.
+    useUnicaseExtension(event.data.unicaseExtension);
     // A failure here shows again, as the task's reply, when the task loads the same code.
     await preload(event.data.preload).catch(() => {});
     return;
