@@ -68,6 +68,8 @@ export async function writeUnpacked(
   { onThisThread = false }: UnpackOptions = {},
 ): Promise<void> {
   const feedBytes = onThisThread ? ON_THREAD_FEED_BYTES : FEED_BYTES;
+  // On a task thread no piece may be large enough for the runtime to hand it to its pool.
+  const sliceBytes = onThisThread ? ON_THREAD_FEED_BYTES : Number.POSITIVE_INFINITY;
   const reader = body.getReader();
   const stage = decompressor(compression);
   const writer = stage.writable.getWriter();
@@ -91,8 +93,8 @@ export async function writeUnpacked(
         if (pendingBytes < feedBytes) continue;
       }
       const joined = joinChunks(pending.splice(0), pendingBytes);
-      for (let at = 0; at < pendingBytes; at += feedBytes) {
-        await writer.write(joined.subarray(at, at + feedBytes));
+      for (let at = 0; at < pendingBytes; at += sliceBytes) {
+        await writer.write(joined.subarray(at, at + sliceBytes));
       }
       pendingBytes = 0;
       if (chunk.done) return await writer.close();
