@@ -3,6 +3,8 @@
  * gzip through web-standard CompressionStream/DecompressionStream; zstd through the runtime's
  * implementation (platform/zstd.ts).
  */
+
+import { concatBytes } from "./platform/files.ts";
 import {
   zstdCompress,
   zstdCompressStream,
@@ -77,13 +79,7 @@ export async function readBytes(
 ): Promise<Uint8Array<ArrayBuffer>> {
   const chunks: Uint8Array[] = [];
   const total = await readBounded(stream, maxBytes, (chunk) => chunks.push(chunk));
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return bytes;
+  return concatBytes(chunks, total);
 }
 
 /** Hands each chunk on as it arrives; past `maxBytes` the read stops and BodyTooLarge is thrown. */

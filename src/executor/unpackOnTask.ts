@@ -9,7 +9,7 @@
  * itself, as before.
  */
 import type { Compression } from "../compression.ts";
-import { StreamTooLarge } from "../platform/files.ts";
+import { concatBytes, StreamTooLarge } from "../platform/files.ts";
 import type { CollectionExecutor } from "./executor.ts";
 import { UndecodableBody, type UnpackLimits, writeUnpacked } from "./unpackBody.ts";
 
@@ -105,7 +105,7 @@ async function feed(
       }
       if (pendingBytes > 0) {
         // A copy of its own: a chunk of the request may share its buffer with others.
-        const piece = joinCopy(pending.splice(0), pendingBytes);
+        const piece = concatBytes(pending.splice(0), pendingBytes);
         port.postMessage(piece, [piece.buffer]);
         sent += pendingBytes;
         pendingBytes = 0;
@@ -132,16 +132,6 @@ async function feed(
 
 function send(port: MessagePort, control: Control): void {
   port.postMessage(control);
-}
-
-function joinCopy(chunks: Uint8Array[], total: number): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }
 
 /** The task's side (on a task thread): the body from the port, decompressed and written here. */

@@ -190,6 +190,11 @@ export async function readSmallOrToFile(
 /** The chunks as one array (the one chunk itself, uncopied, when there is only one). */
 export function joinChunks(chunks: Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1) return chunks[0] as Uint8Array;
+  return concatBytes(chunks, total);
+}
+
+/** The chunks copied into one new array of its own (one that can be transferred). */
+export function concatBytes(chunks: Uint8Array[], total: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(total);
   let offset = 0;
   for (const chunk of chunks) {
