@@ -92,6 +92,11 @@ function executor(
   };
 }
 
+/** For the cases that must end before any task runs. */
+const noTask = (): never => {
+  throw new Error("no task expected");
+};
+
 const site = (exec: CollectionExecutor, maxTempBytes = 1 << 30): UploadSite => ({
   executor: exec,
   dataDir,
@@ -138,9 +143,7 @@ for (const onTask of [false, true]) {
     });
 
     test("a body that does not decompress is a 400, read to its end, nothing run", async () => {
-      const exec = executor(() => {
-        throw new Error("no task expected");
-      });
+      const exec = executor(noTask);
       const stream = body(200_000);
       const err = await receiveCollectionUpload(site(exec), {
         user,
@@ -155,9 +158,7 @@ for (const onTask of [false, true]) {
     });
 
     test("a truncated body is a 400, nothing run", async () => {
-      const exec = executor(() => {
-        throw new Error("no task expected");
-      });
+      const exec = executor(noTask);
       const whole = Bun.zstdCompressSync(new Uint8Array(100_000).fill(7));
       const err = await receiveCollectionUpload(site(exec), {
         user,
@@ -169,9 +170,7 @@ for (const onTask of [false, true]) {
     });
 
     test("a body sent past the limit uncompressed is answered 'too large'", async () => {
-      const exec = executor(() => {
-        throw new Error("no task expected");
-      });
+      const exec = executor(noTask);
       const outcome = await receiveCollectionUpload(site(exec), {
         user,
         body: body(2 << 20),
@@ -182,9 +181,7 @@ for (const onTask of [false, true]) {
     });
 
     test("a client that goes away mid-body: its error, nothing run, nothing left", async () => {
-      const exec = executor(() => {
-        throw new Error("no task expected");
-      });
+      const exec = executor(noTask);
       const upload = receiveCollectionUpload(site(exec), {
         user,
         body: brokenBody(),
@@ -232,9 +229,7 @@ for (const onTask of [false, true]) {
     });
 
     test("a body past the limit is answered 'too large', nothing run", async () => {
-      const exec = executor(() => {
-        throw new Error("no task expected");
-      });
+      const exec = executor(noTask);
       const outcome = await receiveCollectionUpload(site(exec), {
         user,
         body: zstdBody(2 << 20),
@@ -265,9 +260,7 @@ for (const onTask of [false, true]) {
         tempPathBeside(join(userDir(), "collection.anki2"), ".incoming"),
         "x".repeat(100),
       );
-      const exec = executor(() => {
-        throw new Error("no task expected");
-      });
+      const exec = executor(noTask);
       const stream = body(10);
       const upload = receiveCollectionUpload(site(exec, 100), {
         user,
@@ -320,9 +313,7 @@ describe("full upload, the body on a task thread", () => {
   });
 
   test("a receiving task whose thread dies mid-body leaves no temporary", async () => {
-    const exec = executor(() => {
-      throw new Error("no task expected");
-    });
+    const exec = executor(noTask);
     exec.tryReceiveOnTask = (task) => {
       if (task.kind !== "unpackUpload") return null;
       writeFileSync(task.input.path, "part of a body");
@@ -341,12 +332,7 @@ describe("full upload, the body on a task thread", () => {
 
 describe("media upload", () => {
   test("a small batch is done in place: no task, no temporary", async () => {
-    const exec = executor(
-      () => {
-        throw new Error("no task expected");
-      },
-      () => [2, 7],
-    );
+    const exec = executor(noTask, () => [2, 7]);
     const result = await receiveMediaUpload(site(exec), {
       user,
       body: body(100),
@@ -369,9 +355,7 @@ describe("media upload", () => {
   });
 
   test("a body past the limit is a 400, nothing run", async () => {
-    const exec = executor(() => {
-      throw new Error("no task expected");
-    });
+    const exec = executor(noTask);
     const err = await receiveMediaUpload(site(exec), {
       user,
       body: body(2 << 20),
