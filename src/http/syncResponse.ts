@@ -44,9 +44,12 @@ export function streamResponse(
 }
 
 /**
- * `body` as it comes, except that its last chunk waits for `settled`: if that fails, the body
+ * `body` as it comes, except that its last byte waits for `settled`: if that fails, the body
  * fails there and the client never has all of it (a truncated zstd frame or short file is
- * refused), so it cannot keep a copy the server did not commit to.
+ * refused), so it cannot keep a copy the server did not commit to. Only one byte is held, not
+ * the last chunk: which chunk is last shows only at the end, and holding whole chunks kept the
+ * first bytes (and the headers, which go out with them) back until a second chunk was
+ * compressed (~8 ms of a 10 MB download here).
  */
 export function endingAfter(
   body: ReadableStream<Uint8Array>,
@@ -56,8 +59,11 @@ export function endingAfter(
   return body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
+        if (chunk.byteLength === 0) return;
+        // The previous chunk's byte goes out on its own, not joined: no copy of the chunk.
         if (held) controller.enqueue(held);
-        held = chunk;
+        held = chunk.subarray(chunk.byteLength - 1);
+        if (chunk.byteLength > 1) controller.enqueue(chunk.subarray(0, chunk.byteLength - 1));
       },
       async flush(controller) {
         await settled;

@@ -65,7 +65,7 @@ describe("endingAfter", () => {
     const reader = endingAfter(streamOf([bytes(1), bytes(2), bytes(3)]), done).getReader();
     expect((await reader.read()).value).toEqual(bytes(1));
     expect((await reader.read()).value).toEqual(bytes(2));
-    // The last chunk waits for the commit.
+    // The last byte waits for the commit.
     const last = reader.read();
     let arrived = false;
     void last.then(() => {
@@ -78,11 +78,30 @@ describe("endingAfter", () => {
     expect((await reader.read()).done).toBe(true);
   });
 
+  test("a chunk goes out at once but for its last byte, which waits for the next", async () => {
+    let source!: ReadableStreamDefaultController<Uint8Array>;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        source = controller;
+      },
+    });
+    const reader = endingAfter(body, Promise.resolve()).getReader();
+    source.enqueue(bytes(1, 2, 3));
+    // The source has not said whether more follows; all but the last byte is out already.
+    expect((await reader.read()).value).toEqual(bytes(1, 2));
+    source.enqueue(bytes(4, 5));
+    expect((await reader.read()).value).toEqual(bytes(3));
+    expect((await reader.read()).value).toEqual(bytes(4));
+    source.close();
+    expect((await reader.read()).value).toEqual(bytes(5));
+    expect((await reader.read()).done).toBe(true);
+  });
+
   test("a failed commit fails the body before its end", async () => {
     const failed = Promise.reject(new Error("not committed"));
     failed.catch(() => undefined);
     const received: number[] = [];
-    const reader = endingAfter(streamOf([bytes(1), bytes(2)]), failed).getReader();
+    const reader = endingAfter(streamOf([bytes(1, 2), bytes(3, 4)]), failed).getReader();
     await expect(
       (async () => {
         for (;;) {
@@ -92,7 +111,7 @@ describe("endingAfter", () => {
         }
       })(),
     ).rejects.toThrow("not committed");
-    expect(received).toEqual([1]);
+    expect(received).toEqual([1, 2, 3]);
   });
 
   test("an empty body ends after the commit", async () => {
