@@ -12,6 +12,7 @@ import {
   type JobReplyMessage,
   type JobResult,
   transferables,
+  type UserRef,
   type WorkerSettings,
 } from "./jobs.ts";
 import { KeyedMutex } from "./keyedMutex.ts";
@@ -28,6 +29,12 @@ export interface CollectionExecutor {
    * ready for it now (started if none is idle, its code loaded).
    */
   warmTasks(kind: Task["kind"]): void;
+  /**
+   * A job of this user will follow shortly (the user has just logged in): start the thread the
+   * user is pinned to now, if it is not running, so its start and module loading are not paid by
+   * the first request of the sync.
+   */
+  warmUser(user: UserRef): void;
   /**
    * A task that receives a body through the port in `transfer` (as long as the client takes to
    * send it), on a task thread outside the slots of `runTask`; null when none may start now.
@@ -75,6 +82,13 @@ class CollectionWorker {
     worker.postMessage({ init: this.settings });
     this.worker = worker;
     return worker;
+  }
+
+  /** Starts the thread ahead of a job; it counts as used now, so the idle sweep leaves it a while. */
+  warm(): void {
+    if (this.worker || this.retiring) return;
+    this.spawn();
+    this.lastUsed = Date.now();
   }
 
   async call(job: Job): Promise<unknown> {
@@ -192,8 +206,16 @@ export class WorkerPoolExecutor implements CollectionExecutor {
     return receiving && this.tracked(() => receiving as Promise<TaskResult<T>>);
   }
 
+  warmUser(user: UserRef): void {
+    this.workerOf(user).warm();
+  }
+
+  private workerOf(user: UserRef): CollectionWorker {
+    return this.workers[pin(user.uuid, this.workers.length)] as CollectionWorker;
+  }
+
   run<J extends Job>(job: J): Promise<JobResult<J>> {
-    const worker = this.workers[pin(job.user.uuid, this.workers.length)] as CollectionWorker;
+    const worker = this.workerOf(job.user);
     return this.tracked(() =>
       this.mutex.run(job.user.uuid, () => worker.call(job) as Promise<JobResult<J>>),
     );

@@ -77,6 +77,16 @@ export class IdentityService {
     clientVersion: string | null,
     ip: string,
   ): Promise<string> {
+    return (await this.loginUser(username, password, clientVersion, ip)).hostKey;
+  }
+
+  /** As `login`, also naming the user who logged in (a sync of theirs follows). */
+  async loginUser(
+    username: string,
+    password: string,
+    clientVersion: string | null,
+    ip: string,
+  ): Promise<{ hostKey: string; uuid: string }> {
     const started = this.clock.now();
     const admission = await this.rateLimiter?.admit(ip, username);
     if (admission?.refused) {
@@ -105,7 +115,7 @@ export class IdentityService {
         await this.profiles.update(profile.profileId, { lastLoginAt: new Date() });
         const hostKey = await this.sessions.create(profile.profileId, clientVersion);
         this.log.info("login", { user: username, uuid: profile.uuid, provider, ip });
-        return hostKey;
+        return { hostKey, uuid: profile.uuid };
       }
       const { why, unavailable } = checked;
       if (!unavailable) result = "failed";

@@ -5,7 +5,7 @@
  * ANKISYNCD_IDLE_CLOSE_SECS after their last job (when the worker's sweep closes them).
  */
 import type { CollectionExecutor } from "../executor/executor.ts";
-import type { Job, JobResult } from "../executor/jobs.ts";
+import type { Job, JobResult, UserRef } from "../executor/jobs.ts";
 import type { Task, TaskResult } from "../executor/tasks.ts";
 
 export class CountingExecutor implements CollectionExecutor {
@@ -47,6 +47,10 @@ export class CountingExecutor implements CollectionExecutor {
 
   warmTasks(kind: Task["kind"]): void {
     this.inner.warmTasks(kind);
+  }
+
+  warmUser(user: UserRef): void {
+    this.inner.warmUser(user);
   }
 
   tryReceiveOnTask<T extends Task>(

@@ -4,7 +4,7 @@
  * (a move, a lost lease) has just closed for the next node.
  */
 import type { CollectionExecutor } from "../executor/executor.ts";
-import type { Job, JobResult } from "../executor/jobs.ts";
+import type { Job, JobResult, UserRef } from "../executor/jobs.ts";
 import type { Task, TaskResult } from "../executor/tasks.ts";
 import { PlacementError } from "./errors.ts";
 import type { NodePlacement } from "./nodePlacement.ts";
@@ -30,6 +30,11 @@ export class PlacedExecutor implements CollectionExecutor {
 
   warmTasks(kind: Task["kind"]): void {
     this.inner.warmTasks(kind);
+  }
+
+  /** Only for a user this node serves: another node runs the jobs of the others. */
+  warmUser(user: UserRef): void {
+    if (this.placement.serving(user.uuid)) this.inner.warmUser(user);
   }
 
   tryReceiveOnTask<T extends Task>(

@@ -74,6 +74,7 @@ function executor(
     warmTasks() {
       this.warmed++;
     },
+    warmUser() {},
     // A task thread's side of the body run in this thread, or none: the main thread unpacks it.
     tryReceiveOnTask(task) {
       if (!unpackOnTask || task.kind !== "unpackUpload") return null;

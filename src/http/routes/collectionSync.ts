@@ -47,8 +47,15 @@ async function login(deps: AppDeps, req: SyncRequest, ip: string): Promise<Respo
   const body = (await readJsonBody(req, LOGIN_BODY_BYTES)) as { u?: unknown; p?: unknown } | null;
   if (typeof body?.u !== "string" || typeof body.p !== "string")
     throw badRequest("hostKey needs u and p");
-  const key = await deps.identity.login(body.u, body.p, req.clientVersion || null, ip);
-  return jsonResponse({ key }, req.legacy);
+  const { hostKey, uuid } = await deps.identity.loginUser(
+    body.u,
+    body.p,
+    req.clientVersion || null,
+    ip,
+  );
+  // The client syncs right after logging in: its first request need not wait for a thread start.
+  deps.executor.warmUser({ uuid });
+  return jsonResponse({ key: hostKey }, req.legacy);
 }
 
 async function meta(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<Response> {
