@@ -114,7 +114,7 @@ export async function startServer(
   checkWritableAtStart(config.dataDir, config.databaseUrl ? null : config.sessionDbPath);
   // Held for the server's life: it marks this process's temporaries as in use.
   const lease = InstanceLease.acquire(config.dataDir);
-  sweepDeadTemporaries(config.dataDir, log, { networkFs: config.networkFs });
+  await sweepDeadTemporaries(config.dataDir, log, { networkFs: config.networkFs });
   const services = await openServices(config, log);
   await services.localUsers.syncFromEnv(
     config.syncUsers,

@@ -28,6 +28,16 @@ export function userPaths(dataDir: string, uuid: string): UserPaths {
   };
 }
 
+/** A user's media journal (storage/media/journal.ts). */
+export function journalPath(paths: UserPaths): string {
+  return join(paths.dir, "media.journal");
+}
+
+/** A temporary beside the user's media folder, e.g. an incoming media batch. */
+export function mediaTempPath(paths: UserPaths, suffix: string): string {
+  return tempPathBeside(paths.media, suffix);
+}
+
 /**
  * A unique temporary name in the same folder as `target`, so a rename over it is atomic. It
  * names the process that made it (storage/instance.ts), so leftovers of dead ones can be found.

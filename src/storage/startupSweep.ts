@@ -4,23 +4,23 @@
  * a busy user is swept when next locked, and a journal is replayed whenever the store opens),
  * a collection left in WAL mode by a crash is put back at rest (so a copy of the file, e.g. a
  * file-level backup, is whole before the user syncs again), then the lease files of dead
- * processes.
+ * processes. The media store and the collection file's module are loaded only for such a
+ * leftover: the main thread has no other use for them, and every module stays in its memory.
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "../log.ts";
-import { restCollectionFile } from "./collection/collectionFile.ts";
 import { removeDeadLeases } from "./instance.ts";
-import { journalPath, MediaStore, type MediaStoreOptions } from "./media/mediaStore.ts";
-import { userPaths } from "./paths.ts";
+import type { MediaStoreOptions } from "./media/mediaStore.ts";
+import { journalPath, userPaths } from "./paths.ts";
 import { removeDeadTemporaries } from "./temporaries.ts";
 import { UserLock } from "./userLock.ts";
 
-export function sweepDeadTemporaries(
+export async function sweepDeadTemporaries(
   dataDir: string,
   log: Logger,
   media: MediaStoreOptions = { networkFs: "auto" },
-): void {
+): Promise<void> {
   let files = 0;
   let bytes = 0;
   for (const uuid of userNames(dataDir)) {
@@ -32,8 +32,9 @@ export function sweepDeadTemporaries(
         files++;
         bytes += temp.bytes;
       }
-      if (hasJournal(paths)) replayMediaJournal(new MediaStore(paths, media), log);
-      if (existsSync(`${paths.collection}-wal`)) restCollectionLeftInWal(paths.collection, log);
+      if (hasJournal(paths)) await replayMediaJournal(paths, media, log);
+      if (existsSync(`${paths.collection}-wal`))
+        await restCollectionLeftInWal(paths.collection, log);
     } finally {
       lock.release();
     }
@@ -51,7 +52,13 @@ function hasJournal(paths: ReturnType<typeof userPaths>): boolean {
 }
 
 /** Opening the store replays its journal; a failure is left for the next open to retry. */
-function replayMediaJournal(store: MediaStore, log: Logger): void {
+async function replayMediaJournal(
+  paths: ReturnType<typeof userPaths>,
+  media: MediaStoreOptions,
+  log: Logger,
+): Promise<void> {
+  const { MediaStore } = await import("./media/mediaStore.ts");
+  const store = new MediaStore(paths, media);
   try {
     store.db();
     log.info("replayed the media journal of an interrupted run", { user: store.paths.dir });
@@ -66,7 +73,8 @@ function replayMediaJournal(store: MediaStore, log: Logger): void {
 }
 
 /** Another program holding the file (a web app) keeps it; the server's next open recovers it. */
-function restCollectionLeftInWal(collection: string, log: Logger): void {
+async function restCollectionLeftInWal(collection: string, log: Logger): Promise<void> {
+  const { restCollectionFile } = await import("./collection/collectionFile.ts");
   try {
     restCollectionFile(collection);
     log.info("collection left in WAL mode by an interrupted run put back at rest", { collection });

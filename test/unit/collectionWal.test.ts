@@ -126,7 +126,7 @@ test("a crash leaves a WAL: recovered by the startup sweep or by the next open",
   };
 
   await crash();
-  sweepDeadTemporaries(dir, createLogger("error", "text"), { networkFs: false });
+  await sweepDeadTemporaries(dir, createLogger("error", "text"), { networkFs: false });
   expect(existsSync(`${paths.collection}-wal`)).toBe(false);
   expect(headerMode(paths.collection)).toBe("rollback");
   const check = openDatabase(paths.collection, { readonly: true });

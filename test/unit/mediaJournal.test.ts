@@ -362,7 +362,7 @@ describe("crash points of a small batch", () => {
     await put([["a.jpg", "aaa"]]);
     rmSync(file("a.jpg"));
     store.close();
-    sweepDeadTemporaries(dataDir, silentLogger, { networkFs: false });
+    await sweepDeadTemporaries(dataDir, silentLogger, { networkFs: false });
     expect(journalSize()).toBe(0);
     expect(content("a.jpg")).toBe("aaa");
   });

@@ -20,12 +20,11 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
 import { setImmediate } from "node:timers";
 import { promisify } from "node:util";
 import { fsyncPath, fsyncPathAsync } from "../collection/replace.ts";
 import { resolveNetworkFs } from "../networkFs.ts";
-import { tempPathBeside, type UserPaths } from "../paths.ts";
+import { journalPath, mediaTempPath, type UserPaths } from "../paths.ts";
 import { mediaFilePath, unsafePathReason } from "./files.ts";
 import {
   type JournalContents,
@@ -252,13 +251,9 @@ export interface JournalMark {
   prevUsn: number | null;
 }
 
-export function journalPath(paths: UserPaths): string {
-  return join(paths.dir, "media.journal");
-}
-
-export function mediaTempPath(paths: UserPaths, suffix: string): string {
-  return tempPathBeside(paths.media, suffix);
-}
+// Kept in paths.ts, so that the start-up sweep and the upload path name these files without
+// loading the store; re-exported for the store's other users.
+export { journalPath, mediaTempPath };
 
 /**
  * Restores what a journal holds: first the rows of committed batches that media.db lost (a power
