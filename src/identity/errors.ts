@@ -2,7 +2,7 @@
  * Identity's refusals. The HTTP layer maps `kind` to a status in one place
  * (src/http/status.ts); the client only sees the status, the log gets `message`.
  */
-import { DrizzleQueryError } from "drizzle-orm/errors";
+import { DrizzleQueryError } from "#drizzle/sqlite";
 
 export type IdentityErrorKind =
   | "authFailed" // 403: wrong credentials, unknown or revoked host key, disabled account

@@ -1,6 +1,6 @@
 /** Successful (username, address) pairs in the shared database, for the login limits. */
 import { createHash } from "node:crypto";
-import { eq, lt } from "drizzle-orm";
+import { eq, lt } from "#drizzle/sqlite";
 import type { KnownLogins } from "./rateLimit.ts";
 import { first, type Orm, type StateDb, type Tables } from "./stateDb.ts";
 

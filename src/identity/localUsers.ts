@@ -1,6 +1,6 @@
 /** Local users: username + password hash in the shared database; SYNC_USERn applied at start. */
 import { availableParallelism } from "node:os";
-import { eq } from "drizzle-orm";
+import { eq } from "#drizzle/sqlite";
 import type { SyncUserSpec } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Db } from "../platform/sqlite.ts";

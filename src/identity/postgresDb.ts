@@ -6,9 +6,8 @@
  * ones succeed once it is back, without restarting the server.
  */
 import { resolve } from "node:path";
-import { drizzle } from "drizzle-orm/postgres-js";
-import { migrate } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
+import { drizzle, migrate } from "#drizzle/postgres";
 import type { Logger } from "../log.ts";
 import { describeDbError } from "./errors.ts";
 import * as schema from "./schema.postgres.ts";

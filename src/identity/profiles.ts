@@ -1,5 +1,5 @@
 /** The `profiles` table: one row per person, keyed for data by a permanent UUID. */
-import { eq } from "drizzle-orm";
+import { eq } from "#drizzle/sqlite";
 import type { Profile } from "./schema.ts";
 import { first, type Orm, type StateDb, type Tables } from "./stateDb.ts";
 

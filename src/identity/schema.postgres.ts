@@ -3,7 +3,7 @@
  * types, so one store implementation serves both (stateDb.ts). Migrations: migrations/postgres/.
  * test/unit/stateDbSchema.test.ts fails when the two schemas' row types drift apart.
  */
-import { bigint, boolean, index, integer, pgTable, text, timestamp } from "drizzle-orm/pg-core";
+import { bigint, boolean, index, integer, pgTable, text, timestamp } from "#drizzle/postgres";
 
 const at = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 

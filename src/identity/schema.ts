@@ -1,6 +1,5 @@
 /** session.db: profiles, local credentials and host-key sessions (Drizzle, migrations/). */
-import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, sql, sqliteTable, text } from "#drizzle/sqlite";
 
 const now = sql`(unixepoch())`;
 

@@ -6,10 +6,14 @@
  */
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { SQLiteBunSession } from "drizzle-orm/bun-sqlite/session";
-import { readMigrationFiles } from "drizzle-orm/migrator";
-import { createTableRelationsHelpers, extractTablesRelationalConfig } from "drizzle-orm/relations";
-import { BaseSQLiteDatabase, SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
+import {
+  BaseSQLiteDatabase,
+  createTableRelationsHelpers,
+  extractTablesRelationalConfig,
+  readMigrationFiles,
+  SQLiteBunSession,
+  SQLiteSyncDialect,
+} from "#drizzle/sqlite";
 import { type Db, openDatabase } from "../platform/sqlite.ts";
 import * as schema from "./schema.ts";
 import type { Orm, StateDb, Tables } from "./stateDb.ts";

@@ -4,7 +4,7 @@
  * `idleDays` stops working (and is deleted by the next prune).
  */
 import { createHash, randomBytes } from "node:crypto";
-import { and, eq, isNotNull, isNull, lt, ne, or, sql } from "drizzle-orm";
+import { and, eq, isNotNull, isNull, lt, ne, or, sql } from "#drizzle/sqlite";
 import type { Db } from "../platform/sqlite.ts";
 import type { Profile, Session } from "./schema.ts";
 import { first, type Orm, type StateDb, type Tables } from "./stateDb.ts";

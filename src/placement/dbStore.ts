@@ -3,7 +3,7 @@
  * processes on one machine, PostgreSQL for nodes on several. Every method is one statement, so
  * it is atomic on both; the claim is one upsert whose condition decides which node wins.
  */
-import { and, eq, inArray, ne, sql } from "drizzle-orm";
+import { and, eq, inArray, ne, sql } from "#drizzle/sqlite";
 import { first, type Orm, type StateDb, type Tables } from "../identity/stateDb.ts";
 import type { NodeRecord, PlacementRecord, PlacementStore } from "./store.ts";
 
