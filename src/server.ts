@@ -22,9 +22,7 @@ import { createIdentity } from "./identity/setup.ts";
 import { openStateDb, type StateDb } from "./identity/stateDb.ts";
 import { createLogger, type Logger } from "./log.ts";
 import type { ServerMetrics } from "./metrics/serverMetrics.ts";
-import { DbPlacementStore } from "./placement/dbStore.ts";
-import { NodePlacement } from "./placement/nodePlacement.ts";
-import { PlacedExecutor } from "./placement/placedExecutor.ts";
+import type { NodePlacement } from "./placement/nodePlacement.ts";
 import { releaseHashingMemory } from "./platform/password.ts";
 import { type Listener, listen } from "./platform/serve.ts";
 import { checkUnicaseExtension, useUnicaseExtension } from "./platform/sqlite.ts";
@@ -140,10 +138,13 @@ export async function startServer(
   let placement: NodePlacement | undefined;
   const counted = await withMetrics(config, baseExecutor, () => placement?.servedUsers ?? 0);
   const metrics = counted.metrics;
-  placement = config.cluster ? newPlacement(config, services, counted.executor, log) : undefined;
+  placement = config.cluster
+    ? await newPlacement(config, services, counted.executor, log)
+    : undefined;
   let executor = counted.executor;
   if (placement) {
     await placement.start();
+    const { PlacedExecutor } = await import("./placement/placedExecutor.ts");
     executor = new PlacedExecutor(executor, placement);
   }
   const sharedDb = services.stateDb.dialect === "postgres" ? services.stateDb : undefined;
@@ -206,13 +207,20 @@ function httpUrl(host: string, port: number): string {
   return `http://${host.includes(":") ? `[${host}]` : host}:${port}/`;
 }
 
-/** Scale-out: this node's placement, kept in session.db beside the sessions. */
-function newPlacement(
+/**
+ * Scale-out: this node's placement, kept in session.db beside the sessions. Its modules are
+ * loaded only on a node of a cluster: every module a server loads stays in its memory.
+ */
+async function newPlacement(
   config: Config,
   services: Services,
   executor: CollectionExecutor,
   log: Logger,
-): NodePlacement {
+): Promise<NodePlacement> {
+  const [{ NodePlacement }, { DbPlacementStore }] = await Promise.all([
+    import("./placement/nodePlacement.ts"),
+    import("./placement/dbStore.ts"),
+  ]);
   const cluster = config.cluster as NonNullable<Config["cluster"]>;
   return new NodePlacement({
     config: cluster,
