@@ -20,6 +20,13 @@ test.skipIf(!built)("the faces are the bundle's, not the package's", async () =>
   expect(postgresFace.pgTable === (await import("drizzle-orm/pg-core")).pgTable).toBe(false);
 });
 
+test.skipIf(!built)("the bundle is not stale: it has every name its face declares", async () => {
+  const declared = async (face: string) =>
+    Object.keys(await import(`../../src/platform/drizzle/${face}.ts`)).sort();
+  expect(Object.keys(sqliteFace).sort()).toEqual(await declared("sqlite"));
+  expect(Object.keys(postgresFace).sort()).toEqual(await declared("postgres"));
+});
+
 test.skipIf(!testPostgresUrl())(
   "a failed PostgreSQL query is the DrizzleQueryError the identity layer checks for",
   async () => {
