@@ -23,6 +23,7 @@ import { openStateDb, type StateDb } from "./identity/stateDb.ts";
 import { createLogger, type Logger } from "./log.ts";
 import type { ServerMetrics } from "./metrics/serverMetrics.ts";
 import type { NodePlacement } from "./placement/nodePlacement.ts";
+import { releaseStartupMemory } from "./platform/memory.ts";
 import { releaseHashingMemory } from "./platform/password.ts";
 import { type Listener, listen } from "./platform/serve.ts";
 import { checkUnicaseExtension, useUnicaseExtension } from "./platform/sqlite.ts";
@@ -158,8 +159,10 @@ export async function startServer(
     placement,
   });
   const listener = listen(app, { hostname: config.host, port: config.port });
-  // The SYNC_USERn password checks above (64 MiB of argon2 each) and start-up's garbage.
+  // The SYNC_USERn password checks above (64 MiB of argon2 each) and start-up's garbage; then
+  // start-up's compiled code, once the event loop is idle.
   releaseHashingMemory();
+  releaseStartupMemory();
   const port = listener.port;
   if (!listener.acceptsAtOnce) {
     log.warn("could not turn off deferred accepting on the listener", {

@@ -4,9 +4,9 @@
  * otherwise hold its largest job's memory for as long as it lives; the next sync's peak would
  * come on top of it.
  */
-import { collectSoon, releaseMemory } from "#platform/memory.ts";
+import { collectSoon, releaseMemory, releaseStartupMemory } from "#platform/memory.ts";
 
-export { collectSoon, releaseMemory };
+export { collectSoon, releaseMemory, releaseStartupMemory };
 
 /**
  * Releases memory once the thread has had no work for `afterMs` (a full collection takes
