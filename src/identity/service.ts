@@ -68,20 +68,11 @@ export class IdentityService {
   }
 
   /**
-   * Returns a new host key, or throws an IdentityError: authFailed (403), tooManyRequests (429),
-   * or providerUnavailable (500) when no provider accepted and one of them could not be asked.
+   * Returns a new host key and the user it names (a sync of theirs follows), or throws an
+   * IdentityError: authFailed (403), tooManyRequests (429), or providerUnavailable (500) when no
+   * provider accepted and one of them could not be asked.
    */
   async login(
-    username: string,
-    password: string,
-    clientVersion: string | null,
-    ip: string,
-  ): Promise<string> {
-    return (await this.loginUser(username, password, clientVersion, ip)).hostKey;
-  }
-
-  /** As `login`, also naming the user who logged in (a sync of theirs follows). */
-  async loginUser(
     username: string,
     password: string,
     clientVersion: string | null,

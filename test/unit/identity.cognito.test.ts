@@ -242,7 +242,7 @@ describe("Cognito logins", () => {
     const f = await fixture();
     const user = alice();
     f.cognito.users.push(user);
-    const key = await f.identity.login(user.email, user.password, "anki,26", "127.0.0.1");
+    const key = (await f.identity.login(user.email, user.password, "anki,26", "127.0.0.1")).hostKey;
     const synced = await f.identity.authenticate(key);
     expect(synced.uuid).toBe(user.sub);
     const profile = await f.profiles.byUuid(user.sub);
@@ -293,7 +293,7 @@ describe("Cognito logins", () => {
     const f = await fixture();
     const user = alice();
     f.cognito.users.push(user);
-    const key = await f.identity.login(user.email, user.password, null, "ip");
+    const key = (await f.identity.login(user.email, user.password, null, "ip")).hostKey;
     const profile = await f.profiles.byUuid(user.sub);
     await f.profiles.update(profile?.profileId ?? 0, { isActive: false });
     expect(await refusal(f.identity.authenticate(key))).toBe("authFailed");
@@ -309,7 +309,7 @@ describe("Cognito logins", () => {
     expect(await refusal(f.identity.login("alice@example.com", "x", null, "ip"))).toBe(
       "providerUnavailable",
     );
-    expect(typeof (await f.identity.login("bob", "pw", null, "ip"))).toBe("string");
+    expect(typeof (await f.identity.login("bob", "pw", null, "ip")).hostKey).toBe("string");
     // a local user with a wrong password is a plain 403, not an outage
     expect(await refusal(f.identity.login("bob", "wrong", null, "ip"))).toBe("authFailed");
   });
@@ -319,7 +319,7 @@ describe("Cognito rechecks", () => {
   async function loggedIn(f: Fixture) {
     const user = alice();
     f.cognito.users.push(user);
-    const key = await f.identity.login(user.email, user.password, null, "ip");
+    const key = (await f.identity.login(user.email, user.password, null, "ip")).hostKey;
     return { user, key };
   }
 
@@ -360,7 +360,7 @@ describe("Cognito rechecks", () => {
     test(`a user ${what} in Cognito loses all sessions at the next recheck`, async () => {
       const f = await fixture();
       const { user, key } = await loggedIn(f);
-      const second = await f.identity.login(user.email, user.password, null, "ip");
+      const second = (await f.identity.login(user.email, user.password, null, "ip")).hostKey;
       change(user, f.cognito);
       await f.identity.authenticate(key); // still within the interval
       f.clock.now += 301_000;
@@ -377,7 +377,7 @@ describe("Cognito rechecks", () => {
     f.clock.now += 301_000;
     expect(await refusal(f.identity.authenticate(key))).toBe("authFailed");
     user.enabled = true;
-    const again = await f.identity.login(user.email, user.password, null, "ip");
+    const again = (await f.identity.login(user.email, user.password, null, "ip")).hostKey;
     expect((await f.identity.authenticate(again)).uuid).toBe(user.sub);
   });
 

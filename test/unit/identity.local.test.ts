@@ -69,7 +69,7 @@ describe.each(testDialects())("local users (%s)", (dialect) => {
     const f = await fixture(dialect);
     const profile = await f.users.create("carol", await hashPassword("first"), "admin");
     await expect(f.users.create("carol", "x", "admin")).rejects.toThrow(/already exists/);
-    const key = await f.identity.login("carol", "first", "anki,1", "ip");
+    const key = (await f.identity.login("carol", "first", "anki,1", "ip")).hostKey;
     expect((await f.identity.authenticate(key)).uuid).toBe(profile.uuid);
     expect(await loginOutcome(f.identity.login("Carol", "first", null, "ip"))).toBe("authFailed"); // exact match
 
@@ -221,7 +221,7 @@ describe.each(testDialects())("sessions (%s)", (dialect) => {
       silentLogger,
       f.sessions,
     );
-    const key = await f.identity.login("ivy", "first-pw", null, "ip");
+    const key = (await f.identity.login("ivy", "first-pw", null, "ip")).hostKey;
     // unchanged: kept
     await f.users.syncFromEnv(
       loadConfig({ SYNC_USER1: "ivy:first-pw" }).syncUsers,

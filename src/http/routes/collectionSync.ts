@@ -47,7 +47,7 @@ async function login(deps: AppDeps, req: SyncRequest, ip: string): Promise<Respo
   const body = (await readJsonBody(req, LOGIN_BODY_BYTES)) as { u?: unknown; p?: unknown } | null;
   if (typeof body?.u !== "string" || typeof body.p !== "string")
     throw badRequest("hostKey needs u and p");
-  const { hostKey, uuid } = await deps.identity.loginUser(
+  const { hostKey, uuid } = await deps.identity.login(
     body.u,
     body.p,
     req.clientVersion || null,
