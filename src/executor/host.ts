@@ -317,12 +317,11 @@ export class UserHost {
 
 /**
  * The jobs that may open a collection file not opened since it changed at rest (the first of a
- * sync); a normal sync's later steps find it open, inside their transaction.
+ * sync); a normal sync's later steps find it open, inside their transaction. Not a download:
+ * it only needs the file at rest (`closeForCopy`), and opening it here would switch it to WAL
+ * and back on the way to its first byte; a file that needs the conversion fails it before the
+ * copy, and `dispatchConverting` runs it again.
  */
 function startsWithOpen(job: Job): boolean {
-  return (
-    job.kind === "meta" ||
-    job.kind === "download" ||
-    (job.kind === "normalSync" && job.method === "start")
-  );
+  return job.kind === "meta" || (job.kind === "normalSync" && job.method === "start");
 }

@@ -2,7 +2,7 @@
  * A collection is in WAL mode while a worker has it open and back at rest (checkpointed,
  * rollback journal, one complete file) once closed, after a crash, and on network filesystems.
  */
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -160,4 +160,48 @@ test("the worker puts a WAL collection back at rest a few seconds after the last
   } finally {
     host.shutdown();
   }
+});
+
+describe("closeForCopy: the file at rest for a full download's copy", () => {
+  const wal = () => new UserCollection(userPaths(dataDir(), "u1"), true);
+
+  test("a closed collection with nothing pending is not written at all", () => {
+    const col = wal();
+    col.open().exec("update col set usn = 5");
+    col.close();
+    const before = readFileSync(col.paths.collection);
+    col.closeForCopy();
+    // A switch to WAL and back would have rewritten the header (and its change counter).
+    expect(readFileSync(col.paths.collection).equals(before)).toBe(true);
+    expect(col.isOpen).toBe(false);
+  });
+
+  test("another program's pending rows are adopted in the file, which stays closed", () => {
+    const col = wal();
+    col.open().exec("update col set usn = 9");
+    col.close();
+    const other = openDatabase(col.paths.collection);
+    other.exec(`insert into notes values (42, 'g', 1, 1, -1, '', 'a\x1fb', 'a', 1, 0, '')`);
+    other.close();
+    col.closeForCopy();
+    expect(col.isOpen).toBe(false);
+    expect(headerMode(col.paths.collection)).toBe("rollback");
+    const copy = openDatabase(col.paths.collection, { readonly: true });
+    expect(copy.query("select usn from notes where id = 42").get()).toEqual({ usn: 9 });
+    copy.close();
+  });
+
+  test("an open collection is put back at rest with its commits; a new user's is created", () => {
+    const col = wal();
+    col.closeForCopy();
+    expect(existsSync(col.paths.collection)).toBe(true);
+    col.open().exec("update col set usn = 7");
+    col.closeForCopy();
+    expect(col.isOpen).toBe(false);
+    for (const suffix of ["-wal", "-shm", "-journal"])
+      expect(existsSync(`${col.paths.collection}${suffix}`)).toBe(false);
+    const copy = openDatabase(col.paths.collection, { readonly: true });
+    expect(copy.query("select usn from col").get()).toEqual({ usn: 7 });
+    copy.close();
+  });
 });

@@ -1,10 +1,12 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DownloadCommits } from "../../src/executor/downloadCommits.ts";
 import { endingAfter } from "../../src/http/syncResponse.ts";
 import { openDatabase } from "../../src/platform/sqlite.ts";
+import { createEmptyCollection } from "../../src/storage/collection/collectionFile.ts";
+import { upgradeToSchema18 } from "../../src/storage/collection/convert/upgrade.ts";
 import { userPaths } from "../../src/storage/paths.ts";
 import { testUserHost } from "../helpers/userHost.ts";
 
@@ -142,6 +144,29 @@ describe("the worker's download and its commit", () => {
     }
   };
   const stored = () => userPaths(dataDir, user.uuid).collection;
+  const versionOf = (path: string) => {
+    const db = openDatabase(path, { create: false, readonly: true });
+    try {
+      return (db.query("select ver from col").get() as { ver: number }).ver;
+    } finally {
+      db.close();
+    }
+  };
+
+  test("a file at rest in schema 18 (Anki's server's) is converted first, then copied", async () => {
+    createEmptyCollection(stored());
+    const db = openDatabase(stored(), { create: false, unicase: true });
+    upgradeToSchema18(db);
+    db.close();
+    // The job meets the file before the worker has the conversion, loads it and runs again.
+    const snapshot = await host.handle({ kind: "download", user, plan: { schema: 11 } });
+    expect(snapshot.schema).toBe(11);
+    expect(versionOf(stored())).toBe(11);
+    expect(versionOf(snapshot.path)).toBe(11);
+    expect(readdirSync(userPaths(dataDir, user.uuid).backups)).toHaveLength(1);
+    expect(await host.handle({ kind: "commitDownload", user, token: snapshot.commit })).toBe(true);
+    rmSync(snapshot.path);
+  });
 
   test("the stored file gets the copy's usn by the time the commit answers", async () => {
     const snapshot = await host.handle({ kind: "download", user, plan: { schema: 11 } });

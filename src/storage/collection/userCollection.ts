@@ -121,10 +121,22 @@ export class UserCollection {
   }
 
   /**
-   * Files adopted from Anki's own server (or an older ankisyncd) may be schema 18; they are
-   * converted once, keeping the original as a backup.
+   * Leaves the file at rest and complete for a copy, having done what `open` does first (a new
+   * user's empty file, a conversion, another program's pending changes adopted), but without
+   * opening a closed file in WAL mode only to put it back at rest: each switch is a commit
+   * with its syncs, which a full download's first byte would wait for.
    */
-  private openAtRestSchema(): Db {
+  closeForCopy(): void {
+    const current = this.db !== undefined && !this.changedBehindUs(this.db);
+    this.close();
+    if (!current) this.openAtRestSchema(false).close();
+  }
+
+  /**
+   * Files adopted from Anki's own server (or an older ankisyncd) may be schema 18; they are
+   * converted once, keeping the original as a backup. `inWal`: left in WAL mode if we use it.
+   */
+  private openAtRestSchema(inWal = true): Db {
     const db = openCollection(this.paths.collection);
     let converted = false;
     try {
@@ -137,16 +149,16 @@ export class UserCollection {
       db.close();
       throw err;
     }
-    if (!converted) return this.readyForUse(db);
+    if (!converted) return this.readyForUse(db, inWal);
     db.close();
-    return this.readyForUse(openCollection(this.paths.collection));
+    return this.readyForUse(openCollection(this.paths.collection), inWal);
   }
 
   /** Another program's pending changes adopted while still at rest, then WAL if wanted. */
-  private readyForUse(db: Db): Db {
+  private readyForUse(db: Db, inWal: boolean): Db {
     try {
       adoptPendingChanges(db);
-      if (this.wal) useWal(db);
+      if (this.wal && inWal) useWal(db);
     } catch (err) {
       db.close();
       throw err;

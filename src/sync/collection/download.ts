@@ -38,9 +38,9 @@ export async function snapshotForDownload(
   // Awaited first: from here on nothing yields, so no other job of the user runs in between.
   const upgrade = plan.schema === 18 ? await loadUpgrade() : null;
   user.abortSession();
-  user.collection.open(); // creates a new user's empty collection
-  // Closed, the file on disk is complete and stable while it is copied.
-  user.collection.close();
+  // Closed, the file on disk is complete and stable while it is copied (a new user's empty
+  // collection is created).
+  user.collection.closeForCopy();
   const path = tempPathBeside(user.paths.collection, ".download");
   try {
     // The copy is made and bumped before the stored file is: if the disk is full, nothing
