@@ -12,6 +12,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import type { Compression } from "../compression.ts";
 import { readSmallOrToFile, StreamTooLarge, writeStreamToFile } from "../platform/files.ts";
 import { collectSoon } from "../platform/memory.ts";
+import type { Integrity } from "../storage/collection/integrity.ts";
 import { mediaTempPath, sqliteLeftovers, tempPathBeside, userPaths } from "../storage/paths.ts";
 import { temporaryBytes } from "../storage/temporaries.ts";
 import type { UploadOutcome } from "../sync/collection/upload.ts";
@@ -58,6 +59,7 @@ export function receiveCollectionUpload(site: UploadSite, upload: Upload): Promi
     unpack: { maxBodyBytes: max, maxBytes: max - 1 },
     tooLarge: (err) => ({ reply: UPLOAD_TOO_LARGE, detail: err.message }),
     task: { kind: "prepareUpload", input: { preparedPath } },
+    checked: (task, integrity) => ({ ...task, input: { ...task.input, integrity } }),
     ahead: { kind: "rest", user: upload.user },
     taskTemporaries: [preparedPath, ...sqliteLeftovers(preparedPath)],
     install: (prepared) =>
@@ -123,6 +125,11 @@ interface UploadPlan<T extends Task, J extends Job> {
   inPlace?: { maxBytes: number; job(body: Uint8Array): Job };
   task: T;
   /**
+   * The body is a collection file, checked by the thread that unpacked it (unpackOnTask.ts):
+   * the task, told the verdict, need not check it again.
+   */
+  checked?(task: T, integrity: Integrity): T;
+  /**
    * A job for the user's worker while the task runs: work the install would otherwise do after
    * the task, on the request's critical path. Sent once the body is in (a body that fails
    * leaves everything as it was). Its failure is the install's to meet.
@@ -149,14 +156,15 @@ async function receive<T extends Task, J extends Job>(
   // A small body kept in memory leaves nothing at incomingPath to remove.
   let incomingWritten = true;
   try {
-    let small: Uint8Array | null;
+    let received: Received;
     try {
-      small = await receiveBody(executor, upload, plan, limits.maxUncompressedBytes);
+      received = await receiveBody(executor, upload, plan, limits.maxUncompressedBytes);
     } catch (err) {
       if (err instanceof StreamTooLarge) return plan.tooLarge(err);
       if (err instanceof UndecodableBody) throw badRequest(err.message, { cause: err });
       throw err;
     }
+    const { small, integrity } = received;
     if (small) {
       incomingWritten = false;
       const inPlace = plan.inPlace as NonNullable<typeof plan.inPlace>;
@@ -170,7 +178,8 @@ async function receive<T extends Task, J extends Job>(
     // heap grows by a share of its size, i.e. for the next few large batches too.
     collectSoon();
     if (plan.ahead) executor.run(plan.ahead).catch(() => undefined);
-    prepared = await executor.runTask(plan.task);
+    const task = integrity && plan.checked ? plan.checked(plan.task, integrity) : plan.task;
+    prepared = await executor.runTask(task);
   } catch (err) {
     // The task removes what it made; this covers a task thread that died first.
     removeAll(plan.taskTemporaries);
@@ -193,6 +202,12 @@ async function receive<T extends Task, J extends Job>(
   }
 }
 
+/** A small body in memory, or what was learnt of the one written (its integrity, if checked). */
+interface Received {
+  small?: Uint8Array;
+  integrity?: Integrity;
+}
+
 /**
  * Streams the body to `plan.incomingPath` (decompressed if the plan says so); returns it in
  * memory instead (nothing written) when the plan takes small bodies in place and this one is.
@@ -203,14 +218,23 @@ async function receiveBody(
   { body, compression }: Upload,
   plan: UploadPlan<Task, Job>,
   maxBytes: number,
-): Promise<Uint8Array | null> {
+): Promise<Received> {
   if (plan.unpack) {
-    await receiveUnpacked(executor, body, compression, plan.incomingPath, plan.unpack);
-    return null;
+    const check = plan.checked !== undefined;
+    return {
+      integrity: await receiveUnpacked(
+        executor,
+        body,
+        compression,
+        plan.incomingPath,
+        plan.unpack,
+        check,
+      ),
+    };
   }
   if (!plan.inPlace) {
     await writeStreamToFile(body, plan.incomingPath, maxBytes, { drainOnError: true });
-    return null;
+    return {};
   }
   const received = await readSmallOrToFile(
     body,
@@ -218,7 +242,7 @@ async function receiveBody(
     plan.incomingPath,
     maxBytes,
   );
-  return "bytes" in received ? received.bytes : null;
+  return "bytes" in received ? { small: received.bytes } : {};
 }
 
 /** Refused with 409 while the user's temporaries already take `maxTempBytes`. */

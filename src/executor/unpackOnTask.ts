@@ -10,6 +10,7 @@
  */
 import type { Compression } from "../compression.ts";
 import { concatBytes, StreamTooLarge } from "../platform/files.ts";
+import { fileIntegrity, type Integrity } from "../storage/collection/integrity.ts";
 import type { CollectionExecutor } from "./executor.ts";
 import { UndecodableBody, type UnpackLimits, writeUnpacked } from "./unpackBody.ts";
 
@@ -28,14 +29,21 @@ export interface UnpackTaskInput {
   compression: Compression;
   path: string;
   limits: UnpackLimits;
+  /** The file is a collection: check its integrity once written (integrity.ts says why here). */
+  checkIntegrity?: boolean;
 }
 
 /** The task's answer; a failure of the disk is thrown (a typed storage error). */
-export type UnpackOutcome = { ok: true } | { tooLarge: number } | { undecodable: string };
+export type UnpackOutcome =
+  | { ok: true; integrity?: Integrity }
+  | { tooLarge: number }
+  | { undecodable: string };
 
 /**
  * Decompresses `body` to a new file at `path`, on a task thread when one may receive it, with
- * writeUnpacked's errors and limits.
+ * writeUnpacked's errors and limits. With `checkIntegrity`, that thread then checks the
+ * collection file at once: the verdict, or undefined when no check was made (the body unpacked
+ * on this thread, or the file not checkable there).
  */
 export async function receiveUnpacked(
   executor: CollectionExecutor,
@@ -43,16 +51,18 @@ export async function receiveUnpacked(
   compression: Compression,
   path: string,
   limits: UnpackLimits,
-): Promise<void> {
+  checkIntegrity = false,
+): Promise<Integrity | undefined> {
   const channel = new MessageChannel();
-  const input: UnpackTaskInput = { port: channel.port2, compression, path, limits };
+  const input: UnpackTaskInput = { port: channel.port2, compression, path, limits, checkIntegrity };
   const outcome = executor.tryReceiveOnTask({ kind: "unpackUpload", input }, [channel.port2]);
   if (!outcome) {
     channel.port1.close();
-    return writeUnpacked(body, compression, path, limits);
+    await writeUnpacked(body, compression, path, limits);
+    return undefined;
   }
   try {
-    await feed(body, channel.port1, outcome);
+    return await feed(body, channel.port1, outcome);
   } finally {
     channel.port1.close();
   }
@@ -63,7 +73,7 @@ async function feed(
   body: ReadableStream<Uint8Array>,
   port: MessagePort,
   outcome: Promise<UnpackOutcome>,
-): Promise<void> {
+): Promise<Integrity | undefined> {
   const reader = body.getReader();
   let sent = 0;
   let taken = 0;
@@ -128,6 +138,7 @@ async function feed(
   if ("undecodable" in result) {
     throw new UndecodableBody({ cause: new Error(result.undecodable) });
   }
+  return result.integrity;
 }
 
 function send(port: MessagePort, control: Control): void {
@@ -140,7 +151,9 @@ export async function unpackFromPort(input: UnpackTaskInput): Promise<UnpackOutc
     await writeUnpacked(portStream(input.port), input.compression, input.path, input.limits, {
       onThisThread: true,
     });
-    return { ok: true };
+    // This thread is ready now, where the one warmed for the preparation may still be loading
+    // the conversion's code (a new thread, a short body): the check need not wait for that.
+    return input.checkIntegrity ? { ok: true, integrity: fileIntegrity(input.path) } : { ok: true };
   } catch (err) {
     if (err instanceof StreamTooLarge) return { tooLarge: err.limit };
     if (err instanceof UndecodableBody) {

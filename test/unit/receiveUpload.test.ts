@@ -25,8 +25,11 @@ import {
 } from "../../src/executor/receiveUpload.ts";
 import type { Task } from "../../src/executor/tasks.ts";
 import { unpackFromPort } from "../../src/executor/unpackOnTask.ts";
+import { openDatabase } from "../../src/platform/sqlite.ts";
+import { createEmptyCollection } from "../../src/storage/collection/collectionFile.ts";
 import { tempPathBeside, userPaths } from "../../src/storage/paths.ts";
-import { UPLOAD_TOO_LARGE } from "../../src/sync/collection/uploadReplies.ts";
+import { prepareUpload } from "../../src/sync/collection/prepareUpload.ts";
+import { UPLOAD_CORRUPT, UPLOAD_TOO_LARGE } from "../../src/sync/collection/uploadReplies.ts";
 import { SyncError } from "../../src/sync/errors.ts";
 
 const user = { uuid: "u1" };
@@ -48,6 +51,29 @@ const body = (bytes: number) => new Blob([new Uint8Array(bytes).fill(1)]).stream
 /** A body as a v11 client sends it: `bytes` bytes, zstd-compressed. */
 const zstdBody = (bytes: number) =>
   new Blob([new Uint8Array(Bun.zstdCompressSync(new Uint8Array(bytes).fill(1)))]).stream();
+/**
+ * A small collection file as a client uploads it, whole or with one byte of an index changed:
+ * SQLite opens it, and only its integrity check finds the row missing from the index.
+ */
+function collectionBytes(corrupt: boolean): Uint8Array {
+  const path = join(dataDir, "made.anki2");
+  createEmptyCollection(path);
+  const db = openDatabase(path);
+  const insert = db.prepare("insert into notes values (?, ?, 1, 1, 0, '', 'x', 'x', ?, 0, '')");
+  for (let i = 1; i <= 50; i++) insert.run(i, `g${i}`, i);
+  const { rootpage } = db
+    .query("select rootpage from sqlite_master where name = 'ix_notes_csum'")
+    .get() as { rootpage: number };
+  db.close();
+  const bytes = new Uint8Array(readFileSync(path));
+  rmSync(path);
+  // The last byte of the index's only page: the row id of its last entry.
+  if (corrupt) bytes.set([(bytes.at(rootpage * 4096 - 1) ?? 0) ^ 1], rootpage * 4096 - 1);
+  return bytes;
+}
+const compressed = (bytes: Uint8Array) =>
+  new Blob([new Uint8Array(Bun.zstdCompressSync(bytes))]).stream();
+
 /** A body that fails with the client's error after its first chunk. */
 const brokenBody = () =>
   new ReadableStream<Uint8Array>({
@@ -140,6 +166,41 @@ for (const onTask of [false, true]) {
       expect(seen).toBe("\x01".repeat(300_000));
       expect(exec.warmed).toBe(1);
       expect(exec.received).toBe(onTask ? 1 : 0);
+      expect(leftovers()).toEqual([]);
+    });
+
+    test("a collection is checked by the thread that received it, if any; the task is told", async () => {
+      const told: unknown[] = [];
+      const exec = executor((task) => {
+        if (task.kind !== "prepareUpload") throw new Error("unexpected");
+        told.push(task.input.integrity);
+        return { ready: true, preparedPath: task.input.preparedPath, convertedFrom: 11 };
+      });
+      const body = compressed(collectionBytes(false));
+      const outcome = await receiveCollectionUpload(site(exec), {
+        user,
+        body,
+        compression: "zstd",
+      });
+      expect(outcome.reply).toBe("OK");
+      // Unpacked on the main thread, the task checks the file itself.
+      expect(told).toEqual([onTask ? { ok: true } : undefined]);
+    });
+
+    test("a collection whose index disagrees with its table is refused as corrupt", async () => {
+      const exec = executor((task) => {
+        if (task.kind !== "prepareUpload") throw new Error("unexpected");
+        return prepareUpload(task.input);
+      });
+      const body = compressed(collectionBytes(true));
+      const outcome = await receiveCollectionUpload(site(exec), {
+        user,
+        body,
+        compression: "zstd",
+      });
+      expect(outcome.reply).toBe(UPLOAD_CORRUPT);
+      expect(outcome.detail).toContain("row 1 missing from index ix_notes_csum");
+      expect(exec.jobs.filter((job) => job.kind === "upload")).toEqual([]);
       expect(leftovers()).toEqual([]);
     });
 

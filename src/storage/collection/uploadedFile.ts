@@ -8,6 +8,7 @@ import type { Db } from "../../platform/sqlite.ts";
 import { openDatabase } from "../../platform/sqlite.ts";
 import { storageFault } from "../ioErrors.ts";
 import { downgradeToSchema11 } from "./convert/downgrade.ts";
+import { type Integrity, integrityOf } from "./integrity.ts";
 import { REQUIRED_TABLES, SCHEMA11_VERSION } from "./schema11.ts";
 
 /** The schema Anki writes at rest today; 12 and 13 were abandoned, 14-17 are transitional. */
@@ -20,7 +21,15 @@ export class CorruptCollection extends Error {
   }
 }
 
-export function prepareReceivedCollection(path: string): { convertedFrom: number } {
+/**
+ * `checked`: the integrity check's verdict when it was made already, as the body was received
+ * (it is a full read of the file, the longest part of the preparation).
+ */
+export function prepareReceivedCollection(
+  path: string,
+  checked?: Integrity,
+): { convertedFrom: number } {
+  if (checked && !checked.ok) throw new CorruptCollection(checked.detail);
   let db: Db;
   try {
     db = openDatabase(path, { unicase: true });
@@ -32,7 +41,7 @@ export function prepareReceivedCollection(path: string): { convertedFrom: number
     // The file is a temporary until the caller syncs it and swaps it in: no commit of the
     // conversion needs its own syncs (which would also flush the whole file at once).
     db.exec("PRAGMA synchronous = OFF");
-    const version = checkCollection(db);
+    const version = checkCollection(db, checked === undefined);
     if (version === SCHEMA18_VERSION) downgradeToSchema11(db);
     db.exec("PRAGMA journal_mode = DELETE");
     return { convertedFrom: version };
@@ -45,15 +54,9 @@ export function prepareReceivedCollection(path: string): { convertedFrom: number
   }
 }
 
-function checkCollection(db: Db): number {
-  const integrity = db.query("PRAGMA integrity_check").all() as { integrity_check: string }[];
-  if (integrity.length !== 1 || integrity[0]?.integrity_check !== "ok") {
-    const detail = integrity
-      .slice(0, 3)
-      .map((r) => r.integrity_check)
-      .join("; ");
-    throw new CorruptCollection(`integrity check failed: ${detail}`);
-  }
+function checkCollection(db: Db, checkIntegrity: boolean): number {
+  const integrity = checkIntegrity ? integrityOf(db) : ({ ok: true } as const);
+  if (!integrity.ok) throw new CorruptCollection(integrity.detail);
   const tables = new Set(
     (
       db.query("select name from sqlite_master where type = 'table'").all() as { name: string }[]

@@ -18,7 +18,7 @@ export function prepareUpload(input: UploadInput): PreparedUpload {
   const prepared = input.preparedPath;
   let ready = false;
   try {
-    const { convertedFrom } = prepareReceivedCollection(prepared);
+    const { convertedFrom } = prepareReceivedCollection(prepared, input.integrity);
     // On disk now, on this task thread: the install on the user's worker (which other users
     // share) then syncs a file that is already written, instead of waiting for all of it.
     fsyncPath(prepared);

@@ -9,6 +9,7 @@
  */
 
 import { rmSync } from "node:fs";
+import type { Integrity } from "../../storage/collection/integrity.ts";
 import { replaceWithBackup } from "../../storage/collection/replace.ts";
 import type { SyncState } from "./syncState.ts";
 
@@ -23,6 +24,8 @@ export interface UploadInput {
    * which removes it (and its SQLite leftovers) should the task's thread die.
    */
   preparedPath: string;
+  /** The integrity check's verdict, when the thread that received the body made it already. */
+  integrity?: Integrity;
 }
 
 /** Either a file ready to install, or the reply that refuses the upload. */
