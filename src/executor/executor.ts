@@ -7,12 +7,17 @@
 import { IdleRelease } from "../platform/memory.ts";
 import { spawnWorker } from "../platform/workers.ts";
 import { SyncError } from "../sync/errors.ts";
+import { isEmptyArgsBody } from "../sync/requestBody.ts";
 import {
+  type AheadReply,
+  type EncodedReply,
   type Job,
   type JobReplyMessage,
   type JobResult,
+  type NormalSyncJob,
   transferables,
   type UserRef,
+  type WorkerMessage,
   type WorkerSettings,
 } from "./jobs.ts";
 import { KeyedMutex } from "./keyedMutex.ts";
@@ -35,6 +40,12 @@ export interface CollectionExecutor {
    * the first request of the sync.
    */
   warmUser(user: UserRef): void;
+  /**
+   * The reply to a normal-sync `chunk`, now, when the user's worker has already made it and
+   * nothing else of the user's is under way; the worker's session then moves on as if it had
+   * answered. Undefined otherwise: the request is a job as any other (`run`).
+   */
+  answerAhead(job: NormalSyncJob): EncodedReply | undefined;
   /**
    * A task that receives a body through the port in `transfer` (as long as the client takes to
    * send it), on a task thread outside the slots of `runTask`; null when none may start now.
@@ -62,6 +73,10 @@ class CollectionWorker {
   private nextId = 1;
   private lastUsed = 0;
   private retiring: Promise<void> | null = null;
+  /** Per user: the last job sent, and when. */
+  private readonly lastJobs = new Map<string, { id: number; at: number }>();
+  /** Per user: the reply to their next `chunk`, offered by the thread after their last job. */
+  private readonly aheads = new Map<string, AheadReply>();
 
   constructor(
     private readonly settings: WorkerSettings,
@@ -74,7 +89,11 @@ class CollectionWorker {
 
   private spawn(): Worker {
     const worker = spawnWorker(new URL("./worker.ts", import.meta.url));
-    worker.onmessage = (event: MessageEvent<JobReplyMessage>) => this.settle(event.data);
+    worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
+      const message = event.data;
+      if ("ahead" in message) this.offered(message.ahead);
+      else this.settle(message);
+    };
     worker.onerror = (event) => {
       event.preventDefault(); // Deno: otherwise a worker's error ends the whole process
       this.crashed(worker, event.message);
@@ -100,6 +119,11 @@ class CollectionWorker {
     const worker = this.worker ?? this.spawn();
     const id = this.nextId++;
     this.lastUsed = Date.now();
+    if ("job" in message) {
+      // Whatever the thread offered this user before this job no longer stands.
+      this.aheads.delete(message.job.user.uuid);
+      this.lastJobs.set(message.job.user.uuid, { id, at: this.lastUsed });
+    }
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       // A normal-sync request's body is handed over, not copied: the main thread is done with it.
@@ -107,6 +131,26 @@ class CollectionWorker {
         "job" in message && message.job.kind === "normalSync" ? message.job.body : null;
       worker.postMessage({ id, ...message }, transferables(handed));
     });
+  }
+
+  /** Kept only if it follows the user's last job: a later job has moved the session on. */
+  private offered(ahead: AheadReply): void {
+    if (this.lastJobs.get(ahead.uuid)?.id === ahead.afterJob) this.aheads.set(ahead.uuid, ahead);
+  }
+
+  /**
+   * The reply offered for this request's session and encoding, taken. `maxAgeMs`: no older
+   * than that since the user's last job, well inside the time after which the thread rolls an
+   * idle session back, so the offer cannot outlive its session.
+   */
+  takeAhead(job: NormalSyncJob, maxAgeMs: number): EncodedReply | undefined {
+    const uuid = job.user.uuid;
+    const ahead = this.aheads.get(uuid);
+    const last = this.lastJobs.get(uuid);
+    if (!ahead || !last || Date.now() - last.at > maxAgeMs) return undefined;
+    if (job.skey === "" || ahead.skey !== job.skey || ahead.format !== job.reply) return undefined;
+    this.aheads.delete(uuid);
+    return ahead.reply;
   }
 
   private settle(reply: JobReplyMessage): void {
@@ -124,8 +168,15 @@ class CollectionWorker {
     for (const waiter of this.pending.values())
       waiter.reject(new SyncError("serverError", `worker crashed: ${message}`));
     this.pending.clear();
+    this.forget();
     worker.terminate();
     this.worker = null;
+  }
+
+  /** The thread's sessions are gone: nothing it offered stands. */
+  private forget(): void {
+    this.aheads.clear();
+    this.lastJobs.clear();
   }
 
   /** Stops the thread if it has been idle long enough and holds no user's files open. */
@@ -136,6 +187,7 @@ class CollectionWorker {
     this.retiring = this.send({ retire: true })
       .then((stopped) => {
         if (stopped === true && this.worker === worker) {
+          this.forget();
           worker.terminate();
           this.worker = null;
         }
@@ -155,6 +207,7 @@ class CollectionWorker {
       worker.postMessage({ shutdown: true });
       setTimeout(resolve, 2000).unref?.();
     });
+    this.forget();
     worker.terminate();
     this.worker = null;
   }
@@ -173,8 +226,11 @@ export class WorkerPoolExecutor implements CollectionExecutor {
   private readonly tasks: TaskPool;
   private readonly idle = new IdleRelease(1000);
   private readonly sweeper: ReturnType<typeof setInterval>;
+  /** How old an offered reply may be (`takeAhead`): half the idle session's timeout. */
+  private readonly aheadMaxAgeMs: number;
 
   constructor(settings: WorkerSettings, size: number) {
+    this.aheadMaxAgeMs = settings.syncSessionTimeoutSecs * 500;
     const idleMs = settings.idleCloseSecs * 1000;
     this.workers = Array.from(
       { length: Math.max(1, size) },
@@ -212,6 +268,21 @@ export class WorkerPoolExecutor implements CollectionExecutor {
 
   private workerOf(user: UserRef): CollectionWorker {
     return this.workers[pin(user.uuid, this.workers.length)] as CollectionWorker;
+  }
+
+  /**
+   * Still checked here, as the worker would: the session key and encoding (`takeAhead`) and the
+   * body (empty arguments); anything else, or a job of the user under way, takes the job's path.
+   */
+  answerAhead(job: NormalSyncJob): EncodedReply | undefined {
+    if (job.method !== "chunk" || !this.mutex.idle(job.user.uuid)) return undefined;
+    if (!isEmptyArgsBody(job.body)) return undefined;
+    const reply = this.workerOf(job.user).takeAhead(job, this.aheadMaxAgeMs);
+    if (!reply) return undefined;
+    // Queued before any later job of the user: the thread's session takes this chunk first.
+    // A failure there is the thread's to log; the session's next request meets it.
+    this.run({ ...job, answered: true }).catch(() => {});
+    return reply;
   }
 
   run<J extends Job>(job: J): Promise<JobResult<J>> {

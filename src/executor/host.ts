@@ -21,7 +21,15 @@ import { runMediaOp } from "../sync/media/ops.ts";
 import { rawBodyText } from "../sync/requestBody.ts";
 import { asStorageError } from "../sync/storageErrors.ts";
 import { DownloadCommits } from "./downloadCommits.ts";
-import type { EncodedReply, Job, JobResult, ReplyEncoding, WorkerSettings } from "./jobs.ts";
+import type {
+  AheadReply,
+  EncodedReply,
+  Job,
+  JobResult,
+  NormalSyncJob,
+  ReplyEncoding,
+  WorkerSettings,
+} from "./jobs.ts";
 import { UserState } from "./userState.ts";
 
 /**
@@ -45,7 +53,11 @@ export class UserHost {
   private readonly log: Logger;
   private sweeper: ReturnType<typeof setInterval> | undefined;
 
-  constructor(private readonly settings: WorkerSettings) {
+  /** `offerAhead`: where a `chunk` reply made ahead goes (the main thread), if anywhere. */
+  constructor(
+    private readonly settings: WorkerSettings,
+    private readonly offerAhead?: (ahead: AheadReply) => void,
+  ) {
     this.log = createLogger(settings.logLevel, settings.logFormat);
     const everyMs = Math.min(settings.idleCloseSecs, settings.syncSessionTimeoutSecs) * 500;
     const sweepMs = Math.max(everyMs, 250);
@@ -61,7 +73,8 @@ export class UserHost {
     return this.users.size;
   }
 
-  async handle<J extends Job>(job: J): Promise<JobResult<J>> {
+  /** `jobId`: the message's id, named by the replies this job's step makes ahead. */
+  async handle<J extends Job>(job: J, jobId = 0): Promise<JobResult<J>> {
     const user = this.user(job.user.uuid);
     user.collection.lastUsed = Date.now();
     try {
@@ -78,7 +91,7 @@ export class UserHost {
       // What the user's last media batch left for after its answer comes first.
       if (user.media.settling) await user.media.settled();
       if (startsWithOpen(job)) await user.collection.prepare();
-      return (await this.dispatchConverting(user, job)) as JobResult<J>;
+      return (await this.dispatchConverting(user, job, jobId)) as JobResult<J>;
     } catch (err) {
       throw asStorageError(err, user.paths.dir);
     } finally {
@@ -92,17 +105,17 @@ export class UserHost {
    * while the collection was open; it fails at that first open, before doing anything, so the
    * conversion is loaded and the step runs again (instead of failing the client's sync once).
    */
-  private async dispatchConverting(user: UserState, job: Job): Promise<unknown> {
+  private async dispatchConverting(user: UserState, job: Job, jobId: number): Promise<unknown> {
     try {
-      return await this.dispatch(user, job);
+      return await this.dispatch(user, job, jobId);
     } catch (err) {
       if (!(err instanceof ConversionNotLoaded)) throw err;
       await loadConversion();
-      return await this.dispatch(user, job);
+      return await this.dispatch(user, job, jobId);
     }
   }
 
-  private dispatch(user: UserState, job: Job): unknown {
+  private dispatch(user: UserState, job: Job, jobId: number): unknown {
     const s = this.settings;
     switch (job.kind) {
       case "meta":
@@ -124,7 +137,9 @@ export class UserHost {
         this.downloads.settle(job.user.uuid, job.token);
         return true;
       case "normalSync":
-        return this.normalSync(user, job);
+        return job.answered
+          ? this.answeredChunk(user, job, jobId)
+          : this.normalSync(user, job, jobId);
       case "media":
         return runMediaOp(user.media, job.op);
       case "release":
@@ -147,7 +162,8 @@ export class UserHost {
    */
   private async normalSync(
     user: UserState,
-    job: Extract<Job, { kind: "normalSync" }>,
+    job: NormalSyncJob,
+    jobId: number,
   ): Promise<EncodedReply> {
     const payload = await rawBodyText(job.body);
     const ahead = user.replyAhead;
@@ -163,15 +179,56 @@ export class UserHost {
       this.pendingAfter.add(user);
       user.afterReply = () => {
         const next = after();
-        if (next !== undefined) {
-          const encoded = encodeJson(next, job.reply);
-          // Its request (or none) will see a failure and encode again.
-          encoded.catch(() => {});
-          user.replyAhead = { json: next, format: job.reply, encoded };
-        }
+        if (next !== undefined) this.makeAhead(user, job, jobId, next);
       };
     }
     return reply;
+  }
+
+  /** The next reply, encoded now and offered to the main thread once it is. */
+  private makeAhead(user: UserState, job: NormalSyncJob, jobId: number, json: string): void {
+    const encoded = encodeJson(json, job.reply);
+    user.replyAhead = { json, format: job.reply, encoded };
+    const offer = this.offerAhead;
+    encoded.then(
+      (reply) => {
+        // Not when a later job took it meanwhile (the main thread would refuse it too).
+        if (offer && user.replyAhead?.encoded === encoded)
+          offer({ uuid: job.user.uuid, skey: job.skey, format: job.reply, afterJob: jobId, reply });
+      },
+      // Its request (or none) will see a failure and encode again.
+      () => {},
+    );
+  }
+
+  /**
+   * A `chunk` the main thread answered with the reply offered: the step runs as if this thread
+   * had answered, so the session moves on to the next chunk (and makes it ahead). Nothing else
+   * of the user's ran between the offer and this job, so the step answers the same text.
+   */
+  private async answeredChunk(
+    user: UserState,
+    job: NormalSyncJob,
+    jobId: number,
+  ): Promise<EncodedReply> {
+    const offered = user.replyAhead?.encoded.catch(() => undefined);
+    let reply: EncodedReply;
+    try {
+      reply = await this.normalSync(user, job, jobId);
+    } catch (err) {
+      this.log.error("a chunk answered ahead was not taken by its session", {
+        uuid: job.user.uuid,
+        error: (err as Error).message,
+      });
+      throw err;
+    }
+    if (reply !== (await offered)) {
+      this.log.error("a chunk answered ahead differs from its step's reply", {
+        uuid: job.user.uuid,
+      });
+    }
+    // Empty, and a buffer of its own: a reply's buffer is handed over to the main thread.
+    return { body: new Uint8Array(0), originalSize: 0 };
   }
 
   /**

@@ -38,6 +38,11 @@ export type Job =
       skey: string;
       body: RawBody;
       reply: ReplyEncoding;
+      /**
+       * The main thread has already answered this `chunk` with the reply the worker offered
+       * (`AheadReply`): the step runs for the session's state alone, and its reply is empty.
+       */
+      answered?: boolean;
     }
   /** A media-sync step (src/sync/media/ops.ts); its result type depends on `op.method`. */
   | { kind: "media"; user: UserRef; op: MediaOp }
@@ -46,6 +51,8 @@ export type Job =
    * them. `ifIdle`: only when no normal sync is under way (answers false otherwise).
    */
   | { kind: "release"; user: UserRef; ifIdle?: boolean };
+
+export type NormalSyncJob = Extract<Job, { kind: "normalSync" }>;
 
 export interface JobResults {
   meta: MetaResponse;
@@ -123,3 +130,20 @@ export function transferables(value: unknown): ArrayBuffer[] {
 export type JobReplyMessage =
   | { id: number; ok: true; value: unknown }
   | { id: number; ok: false; error: { kind: SyncErrorKind; message: string } };
+
+/**
+ * The user's next `chunk` reply, made and encoded ahead, offered to the main thread so it can
+ * answer that request at once, without a round trip to the worker and so without an event-loop
+ * turn between the request's read and its answer (Bun writes such a response in one send).
+ */
+export interface AheadReply {
+  uuid: string;
+  /** The session and the encoding it was made for: the request must match both. */
+  skey: string;
+  format: ReplyEncoding;
+  reply: EncodedReply;
+  /** The job whose step made it: it stands only while no later job of the user was sent. */
+  afterJob: number;
+}
+
+export type WorkerMessage = JobReplyMessage | { ahead: AheadReply };

@@ -18,7 +18,7 @@ self.onmessage = async (
   if ("init" in message) {
     adoptInstanceTag(message.init.instance);
     useUnicaseExtension(message.init.unicaseExtension);
-    host = new UserHost(message.init);
+    host = new UserHost(message.init, (ahead) => self.postMessage({ ahead }));
     return;
   }
   if ("shutdown" in message) {
@@ -44,6 +44,6 @@ self.onmessage = async (
 function runJob({ id, job }: JobRequestMessage) {
   return replyTo(id, () => {
     if (!host) throw new Error("worker used before init");
-    return host.handle(job);
+    return host.handle(job, id);
   });
 }

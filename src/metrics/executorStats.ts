@@ -5,7 +5,7 @@
  * ANKISYNCD_IDLE_CLOSE_SECS after their last job (when the worker's sweep closes them).
  */
 import type { CollectionExecutor } from "../executor/executor.ts";
-import type { Job, JobResult, UserRef } from "../executor/jobs.ts";
+import type { EncodedReply, Job, JobResult, NormalSyncJob, UserRef } from "../executor/jobs.ts";
 import type { Task, TaskResult } from "../executor/tasks.ts";
 
 export class CountingExecutor implements CollectionExecutor {
@@ -34,6 +34,14 @@ export class CountingExecutor implements CollectionExecutor {
       user.lastEnded = this.now();
       if (job.kind === "release" && user.running === 0) this.users.delete(uuid);
     }
+  }
+
+  /** Not counted as a job: it is answered now; the step it queues runs inside the executor. */
+  answerAhead(job: NormalSyncJob): EncodedReply | undefined {
+    const reply = this.inner.answerAhead(job);
+    const user = this.users.get(job.user.uuid);
+    if (reply && user) user.lastEnded = this.now();
+    return reply;
   }
 
   async runTask<T extends Task>(task: T): Promise<TaskResult<T>> {

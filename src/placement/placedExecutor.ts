@@ -4,7 +4,7 @@
  * (a move, a lost lease) has just closed for the next node.
  */
 import type { CollectionExecutor } from "../executor/executor.ts";
-import type { Job, JobResult, UserRef } from "../executor/jobs.ts";
+import type { EncodedReply, Job, JobResult, NormalSyncJob, UserRef } from "../executor/jobs.ts";
 import type { Task, TaskResult } from "../executor/tasks.ts";
 import { PlacementError } from "./errors.ts";
 import type { NodePlacement } from "./nodePlacement.ts";
@@ -22,6 +22,10 @@ export class PlacedExecutor implements CollectionExecutor {
       );
     }
     return this.inner.run(job);
+  }
+
+  answerAhead(job: NormalSyncJob): EncodedReply | undefined {
+    return this.placement.serving(job.user.uuid) ? this.inner.answerAhead(job) : undefined;
   }
 
   runTask<T extends Task>(task: T): Promise<TaskResult<T>> {

@@ -47,6 +47,29 @@ export function rawBodyText({ bytes, compression, maxBytes }: RawBody): Promise<
   return bodyText(stream, compression, maxBytes);
 }
 
+/**
+ * Whether a body, decoded now without streams, is the empty arguments `chunk`, `finish` and
+ * `abort` take: an object with no key but `_pad`. False for anything else, including what
+ * would be a 400: the caller then takes the path that checks and answers it.
+ */
+export function isEmptyArgsBody(raw: RawBody): boolean {
+  let text: string | null;
+  try {
+    text = smallBodyText(raw.bytes, raw.compression, raw.maxBytes);
+  } catch {
+    return false;
+  }
+  if (text === null) return false;
+  if (text === "") return true;
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+    return Object.keys(value).every((key) => key === "_pad");
+  } catch {
+    return false;
+  }
+}
+
 /** A small body decoded without streams (compression.ts `decompressSmall`); null: stream it. */
 function smallBodyText(
   bytes: Uint8Array,

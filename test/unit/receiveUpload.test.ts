@@ -101,6 +101,7 @@ function executor(
       this.warmed++;
     },
     warmUser() {},
+    answerAhead: () => undefined,
     // A task thread's side of the body run in this thread, or none: the main thread unpacks it.
     tryReceiveOnTask(task) {
       if (!unpackOnTask || task.kind !== "unpackUpload") return null;

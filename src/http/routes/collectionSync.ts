@@ -115,14 +115,10 @@ async function normalSync(
   // round), which also encodes the reply: the main thread only moves bytes.
   const body = await readRawBody(req, limit, deps.config.maxUncompressedBytes);
   const reply = req.legacy ? "none" : "zstd";
-  const result = await deps.executor.run({
-    kind: "normalSync",
-    user,
-    method,
-    skey: req.skey,
-    body,
-    reply,
-  });
+  const job = { kind: "normalSync", user, method, skey: req.skey, body, reply } as const;
+  // A `chunk` the worker made ahead is answered with no event-loop turn after the body's read:
+  // Bun then writes the response in one send (after a turn, ~11: bench/README.md).
+  const result = deps.executor.answerAhead(job) ?? (await deps.executor.run(job));
   if (method === "finish") deps.identity.recordSync(user);
   return encodedResponse(result.body, result.originalSize, req.legacy);
 }
