@@ -49,6 +49,8 @@ export class SyncCall {
   placed = false;
   /** Scale-out: the node this request was passed on to (forward.ts), for the log line. */
   forwardedTo?: string;
+  /** A `chunk` answered from the reply the user's worker made ahead (`answerAhead`). */
+  answeredAhead?: boolean;
   /** Set when the request failed: the typed error (app.ts onError). */
   error?: unknown;
   /**
@@ -203,7 +205,7 @@ function countedResponse(deps: AppDeps, call: SyncCall, response: Response): Res
 }
 
 /** The plugin's scoped derive runs for every route it serves; Elysia types it as optional. */
-function derived(call: SyncCall | undefined): SyncCall {
+export function derived(call: SyncCall | undefined): SyncCall {
   if (!call) throw new Error("sync route outside syncEndpoint");
   return call;
 }
@@ -222,6 +224,7 @@ function logCall(deps: AppDeps, call: SyncCall): void {
     bytesOut: call.bytesOut,
     error: error instanceof Error ? error.message : undefined,
     forwardedTo: call.forwardedTo,
+    ahead: call.answeredAhead,
   };
   if (error instanceof SyncError && error.kind === "diskFull") deps.log.error("disk full", fields);
   else if (status >= 500) deps.log.error("sync request failed", fields);

@@ -16,7 +16,14 @@ import { NORMAL_SYNC_METHODS, type NormalSyncMethod } from "../../sync/collectio
 import { UPLOAD_OK } from "../../sync/collection/uploadReplies.ts";
 import { badRequest } from "../../sync/errors.ts";
 import { type AppDeps, uploadSite } from "../deps.ts";
-import { loginRoute, syncEndpoint, syncRoute, unknownRoute } from "../syncEndpoint.ts";
+import {
+  derived,
+  loginRoute,
+  type SyncCall,
+  syncEndpoint,
+  syncRoute,
+  unknownRoute,
+} from "../syncEndpoint.ts";
 import { readJsonBody, readRawBody, type SyncRequest } from "../syncRequest.ts";
 import {
   encodedResponse,
@@ -107,6 +114,7 @@ async function normalSync(
   method: NormalSyncMethod,
   req: SyncRequest,
   user: SyncUser,
+  call: SyncCall,
 ): Promise<Response> {
   const limit = LARGE_BODY_METHODS.has(method)
     ? deps.config.maxUncompressedBytes
@@ -118,7 +126,9 @@ async function normalSync(
   const job = { kind: "normalSync", user, method, skey: req.skey, body, reply } as const;
   // A `chunk` the worker made ahead is answered with no event-loop turn after the body's read:
   // Bun then writes the response in one send (after a turn, ~11: bench/README.md).
-  const result = deps.executor.answerAhead(job) ?? (await deps.executor.run(job));
+  const ahead = deps.executor.answerAhead(job);
+  if (ahead) call.answeredAhead = true;
+  const result = ahead ?? (await deps.executor.run(job));
   if (method === "finish") deps.identity.recordSync(user);
   return encodedResponse(result.body, result.originalSize, req.legacy);
 }
@@ -155,7 +165,7 @@ export function collectionSyncRoutes(deps: AppDeps) {
   for (const method of NORMAL_SYNC_METHODS) {
     app.post(
       `/sync/${method}`,
-      ({ req, user }) => normalSync(deps, method, req, user),
+      ({ req, user, syncCall }) => normalSync(deps, method, req, user, derived(syncCall)),
       syncRoute(method),
     );
   }
