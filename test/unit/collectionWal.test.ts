@@ -3,13 +3,17 @@
  * rollback journal, one complete file) once closed, after a crash, and on network filesystems.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { WAL_REST_MS } from "../../src/executor/host.ts";
 import { UserState } from "../../src/executor/userState.ts";
 import { createLogger } from "../../src/log.ts";
 import { openDatabase } from "../../src/platform/sqlite.ts";
+import {
+  checkpointWal,
+  commitCheckpointingLater,
+} from "../../src/storage/collection/collectionFile.ts";
 import { UserCollection } from "../../src/storage/collection/userCollection.ts";
 import { userPaths } from "../../src/storage/paths.ts";
 import { sweepDeadTemporaries } from "../../src/storage/startupSweep.ts";
@@ -50,6 +54,35 @@ test("open: WAL, every commit synced; closed: one complete file with a rollback 
   const copy = openDatabase(col.paths.collection, { readonly: true });
   expect(copy.query("select usn from col").get()).toEqual({ usn: 7 });
   copy.close();
+});
+
+test("a commit past the autocheckpoint bound checkpoints in it, unless told to leave that for later", () => {
+  const col = new UserCollection(userPaths(dataDir(), "u1"), true);
+  const db = col.open();
+  db.exec("create table big (b blob)");
+  /** 1,200 rows of 4 kB, over SQLite's bound of 1,000 pages, in one commit. */
+  const bigCommit = (commit: (c: () => void) => void) => {
+    db.exec("BEGIN IMMEDIATE");
+    db.exec(`insert into big with recursive n(i) as (select 1 union all select i + 1 from n where i < 1200)
+      select randomblob(4000) from n`);
+    commit(() => db.exec("COMMIT"));
+  };
+  const rowsInFileAlone = () => {
+    const copy = `${col.paths.collection}.alone`;
+    copyFileSync(col.paths.collection, copy);
+    const alone = openDatabase(copy, { readonly: true });
+    const { n } = alone.query("select count() as n from big").get() as { n: number };
+    alone.close();
+    return n;
+  };
+  bigCommit((c) => c());
+  expect(rowsInFileAlone()).toBe(1200);
+  bigCommit((c) => commitCheckpointingLater(db, c));
+  expect(rowsInFileAlone()).toBe(1200);
+  expect(db.query("select count() as n from big").get()).toEqual({ n: 2400 });
+  checkpointWal(db);
+  expect(rowsInFileAlone()).toBe(2400);
+  col.close();
 });
 
 test("without WAL (the setting off): the rollback journal throughout", () => {

@@ -4,10 +4,10 @@
  * what it sees without it.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { UserState } from "../../src/executor/userState.ts";
+import { UserState } from "../../src/executor/userState.ts";
 import type { Db } from "../../src/platform/sqlite.ts";
 import { openDatabase } from "../../src/platform/sqlite.ts";
 import { userPaths } from "../../src/storage/paths.ts";
@@ -149,6 +149,60 @@ describe("applyChunk's writes after the reply", () => {
     reply.after?.();
     expect(db.inTransaction).toBe(false);
     expect(count()).toBe(0);
+  });
+});
+
+describe("finish of a large sync: its checkpoint after the reply", () => {
+  /** `rows` revlog entries sent in one chunk to a collection in WAL mode, then `finish`. */
+  function syncRows(rows: number) {
+    const walDir = mkdtempSync(join(tmpdir(), "ankisyncd-later-wal-"));
+    const walUser = new UserState(userPaths(walDir, "u1"), { networkFs: false }, true);
+    const col = walUser.collection.open();
+    const step = (method: NormalSyncMethod, body: unknown) =>
+      runNormalSyncStep(walUser, method, "k1", JSON.stringify(body), { later: true });
+    step("start", { minUsn: 0, lnewer: false, graves: null });
+    const ids = Array.from({ length: rows }, (_, i) => i + 1);
+    step("applyChunk", { chunk: { done: true, revlog: ids.map(revlog) } }).after?.();
+    const finished = step("finish", { _pad: null });
+    /** What the collection file alone holds, without its WAL. */
+    const revlogInFile = () => {
+      const copy = join(walDir, "file-alone.anki2");
+      copyFileSync(walUser.paths.collection, copy);
+      const alone = openDatabase(copy, { readonly: true });
+      const { n } = alone.query("select count() as n from revlog").get() as { n: number };
+      alone.close();
+      return n;
+    };
+    const done = () => {
+      walUser.close();
+      rmSync(walDir, { recursive: true, force: true });
+    };
+    return { col, finished, revlogInFile, done };
+  }
+
+  test("answered once committed in the WAL; the copy into the file follows", () => {
+    const { col, finished, revlogInFile, done } = syncRows(1000);
+    try {
+      expect(col.inTransaction).toBe(false);
+      expect(col.query("select count() as n from revlog").get()).toEqual({ n: 1000 });
+      expect(revlogInFile()).toBe(0);
+      expect(finished.after).toBeDefined();
+      finished.after?.();
+      expect(revlogInFile()).toBe(1000);
+      // The bound is back for the commits after it.
+      expect(col.query("PRAGMA wal_autocheckpoint").get()).toEqual({ wal_autocheckpoint: 1000 });
+    } finally {
+      done();
+    }
+  });
+
+  test("a small sync leaves its WAL to SQLite's own bound", () => {
+    const { finished, done } = syncRows(10);
+    try {
+      expect(finished.after).toBeUndefined();
+    } finally {
+      done();
+    }
   });
 });
 

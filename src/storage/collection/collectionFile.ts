@@ -54,6 +54,36 @@ export function useWal(db: Db): void {
 }
 
 /**
+ * SQLite's own bound (pages in the WAL) past which a commit checkpoints before it returns,
+ * named here because `commitCheckpointingLater` lifts it for one commit.
+ */
+const WAL_AUTOCHECKPOINT_PAGES = 1000;
+
+/**
+ * Commits without the checkpoint a large commit would run inside it (copying the WAL's pages
+ * into the file and syncing the file: about as long as the commit itself), for a caller that
+ * answers first and then calls `checkpointWal`. The commit is as durable either way: it is
+ * synced in the WAL. A no-op difference in rollback-journal mode.
+ */
+export function commitCheckpointingLater(db: Db, commit: () => void): void {
+  db.exec("PRAGMA wal_autocheckpoint = 0");
+  try {
+    commit();
+  } finally {
+    db.exec(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+  }
+}
+
+/**
+ * Copies the WAL's committed pages into the file without waiting for any reader (what the
+ * autocheckpoint does). It only moves what is already durable, so a failure loses nothing:
+ * the next checkpoint, or putting the file back at rest, does it again.
+ */
+export function checkpointWal(db: Db): void {
+  db.query("PRAGMA wal_checkpoint(PASSIVE)").get();
+}
+
+/**
  * Back to the at-rest form: the WAL checkpointed into the file and removed, rollback journal
  * mode. Throws (SQLITE_BUSY, at once: changing the mode does not wait) if another connection
  * still reads the WAL (a backup's snapshot): the file must then stay open, as it is not

@@ -6,11 +6,12 @@
 
 import type { LegacyJson } from "../../legacyJson.ts";
 import type { Db } from "../../platform/sqlite.ts";
+import { checkpointWal } from "../../storage/collection/collectionFile.ts";
 import { storageFault } from "../../storage/ioErrors.ts";
 import { badRequest, conflict } from "../errors.ts";
 import { asStorageError } from "../storageErrors.ts";
 import { applyChanges, parseApplyChangesRequest } from "./changes.ts";
-import { parseApplyChunkRequest } from "./chunkRows.ts";
+import { type IncomingChunk, parseApplyChunkRequest } from "./chunkRows.ts";
 import { applyChunk, chunk, chunkAhead, dropChunkAhead, planChunkWrites } from "./chunks.ts";
 import { finish } from "./finish.ts";
 import { applyGraves, parseApplyGravesRequest } from "./graves.ts";
@@ -65,7 +66,10 @@ const STATEFUL: Record<
   },
   applyChunk: (body) => {
     const req = parseApplyChunkRequest(body);
-    return (_user, db, session) => applyChunk(db, session, req);
+    return (_user, db, session) => {
+      countRows(session, req);
+      return applyChunk(db, session, req);
+    };
   },
   sanityCheck2: (body) => {
     const req = parseSanityCheckRequest(body);
@@ -73,7 +77,7 @@ const STATEFUL: Record<
   },
   finish: (body) => {
     expectEmptyArgs(body);
-    return runFinish;
+    return (user, db) => runFinish(user, db, false);
   },
 };
 
@@ -99,6 +103,7 @@ export function runNormalSyncStep(
   if (method === "start") return runStart(user, skey, parseStartRequest(parseBody(payload)));
   const body = parseBody(payload);
   if (options.later && method === "applyChunk") return applyChunkLater(user, skey, body);
+  if (options.later && method === "finish") return finishLater(user, skey, body);
   const run = STATEFUL[method](body);
   const session = activeSession(user, skey);
   if (method !== "chunk") dropChunkAhead(session);
@@ -116,6 +121,7 @@ function applyChunkLater(user: SyncState, skey: string, body: LegacyJson): Norma
   const session = activeSession(user, skey);
   dropChunkAhead(session);
   const db = user.collection.open();
+  countRows(session, req);
   const writes = guarded(user, "applyChunk", () => planChunkWrites(db, session, req));
   if (!writes) {
     return { json: guarded(user, "applyChunk", () => applyChunk(db, session, req)) };
@@ -128,6 +134,44 @@ function applyChunkLater(user: SyncState, skey: string, body: LegacyJson): Norma
         return undefined;
       }),
   };
+}
+
+function countRows(session: SyncSession, req: IncomingChunk): void {
+  session.rowsReceived += req.revlog.length + req.cards.length + req.notes.length;
+}
+
+/**
+ * Rows received past which a sync's commit would usually pass SQLite's autocheckpoint bound
+ * (1,000 pages: 3,000 changed notes with their cards and reviews wrote ~1,030). Such a sync
+ * is answered first and checkpointed after; a smaller one leaves the WAL to the bound, so
+ * small syncs in quick succession do not each pay a checkpoint's file sync.
+ */
+const CHECKPOINT_AFTER_ROWS = 1000;
+
+/** `finish` answered as soon as the commit is durable; a large sync's checkpoint left to `after`. */
+function finishLater(user: SyncState, skey: string, body: LegacyJson): NormalSyncReply {
+  expectEmptyArgs(body);
+  const session = activeSession(user, skey);
+  dropChunkAhead(session);
+  const checkpointLater = session.rowsReceived >= CHECKPOINT_AFTER_ROWS;
+  const db = user.collection.open();
+  const json = guarded(user, "finish", () => runFinish(user, db, checkpointLater));
+  if (!checkpointLater) return { json };
+  return { json, after: () => checkpointAfterFinish(user, db) };
+}
+
+/**
+ * Moves only what the commit already made durable; a failure (another connection holding the
+ * file) leaves it to the next checkpoint or to putting the file back at rest.
+ */
+function checkpointAfterFinish(user: SyncState, db: Db): undefined {
+  if (user.collection.openHandle !== db || db.inTransaction) return undefined;
+  try {
+    checkpointWal(db);
+  } catch {
+    // Nothing lost: see above.
+  }
+  return undefined;
 }
 
 /** Runs a step's later work if its session is still the one under way. */
@@ -197,8 +241,8 @@ function runSanityCheck(user: SyncState, db: Db, client: SanityCounts): string {
   return result.json;
 }
 
-function runFinish(user: SyncState, db: Db): string {
-  const json = finish(db);
+function runFinish(user: SyncState, db: Db, checkpointLater: boolean): string {
+  const json = finish(db, Date.now(), checkpointLater);
   user.session = undefined;
   return json;
 }

@@ -24,6 +24,8 @@ export interface SyncSession {
   };
   /** Note-type shapes `applyChunk` checks notes against; dropped when note types change. */
   notetypes?: Map<string, NotetypeShape>;
+  /** Rows the client sent in `applyChunk`s: a large sync checkpoints after `finish`'s reply. */
+  rowsReceived: number;
   startedAt: number;
   lastUsed: number;
 }

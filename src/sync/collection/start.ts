@@ -64,6 +64,7 @@ export function newSession(skey: string, req: StartRequest, now: number): SyncSe
     serverUsn: 0,
     clientUsn: req.minUsn,
     clientIsNewer: req.lnewer,
+    rowsReceived: 0,
     startedAt: now,
     lastUsed: now,
   };
