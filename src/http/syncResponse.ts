@@ -20,15 +20,40 @@ export function textResponse(text: string, legacy: boolean): Promise<Response> {
 /**
  * A body in memory that is already in its final encoding (a media zip or a normal-sync reply,
  * zstd-compressed for v11 by the worker). content-length is what Bun would send anyway; set
- * here, the metrics can read it.
+ * here, the metrics can read it. A v11 body of `ONE_SEND_STREAM` size goes as a stream of one
+ * chunk instead (see there).
  */
 export function encodedResponse(body: Uint8Array, originalSize: number, legacy: boolean): Response {
+  if (!legacy && body.byteLength >= ONE_SEND_STREAM.from && body.byteLength < ONE_SEND_STREAM.below)
+    return oneChunkResponse(body, originalSize);
   const headers: Record<string, string> = {
     "content-type": "application/octet-stream",
     "content-length": String(body.byteLength),
   };
   if (!legacy) headers["anki-original-size"] = String(originalSize);
   return new Response(body as Uint8Array<ArrayBuffer>, { headers });
+}
+
+/**
+ * Bun (1.4.5) writes a response that is produced after an event-loop turn (ours: after the
+ * worker's reply) corked, in one `send()`, only while its body is under ~15 KiB; a larger
+ * in-memory body goes out as ~19 `send()`s (status line, each header name, `: `, value and
+ * CRLF apart; one TCP segment and one client wake-up each). The same body as a stream of one
+ * chunk leaves in two: headers and chunk in one `sendmsg`, the chunked terminator after. Anki's
+ * server streams its replies the same way (chunked, no content-length), so every v11 client
+ * reads them. Bodies from 1 MiB on (media zips) keep the plain path: there the headers' sends
+ * are nothing beside the body's.
+ */
+export const ONE_SEND_STREAM = { from: 14 * 1024, below: 1024 * 1024 } as const;
+
+function oneChunkResponse(body: Uint8Array, originalSize: number): Response {
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(body);
+      controller.close();
+    },
+  });
+  return new Response(stream, { headers: { "anki-original-size": String(originalSize) } });
 }
 
 /** A streamed body that is already in its final encoding (e.g. a file compressed as it is read). */
