@@ -40,6 +40,9 @@ import { UserState } from "./userState.ts";
  */
 export const WAL_REST_MS = 3000;
 
+/** How recently another user's request makes them active (`UserHost.othersActive`). */
+const OTHERS_ACTIVE_MS = WAL_REST_MS;
+
 async function encodeJson(json: string, format: ReplyEncoding): Promise<EncodedReply> {
   const bytes = new TextEncoder().encode(json);
   return { body: await encodeReply(bytes, format), originalSize: bytes.byteLength };
@@ -128,7 +131,7 @@ export class UserHost {
       case "upload": {
         const outcome = installUpload(user, job.preparedPath, s.backupsKept);
         this.pruneBackupsSoon(job.user.uuid, user);
-        loadUpgradeSoon();
+        if (!this.othersActive(job.user.uuid)) loadUpgradeSoon();
         return outcome;
       }
       case "download":
@@ -265,6 +268,21 @@ export class UserHost {
       this.users.set(uuid, user);
     }
     return user;
+  }
+
+  /**
+   * Whether a user other than `uuid` pinned to this worker is in a sync or made a request in
+   * the last `OTHERS_ACTIVE_MS`. Loading the download conversion ahead after a full upload
+   * (download.ts `loadUpgradeSoon`) holds this thread for 50-75 ms, and such a user's next
+   * request would wait behind it; then it is left to the uploader's own first download.
+   */
+  othersActive(uuid: string, now = Date.now()): boolean {
+    for (const [other, user] of this.users) {
+      if (other === uuid) continue;
+      if (user.busy > 0 || user.session || now - user.collection.lastUsed < OTHERS_ACTIVE_MS)
+        return true;
+    }
+    return false;
   }
 
   /** After the upload's answer has gone: the replaced collections past the number kept. */

@@ -90,3 +90,29 @@ test("an installed upload replaces the collection; backups past the kept number 
     host.shutdown();
   }
 });
+
+test("another user of the worker active keeps the download conversion from loading after an upload", async () => {
+  const dir = dataDir();
+  const host = testUserHost(dir);
+  const other = { uuid: "u2" };
+  try {
+    await host.handle(metaJob);
+    // Alone on the worker: the conversion may be loaded ahead (the thread holds nobody up).
+    expect(host.othersActive(user.uuid)).toBe(false);
+    await host.handle({ kind: "meta", user: other, req: metaJob.req });
+    const now = Date.now();
+    expect(host.othersActive(user.uuid, now)).toBe(true);
+    expect(host.othersActive(other.uuid, now)).toBe(true);
+    // A few seconds later neither counts, unless a normal sync is under way.
+    expect(host.othersActive(user.uuid, now + 10_000)).toBe(false);
+    await normalSyncJobs(
+      host,
+      other.uuid,
+      "s",
+    )("start", { minUsn: 0, lnewer: false, graves: null });
+    expect(host.othersActive(user.uuid, Date.now() + 10_000)).toBe(true);
+    expect(host.othersActive(other.uuid, Date.now() + 10_000)).toBe(false);
+  } finally {
+    host.shutdown();
+  }
+});
