@@ -5,7 +5,7 @@
  */
 import { encodeReply } from "../compression.ts";
 import { createLogger, type Logger } from "../log.ts";
-import { pruneBackups } from "../storage/collection/replace.ts";
+import { pruneBackupsAsync } from "../storage/collection/replace.ts";
 import { ConversionNotLoaded, loadConversion } from "../storage/collection/userCollection.ts";
 import { userPaths } from "../storage/paths.ts";
 import {
@@ -288,14 +288,12 @@ export class UserHost {
   /** After the upload's answer has gone: the replaced collections past the number kept. */
   private pruneBackupsSoon(uuid: string, user: UserState): void {
     setTimeout(() => {
-      try {
-        pruneBackups(user.paths.backups, this.settings.backupsKept);
-      } catch (err) {
+      pruneBackupsAsync(user.paths.backups, this.settings.backupsKept).catch((err: unknown) => {
         this.log.warn("old backups not removed; tried again after the next upload", {
           uuid,
           error: (err as Error).message,
         });
-      }
+      });
     }, 0);
   }
 

@@ -1,13 +1,22 @@
 /**
  * A full upload's work on the user's worker: the collection put back at rest while the body
- * arrives (`rest`), the swap, and the old backups pruned once the answer has gone.
+ * arrives (`rest`), the swap, and the old backups pruned once the answer has gone (off the
+ * worker's thread).
  */
 import { afterEach, expect, test } from "bun:test";
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDatabase } from "../../src/platform/sqlite.ts";
-import { fsyncPath } from "../../src/storage/collection/replace.ts";
+import { fsyncPath, pruneBackupsAsync } from "../../src/storage/collection/replace.ts";
 import { tempPathBeside, userPaths } from "../../src/storage/paths.ts";
 import { normalSyncJobs, testUserHost } from "../helpers/userHost.ts";
 
@@ -41,7 +50,10 @@ function preparedCopy(collection: string, usn: number): string {
   return prepared;
 }
 
-const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+/** Waits (at most ~2 s) for `done`: the backups are removed on the thread pool after the answer. */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !done(); i++) await Bun.sleep(5);
+}
 
 test("rest: an open collection goes back to rest; one a normal sync holds stays open", async () => {
   const dir = dataDir();
@@ -75,7 +87,7 @@ test("an installed upload replaces the collection; backups past the kept number 
       const outcome = await host.handle({ kind: "upload", user, preparedPath });
       expect(outcome.reply).toBe("OK");
       expect(existsSync(preparedPath)).toBe(false);
-      await tick();
+      await until(() => readdirSync(paths.backups).length === 1);
       expect(readdirSync(paths.backups)).toHaveLength(1);
     }
     const db = openDatabase(paths.collection, { readonly: true });
@@ -115,4 +127,14 @@ test("another user of the worker active keeps the download conversion from loadi
   } finally {
     host.shutdown();
   }
+});
+
+test("pruneBackupsAsync keeps the newest backups and nothing else goes", async () => {
+  const dir = dataDir();
+  const names = ["collection-2026-01-01.anki2", "collection-2026-02-01.anki2"];
+  const all = [...names, "collection-2026-03-01.anki2", "notes.txt"];
+  for (const name of all) writeFileSync(join(dir, name), "x");
+  await pruneBackupsAsync(dir, 1);
+  expect(readdirSync(dir).sort()).toEqual(["collection-2026-03-01.anki2", "notes.txt"]);
+  await pruneBackupsAsync(join(dir, "absent"), 1);
 });
