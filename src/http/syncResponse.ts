@@ -21,11 +21,18 @@ export function textResponse(text: string, legacy: boolean): Promise<Response> {
  * A body in memory that is already in its final encoding (a media zip or a normal-sync reply,
  * zstd-compressed for v11 by the worker). content-length is what Bun would send anyway; set
  * here, the metrics can read it. A v11 body of `ONE_SEND_STREAM` size goes as a stream of one
- * chunk instead (see there).
+ * chunk instead (see there), unless `sameTurn`: the answer is made in the event-loop turn its
+ * request was read in (no wait for another thread), where Bun writes a plain body with its
+ * headers in one `send()` at any size and a stream's terminator would add a second.
  */
-export function encodedResponse(body: Uint8Array, originalSize: number, legacy: boolean): Response {
-  if (!legacy && body.byteLength >= ONE_SEND_STREAM.from && body.byteLength < ONE_SEND_STREAM.below)
-    return oneChunkResponse(body, originalSize);
+export function encodedResponse(
+  body: Uint8Array,
+  originalSize: number,
+  legacy: boolean,
+  { sameTurn = false }: { sameTurn?: boolean } = {},
+): Response {
+  const sized = body.byteLength >= ONE_SEND_STREAM.from && body.byteLength < ONE_SEND_STREAM.below;
+  if (!legacy && !sameTurn && sized) return oneChunkResponse(body, originalSize);
   const headers: Record<string, string> = {
     "content-type": "application/octet-stream",
     "content-length": String(body.byteLength),

@@ -24,6 +24,12 @@ describe("encodedResponse", () => {
     expect(chunks[0]).toEqual(body);
   });
 
+  test("an answer made in its request's turn keeps its length at any size", () => {
+    const body = bodyOf(ONE_SEND_STREAM.from * 2);
+    const response = encodedResponse(body, 1, false, { sameTurn: true });
+    expect(response.headers.get("content-length")).toBe(String(body.byteLength));
+  });
+
   test("legacy replies and media zips of a megabyte or more keep their length", () => {
     const legacy = encodedResponse(bodyOf(ONE_SEND_STREAM.from * 2), 0, true);
     expect(legacy.headers.get("content-length")).toBe(String(ONE_SEND_STREAM.from * 2));

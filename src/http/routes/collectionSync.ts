@@ -130,7 +130,7 @@ async function normalSync(
   if (ahead) call.answeredAhead = true;
   const result = ahead ?? (await deps.executor.run(job));
   if (method === "finish") deps.identity.recordSync(user);
-  return encodedResponse(result.body, result.originalSize, req.legacy);
+  return encodedResponse(result.body, result.originalSize, req.legacy, { sameTurn: !!ahead });
 }
 
 /**
