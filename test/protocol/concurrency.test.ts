@@ -1,7 +1,7 @@
 import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createEmptyCollection } from "../../src/storage/collection/collectionFile.ts";
@@ -18,7 +18,8 @@ afterAll(async () => {
 });
 
 function bigCollection(megabytes: number): Uint8Array {
-  const path = join(mkdtempSync(join(tmpdir(), "ankisyncd-big-")), "big.anki2");
+  const dir = mkdtempSync(join(tmpdir(), "ankisyncd-big-"));
+  const path = join(dir, "big.anki2");
   createEmptyCollection(path);
   const db = new Database(path);
   db.run("update col set mod = 1700000000000, scm = 1700000000000, usn = 1");
@@ -31,7 +32,11 @@ function bigCollection(megabytes: number): Uint8Array {
     }
   })();
   db.close();
-  return readFileSync(path);
+  try {
+    return readFileSync(path);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** A v11 upload whose body is a stream we feed, so we know when it has all been sent. */
