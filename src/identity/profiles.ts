@@ -1,5 +1,6 @@
 /** The `profiles` table: one row per person, keyed for data by a permanent UUID. */
 import { eq } from "#drizzle/sqlite";
+import { profileChanged } from "./profileChanges.ts";
 import type { Profile } from "./schema.ts";
 import { first, type Orm, type StateDb, type Tables } from "./stateDb.ts";
 
@@ -11,11 +12,14 @@ export interface NewProfile {
   providerUsername?: string | null;
 }
 
+/** Written on every login and sync: changing them alone changes nothing a session depends on. */
+const BOOKKEEPING: ReadonlySet<string> = new Set(["lastLoginAt", "lastSyncAt"]);
+
 export class ProfileStore {
   private readonly orm: Orm;
   private readonly profiles: Tables["profiles"];
 
-  constructor(db: StateDb) {
+  constructor(private readonly db: StateDb) {
     this.orm = db.orm;
     this.profiles = db.tables.profiles;
   }
@@ -47,9 +51,11 @@ export class ProfileStore {
   ): Promise<void> {
     const p = this.profiles;
     await this.orm.update(p).set(changes).where(eq(p.profileId, profileId));
+    if (Object.keys(changes).some((k) => !BOOKKEEPING.has(k))) profileChanged(this.db, profileId);
   }
 
   async remove(profileId: number): Promise<void> {
     await this.orm.delete(this.profiles).where(eq(this.profiles.profileId, profileId));
+    profileChanged(this.db, profileId);
   }
 }

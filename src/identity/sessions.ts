@@ -6,7 +6,9 @@
 import { createHash, randomBytes } from "node:crypto";
 import { and, eq, isNotNull, isNull, lt, ne, or, sql } from "#drizzle/sqlite";
 import type { Db } from "../platform/sqlite.ts";
+import { onProfileChange } from "./profileChanges.ts";
 import type { Profile, Session } from "./schema.ts";
+import { SESSION_CACHE_TTL_MS, SessionCache } from "./sessionCache.ts";
 import { first, type Orm, type StateDb, type Tables } from "./stateDb.ts";
 
 /** Avoid a write per request: last_used_at only moves when it is this stale. */
@@ -25,15 +27,18 @@ export interface ResolvedSession {
 export interface SessionStoreOptions {
   /** Sessions unused this many days are refused (0: never). */
   idleDays?: number;
+  /** How long a resolved session is trusted before session.db is asked again (0: never kept). */
+  cacheTtlMs?: number;
 }
 
 export class SessionStore {
   private readonly idleMs: number;
   private readonly orm: Orm;
   private readonly sessions: Tables["sessions"];
+  private readonly cache: SessionCache;
   /**
-   * Built and prepared once: resolving runs on every request. Every node asks the database, so
-   * a session revoked anywhere is refused everywhere from the next request on (no cache).
+   * Built and prepared once: resolving runs on every request. Every node asks the database at
+   * least once per `cache` TTL, so a session revoked anywhere is refused everywhere within it.
    */
   private readonly byKeyHash: (keyHash: string) => Promise<ResolvedSession | undefined>;
 
@@ -42,6 +47,9 @@ export class SessionStore {
     this.orm = db.orm;
     const { sessions, profiles } = db.tables;
     this.sessions = sessions;
+    const cache = new SessionCache(options.cacheTtlMs ?? SESSION_CACHE_TTL_MS);
+    this.cache = cache;
+    onProfileChange(db, (profileId) => cache.forgetProfile(profileId));
     if (db.sqlite) {
       this.byKeyHash = sqliteSessionLookup(db.sqlite);
       return;
@@ -68,17 +76,29 @@ export class SessionStore {
 
   async resolve(hostKey: string, now = new Date()): Promise<ResolvedSession | undefined> {
     if (!hostKey) return undefined;
-    const resolved = await this.byKeyHash(hashKey(hostKey));
+    const resolved = await this.lookUp(hashKey(hostKey), now.getTime());
     if (!resolved) return undefined;
     const unusedMs = now.getTime() - resolved.session.lastUsedAt.getTime();
     if (this.idleMs > 0 && unusedMs > this.idleMs) return undefined;
     if (unusedMs > TOUCH_INTERVAL_MS) {
+      // Set first: requests arriving while the write runs do not write it again.
+      resolved.session.lastUsedAt = now;
       const s = this.sessions;
       await this.orm
         .update(s)
         .set({ lastUsedAt: now })
         .where(eq(s.sessionId, resolved.session.sessionId));
     }
+    return resolved;
+  }
+
+  /** The cached row if read within the TTL, else session.db's (then cached). */
+  private async lookUp(keyHash: string, now: number): Promise<ResolvedSession | undefined> {
+    const cached = this.cache.get(keyHash, now);
+    if (cached) return cached;
+    const token = this.cache.readToken;
+    const resolved = await this.byKeyHash(keyHash);
+    if (resolved) this.cache.set(keyHash, resolved, now, token);
     return resolved;
   }
 
@@ -96,6 +116,7 @@ export class SessionStore {
       .set({ revokedAt: now })
       .where(and(eq(s.sessionId, sessionId), isNull(s.revokedAt)))
       .returning({ id: s.sessionId });
+    this.cache.forgetSession(sessionId);
     return revoked.length > 0;
   }
 
@@ -113,6 +134,7 @@ export class SessionStore {
         ),
       )
       .returning({ id: s.sessionId });
+    this.cache.forgetProfile(profileId);
     return revoked.length;
   }
 
@@ -129,6 +151,7 @@ export class SessionStore {
       .delete(s)
       .where(or(and(isNotNull(s.revokedAt), lt(s.revokedAt, revokedBefore)), stale))
       .returning({ id: s.sessionId });
+    if (deleted.length > 0) this.cache.clear();
     return deleted.length;
   }
 }

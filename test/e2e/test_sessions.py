@@ -56,6 +56,15 @@ def _admin(server, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
     )
 
 
+# The server trusts a session it read from session.db for this long (src/identity/sessionCache.ts,
+# SESSION_CACHE_TTL_MS): a change made by another process, such as the admin CLI, acts after it.
+SESSION_CACHE_TTL_S = 1.0
+
+
+def _past_session_cache() -> None:
+    time.sleep(SESSION_CACHE_TTL_S + 0.1)
+
+
 def test_admin_passwd_and_idle_expiry(server_factory, server_kind: str, device):
     if server_kind != "ours":
         pytest.skip("admin commands and session expiry are ankisyncd's own")
@@ -76,6 +85,7 @@ def test_admin_passwd_and_idle_expiry(server_factory, server_kind: str, device):
     # a plain passwd logs both devices out; each logs in once with the new password
     changed = _admin(server, "user", "passwd", "dora", "--password-stdin", stdin="third-password\n")
     assert changed.returncode == 0 and "revoked 2 session(s)" in changed.stdout, changed
+    _past_session_cache()
     assert _sync_refused(a, auth_a) and _sync_refused(b, auth_b)
     auth_a = ac.login(a, server, "dora", "third-password")
     auth_b = ac.login(b, server, "dora", "third-password")
@@ -93,6 +103,7 @@ def test_admin_passwd_and_idle_expiry(server_factory, server_kind: str, device):
         con.commit()
     finally:
         con.close()
+    _past_session_cache()
     assert _sync_refused(b, auth_b)
     assert ac.sync(a, auth_a).action in ("none", "normal"), "A's session is still fresh"
     auth_b = ac.login(b, server, "dora", "third-password")
