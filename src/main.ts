@@ -20,7 +20,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const log = createLogger(config.logLevel, config.logFormat);
+  const log = createLogger(config.logLevel, config.logFormat, { batched: true });
   for (const name of unknownSettings()) log.warn("unknown setting ignored (typo?)", { name });
   const ignored = ignoredSyncUsers();
   if (ignored.length > 0) {
