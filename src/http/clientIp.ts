@@ -23,14 +23,20 @@ export function ipHeaderName(setting: string | null): string | null {
     : setting.toLowerCase();
 }
 
+/**
+ * `socketIp` may be a function: asking the socket for its peer is a system call per request,
+ * not needed when a trusted header names the client (behind the proxy, every request).
+ */
 export function clientIp(
   request: Request,
-  socketIp: string | undefined,
+  socketIp: string | undefined | (() => string | undefined),
   ipHeader: string | null,
 ): string {
   const name = ipHeaderName(ipHeader);
   const value = name ? request.headers.get(name) : null;
-  return (value && rightmostAddress(name as string, value)) || socketIp || "unknown";
+  const fromHeader = value && rightmostAddress(name as string, value);
+  if (fromHeader) return fromHeader;
+  return (typeof socketIp === "function" ? socketIp() : socketIp) || "unknown";
 }
 
 /** In a list, the rightmost entry is the one our own proxy appended. */

@@ -109,7 +109,9 @@ export function syncEndpoint(deps: AppDeps) {
 
   return new Elysia()
     .derive({ as: "scoped" }, ({ request, server }) => ({
-      syncCall: new SyncCall(clientIp(request, clientAddress(request, server), config.ipHeader)),
+      syncCall: new SyncCall(
+        clientIp(request, () => clientAddress(request, server), config.ipHeader),
+      ),
     }))
     .macro({
       sync: (method: SyncMethod) => ({

@@ -24,4 +24,17 @@ describe("clientIp", () => {
   test("falls back to the socket peer when the header is missing", () => {
     expect(clientIp(request({}), "10.0.0.1", "XRealIp")).toBe("10.0.0.1");
   });
+
+  test("asks the socket for its peer only when no trusted header names the client", () => {
+    let asked = 0;
+    const peer = () => {
+      asked++;
+      return "10.0.0.1";
+    };
+    expect(clientIp(request({ "x-real-ip": "203.0.113.8" }), peer, "XRealIp")).toBe("203.0.113.8");
+    expect(asked).toBe(0);
+    expect(clientIp(request({}), peer, "XRealIp")).toBe("10.0.0.1");
+    expect(clientIp(request({ "x-real-ip": "203.0.113.8" }), peer, null)).toBe("10.0.0.1");
+    expect(asked).toBe(2);
+  });
 });
