@@ -4,6 +4,7 @@
  * directly) within the TTL, and the cache stays bounded.
  */
 import { afterEach, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { ProfileStore } from "../../src/identity/profiles.ts";
 import { SESSION_CACHE_TTL_MS, SessionCache } from "../../src/identity/sessionCache.ts";
 import type { ResolvedSession } from "../../src/identity/sessions.ts";
@@ -127,4 +128,10 @@ test("disabling or removing the profile in this process acts on the next request
   sql.exec("PRAGMA foreign_keys = ON");
   await profiles.remove(profile.profileId);
   expect(await sessions.resolve(key, now)).toBeUndefined();
+});
+
+test("the real-client test waits out the same TTL", () => {
+  const e2e = readFileSync(new URL("../e2e/test_sessions.py", import.meta.url), "utf8");
+  const seconds = Number(/^SESSION_CACHE_TTL_S = ([\d.]+)$/m.exec(e2e)?.[1]);
+  expect(seconds * 1000).toBe(SESSION_CACHE_TTL_MS);
 });
