@@ -1,5 +1,7 @@
 /** One small structured logger: `text` for people, `json` (one object per line) for collectors. */
+import { Buffer } from "node:buffer";
 import { writeSync } from "node:fs";
+import { setImmediate } from "node:timers";
 import type { LogFormat, LogLevel } from "./config.ts";
 
 export type LogFields = Record<string, unknown>;
