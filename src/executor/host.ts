@@ -3,6 +3,7 @@
  * media store and lock (`UserState`). Files stay open between the requests of a sync and are
  * closed when idle; unfinished normal syncs are rolled back after a timeout.
  */
+import { setImmediate } from "node:timers";
 import { encodeReply } from "../compression.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { pruneBackupsAsync } from "../storage/collection/replace.ts";
@@ -53,6 +54,8 @@ export class UserHost {
   private readonly downloads = new DownloadCommits();
   /** Users with work left until after a reply (`afterReplies`). */
   private readonly pendingAfter = new Set<UserState>();
+  /** `afterReplies` runs again at the next turn of this thread's event loop. */
+  private partsScheduled = false;
   private readonly log: Logger;
   private sweeper: ReturnType<typeof setInterval> | undefined;
 
@@ -85,8 +88,9 @@ export class UserHost {
     } catch (err) {
       throw asStorageError(err, user.paths.dir);
     }
-    // Normally run already, right after the reply was sent (the worker's `afterReplies`).
-    this.runAfterReply(user);
+    // Normally run already, right after the reply was sent (the worker's `afterReplies`); a
+    // chunk is planned and answered first while a few earlier chunks' writes are pending.
+    if (!plannedAhead(job) || user.afterReply.length >= MAX_PENDING_AFTER) this.runAfterReply(user);
     user.busy++;
     try {
       // A download's copy already carries this bump: nothing may see the file before it.
@@ -171,21 +175,28 @@ export class UserHost {
     const payload = await rawBodyText(job.body);
     const ahead = user.replyAhead;
     user.replyAhead = undefined;
-    const { json, after } = runNormalSyncStep(user, job.method, job.skey, payload, {
+    const { json, after, afterPart } = runNormalSyncStep(user, job.method, job.skey, payload, {
       later: true,
+      settle: () => this.runAfterReply(user),
     });
     const reply =
       ahead?.json === json && ahead.format === job.reply
         ? await ahead.encoded.catch(() => encodeJson(json, job.reply))
         : await encodeJson(json, job.reply);
-    if (after) {
-      this.pendingAfter.add(user);
-      user.afterReply = () => {
+    if (afterPart) this.leaveAfterReply(user, afterPart);
+    else if (after) {
+      this.leaveAfterReply(user, () => {
         const next = after();
         if (next !== undefined) this.makeAhead(user, job, jobId, next);
-      };
+        return true;
+      });
     }
     return reply;
+  }
+
+  private leaveAfterReply(user: UserState, part: () => boolean): void {
+    user.afterReply.push(part);
+    this.pendingAfter.add(user);
   }
 
   /** The next reply, encoded now and offered to the main thread once it is. */
@@ -237,23 +248,41 @@ export class UserHost {
   /**
    * Runs the work steps left until their replies were sent: the worker calls this right after
    * posting a reply, so it overlaps with the client handling that reply and preparing its next
-   * request, which this thread handles only afterwards.
+   * request. It goes a part at a time, letting this thread take a message between parts: the
+   * client's next request then waits for one part of the writes, not for all of them.
    */
   afterReplies(): void {
-    for (const user of this.pendingAfter) this.runAfterReply(user);
+    for (const user of this.pendingAfter) this.runAfterPart(user);
+    if (this.pendingAfter.size === 0 || this.partsScheduled) return;
+    this.partsScheduled = true;
+    setImmediate(() => {
+      this.partsScheduled = false;
+      this.afterReplies();
+    });
   }
 
+  /** All of a user's work left until after replies, now. */
   private runAfterReply(user: UserState): void {
-    this.pendingAfter.delete(user);
-    const work = user.afterReply;
-    if (!work) return;
-    user.afterReply = undefined;
+    while (user.afterReply.length > 0) this.runAfterPart(user);
+  }
+
+  private runAfterPart(user: UserState): void {
+    const part = user.afterReply[0];
+    if (!part) {
+      this.pendingAfter.delete(user);
+      return;
+    }
     user.busy++;
     try {
-      work();
+      if (part()) user.afterReply.shift();
+    } catch (err) {
+      // The steps catch their own failures; this one must not keep the queue stuck.
+      user.afterReply.shift();
+      throw err;
     } finally {
       user.busy--;
       user.collection.lastUsed = Date.now();
+      if (user.afterReply.length === 0) this.pendingAfter.delete(user);
     }
   }
 
@@ -395,6 +424,20 @@ export class UserHost {
  * and back on the way to its first byte; a file that needs the conversion fails it before the
  * copy, and `dispatchConverting` runs it again.
  */
+/**
+ * Chunks' writes pending behind an `applyChunk` planned ahead of them, at most: past that, the
+ * client sends faster than this thread writes, and the next chunk waits for the writes.
+ */
+const MAX_PENDING_AFTER = 4;
+
+/**
+ * A job that may run before the user's pending later work: an `applyChunk`, which reads no
+ * rows the earlier chunks' writes touch (`planChunkWrites`; it settles them first otherwise).
+ */
+function plannedAhead(job: Job): boolean {
+  return job.kind === "normalSync" && job.method === "applyChunk";
+}
+
 function startsWithOpen(job: Job): boolean {
   return job.kind === "meta" || (job.kind === "normalSync" && job.method === "start");
 }

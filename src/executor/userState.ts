@@ -15,8 +15,11 @@ export class UserState implements SyncState {
   readonly media: MediaStore;
   session: SyncSession | undefined;
   laterFailure: { skey: string; error: Error } | undefined;
-  /** Work a step left until its reply was sent (`UserHost.afterReplies`). */
-  afterReply: (() => void) | undefined;
+  /**
+   * Work steps left until their replies were sent, oldest first (`UserHost.afterReplies`):
+   * each call does a part of it and says whether it is done.
+   */
+  readonly afterReply: (() => boolean)[] = [];
   /** A reply made ahead of its request, already encoded (the next normal-sync `chunk`). */
   replyAhead: { json: string; format: ReplyEncoding; encoded: Promise<EncodedReply> } | undefined;
   /** Jobs under way (a media upload awaits I/O); the idle sweep leaves a busy user alone. */

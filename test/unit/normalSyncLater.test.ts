@@ -7,11 +7,13 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { UserHost } from "../../src/executor/host.ts";
 import { UserState } from "../../src/executor/userState.ts";
 import type { Db } from "../../src/platform/sqlite.ts";
 import { openDatabase } from "../../src/platform/sqlite.ts";
 import { userPaths } from "../../src/storage/paths.ts";
 import { type NormalSyncMethod, runNormalSyncStep } from "../../src/sync/collection/normalSync.ts";
+import type { SyncError } from "../../src/sync/errors.ts";
 import { closeSyncUser, openSyncUser, PAD, syncFailure } from "../helpers/normalSyncUser.ts";
 import { normalSyncJobs, testUserHost } from "../helpers/userHost.ts";
 
@@ -264,5 +266,128 @@ describe("the worker's host", () => {
       host.shutdown();
       rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("applyChunk's writes in parts", () => {
+  test("each part writes some rows in order; the last says the chunk is written", () => {
+    start();
+    const ids = Array.from({ length: 300 }, (_, i) => i + 1);
+    const reply = runNormalSyncStep(
+      user,
+      "applyChunk",
+      "k1",
+      JSON.stringify({ chunk: { revlog: ids.map(revlog) } }),
+      { later: true },
+    );
+    expect(reply.json).toBe("null");
+    const part = reply.afterPart as () => boolean;
+    expect(part()).toBe(false);
+    const afterOne = count();
+    expect(afterOne).toBeGreaterThan(0);
+    expect(afterOne).toBeLessThan(300);
+    let parts = 1;
+    while (!part()) parts++;
+    expect(parts).toBeGreaterThan(1);
+    expect(count()).toBe(300);
+    call("finish");
+    expect(count()).toBe(300);
+  });
+});
+
+describe("chunks planned and answered while earlier chunks' writes are pending", () => {
+  const revlogChunk = (from: number, to: number, done = false) => ({
+    chunk: { done, revlog: Array.from({ length: to - from + 1 }, (_, i) => revlog(from + i)) },
+  });
+
+  async function withHost(
+    body: (job: ReturnType<typeof normalSyncJobs>, host: UserHost, col: string) => Promise<void>,
+  ): Promise<void> {
+    const dataDir = mkdtempSync(join(tmpdir(), "ankisyncd-later-ahead-"));
+    const host = testUserHost(dataDir);
+    try {
+      await body(normalSyncJobs(host, "u3", "s"), host, userPaths(dataDir, "u3").collection);
+    } finally {
+      host.shutdown();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }
+
+  /** What another connection sees in the file: only what was committed. */
+  function committedRevlog(col: string): number {
+    const check = openDatabase(col, { readonly: true });
+    const { n } = check.query("select count() as n from revlog").get() as { n: number };
+    check.close();
+    return n;
+  }
+
+  test("every row answered ahead of its writes is in the commit of finish", async () => {
+    await withHost(async (job, host, col) => {
+      await job("start", { minUsn: 0, lnewer: false, graves: null });
+      await job("applyChunk", revlogChunk(1, 300));
+      await job("applyChunk", revlogChunk(301, 600));
+      host.afterReplies();
+      await job("applyChunk", revlogChunk(601, 900, true));
+      expect(committedRevlog(col)).toBe(0);
+      await job("finish", { _pad: null });
+      expect(committedRevlog(col)).toBe(900);
+    });
+  });
+
+  test("a write failing after later chunks were answered fails the next step; nothing stays", async () => {
+    await withHost(async (job, _host, col) => {
+      await job("start", { minUsn: 0, lnewer: false, graves: null });
+      await job("abort", { _pad: null });
+      const setup = openDatabase(col);
+      setup.exec(
+        "create trigger refuse_150 before insert on revlog when new.id = 150 begin select raise(abort, 'refused'); end",
+      );
+      setup.close();
+      await job("start", { minUsn: 0, lnewer: false, graves: null });
+      expect(await job("applyChunk", revlogChunk(1, 300))).toBeDefined();
+      // Answered before the first chunk's writes ran (they are still pending).
+      expect(await job("applyChunk", revlogChunk(301, 600, true))).toBeDefined();
+      const failed = await job("sanityCheck2", { client: [] }).then(
+        () => undefined,
+        (err: unknown) => err as SyncError,
+      );
+      expect(failed?.kind).toBe("badRequest");
+      expect(failed?.message).toContain("applyChunk failed, sync rolled back");
+      const finished = await job("finish", { _pad: null }).then(
+        () => undefined,
+        (err: unknown) => err as SyncError,
+      );
+      expect(finished?.kind).toBe("conflict");
+      expect(committedRevlog(col)).toBe(0);
+    });
+  });
+
+  test("abort after chunks answered ahead of their writes rolls them all back", async () => {
+    await withHost(async (job, _host, col) => {
+      await job("start", { minUsn: 0, lnewer: false, graves: null });
+      await job("applyChunk", revlogChunk(1, 300));
+      await job("applyChunk", revlogChunk(301, 600));
+      await job("abort", { _pad: null });
+      expect(committedRevlog(col)).toBe(0);
+      await job("start", { minUsn: 0, lnewer: false, graves: null });
+      await job("applyChunk", revlogChunk(1, 10, true));
+      await job("finish", { _pad: null });
+      expect(committedRevlog(col)).toBe(10);
+    });
+  });
+
+  test("a chunk merged against stored rows waits for the pending writes, and fails alone", async () => {
+    await withHost(async (job, _host, col) => {
+      await job("start", { minUsn: 0, lnewer: false, graves: null });
+      await job("applyChunk", revlogChunk(1, 300));
+      const note = [5, "g5", 999, 1, 10, "", "one", "", "", 0, ""];
+      const failed = await job("applyChunk", { chunk: { notes: [note] } }).then(
+        () => undefined,
+        (err: unknown) => err as SyncError,
+      );
+      expect(failed?.kind).toBe("badRequest");
+      expect(failed?.message).toContain("note type 999 missing");
+      expect(committedRevlog(col)).toBe(0);
+    });
   });
 });

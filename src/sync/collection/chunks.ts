@@ -152,10 +152,16 @@ function noteForWire(row: unknown[]): unknown[] {
 /** Revlog first, then cards, then notes, as Anki merges them. */
 export function applyChunk(db: Db, session: SyncSession, incoming: IncomingChunk): string {
   const writes = planChunkWrites(db, session, incoming);
-  if (writes) writes();
+  if (writes) writes(Number.POSITIVE_INFINITY);
   else mergeInOrder(db, session, incoming);
   return "null";
 }
+
+/**
+ * A chunk's planned writes, made in order a part at a time: each call writes up to `rows`
+ * rows and says whether all are written. Parts let the worker take a new request between them.
+ */
+export type ChunkWrites = (rows: number) => boolean;
 
 /**
  * Everything about an incoming chunk that can refuse it, done now: the rows' shapes were
@@ -163,15 +169,16 @@ export function applyChunk(db: Db, session: SyncSession, incoming: IncomingChunk
  * type. What is left, the writes, is returned to be run later (after the reply, while the
  * client prepares its next chunk); only a fault of the database itself can still fail them.
  * Undefined when a note does not fit its note type: whether that refuses the chunk depends on
- * the stored row, so the caller merges such a chunk row by row at once (`mergeInOrder`).
+ * the stored row, so the caller merges such a chunk row by row at once (`mergeInOrder`). Nothing
+ * planned here reads rows, so a chunk can be planned while an earlier one's writes are pending.
  */
 export function planChunkWrites(
   db: Db,
   session: SyncSession,
   incoming: IncomingChunk,
-): (() => void) | undefined {
+): ChunkWrites | undefined {
   const shapes = incoming.notes.length > 0 ? notetypeShapes(db, session) : undefined;
-  const notes: { note: IncomingNote; flds: string; sfld: string; csum: number }[] = [];
+  const notes: NotePlan[] = [];
   for (const note of incoming.notes) {
     const shape = shapes?.get(String(note.mid));
     const fields = noteFields(note.flds);
@@ -185,13 +192,27 @@ export function planChunkWrites(
     entry.note.tags = normalizeNoteTags(entry.note.tags);
     entry.note.flds = entry.flds;
   }
-  return () => {
-    const write = chunkWriter(db, session.clientUsn);
-    for (const entry of incoming.revlog) write.revlog(entry);
-    for (const card of incoming.cards) write.card(card);
-    for (const { note, sfld, csum } of notes) write.note(note, sfld, csum);
+  const { revlog, cards } = incoming;
+  const total = revlog.length + cards.length + notes.length;
+  let next = 0;
+  let write: ChunkWriter | undefined;
+  return (rows) => {
+    write ??= chunkWriter(db, session.clientUsn);
+    const end = Math.min(total, next + rows);
+    for (; next < end; next++) {
+      if (next < revlog.length) write.revlog(revlog[next] as (typeof revlog)[number]);
+      else if (next < revlog.length + cards.length)
+        write.card(cards[next - revlog.length] as (typeof cards)[number]);
+      else {
+        const { note, sfld, csum } = notes[next - revlog.length - cards.length] as NotePlan;
+        write.note(note, sfld, csum);
+      }
+    }
+    return next >= total;
   };
 }
+
+type NotePlan = { note: IncomingNote; flds: string; sfld: string; csum: number };
 
 function mergeInOrder(db: Db, session: SyncSession, incoming: IncomingChunk): void {
   const write = chunkWriter(db, session.clientUsn);

@@ -35,6 +35,11 @@ export interface NormalSyncReply {
    * (`SyncState.laterFailure`); a session that ended meanwhile makes it a no-op.
    */
   after?: () => string | undefined;
+  /**
+   * The same work as `after` in parts, when it comes in parts (an `applyChunk`'s writes): each
+   * call does one and says whether the work is done; `after` then does what is left.
+   */
+  afterPart?: () => boolean;
 }
 
 export interface StepOptions {
@@ -43,6 +48,12 @@ export interface StepOptions {
    * (everything that can refuse the chunk is checked first) and making the next `chunk`.
    */
   later?: boolean;
+  /**
+   * Set when earlier steps' later work may still be pending (an `applyChunk` is planned and
+   * answered while the previous chunk's writes go on): runs it all. The step calls it before
+   * anything that reads rows those writes touch.
+   */
+  settle?: () => void;
 }
 
 /** Parses a request body (shape errors throw here) into the step ready to run. */
@@ -88,11 +99,8 @@ export function runNormalSyncStep(
   payload: string,
   options: StepOptions = {},
 ): NormalSyncReply {
-  const failed = user.laterFailure;
-  user.laterFailure = undefined;
-  if (failed && failed.skey === skey && method !== "abort" && method !== "start") {
-    throw failed.error;
-  }
+  if (method !== "abort" && method !== "start") throwLaterFailure(user, skey);
+  else user.laterFailure = undefined;
   if (method === "abort") {
     // The skey is not checked: clients cancel from a fresh client object with a new key.
     expectEmptyArgs(parseBody(payload));
@@ -102,7 +110,8 @@ export function runNormalSyncStep(
   if (skey === "") throw badRequest(`${method} without a session key`);
   if (method === "start") return runStart(user, skey, parseStartRequest(parseBody(payload)));
   const body = parseBody(payload);
-  if (options.later && method === "applyChunk") return applyChunkLater(user, skey, body);
+  if (options.later && method === "applyChunk")
+    return applyChunkLater(user, skey, body, options.settle);
   if (options.later && method === "finish") return finishLater(user, skey, body);
   const run = STATEFUL[method](body);
   const session = activeSession(user, skey);
@@ -115,24 +124,49 @@ export function runNormalSyncStep(
   };
 }
 
-/** The chunk checked and answered now, its writes left to `after`. */
-function applyChunkLater(user: SyncState, skey: string, body: LegacyJson): NormalSyncReply {
+/** A failure of earlier later work for this session key, reported once. */
+function throwLaterFailure(user: SyncState, skey: string): void {
+  const failed = user.laterFailure;
+  user.laterFailure = undefined;
+  if (failed && failed.skey === skey) throw failed.error;
+}
+
+/**
+ * Rows written per part of an `applyChunk`'s writes (~0.2-0.5 ms of SQLite): a request that
+ * comes meanwhile, most often the client's next chunk, waits for one part, not the chunk.
+ */
+const ROWS_PER_PART = 64;
+
+/** The chunk checked and answered now, its writes left to `after` / `afterPart`. */
+function applyChunkLater(
+  user: SyncState,
+  skey: string,
+  body: LegacyJson,
+  settle: (() => void) | undefined,
+): NormalSyncReply {
   const req = parseApplyChunkRequest(body);
-  const session = activeSession(user, skey);
+  let session = activeSession(user, skey);
   dropChunkAhead(session);
   const db = user.collection.open();
   countRows(session, req);
   const writes = guarded(user, "applyChunk", () => planChunkWrites(db, session, req));
   if (!writes) {
+    // Merged against the stored rows, so the earlier chunks' writes go first.
+    if (settle) {
+      settle();
+      throwLaterFailure(user, skey);
+      session = activeSession(user, skey);
+    }
     return { json: guarded(user, "applyChunk", () => applyChunk(db, session, req)) };
   }
+  const part = (rows: number) => laterPart(user, skey, session, () => writes(rows));
   return {
     json: "null",
-    after: () =>
-      later(user, skey, session, "applyChunk", () => {
-        writes();
-        return undefined;
-      }),
+    after: () => {
+      part(Number.POSITIVE_INFINITY);
+      return undefined;
+    },
+    afterPart: () => part(ROWS_PER_PART),
   };
 }
 
@@ -197,6 +231,28 @@ function later(
   } catch (err) {
     user.laterFailure = { skey, error: stepFailure(user, method, err) };
     return undefined;
+  }
+}
+
+/**
+ * Runs a part of an `applyChunk`'s writes if its session is still the one under way; true once
+ * nothing is left (all written, the session ended, or a write failed: see `later`).
+ */
+function laterPart(
+  user: SyncState,
+  skey: string,
+  session: SyncSession,
+  work: () => boolean,
+): boolean {
+  const db = user.collection.openHandle;
+  if (user.session !== session || !db?.inTransaction) return true;
+  try {
+    const done = work();
+    session.lastUsed = Date.now();
+    return done;
+  } catch (err) {
+    user.laterFailure = { skey, error: stepFailure(user, "applyChunk", err) };
+    return true;
   }
 }
 
