@@ -90,7 +90,8 @@ export class UserHost {
     }
     // Normally run already, right after the reply was sent (the worker's `afterReplies`); a
     // chunk is planned and answered first while a few earlier chunks' writes are pending.
-    if (!plannedAhead(job) || user.afterReply.length >= MAX_PENDING_AFTER) this.runAfterReply(user);
+    if (!plannedAhead(job)) this.runAfterReply(user);
+    else while (user.afterReply.length >= MAX_PENDING_AFTER) this.runAfterPart(user);
     user.busy++;
     try {
       // A download's copy already carries this bump: nothing may see the file before it.
@@ -418,15 +419,9 @@ export class UserHost {
 }
 
 /**
- * The jobs that may open a collection file not opened since it changed at rest (the first of a
- * sync); a normal sync's later steps find it open, inside their transaction. Not a download:
- * it only needs the file at rest (`closeForCopy`), and opening it here would switch it to WAL
- * and back on the way to its first byte; a file that needs the conversion fails it before the
- * copy, and `dispatchConverting` runs it again.
- */
-/**
  * Chunks' writes pending behind an `applyChunk` planned ahead of them, at most: past that, the
- * client sends faster than this thread writes, and the next chunk waits for the writes.
+ * client sends faster than this thread writes, and the next chunk waits for the oldest chunk's
+ * writes (only those: the rest keep this thread busy while the client prepares its next one).
  */
 const MAX_PENDING_AFTER = 4;
 
@@ -438,6 +433,13 @@ function plannedAhead(job: Job): boolean {
   return job.kind === "normalSync" && job.method === "applyChunk";
 }
 
+/**
+ * The jobs that may open a collection file not opened since it changed at rest (the first of a
+ * sync); a normal sync's later steps find it open, inside their transaction. Not a download:
+ * it only needs the file at rest (`closeForCopy`), and opening it here would switch it to WAL
+ * and back on the way to its first byte; a file that needs the conversion fails it before the
+ * copy, and `dispatchConverting` runs it again.
+ */
 function startsWithOpen(job: Job): boolean {
   return job.kind === "meta" || (job.kind === "normalSync" && job.method === "start");
 }
