@@ -253,8 +253,15 @@ export class UserHost {
    * client's next request then waits for one part of the writes, not for all of them.
    */
   afterReplies(): void {
-    for (const user of this.pendingAfter) this.runAfterPart(user);
-    if (this.pendingAfter.size === 0 || this.partsScheduled) return;
+    let left = false;
+    for (const user of this.pendingAfter) {
+      // The user's job under way (its body being unpacked, its reply encoded) answers first;
+      // posting its reply calls this again.
+      if (user.busy > 0) continue;
+      this.runAfterPart(user);
+      left ||= user.afterReply.length > 0;
+    }
+    if (!left || this.partsScheduled) return;
     this.partsScheduled = true;
     setImmediate(() => {
       this.partsScheduled = false;
