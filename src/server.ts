@@ -10,6 +10,7 @@ import { adoptedProfileNamed, pythonServerSessionDb } from "./adoption/pythonSer
 import type { Config } from "./config.ts";
 import { type CollectionExecutor, WorkerPoolExecutor } from "./executor/executor.ts";
 import type { WorkerSettings } from "./executor/jobs.ts";
+import { ReadyDownloads } from "./executor/readyDownloads.ts";
 import { createApp } from "./http/app.ts";
 import { startMetricsListener } from "./http/routes/metrics.ts";
 import { startPruning } from "./identity/housekeeping.ts";
@@ -157,6 +158,7 @@ export async function startServer(
     metrics,
     sharedDb,
     placement,
+    readyDownloads: new ReadyDownloads(executor, log),
   });
   const listener = listen(app, { hostname: config.host, port: config.port });
   // The SYNC_USERn password checks above (64 MiB of argon2 each) and start-up's garbage; then

@@ -17,6 +17,7 @@ import {
 import type { DownloadPlan } from "../sync/collection/downloadSchema.ts";
 import { meta } from "../sync/collection/meta.ts";
 import { runNormalSyncStep } from "../sync/collection/normalSync.ts";
+import { copyReadySource, takeReadyForDownload } from "../sync/collection/readyDownload.ts";
 import { installUpload } from "../sync/collection/upload.ts";
 import { runMediaOp } from "../sync/media/ops.ts";
 import { rawBodyText } from "../sync/requestBody.ts";
@@ -141,6 +142,8 @@ export class UserHost {
       }
       case "download":
         return this.download(user, job.user.uuid, job.plan);
+      case "readySource":
+        return copyReadySource(user);
       case "commitDownload":
         this.downloads.settle(job.user.uuid, job.token);
         return true;
@@ -159,6 +162,8 @@ export class UserHost {
   }
 
   private async download(user: UserState, uuid: string, plan: DownloadPlan) {
+    const ready = takeReadyForDownload(user, plan);
+    if (ready) return { ...ready.snapshot, commit: this.downloads.add(uuid, ready.now) };
     const now = Date.now();
     const snapshot = await snapshotForDownload(user, plan, now);
     return { ...snapshot, commit: this.downloads.add(uuid, now) };

@@ -10,6 +10,7 @@
  * for the burst it serves.
  */
 import { dirname } from "node:path";
+import type { ReadySource } from "../sync/collection/readyDownload.ts";
 import type { PreparedUpload, UploadInput } from "../sync/collection/upload.ts";
 import type {
   MediaStagingPaths,
@@ -28,12 +29,15 @@ export type Task =
       input: MediaUploadInput;
       paths: MediaStagingPaths;
       limits: MediaUploadLimits;
-    };
+    }
+  /** A full download made ahead after a full upload (sync/collection/readyDownload.ts). */
+  | { kind: "makeReadyDownload"; input: ReadySource };
 
 export interface TaskResults {
   unpackUpload: UnpackOutcome;
   prepareUpload: PreparedUpload;
   stageMediaUpload: StagedMediaUpload;
+  makeReadyDownload: boolean;
 }
 
 export type TaskResult<T extends Task> = TaskResults[T["kind"]];
@@ -42,6 +46,7 @@ const loaders = {
   unpackUpload: () => import("./unpackOnTask.ts"),
   prepareUpload: () => import("../sync/collection/prepareUpload.ts"),
   stageMediaUpload: () => import("../sync/media/upload.ts"),
+  makeReadyDownload: () => import("../sync/collection/readyDownload.ts"),
 };
 
 /** Loads the code of tasks of `kind` ahead of the first one. */
@@ -61,6 +66,8 @@ export async function runTask(task: Task): Promise<unknown> {
         const { stageMediaUpload } = await loaders.stageMediaUpload();
         return await stageMediaUpload(task.input, task.paths, task.limits);
       }
+      case "makeReadyDownload":
+        return await (await loaders.makeReadyDownload()).makeReadyDownload(task.input);
     }
   } catch (err) {
     throw asStorageError(err, dirname(taskFile(task)));
@@ -76,5 +83,7 @@ function taskFile(task: Task): string {
       return task.input.preparedPath;
     case "stageMediaUpload":
       return task.input.incomingPath;
+    case "makeReadyDownload":
+      return task.input.sourcePath;
   }
 }

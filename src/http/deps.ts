@@ -1,6 +1,7 @@
 /** What the HTTP layer is given; nothing in it opens databases or reads the environment. */
 import type { Config } from "../config.ts";
 import type { CollectionExecutor } from "../executor/executor.ts";
+import type { ReadyDownloads } from "../executor/readyDownloads.ts";
 import type { UploadSite } from "../executor/receiveUpload.ts";
 import type { IdentityService } from "../identity/service.ts";
 import type { StateDb } from "../identity/stateDb.ts";
@@ -17,6 +18,8 @@ export interface AppDeps {
   sharedDb?: Pick<StateDb, "ping" | "where">;
   /** Counts sync requests when /metrics is on. */
   metrics?: ServerMetrics;
+  /** Full downloads made ahead after full uploads; without it every download is made on demand. */
+  readyDownloads?: ReadyDownloads;
   /** Scale-out (ANKISYNCD_PUBLIC_URL): which node serves which user. */
   placement?: Pick<NodePlacement, "admit" | "admitMeta" | "leave" | "nodeId">;
 }

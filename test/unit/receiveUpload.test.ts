@@ -133,7 +133,8 @@ const site = (exec: CollectionExecutor, maxTempBytes = 1 << 30): UploadSite => (
 
 /** What a task thread that dies half-way leaves: part of its output, then the crash. */
 function dyingTask(task: Task): never {
-  if (task.kind === "unpackUpload") throw new Error("unexpected");
+  if (task.kind === "unpackUpload" || task.kind === "makeReadyDownload")
+    throw new Error("unexpected");
   if (task.kind === "prepareUpload") {
     writeFileSync(task.input.preparedPath, "half a collection");
     writeFileSync(`${task.input.preparedPath}-journal`, "journal");

@@ -79,7 +79,11 @@ async function upload(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<
     body: req.body,
     compression: req.compression,
   });
-  if (outcome.reply === UPLOAD_OK) deps.identity.recordSync(user);
+  if (outcome.reply === UPLOAD_OK) {
+    deps.identity.recordSync(user);
+    // The user's other devices download it next.
+    deps.readyDownloads?.afterUpload(user);
+  }
   deps.log.info("full upload", { uuid: user.uuid, reply: outcome.reply, detail: outcome.detail });
   return textResponse(outcome.reply, req.legacy);
 }
@@ -87,6 +91,7 @@ async function upload(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<
 async function download(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<Response> {
   await readJsonBody(req, SMALL_BODY_BYTES);
   const plan = downloadPlan(req.legacy, req.clientVersion);
+  if (plan.schema === 18) await deps.readyDownloads?.settled(user);
   const snapshot = await deps.executor.run({ kind: "download", user, plan });
   // The stored file's usn bump is committed while the copy streams (download.ts says why it
   // may); the body ends only once that commit is durable.
@@ -101,11 +106,13 @@ async function download(deps: AppDeps, req: SyncRequest, user: SyncUser): Promis
   deps.log.info("full download", {
     uuid: user.uuid,
     schema: snapshot.schema,
+    ...(snapshot.compressed ? { ready: true } : {}),
     ...(snapshot.notUpgraded === undefined ? {} : { notUpgraded: snapshot.notUpgraded }),
   });
-  // Compressed while it streams: the user's worker is free as soon as the snapshot exists.
+  // Compressed while it streams (unless made ahead): the user's worker is free as soon as the
+  // snapshot exists.
   const file = consumeTempFile(snapshot.path);
-  const body = req.legacy ? file : compressStream(file, "zstd");
+  const body = req.legacy || snapshot.compressed ? file : compressStream(file, "zstd");
   return streamResponse(endingAfter(body, committed), snapshot.originalSize, req.legacy);
 }
 

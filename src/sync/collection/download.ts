@@ -28,6 +28,8 @@ export interface DownloadSnapshot {
   schema: 11 | 18;
   /** Why a schema 18 copy was planned and a schema 11 one is sent (the client upgrades it). */
   notUpgraded?: string;
+  /** The file is the body as sent (zstd), made ahead (readyDownload.ts): not compressed again. */
+  compressed?: boolean;
 }
 
 export async function snapshotForDownload(
@@ -46,22 +48,36 @@ export async function snapshotForDownload(
     // The copy is made and bumped before the stored file is: if the disk is full, nothing
     // stored has changed and nothing is left behind.
     copyFileSync(user.paths.collection, path);
-    const copy = scratchDatabase(path, upgrade !== null);
-    let notUpgraded: string | undefined;
-    try {
-      if (upgrade && plan.schema === 18) {
-        notUpgraded = upgradeOrReason(copy, upgrade, { unknownKeys: plan.unknownKeys });
-      }
-      bumpUsn(copy, now);
-    } finally {
-      copy.close();
-    }
-    const sent = plan.schema === 18 && notUpgraded === undefined ? 18 : 11;
-    return { path, originalSize: await fileSize(path), schema: sent, notUpgraded };
+    const { schema, notUpgraded } = makeClientCopy(path, plan, upgrade, now);
+    return { path, originalSize: await fileSize(path), schema, notUpgraded };
   } catch (err) {
     for (const leftover of [path, `${path}-journal`]) rmSync(leftover, { force: true });
     throw err;
   }
+}
+
+/**
+ * Turns a copy of the stored file into what the client gets: upgraded when planned (and
+ * possible), its usn bumped as at `now`. `upgrade`: loaded by the caller when the plan needs it.
+ */
+export function makeClientCopy(
+  path: string,
+  plan: DownloadPlan,
+  upgrade: Upgrade | null,
+  now: number,
+): { schema: 11 | 18; notUpgraded?: string } {
+  const copy = scratchDatabase(path, upgrade !== null);
+  let notUpgraded: string | undefined;
+  try {
+    if (upgrade && plan.schema === 18) {
+      notUpgraded = upgradeOrReason(copy, upgrade, { unknownKeys: plan.unknownKeys });
+    }
+    bumpUsn(copy, now);
+  } finally {
+    copy.close();
+  }
+  const schema = plan.schema === 18 && notUpgraded === undefined ? 18 : 11;
+  return notUpgraded === undefined ? { schema } : { schema, notUpgraded };
 }
 
 /**
@@ -81,13 +97,13 @@ function scratchDatabase(path: string, upgrade: boolean): Db {
   }
 }
 
-type Upgrade = (db: Db, options: UpgradeOptions) => void;
+export type Upgrade = (db: Db, options: UpgradeOptions) => void;
 
 /**
  * Loaded when first needed, not when the worker starts: the conversion brings protobufjs,
  * which nothing else in a user's worker uses (startup time, idle memory).
  */
-async function loadUpgrade(): Promise<Upgrade> {
+export async function loadUpgrade(): Promise<Upgrade> {
   return (await import("../../storage/collection/convert/upgrade.ts")).upgradeToSchema18;
 }
 

@@ -7,6 +7,7 @@
 import type { LegacyJson } from "../../legacyJson.ts";
 import type { Db } from "../../platform/sqlite.ts";
 import { checkpointWal, walPastBound } from "../../storage/collection/collectionFile.ts";
+import { dropReadyDownload } from "../../storage/collection/readyDownload.ts";
 import { storageFault } from "../../storage/ioErrors.ts";
 import { badRequest, conflict } from "../errors.ts";
 import { asStorageError } from "../storageErrors.ts";
@@ -262,6 +263,8 @@ function runStart(
   req: ReturnType<typeof parseStartRequest>,
 ): NormalSyncReply {
   user.abortSession();
+  // A sync's writes make any ready download stale (its hash would show it; gone now, not then).
+  dropReadyDownload(user.paths.collection);
   const now = Date.now();
   const session = newSession(skey, req, now);
   user.session = session;

@@ -10,6 +10,7 @@
 
 import { rmSync } from "node:fs";
 import type { Integrity } from "../../storage/collection/integrity.ts";
+import { removeReadyDownload } from "../../storage/collection/readyDownload.ts";
 import { replaceWithBackup } from "../../storage/collection/replace.ts";
 import type { SyncState } from "./syncState.ts";
 
@@ -51,6 +52,7 @@ export function installUpload(
   try {
     user.abortSession();
     user.collection.close();
+    removeReadyDownload(user.paths.collection);
     const backup = replaceWithBackup(preparedPath, user.paths.collection, user.paths.backups, {
       keep: backupsKept,
       synced: true,
