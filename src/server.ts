@@ -150,6 +150,7 @@ export async function startServer(
     executor = new PlacedExecutor(executor, placement);
   }
   const sharedDb = services.stateDb.dialect === "postgres" ? services.stateDb : undefined;
+  const readyDownloads = new ReadyDownloads(executor, config.dataDir, log);
   const app = createApp({
     config,
     identity: services.identity,
@@ -158,7 +159,7 @@ export async function startServer(
     metrics,
     sharedDb,
     placement,
-    readyDownloads: new ReadyDownloads(executor, log),
+    readyDownloads,
   });
   const listener = listen(app, { hostname: config.host, port: config.port });
   // The SYNC_USERn password checks above (64 MiB of argon2 each) and start-up's garbage; then
@@ -188,6 +189,7 @@ export async function startServer(
   let stopping: Promise<void> | undefined;
   const shutDown = async () => {
     stopPruning();
+    readyDownloads.close();
     await metricsListener?.stop();
     await drain(listener, log);
     await executor.close();

@@ -5,7 +5,6 @@ import type { DownloadSnapshot } from "../sync/collection/download.ts";
 import type { DownloadPlan } from "../sync/collection/downloadSchema.ts";
 import type { MetaRequest, MetaResponse } from "../sync/collection/meta.ts";
 import type { NormalSyncMethod } from "../sync/collection/normalSync.ts";
-import type { ReadySource } from "../sync/collection/readyDownload.ts";
 import type { UploadOutcome } from "../sync/collection/upload.ts";
 import type { SyncErrorKind } from "../sync/errors.ts";
 import type { MediaOp, MediaOpResult } from "../sync/media/ops.ts";
@@ -25,8 +24,7 @@ export type Job =
   /** Swap in a collection already prepared by the `prepareUpload` task (executor/tasks.ts). */
   | { kind: "upload"; user: UserRef; preparedPath: string }
   | { kind: "download"; user: UserRef; plan: DownloadPlan }
-  /** A copy of the closed collection to make a ready download from, or null (readyDownload.ts). */
-  | { kind: "readySource"; user: UserRef }
+
   /** Waits until the stored file's bump of the download `token` names is durable (true), or throws. */
   | { kind: "commitDownload"; user: UserRef; token: number }
   /**
@@ -64,7 +62,6 @@ export interface JobResults {
   /** `commit`: the token of the stored file's bump, for `commitDownload`. */
   download: DownloadSnapshot & { commit: number };
   commitDownload: true;
-  readySource: ReadySource | null;
   normalSync: EncodedReply;
   /** Whether the files were closed. */
   release: boolean;

@@ -1,42 +1,54 @@
 /**
- * Makes a user's full download ahead after each full upload (sync/collection/readyDownload.ts):
- * the copy under the user's lock as a job, queued after whatever the user sent meanwhile, then
- * the rest on a task thread, at the task threads' lowered priority. A download arriving while
- * one is being made waits for it rather than compress the same file a second time alongside.
+ * Makes a user's full download ahead after each full upload (sync/collection/readyDownload.ts),
+ * on a task thread at the task threads' lowered priority, once the user has been quiet for
+ * `READY_AFTER_MS`: the device that uploaded and any device downloading at once are served
+ * first, without that work and its disk writes beside theirs. A download arriving before it is
+ * published takes the usual path rather than wait (the making yields to every other user's work,
+ * and the usual path costs about as much as what is left of it).
  */
 import type { Logger } from "../log.ts";
+import { userPaths } from "../storage/paths.ts";
 import type { CollectionExecutor } from "./executor.ts";
 import type { UserRef } from "./jobs.ts";
 
+/** As long as a worker keeps a collection in WAL mode after a sync (host.ts `WAL_REST_MS`). */
+export const READY_AFTER_MS = 3000;
+
 export class ReadyDownloads {
-  private readonly making = new Map<string, Promise<void>>();
+  private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(
-    private readonly executor: Pick<CollectionExecutor, "run" | "runTask">,
+    private readonly executor: Pick<CollectionExecutor, "runTask">,
+    private readonly dataDir: string,
     private readonly log: Logger,
+    private readonly afterMs = READY_AFTER_MS,
   ) {}
 
-  /** Starts the making; a failure only means downloads take the usual path, so it is logged. */
+  /** Schedules the making (again: a later upload restarts the wait). */
   afterUpload(user: UserRef): void {
-    const made = this.make(user).catch((err: unknown) => {
+    clearTimeout(this.timers.get(user.uuid));
+    const timer = setTimeout(() => {
+      this.timers.delete(user.uuid);
+      this.make(user);
+    }, this.afterMs);
+    timer.unref?.();
+    this.timers.set(user.uuid, timer);
+  }
+
+  /** Pending makings are dropped (the server is stopping). */
+  close(): void {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  /** A failure only means downloads take the usual path, so it is logged. */
+  private make(user: UserRef): void {
+    const collection = userPaths(this.dataDir, user.uuid).collection;
+    this.executor.runTask({ kind: "makeReadyDownload", input: { collection } }).catch((err) => {
       this.log.warn("ready download not made", {
         uuid: user.uuid,
         error: err instanceof Error ? err.message : String(err),
       });
     });
-    this.making.set(user.uuid, made);
-    void made.finally(() => {
-      if (this.making.get(user.uuid) === made) this.making.delete(user.uuid);
-    });
-  }
-
-  /** Settles once the user's ready download being made (if any) is published or given up. */
-  settled(user: UserRef): Promise<void> | undefined {
-    return this.making.get(user.uuid);
-  }
-
-  private async make(user: UserRef): Promise<void> {
-    const source = await this.executor.run({ kind: "readySource", user });
-    if (source) await this.executor.runTask({ kind: "makeReadyDownload", input: source });
   }
 }

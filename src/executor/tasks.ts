@@ -84,6 +84,6 @@ function taskFile(task: Task): string {
     case "stageMediaUpload":
       return task.input.incomingPath;
     case "makeReadyDownload":
-      return task.input.sourcePath;
+      return task.input.collection;
   }
 }

@@ -128,6 +128,31 @@ describe("full upload and download", () => {
     db.close();
   });
 
+  test("the download made ahead after an upload is sent as made, once; then the usual path", async () => {
+    const hkey = await login(server.url, "alice", "secret");
+    const up = await v11(server.url, "upload", collectionWithNote("r.anki2", "ready"), { hkey });
+    expect(up.text).toBe("OK");
+    const dir = join(server.dataDir, "collections");
+    const userDirs = readdirSync(dir).map((uuid) => join(dir, uuid));
+    const record = () =>
+      userDirs.some((d) => readdirSync(d).some((n) => n.endsWith(".ready-download.json")));
+    for (let i = 0; i < 400 && !record(); i++) await Bun.sleep(25);
+    expect(record()).toBe(true);
+    for (const usn of [2, 3]) {
+      const down = await v11(server.url, "download", { _pad: null }, { hkey, c: CURRENT_CLIENT });
+      expect(down.status).toBe(200);
+      const file = join(scratch, `ready-${usn}.anki2`);
+      writeFileSync(file, down.body);
+      const db = new Database(file, { readonly: true });
+      expect(db.query("select usn, ver from col").get()).toEqual({ usn, ver: 18 });
+      expect(db.query("select sfld from notes").get()).toEqual({ sfld: "ready" });
+      db.close();
+      expect(record()).toBe(false);
+    }
+    const meta = (await v11(server.url, "meta", { v: 11, cv: "x" }, { hkey })).json();
+    expect(meta).toMatchObject({ usn: 3 });
+  });
+
   test("v11 clients older than the blob layout, or unnamed, get schema 11", async () => {
     const hkey = await login(server.url, "alice", "secret");
     for (const c of ["25.07.5,abc,linux", "2.1.66,abc,win:10", "test,1.0,linux"]) {

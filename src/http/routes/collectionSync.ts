@@ -91,7 +91,6 @@ async function upload(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<
 async function download(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<Response> {
   await readJsonBody(req, SMALL_BODY_BYTES);
   const plan = downloadPlan(req.legacy, req.clientVersion);
-  if (plan.schema === 18) await deps.readyDownloads?.settled(user);
   const snapshot = await deps.executor.run({ kind: "download", user, plan });
   // The stored file's usn bump is committed while the copy streams (download.ts says why it
   // may); the body ends only once that commit is durable.

@@ -118,10 +118,19 @@ export function takeReadyDownload(
     const body = join(dirname(collection), record.body);
     if (!isOurBody(collection, record.body) || !sizeIs(body, record.bodySize)) return null;
     if (collectionFingerprint(collection) !== record.source) return null;
-    renameSync(body, to);
-    return record;
+    return moved(body, to) ? record : null;
   } finally {
     removeReadyDownload(collection);
+  }
+}
+
+/** False if the body is gone meanwhile (a task making the next one holds no lock). */
+function moved(from: string, to: string): boolean {
+  try {
+    renameSync(from, to);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -3,11 +3,11 @@
  * next, and each download's copy, upgrade to schema 18 and zstd compression (the 100 MB body:
  * 1-2 s of CPU here) then happen while a client waits. Instead, right after the upload:
  *
- * 1. `copyReadySource`, under the user's lock: a copy of the closed collection, and the time
- *    its download bump will carry;
- * 2. `makeReadyDownload`, on a task thread (low priority, no lock): that copy made into what a
- *    current client gets (download.ts `makeClientCopy`), compressed as it is sent, and published
- *    with a record of the source's hash (storage/collection/readyDownload.ts);
+ * 1. `makeReadyDownload`, on a task thread (low priority, no lock), once the user has been quiet
+ *    a moment: a copy of the stored file, the time its download bump will carry;
+ * 2. that copy made into what a current client gets (download.ts `makeClientCopy`), compressed
+ *    as it is sent, and published with a record of the source's hash
+ *    (storage/collection/readyDownload.ts);
  * 3. `takeReadyForDownload`, in a download under the lock: served as it is when the stored file
  *    still hashes the same, with the stored file's bump of the record's time, so the client's
  *    copy and the stored file end alike, as in any download. Any mismatch: the usual path.
@@ -15,14 +15,19 @@
  * Made for one plan only, that of current Anki clients; others keep the usual path.
  */
 import { copyFileSync, renameSync, rmSync, statfsSync, statSync } from "node:fs";
+import { basename, dirname } from "node:path";
 import { compressStream } from "../../compression.ts";
-import { fileSize, fileStream, writeStreamToFile } from "../../platform/files.ts";
+import {
+  fileSize,
+  fileStream,
+  WRITE_BEHIND_BYTES,
+  writeStreamToFile,
+} from "../../platform/files.ts";
 import {
   collectionFingerprint,
   hasReadyDownload,
   publishReadyDownload,
   readyBodyPath,
-  removeReadyDownload,
   takeReadyDownload,
 } from "../../storage/collection/readyDownload.ts";
 import { fsyncPath } from "../../storage/collection/replace.ts";
@@ -38,51 +43,35 @@ function planKey(plan: DownloadPlan): string {
   return JSON.stringify(plan);
 }
 
-/** What the task makes the ready download from. */
+/** Which collection to make the ready download of (a task needs no user state). */
 export interface ReadySource {
   collection: string;
-  /** A temporary copy of the stored file, which the task consumes. */
-  sourcePath: string;
-  now: number;
 }
 
 /**
- * Step 1, under the user's lock. Null while a normal sync is under way (its writes would make
- * the copy stale at once), or when the disk is short: a cache must not be what fills it (the
- * copy and the body may take twice the file for a moment; as much again is left for syncs).
+ * Steps 1 and 2, on a task thread, without the user's lock: the copy is taken while a job of
+ * the user may be writing, and that is safe, because only a copy whose bytes equal the stored
+ * file's at the time of a download is ever served, and such a copy is that file (a torn or
+ * WAL-mode copy never matches a file at rest). Skipped when the disk is short: a cache must not
+ * be what fills it (the copy and the body may take twice the file for a moment; as much again is
+ * left for syncs). Every temporary is gone afterwards, whatever happens.
  */
-export function copyReadySource(user: SyncState, now = Date.now()): ReadySource | null {
-  if (user.session) return null;
-  const collection = user.paths.collection;
-  removeReadyDownload(collection);
-  user.collection.closeForCopy();
-  if (freeBytes(user.paths.dir) < 3 * statSync(collection).size) return null;
+export async function makeReadyDownload({ collection }: ReadySource): Promise<boolean> {
+  if (freeBytes(dirname(collection)) < 3 * statSync(collection).size) return false;
   const sourcePath = tempPathBeside(collection, ".ready-source");
-  try {
-    copyFileSync(collection, sourcePath);
-  } catch (err) {
-    rmSync(sourcePath, { force: true });
-    throw err;
-  }
-  return { collection, sourcePath, now };
-}
-
-function freeBytes(dir: string): number {
-  const fs = statfsSync(dir);
-  return fs.bavail * fs.bsize;
-}
-
-/** Step 2, on a task thread. Every temporary is gone afterwards, whatever happens. */
-export async function makeReadyDownload(source: ReadySource): Promise<boolean> {
-  const { collection, sourcePath, now } = source;
   const bodyTemp = tempPathBeside(collection, ".ready-body");
   try {
+    const now = Date.now();
+    copyFileSync(collection, sourcePath);
     const hash = collectionFingerprint(sourcePath);
     const made = makeClientCopy(sourcePath, READY_PLAN, await loadUpgrade(), now);
     const originalSize = await fileSize(sourcePath);
     const compressed = compressStream(fileStream(sourcePath), "zstd");
+    // Flushed as it goes: one sync of the whole body at the end would hold up every other
+    // user's commit on the same disk for as long (platform/files.ts).
     const bodySize = await writeStreamToFile(compressed, bodyTemp, Number.POSITIVE_INFINITY, {
       blocking: true,
+      writeBehindBytes: WRITE_BEHIND_BYTES,
     });
     fsyncPath(bodyTemp);
     const body = readyBodyPath(collection);
@@ -93,7 +82,7 @@ export async function makeReadyDownload(source: ReadySource): Promise<boolean> {
       now,
       ...made,
       originalSize,
-      body: body.slice(body.lastIndexOf("/") + 1),
+      body: basename(body),
       bodySize,
     });
     return true;
@@ -102,6 +91,11 @@ export async function makeReadyDownload(source: ReadySource): Promise<boolean> {
       rmSync(leftover, { force: true });
     }
   }
+}
+
+function freeBytes(dir: string): number {
+  const fs = statfsSync(dir);
+  return fs.bavail * fs.bsize;
 }
 
 /**
