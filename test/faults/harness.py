@@ -175,6 +175,18 @@ def left_behind(base: Path) -> tuple[int, int]:
     return count, size
 
 
+def settled_left_behind(base: Path, wait_secs: float = 30.0) -> tuple[int, int]:
+    """`left_behind` once the running server's work in flight is done: a full download it makes
+    ahead a few seconds after an upload (sync/collection/readyDownload.ts) has temporaries while
+    it runs. A real leftover stays, so it is still counted."""
+    deadline = time.monotonic() + wait_secs
+    found = left_behind(base)
+    while found[0] > 0 and time.monotonic() < deadline:
+        time.sleep(0.25)
+        found = left_behind(base)
+    return found
+
+
 def corrupted_databases(base: Path) -> list[str]:
     """Every SQLite database in the data folder (collections, backups, media.db, session.db)
     that fails `pragma integrity_check`; temporaries are left-behind, not checked."""

@@ -28,7 +28,7 @@ from harness import (  # first: it puts test/e2e (anki_client) on the path
     add_notes,
     change_round,
     corrupted_databases,
-    left_behind,
+    settled_left_behind,
     media_digest,
     new_device,
     run_and_kill,
@@ -82,7 +82,7 @@ class Lab:
             report.problem("corrupted", bad)
 
     def finish(self, report: PhaseReport) -> PhaseReport:
-        report.left_behind_files, report.left_behind_bytes = left_behind(self.server.base)
+        report.left_behind_files, report.left_behind_bytes = settled_left_behind(self.server.base)
         self.log(report.line())
         return report
 
