@@ -1,10 +1,11 @@
 /**
  * Makes a user's full download ahead after each full upload (sync/collection/readyDownload.ts),
  * on a task thread at the task threads' lowered priority, once the user has been quiet for
- * `READY_AFTER_MS`: the device that uploaded and any device downloading at once are served
- * first, without that work and its disk writes beside theirs. A download arriving before it is
- * published takes the usual path rather than wait (the making yields to every other user's work,
- * and the usual path costs about as much as what is left of it).
+ * `READY_AFTER_MS`. A download in that time is the one the making was for: it takes the usual
+ * path and the making is called off, so its CPU and disk writes are not spent beside that
+ * download's (and the usual download's bump would make it stale anyway). A download arriving
+ * later but before it is published takes the usual path rather than wait (the making yields to
+ * every other user's work, and the usual path costs about as much as what is left of it).
  */
 import type { Logger } from "../log.ts";
 import { userPaths } from "../storage/paths.ts";
@@ -33,6 +34,14 @@ export class ReadyDownloads {
     }, this.afterMs);
     timer.unref?.();
     this.timers.set(user.uuid, timer);
+  }
+
+  /** The user downloads (or syncs) now: a making not started yet is called off. */
+  userActive(user: UserRef): void {
+    const timer = this.timers.get(user.uuid);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.timers.delete(user.uuid);
   }
 
   /** Pending makings are dropped (the server is stopping). */

@@ -9,6 +9,9 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ReadyDownloads } from "../../src/executor/readyDownloads.ts";
+import type { Task } from "../../src/executor/tasks.ts";
+import { createLogger } from "../../src/log.ts";
 import { openDatabase } from "../../src/platform/sqlite.ts";
 import { createEmptyCollection } from "../../src/storage/collection/collectionFile.ts";
 import { tempPathBeside, userPaths } from "../../src/storage/paths.ts";
@@ -148,3 +151,33 @@ function storedCopy(file: Uint8Array): string {
   writeFileSync(path, file);
   return path;
 }
+
+describe("ReadyDownloads (the making's schedule)", () => {
+  const log = createLogger("error", "text");
+  const tasks: Task[] = [];
+  const executor = {
+    runTask: async (task: Task) => {
+      tasks.push(task);
+      return true as never;
+    },
+  };
+
+  test("made once the user has been quiet; a download or sync before that calls it off", async () => {
+    tasks.length = 0;
+    const ready = new ReadyDownloads(executor, "/data", log, 20);
+    ready.afterUpload(user);
+    await Bun.sleep(60);
+    expect(tasks).toEqual([
+      {
+        kind: "makeReadyDownload",
+        input: { collection: userPaths("/data", user.uuid).collection },
+      },
+    ]);
+    ready.afterUpload(user);
+    ready.userActive(user);
+    ready.afterUpload({ uuid: "user-2" });
+    ready.close();
+    await Bun.sleep(60);
+    expect(tasks).toHaveLength(1);
+  });
+});

@@ -91,6 +91,7 @@ async function upload(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<
 async function download(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<Response> {
   await readJsonBody(req, SMALL_BODY_BYTES);
   const plan = downloadPlan(req.legacy, req.clientVersion);
+  deps.readyDownloads?.userActive(user);
   const snapshot = await deps.executor.run({ kind: "download", user, plan });
   // The stored file's usn bump is committed while the copy streams (download.ts says why it
   // may); the body ends only once that commit is durable.
@@ -127,6 +128,8 @@ async function normalSync(
     : SMALL_BODY_BYTES;
   // Unpacked and parsed in the worker (legacy JSON carries 64-bit ids that JSON.parse would
   // round), which also encodes the reply: the main thread only moves bytes.
+  // A sync after an upload changes the file: a download made ahead of it would be stale.
+  if (method === "start") deps.readyDownloads?.userActive(user);
   const body = await readRawBody(req, limit, deps.config.maxUncompressedBytes);
   const reply = req.legacy ? "none" : "zstd";
   const job = { kind: "normalSync", user, method, skey: req.skey, body, reply } as const;
