@@ -6,9 +6,10 @@
  * held lock belongs to nobody and may go, however young it is; a pid alone would not say so
  * after a container restart reuses it, nor for a process on another host.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { type Db, openDatabase } from "../platform/sqlite.ts";
+import { namesIn } from "./dirNames.ts";
 
 const INSTANCES_DIR = ".instances";
 const LEASE_SUFFIX = ".lock";
@@ -81,13 +82,7 @@ export function instanceAlive(dataDir: string, tag: string): boolean {
 /** Removes the lease files of processes that are gone (their temporaries count as dead anyway). */
 export function removeDeadLeases(dataDir: string): void {
   const dir = join(dataDir, INSTANCES_DIR);
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
+  for (const name of namesIn(dir)) {
     if (!name.endsWith(LEASE_SUFFIX)) continue;
     const tag = name.slice(0, -LEASE_SUFFIX.length);
     if (tag === ownTag) continue;

@@ -4,8 +4,9 @@
  * Only called while holding the user's lock or for a user nobody else can be syncing; a live
  * process's temporaries are never touched (storage/instance.ts says which are live).
  */
-import { lstatSync, readdirSync, rmSync } from "node:fs";
+import { lstatSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { namesIn } from "./dirNames.ts";
 import { instanceAlive, instanceTag } from "./instance.ts";
 import { temporaryOwner } from "./paths.ts";
 
@@ -77,12 +78,4 @@ function sizeOf(path: string): number {
       return sum;
     }
   }, 0);
-}
-
-function namesIn(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
 }

@@ -154,31 +154,37 @@ describe("applyChunk's writes after the reply", () => {
   });
 });
 
+/** A user with its collection open in WAL mode, in a folder of its own, and its normal sync steps. */
+function walSyncUser(prefix: string) {
+  const walDir = mkdtempSync(join(tmpdir(), prefix));
+  const walUser = new UserState(userPaths(walDir, "u1"), { networkFs: false }, true);
+  const col = walUser.collection.open();
+  const step = (method: NormalSyncMethod, body: unknown) =>
+    runNormalSyncStep(walUser, method, "k1", JSON.stringify(body), { later: true });
+  /** What the collection file alone holds, without its WAL. */
+  const revlogInFile = () => {
+    const copy = join(walDir, "file-alone.anki2");
+    copyFileSync(walUser.paths.collection, copy);
+    const alone = openDatabase(copy, { readonly: true });
+    const { n } = alone.query("select count() as n from revlog").get() as { n: number };
+    alone.close();
+    return n;
+  };
+  const done = () => {
+    walUser.close();
+    rmSync(walDir, { recursive: true, force: true });
+  };
+  return { col, step, revlogInFile, done };
+}
+
 describe("finish of a large sync: its checkpoint after the reply", () => {
   /** `rows` revlog entries sent in one chunk to a collection in WAL mode, then `finish`. */
   function syncRows(rows: number) {
-    const walDir = mkdtempSync(join(tmpdir(), "ankisyncd-later-wal-"));
-    const walUser = new UserState(userPaths(walDir, "u1"), { networkFs: false }, true);
-    const col = walUser.collection.open();
-    const step = (method: NormalSyncMethod, body: unknown) =>
-      runNormalSyncStep(walUser, method, "k1", JSON.stringify(body), { later: true });
+    const { col, step, revlogInFile, done } = walSyncUser("ankisyncd-later-wal-");
     step("start", { minUsn: 0, lnewer: false, graves: null });
     const ids = Array.from({ length: rows }, (_, i) => i + 1);
     step("applyChunk", { chunk: { done: true, revlog: ids.map(revlog) } }).after?.();
     const finished = step("finish", { _pad: null });
-    /** What the collection file alone holds, without its WAL. */
-    const revlogInFile = () => {
-      const copy = join(walDir, "file-alone.anki2");
-      copyFileSync(walUser.paths.collection, copy);
-      const alone = openDatabase(copy, { readonly: true });
-      const { n } = alone.query("select count() as n from revlog").get() as { n: number };
-      alone.close();
-      return n;
-    };
-    const done = () => {
-      walUser.close();
-      rmSync(walDir, { recursive: true, force: true });
-    };
     return { col, finished, revlogInFile, done };
   }
 
@@ -210,20 +216,8 @@ describe("finish of a large sync: its checkpoint after the reply", () => {
 
 describe("finish of small syncs in a row: SQLite's checkpoint after the reply", () => {
   test("the sync whose commit passes the bound is answered first, then checkpointed", () => {
-    const walDir = mkdtempSync(join(tmpdir(), "ankisyncd-later-small-"));
-    const walUser = new UserState(userPaths(walDir, "u1"), { networkFs: false }, true);
+    const { col, step, revlogInFile, done } = walSyncUser("ankisyncd-later-small-");
     try {
-      const col = walUser.collection.open();
-      const step = (method: NormalSyncMethod, body: unknown) =>
-        runNormalSyncStep(walUser, method, "k1", JSON.stringify(body), { later: true });
-      const revlogInFile = () => {
-        const copy = join(walDir, "file-alone.anki2");
-        copyFileSync(walUser.paths.collection, copy);
-        const alone = openDatabase(copy, { readonly: true });
-        const { n } = alone.query("select count() as n from revlog").get() as { n: number };
-        alone.close();
-        return n;
-      };
       let sent = 0;
       let finished: ReturnType<typeof step> | undefined;
       // Syncs of 300 reviews (below the rows that make a sync large) until one passes the bound.
@@ -241,8 +235,7 @@ describe("finish of small syncs in a row: SQLite's checkpoint after the reply", 
       finished?.after?.();
       expect(revlogInFile()).toBe(sent);
     } finally {
-      walUser.close();
-      rmSync(walDir, { recursive: true, force: true });
+      done();
     }
   });
 });

@@ -18,7 +18,6 @@ import {
   closeSync,
   existsSync,
   openSync,
-  readdirSync,
   readFileSync,
   readSync,
   renameSync,
@@ -27,6 +26,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { namesIn } from "../dirNames.ts";
 import { tempPathBeside } from "../paths.ts";
 import { fsyncPath } from "./replace.ts";
 
@@ -66,13 +66,7 @@ export function removeReadyDownload(collection: string): void {
   rmSync(recordPath(collection), { force: true });
   const dir = dirname(collection);
   const prefix = `${basename(collection)}${BODY_INFIX}`;
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
+  for (const name of namesIn(dir)) {
     if (name.startsWith(prefix)) rmSync(join(dir, name), { force: true });
   }
 }
