@@ -13,6 +13,15 @@ import type { ResolvedSession } from "./sessions.ts";
 /** How long a session read from session.db is trusted: the delay of an out-of-process revoke. */
 export const SESSION_CACHE_TTL_MS = 1_000;
 
+/**
+ * Kept on session.db only. With PostgreSQL the nodes share sessions, and asking the database on
+ * every request keeps two promises a cache would bend: a revoke on one node refuses the key on
+ * every node from the next request, and during an outage syncs fail cleanly (docs/identity.md).
+ */
+export function sessionCacheTtlFor(db: { readonly sqlite: unknown }): number {
+  return db.sqlite ? SESSION_CACHE_TTL_MS : 0;
+}
+
 /** ~1 KB an entry: a bound on memory however many keys arrive within one TTL. */
 export const SESSION_CACHE_MAX_ENTRIES = 10_000;
 

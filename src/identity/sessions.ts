@@ -8,7 +8,7 @@ import { and, eq, isNotNull, isNull, lt, ne, or, sql } from "#drizzle/sqlite";
 import type { Db } from "../platform/sqlite.ts";
 import { onProfileChange } from "./profileChanges.ts";
 import type { Profile, Session } from "./schema.ts";
-import { SESSION_CACHE_TTL_MS, SessionCache } from "./sessionCache.ts";
+import { SessionCache, sessionCacheTtlFor } from "./sessionCache.ts";
 import { first, type Orm, type StateDb, type Tables } from "./stateDb.ts";
 
 /** Avoid a write per request: last_used_at only moves when it is this stale. */
@@ -37,8 +37,9 @@ export class SessionStore {
   private readonly sessions: Tables["sessions"];
   private readonly cache: SessionCache;
   /**
-   * Built and prepared once: resolving runs on every request. Every node asks the database at
-   * least once per `cache` TTL, so a session revoked anywhere is refused everywhere within it.
+   * Built and prepared once: resolving runs on every request. On session.db the answer is kept
+   * for the `cache` TTL, so another process's revoke lands within it; on PostgreSQL every
+   * request asks, so a session revoked anywhere is refused everywhere from the next request.
    */
   private readonly byKeyHash: (keyHash: string) => Promise<ResolvedSession | undefined>;
 
@@ -47,7 +48,7 @@ export class SessionStore {
     this.orm = db.orm;
     const { sessions, profiles } = db.tables;
     this.sessions = sessions;
-    const cache = new SessionCache(options.cacheTtlMs ?? SESSION_CACHE_TTL_MS);
+    const cache = new SessionCache(options.cacheTtlMs ?? sessionCacheTtlFor(db));
     this.cache = cache;
     onProfileChange(db, (profileId) => cache.forgetProfile(profileId));
     if (db.sqlite) {

@@ -6,7 +6,11 @@
 import { afterEach, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { ProfileStore } from "../../src/identity/profiles.ts";
-import { SESSION_CACHE_TTL_MS, SessionCache } from "../../src/identity/sessionCache.ts";
+import {
+  SESSION_CACHE_TTL_MS,
+  SessionCache,
+  sessionCacheTtlFor,
+} from "../../src/identity/sessionCache.ts";
 import type { ResolvedSession } from "../../src/identity/sessions.ts";
 import { SessionStore } from "../../src/identity/sessions.ts";
 import { openTestStateDb, type TestStateDb } from "../helpers/stateDbs.ts";
@@ -79,6 +83,13 @@ test("an idle session is refused even when cached", async () => {
   expect(await sessions.resolve(key, new Date(now))).toBeDefined();
   t.db.sqlite?.exec("UPDATE sessions SET last_used_at = 0");
   expect(await sessions.resolve(key, new Date(now + 2 * SESSION_CACHE_TTL_MS))).toBeUndefined();
+});
+
+test("kept on session.db; with PostgreSQL every request asks the shared database", async () => {
+  const t = await openTestStateDb("sqlite");
+  opened.push(t);
+  expect(sessionCacheTtlFor(t.db)).toBe(SESSION_CACHE_TTL_MS);
+  expect(sessionCacheTtlFor({ sqlite: null })).toBe(0);
 });
 
 test("cacheTtlMs 0 asks session.db on every request", async () => {
