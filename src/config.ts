@@ -41,6 +41,7 @@ export interface Config {
   syncSessionTimeoutSecs: number;
   networkFs: "auto" | boolean;
   collectionWal: boolean;
+  readyDownloads: boolean;
   /** Free space (bytes) under which /ready fails. */
   minFreeBytes: number;
   /** A user's temporaries past this (bytes) make new uploads wait (409). */
@@ -177,6 +178,11 @@ export const SETTINGS: readonly SettingSpec[] = [
     name: "ANKISYNCD_NETWORK_FS",
     default: "auto",
     doc: "`1` if the data folder is on NFS/EFS (rollback journal instead of WAL), `0` if not, `auto` to detect.",
+  },
+  {
+    name: "ANKISYNCD_READY_DOWNLOADS",
+    default: "1",
+    doc: "`1`: 3 s after a full upload, the file a current client's download gets is made and compressed ahead on a task thread, so the user's next download is a file read (kept beside the collection, about a third of its size, until a download or sync uses or replaces it); `0`: every download is made when asked.",
   },
   {
     name: "ANKISYNCD_COLLECTION_WAL",
@@ -360,6 +366,7 @@ export function loadConfig(env: Env = process.env): Config {
     syncSessionTimeoutSecs: int("ANKISYNCD_SYNC_SESSION_TIMEOUT_SECS", 1),
     networkFs: parseNetworkFs(get("ANKISYNCD_NETWORK_FS"), problems),
     collectionWal: flag("ANKISYNCD_COLLECTION_WAL", get("ANKISYNCD_COLLECTION_WAL"), problems),
+    readyDownloads: flag("ANKISYNCD_READY_DOWNLOADS", get("ANKISYNCD_READY_DOWNLOADS"), problems),
     minFreeBytes: int("ANKISYNCD_MIN_FREE_MEGS", 0) * 1024 * 1024,
     maxTempBytes: int("ANKISYNCD_MAX_TEMP_MEGS", 1) * 1024 * 1024,
     unicaseExtension:

@@ -150,7 +150,9 @@ export async function startServer(
     executor = new PlacedExecutor(executor, placement);
   }
   const sharedDb = services.stateDb.dialect === "postgres" ? services.stateDb : undefined;
-  const readyDownloads = new ReadyDownloads(executor, config.dataDir, log);
+  const readyDownloads = config.readyDownloads
+    ? new ReadyDownloads(executor, config.dataDir, log)
+    : undefined;
   const app = createApp({
     config,
     identity: services.identity,
@@ -189,7 +191,7 @@ export async function startServer(
   let stopping: Promise<void> | undefined;
   const shutDown = async () => {
     stopPruning();
-    readyDownloads.close();
+    readyDownloads?.close();
     await metricsListener?.stop();
     await drain(listener, log);
     await executor.close();

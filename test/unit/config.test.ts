@@ -15,6 +15,11 @@ describe("loadConfig", () => {
     expect(config.ipHeader).toBeNull();
   });
 
+  test("downloads are made ahead after an upload unless ANKISYNCD_READY_DOWNLOADS=0", () => {
+    expect(loadConfig({}).readyDownloads).toBe(true);
+    expect(loadConfig({ ANKISYNCD_READY_DOWNLOADS: "0" }).readyDownloads).toBe(false);
+  });
+
   test("reads SYNC_USERn until the first gap, splitting at the first colon", () => {
     const config = loadConfig({ SYNC_USER1: "a:p:w", SYNC_USER2: "b:x", SYNC_USER4: "d:y" });
     expect(config.syncUsers.map((u) => [u.username, u.secret])).toEqual([
