@@ -31,7 +31,7 @@ function collectionWithNote(name: string, front: string): Uint8Array {
 }
 
 beforeAll(async () => {
-  server = await startTestServer({ MAX_SYNC_PAYLOAD_MEGS: "1" });
+  server = await startTestServer({ MAX_SYNC_PAYLOAD_MEGS: "1", ANKISYNCD_READY_DOWNLOADS: "1" });
 });
 afterAll(async () => {
   await server.dispose();

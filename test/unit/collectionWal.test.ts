@@ -3,14 +3,7 @@
  * rollback journal, one complete file) once closed, after a crash, and on network filesystems.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import {
-  copyFileSync,
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { WAL_REST_MS } from "../../src/executor/host.ts";
@@ -20,8 +13,6 @@ import { openDatabase } from "../../src/platform/sqlite.ts";
 import {
   checkpointWal,
   commitCheckpointingLater,
-  walFrames,
-  walPastBound,
 } from "../../src/storage/collection/collectionFile.ts";
 import { UserCollection } from "../../src/storage/collection/userCollection.ts";
 import { userPaths } from "../../src/storage/paths.ts";
@@ -92,41 +83,6 @@ test("a commit past the autocheckpoint bound checkpoints in it, unless told to l
   checkpointWal(db);
   expect(rowsInFileAlone()).toBe(2400);
   col.close();
-});
-
-test("the WAL's frames, read from its index: counted from the restart after a checkpoint", () => {
-  const col = new UserCollection(userPaths(dataDir(), "u1"), true);
-  const db = col.open();
-  const path = col.paths.collection;
-  db.exec("PRAGMA wal_autocheckpoint = 0");
-  db.exec("create table big (b blob)");
-  const before = walFrames(path) as number;
-  db.exec("insert into big select randomblob(4000)");
-  expect(walFrames(path)).toBeGreaterThan(before);
-  expect(walPastBound(path)).toBe(false);
-  db.exec(`insert into big with recursive n(i) as (select 1 union all select i + 1 from n where i < 1100)
-    select randomblob(4000) from n`);
-  expect(walFrames(path)).toBeGreaterThanOrEqual(1100);
-  expect(walPastBound(path)).toBe(true);
-  // A checkpoint leaves the count; the next commit starts the WAL over.
-  checkpointWal(db);
-  db.exec("insert into big select randomblob(10)");
-  expect(walFrames(path)).toBeLessThan(10);
-  col.close();
-});
-
-test("no WAL index, or one caught mid-write: frames unknown, so past the bound", () => {
-  const dir = dataDir();
-  const path = join(dir, "x.anki2");
-  expect(walFrames(path)).toBeUndefined();
-  expect(walPastBound(path)).toBe(true);
-  const header = new Uint8Array(96);
-  new DataView(header.buffer).setUint32(0, 3007000, true);
-  header[12] = 1;
-  header.copyWithin(48, 0, 48);
-  header[16] = 5; // the first copy's frame count only
-  writeFileSync(`${path}-shm`, header);
-  expect(walFrames(path)).toBeUndefined();
 });
 
 test("without WAL (the setting off): the rollback journal throughout", () => {

@@ -214,32 +214,6 @@ describe("finish of a large sync: its checkpoint after the reply", () => {
   });
 });
 
-describe("finish of small syncs in a row: SQLite's checkpoint after the reply", () => {
-  test("the sync whose commit passes the bound is answered first, then checkpointed", () => {
-    const { col, step, revlogInFile, done } = walSyncUser("ankisyncd-later-small-");
-    try {
-      let sent = 0;
-      let finished: ReturnType<typeof step> | undefined;
-      // Syncs of 300 reviews (below the rows that make a sync large) until one passes the bound.
-      for (let sync = 0; sync < 100 && !finished?.after; sync++) {
-        step("start", { minUsn: 0, lnewer: false, graves: null });
-        const ids = Array.from({ length: 300 }, (_, i) => sent + i + 1);
-        sent += ids.length;
-        step("applyChunk", { chunk: { done: true, revlog: ids.map(revlog) } }).after?.();
-        finished = step("finish", { _pad: null });
-      }
-      expect(finished?.after).toBeDefined();
-      expect(sent).toBeGreaterThan(300);
-      expect(col.query("select count() as n from revlog").get()).toEqual({ n: sent });
-      expect(revlogInFile()).toBeLessThan(sent);
-      finished?.after?.();
-      expect(revlogInFile()).toBe(sent);
-    } finally {
-      done();
-    }
-  });
-});
-
 describe("the worker's host", () => {
   test("runs a step's later work before the user's next job, and after replies", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "ankisyncd-later-host-"));

@@ -6,8 +6,7 @@
  * instead of four (journal, its header, the folder, the file). `restCollection` checkpoints
  * the WAL and goes back to the rollback journal before the file is closed.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync } from "node:fs";
-import { endianness } from "node:os";
+import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { stringify } from "lossless-json";
 import { type Db, openDatabase } from "../../platform/sqlite.ts";
@@ -59,47 +58,6 @@ export function useWal(db: Db): void {
  * named here because `commitCheckpointingLater` lifts it for one commit.
  */
 const WAL_AUTOCHECKPOINT_PAGES = 1000;
-
-/** The WAL index header (sqlite.org/walformat.html): written twice, 48 bytes each. */
-const WAL_INDEX_HEADER_BYTES = 48;
-const WAL_INDEX_VERSION = 3007000;
-
-/**
- * Frames in the WAL of the database at `path` (`mxFrame`), read from the header of its
- * shared-memory index (`<path>-shm`), whose format SQLite documents; undefined when there is
- * none or the two copies of the header differ (caught mid-write). A commit made without its
- * checkpoint (`commitCheckpointingLater`) can so tell whether SQLite's autocheckpoint would
- * have run in it.
- */
-export function walFrames(path: string): number | undefined {
-  const header = new Uint8Array(2 * WAL_INDEX_HEADER_BYTES);
-  let fd: number;
-  try {
-    fd = openSync(`${path}-shm`, "r");
-  } catch {
-    return undefined;
-  }
-  try {
-    if (readSync(fd, header, 0, header.byteLength, 0) < header.byteLength) return undefined;
-  } finally {
-    closeSync(fd);
-  }
-  const view = new DataView(header.buffer);
-  const native = endianness() === "LE";
-  const first = header.subarray(0, WAL_INDEX_HEADER_BYTES);
-  const second = header.subarray(WAL_INDEX_HEADER_BYTES);
-  const initialised = view.getUint32(0, native) === WAL_INDEX_VERSION && header[12] === 1;
-  if (!initialised || !first.every((byte, i) => byte === second[i])) return undefined;
-  return view.getUint32(16, native);
-}
-
-/**
- * Whether a commit made without its checkpoint left the WAL past SQLite's own bound, i.e. the
- * autocheckpoint would have run in it; also when the WAL's size cannot be told.
- */
-export function walPastBound(path: string): boolean {
-  return (walFrames(path) ?? Number.POSITIVE_INFINITY) >= WAL_AUTOCHECKPOINT_PAGES;
-}
 
 /**
  * Commits without the checkpoint a large commit would run inside it (copying the WAL's pages

@@ -6,7 +6,7 @@
 
 import type { LegacyJson } from "../../legacyJson.ts";
 import type { Db } from "../../platform/sqlite.ts";
-import { checkpointWal, walPastBound } from "../../storage/collection/collectionFile.ts";
+import { checkpointWal } from "../../storage/collection/collectionFile.ts";
 import { dropReadyDownload } from "../../storage/collection/readyDownload.ts";
 import { storageFault } from "../../storage/ioErrors.ts";
 import { badRequest, conflict } from "../errors.ts";
@@ -177,27 +177,21 @@ function countRows(session: SyncSession, req: IncomingChunk): void {
 
 /**
  * Rows received past which a sync's commit would usually pass SQLite's autocheckpoint bound
- * (1,000 pages: 3,000 changed notes with their cards and reviews wrote ~1,030): its checkpoint
- * follows the reply whatever the WAL's index says.
+ * (1,000 pages: 3,000 changed notes with their cards and reviews wrote ~1,030). Such a sync
+ * is answered first and checkpointed after; a smaller one leaves the WAL to the bound, so
+ * small syncs in quick succession do not each pay a checkpoint's file sync.
  */
 const CHECKPOINT_AFTER_ROWS = 1000;
 
-/**
- * `finish` answered as soon as the commit is durable. Its commit never copies the WAL into the
- * file: a large sync's checkpoint, or the one SQLite's bound calls for after a run of small syncs
- * (about every tenth sync of a few notes), is left to `after`. In the commit it synced the file
- * too and made that sync's `finish` several times slower (median 37 against 7 ms, one B sync in
- * ten, while user A uploads 100 MB); small syncs in between still pay no checkpoint at all.
- */
+/** `finish` answered as soon as the commit is durable; a large sync's checkpoint left to `after`. */
 function finishLater(user: SyncState, skey: string, body: LegacyJson): NormalSyncReply {
   expectEmptyArgs(body);
   const session = activeSession(user, skey);
   dropChunkAhead(session);
-  const large = session.rowsReceived >= CHECKPOINT_AFTER_ROWS;
+  const checkpointLater = session.rowsReceived >= CHECKPOINT_AFTER_ROWS;
   const db = user.collection.open();
-  const json = guarded(user, "finish", () => runFinish(user, db, true));
-  const due = user.collection.inWal && (large || walPastBound(user.collection.paths.collection));
-  if (!due) return { json };
+  const json = guarded(user, "finish", () => runFinish(user, db, checkpointLater));
+  if (!checkpointLater) return { json };
   return { json, after: () => checkpointAfterFinish(user, db) };
 }
 
