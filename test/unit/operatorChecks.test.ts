@@ -4,7 +4,7 @@
  * the start-up line shows the address bound, and outside the container the doctor judges
  * access for the data folder's owner rather than the image's 1001:65533.
  */
-import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chownSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -42,6 +42,7 @@ describe("configuration errors", () => {
       expect(lines[0]).toStartWith("invalid configuration: ");
     });
   }
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
 });
 
 describe("start-up", () => {
