@@ -2,7 +2,7 @@
  * File streaming, kept here so the rest of the code sees only web streams. Reading is the
  * runtime's (#platform/files.ts: Bun.file on Bun, node:fs on Deno); writing is node:fs on both.
  */
-import { closeSync, fdatasync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fdatasync, openSync, readSync, rmSync, writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { promisify } from "node:util";
 import { fileStream } from "#platform/files.ts";
@@ -188,6 +188,28 @@ export async function readSmallOrToFile(
 }
 
 /** The chunks as one array (the one chunk itself, uncopied, when there is only one). */
+/**
+ * Copies the file open at `fd` to a new file at `target`, leaving `fd` open. Closing any
+ * descriptor of a file drops every POSIX lock this process holds on it, SQLite's included, so a
+ * copy made while a connection holds the file locked reads through a descriptor opened
+ * beforehand and closed only once the lock is let go (a path copy opens and closes its own).
+ */
+export function copyFromDescriptor(fd: number, target: string): void {
+  const out = openSync(target, "wx");
+  try {
+    const buffer = new Uint8Array(1024 * 1024);
+    let position = 0;
+    for (;;) {
+      const read = readSync(fd, buffer, 0, buffer.length, position);
+      if (read === 0) break;
+      writeSync(out, buffer, 0, read);
+      position += read;
+    }
+  } finally {
+    closeSync(out);
+  }
+}
+
 export function joinChunks(chunks: Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1) return chunks[0] as Uint8Array;
   return concatBytes(chunks, total);

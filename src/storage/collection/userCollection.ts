@@ -6,7 +6,8 @@
  * With `wal`, the file is in WAL mode while open and put back at rest (checkpointed, rollback
  * journal) when closed: closing is what makes the file whole for a copy or a replacement.
  */
-import { copyFileSync, existsSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, rmSync, statSync } from "node:fs";
+import { copyFromDescriptor } from "../../platform/files.ts";
 import type { Db } from "../../platform/sqlite.ts";
 import { tempPathBeside, type UserPaths } from "../paths.ts";
 import { openCollection, readCol, restCollection, useWal } from "./collectionFile.ts";
@@ -172,17 +173,23 @@ export class UserCollection {
    */
   private convertHeld(db: Db, version: number): void {
     if (!convertInPlace) throw new ConversionNotLoaded(version);
-    db.exec("BEGIN EXCLUSIVE");
+    // Opened before the lock is taken and closed after it is let go (see copyFromDescriptor).
+    const source = openSync(this.paths.collection, "r");
     const temp = tempPathBeside(this.paths.collection, ".convert");
     try {
-      copyFileSync(this.paths.collection, temp);
-      convertInPlace(temp);
-      replaceWithBackup(temp, this.paths.collection, this.paths.backups, {
-        keep: CONVERSION_BACKUPS,
-      });
+      db.exec("BEGIN EXCLUSIVE");
+      try {
+        copyFromDescriptor(source, temp);
+        convertInPlace(temp);
+        replaceWithBackup(temp, this.paths.collection, this.paths.backups, {
+          keep: CONVERSION_BACKUPS,
+        });
+      } finally {
+        for (const leftover of [temp, `${temp}-journal`]) rmSync(leftover, { force: true });
+        db.exec("ROLLBACK");
+      }
     } finally {
-      for (const leftover of [temp, `${temp}-journal`]) rmSync(leftover, { force: true });
-      db.exec("ROLLBACK");
+      closeSync(source);
     }
   }
 }
