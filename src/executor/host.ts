@@ -17,7 +17,7 @@ import {
 import type { DownloadPlan } from "../sync/collection/downloadSchema.ts";
 import { meta } from "../sync/collection/meta.ts";
 import { runNormalSyncStep } from "../sync/collection/normalSync.ts";
-import { takeReadyForDownload } from "../sync/collection/readyDownload.ts";
+import { copyForReadyDownload, takeReadyForDownload } from "../sync/collection/readyDownload.ts";
 import { installUpload } from "../sync/collection/upload.ts";
 import { runMediaOp } from "../sync/media/ops.ts";
 import { rawBodyText } from "../sync/requestBody.ts";
@@ -142,6 +142,8 @@ export class UserHost {
       }
       case "download":
         return this.download(user, job.user.uuid, job.plan);
+      case "copyForReady":
+        return copyForReadyDownload(user, job.target);
       case "commitDownload":
         this.downloads.settle(job.user.uuid, job.token);
         return true;

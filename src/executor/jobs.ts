@@ -24,6 +24,11 @@ export type Job =
   /** Swap in a collection already prepared by the `prepareUpload` task (executor/tasks.ts). */
   | { kind: "upload"; user: UserRef; preparedPath: string }
   | { kind: "download"; user: UserRef; plan: DownloadPlan }
+  /**
+   * A copy of the stored file at rest at `target`, for a download made ahead; false (no copy)
+   * while a normal sync holds the collection or the disk is short.
+   */
+  | { kind: "copyForReady"; user: UserRef; target: string }
 
   /** Waits until the stored file's bump of the download `token` names is durable (true), or throws. */
   | { kind: "commitDownload"; user: UserRef; token: number }
@@ -61,6 +66,7 @@ export interface JobResults {
   upload: UploadOutcome;
   /** `commit`: the token of the stored file's bump, for `commitDownload`. */
   download: DownloadSnapshot & { commit: number };
+  copyForReady: boolean;
   commitDownload: true;
   normalSync: EncodedReply;
   /** Whether the files were closed. */

@@ -9,6 +9,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Job } from "../../src/executor/jobs.ts";
 import { ReadyDownloads } from "../../src/executor/readyDownloads.ts";
 import type { Task } from "../../src/executor/tasks.ts";
 import { createLogger } from "../../src/log.ts";
@@ -52,7 +53,9 @@ function col(path: string): { usn: number; mod: number; ver: number } {
 /** Steps 1 and 2 as the server runs them after an upload, here without threads: the time of
  * the bump it carries. */
 async function makeReady(): Promise<number> {
-  expect(await makeReadyDownload({ collection: stored() })).toBe(true);
+  const source = tempPathBeside(stored(), ".ready-source");
+  expect(await host.handle({ kind: "copyForReady", user, target: source })).toBe(true);
+  expect(await makeReadyDownload({ collection: stored(), source })).toBe(true);
   const record = JSON.parse(readFileSync(`${stored()}.ready-download.json`, "utf8"));
   return record.now as number;
 }
@@ -137,10 +140,18 @@ describe("a ready download", () => {
     expect(leftovers()).toEqual([]);
   });
 
-  test("a copy taken while the file is open in WAL mode is never served", async () => {
+  test("the copy puts an open file back at rest first, so it is served", async () => {
     await host.handle({ kind: "meta", user, req: { v: 11, cv: "anki,26.09.3 (x),lin:x" } });
     await makeReady();
-    expect((await download()).snapshot.compressed).toBeUndefined();
+    expect((await download()).snapshot.compressed).toBe(true);
+    expect(leftovers()).toEqual([]);
+  });
+
+  test("no copy is taken while a normal sync is under way", async () => {
+    const call = normalSyncJobs(host, user.uuid, "s1");
+    await call("start", { minUsn: 0, lnewer: false, graves: null });
+    const target = tempPathBeside(stored(), ".ready-source");
+    expect(await host.handle({ kind: "copyForReady", user, target })).toBe(false);
     expect(leftovers()).toEqual([]);
   });
 });
@@ -155,7 +166,12 @@ function storedCopy(file: Uint8Array): string {
 describe("ReadyDownloads (the making's schedule)", () => {
   const log = createLogger("error", "text");
   const tasks: Task[] = [];
+  const jobs: Job[] = [];
   const executor = {
+    run: async (job: Job) => {
+      jobs.push(job);
+      return true as never;
+    },
     runTask: async (task: Task) => {
       tasks.push(task);
       return true as never;
@@ -164,15 +180,17 @@ describe("ReadyDownloads (the making's schedule)", () => {
 
   test("made once the user has been quiet; a download or sync before that calls it off", async () => {
     tasks.length = 0;
+    jobs.length = 0;
     const ready = new ReadyDownloads(executor, "/data", log, 20);
     ready.afterUpload(user);
     await Bun.sleep(60);
-    expect(tasks).toEqual([
-      {
-        kind: "makeReadyDownload",
-        input: { collection: userPaths("/data", user.uuid).collection },
-      },
+    const collection = userPaths("/data", user.uuid).collection;
+    // The copy under the user's lock (a job), then the making from it (a task).
+    expect(jobs).toEqual([
+      { kind: "copyForReady", user, target: expect.stringContaining(".ready-source") },
     ]);
+    const target = (jobs[0] as Extract<Job, { kind: "copyForReady" }>).target;
+    expect(tasks).toEqual([{ kind: "makeReadyDownload", input: { collection, source: target } }]);
     ready.afterUpload(user);
     ready.userActive(user);
     ready.afterUpload({ uuid: "user-2" });

@@ -3,10 +3,11 @@
  * next, and each download's copy, upgrade to schema 18 and zstd compression (the 100 MB body:
  * 1-2 s of CPU here) then happen while a client waits. Instead, right after the upload:
  *
- * 1. `makeReadyDownload`, on a task thread (low priority, no lock), once the user has been quiet
- *    a moment: a copy of the stored file, the time its download bump will carry;
- * 2. that copy made into what a current client gets (download.ts `makeClientCopy`), compressed
- *    as it is sent, and published with a record of the source's hash
+ * 1. `copyForReadyDownload`, a job under the user's lock once the user has been quiet a moment:
+ *    a copy of the stored file at rest, as a download takes it;
+ * 2. `makeReadyDownload`, on a task thread (low priority, no lock): that copy made into what a
+ *    current client gets (download.ts `makeClientCopy`) with the time its download bump will
+ *    carry, compressed as it is sent, and published with a record of the source's hash
  *    (storage/collection/readyDownload.ts);
  * 3. `takeReadyForDownload`, in a download under the lock: served as it is when the stored file
  *    still hashes the same, with the stored file's bump of the record's time, so the client's
@@ -14,7 +15,7 @@
  *
  * Made for one plan only, that of current Anki clients; others keep the usual path.
  */
-import { copyFileSync, renameSync, rmSync, statfsSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, renameSync, rmSync, statfsSync, statSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import { compressStream } from "../../compression.ts";
 import {
@@ -43,26 +44,40 @@ function planKey(plan: DownloadPlan): string {
   return JSON.stringify(plan);
 }
 
-/** Which collection to make the ready download of (a task needs no user state). */
+/** Which collection to make the ready download of, from which copy of it (the task's to remove). */
 export interface ReadySource {
   collection: string;
+  source: string;
 }
 
 /**
- * Steps 1 and 2, on a task thread, without the user's lock: the copy is taken while a job of
- * the user may be writing, and that is safe, because only a copy whose bytes equal the stored
- * file's at the time of a download is ever served, and such a copy is that file (a torn or
- * WAL-mode copy never matches a file at rest). Skipped when the disk is short: a cache must not
- * be what fills it (the copy and the body may take twice the file for a moment; as much again is
- * left for syncs). Every temporary is gone afterwards, whatever happens.
+ * Step 1, a job under the user's lock: the collection closed, as for a download, and copied.
+ * Under the lock because the copy opens and closes a descriptor of the file, and that drops
+ * every POSIX lock the process holds on it: a copy beside a job of the user that has it open
+ * would take SQLite's locks from under that job. Skipped (false) during a normal sync, and when
+ * the disk is short: a cache must not be what fills it (the copy and the body may take twice the
+ * file for a moment; as much again is left for syncs).
  */
-export async function makeReadyDownload({ collection }: ReadySource): Promise<boolean> {
+export function copyForReadyDownload(user: SyncState, target: string): boolean {
+  const collection = user.paths.collection;
+  if (user.session || !existsSync(collection)) return false;
   if (freeBytes(dirname(collection)) < 3 * statSync(collection).size) return false;
-  const sourcePath = tempPathBeside(collection, ".ready-source");
+  user.collection.closeForCopy();
+  copyFileSync(collection, target);
+  return true;
+}
+
+/**
+ * Step 2, on a task thread, without the user's lock: only a copy whose bytes equal the stored
+ * file's at the time of a download is ever served, so a job of the user that changes the file
+ * meanwhile only makes this one unused. Every temporary is gone afterwards, the source included,
+ * whatever happens.
+ */
+export async function makeReadyDownload({ collection, source }: ReadySource): Promise<boolean> {
+  const sourcePath = source;
   const bodyTemp = tempPathBeside(collection, ".ready-body");
   try {
     const now = Date.now();
-    copyFileSync(collection, sourcePath);
     const hash = collectionFingerprint(sourcePath);
     const made = makeClientCopy(sourcePath, READY_PLAN, await loadUpgrade(), now);
     const originalSize = await fileSize(sourcePath);
