@@ -377,3 +377,27 @@ def test_passwords_hashed(server_factory, device):
     assert ac.is_auth_error(refused.value), refused.value
     auth = ac.login(col, srv, "hashed", "secret-pw")
     assert ac.sync(col, auth).action == "none"
+
+
+def test_download_made_ahead(server_factory, server_kind: str, device):
+    """ANKISYNCD_READY_DOWNLOADS=1: the download made after an upload is what B gets, and both
+    devices and the server agree afterwards (normal syncs both ways)."""
+    if server_kind != "ours":
+        pytest.skip("ankisyncd's own option")
+    srv = server_factory(env={"ANKISYNCD_READY_DOWNLOADS": "1"})
+    a, auth_a, snap_a = upload_rich(device, srv)
+    records = lambda: list(Path(srv.base).glob("collections/*/collection.anki2.ready-download.json"))  # noqa: E731
+    deadline = time.monotonic() + 30
+    while not records() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert records(), "no download made ahead 30 s after the upload"
+
+    b = download_fresh(device, srv, "B")
+    assert not records(), "the download made ahead was not used"
+    assert "ready=true" in srv.log_path.read_text(), "B's download was made on demand, not ahead"
+    ac.assert_same(snap_a, ac.snapshot(b), "uploader A vs B's download made ahead")
+
+    ac.add_reviews(b, n=3)
+    assert ac.sync(b, ac.login(b, srv, "user1", USERS["user1"])).action == "normal"
+    assert ac.sync(a, auth_a).action == "normal"
+    ac.assert_same(ac.snapshot(b), ac.snapshot(a), "A and B after normal syncs both ways")
