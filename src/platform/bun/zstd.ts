@@ -1,6 +1,4 @@
 /** zstd on Bun: its native one-shot compression (off the JS thread) and web streams. */
-import { Duplex } from "node:stream";
-import { constants, createZstdCompress } from "node:zlib";
 
 /**
  * Below this, compressing takes microseconds, less than handing the work to the thread pool
@@ -21,22 +19,7 @@ export function zstdCompress(data: Uint8Array): Promise<Uint8Array> {
   return Bun.zstdCompress(data, LEVEL);
 }
 
-/**
- * One zstd frame (the Rust client reads only the first), at level 1 on the thread pool: Bun's
- * CompressionStream has no level and compresses at 3, which on a 10 MB collection took ~105 ms
- * here against ~65 for level 1, for ~15% more bytes (nothing on a network that carries a full
- * download at all). Media files that are already compressed gain the most (4x).
- */
-export function zstdCompressStream(): TransformStream<Uint8Array, Uint8Array> {
-  const encoder = createZstdCompress({
-    chunkSize: STREAM_CHUNK_BYTES,
-    params: { [constants.ZSTD_c_compressionLevel]: 1 },
-  });
-  return Duplex.toWeb(encoder) as unknown as TransformStream<Uint8Array, Uint8Array>;
-}
-
-/** The encoder's output chunks: 4x zlib's default 16 KiB, fewer writes to the socket. */
-const STREAM_CHUNK_BYTES = 64 * 1024;
+export { zstdCompressStream } from "../zstdStreams.ts";
 
 /**
  * A body the caller has checked to be whole zstd frames of bounded size (compression.ts
