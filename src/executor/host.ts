@@ -315,7 +315,7 @@ export class UserHost {
   /**
    * Whether a user other than `uuid` pinned to this worker is in a sync or made a request in
    * the last `OTHERS_ACTIVE_MS`. Loading the download conversion ahead after a full upload
-   * (download.ts `loadUpgradeSoon`) holds this thread for 50-75 ms, and such a user's next
+   * (download.ts `loadUpgradeSoon`) holds this thread for ~100 ms, and such a user's next
    * request would wait behind it; then it is left to the uploader's own first download.
    */
   othersActive(uuid: string, now = Date.now()): boolean {
