@@ -6,6 +6,7 @@
 
 import { concatBytes } from "./platform/files.ts";
 import {
+  type ZstdEffort,
   zstdCompress,
   zstdCompressStream,
   zstdDecompressSmall,
@@ -32,12 +33,14 @@ export function decompressor(format: Compression): TransformStream<Uint8Array, U
   >;
 }
 
+/** `effort`: zstd only (platform/zstdStreams.ts); gzip keeps the runtime's default. */
 export function compressStream(
   stream: ReadableStream<Uint8Array>,
   format: Compression,
+  effort: ZstdEffort = "small",
 ): ReadableStream<Uint8Array> {
   if (format === "none") return stream;
-  if (format === "zstd") return stream.pipeThrough(zstdCompressStream());
+  if (format === "zstd") return stream.pipeThrough(zstdCompressStream(effort));
   return stream.pipeThrough(
     new CompressionStream(format as CompressionFormat) as unknown as TransformStream<
       Uint8Array,

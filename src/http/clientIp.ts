@@ -1,9 +1,12 @@
 /**
- * The client address for logs and rate limits. A forwarding header is trusted only when
+ * The client address for logs, rate limits and the choice of a download's compression. A
+ * forwarding header is trusted only when
  * SYNC_IP_HEADER names it (i.e. a proxy we control sets it); otherwise the socket peer.
  * SYNC_IP_HEADER takes a header name, or one of the names Anki's own server uses for the same
  * setting, so an existing .env keeps working.
  */
+import { BlockList, isIP } from "node:net";
+
 const ANKI_SERVER_NAMES: Record<string, string | null> = {
   ConnectInfo: null,
   RightmostXForwardedFor: "x-forwarded-for",
@@ -50,4 +53,34 @@ function rightmostAddress(header: string, value: string): string | undefined {
   // Forwarded: for=192.0.2.60;proto=http, for="[2001:db8::1]:4711"
   const forPart = /(?:^|;)\s*for=("?)([^;"]+)\1/i.exec(last)?.[2];
   return forPart?.replace(/^\[(.*)\](:\d+)?$/, "$1").replace(/^([\d.]+):\d+$/, "$1");
+}
+
+/** Loopback, private (RFC 1918, IPv6 unique-local) and link-local addresses. */
+const LOCAL_NETWORKS = new BlockList();
+for (const [net, prefix] of [
+  ["127.0.0.0", 8],
+  ["10.0.0.0", 8],
+  ["172.16.0.0", 12],
+  ["192.168.0.0", 16],
+  ["169.254.0.0", 16],
+] as const) {
+  LOCAL_NETWORKS.addSubnet(net, prefix, "ipv4");
+}
+for (const [net, prefix] of [
+  ["::1", 128],
+  ["fc00::", 7],
+  ["fe80::", 10],
+] as const) {
+  LOCAL_NETWORKS.addSubnet(net, prefix, "ipv6");
+}
+
+/**
+ * Whether the client is on this machine or its local network, where the link is usually faster
+ * than compression (a full download is then compressed for speed, not size). Anything that is
+ * not an address (`unknown`) counts as remote.
+ */
+export function onLocalNetwork(ip: string): boolean {
+  const version = isIP(ip);
+  if (version === 0) return false;
+  return LOCAL_NETWORKS.check(ip, version === 4 ? "ipv4" : "ipv6");
 }

@@ -9,3 +9,4 @@ export {
   zstdDecompressSmall,
   zstdDecompressStream,
 } from "#platform/zstd.ts";
+export type { ZstdEffort } from "./zstdStreams.ts";

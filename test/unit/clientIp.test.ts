@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { clientIp } from "../../src/http/clientIp.ts";
+import { clientIp, onLocalNetwork } from "../../src/http/clientIp.ts";
 
 const request = (headers: Record<string, string>) => new Request("http://x/", { headers });
 
@@ -36,5 +36,23 @@ describe("clientIp", () => {
     expect(clientIp(request({}), peer, "XRealIp")).toBe("10.0.0.1");
     expect(clientIp(request({ "x-real-ip": "203.0.113.8" }), peer, null)).toBe("10.0.0.1");
     expect(asked).toBe(2);
+  });
+});
+
+describe("onLocalNetwork (a download compressed for speed, not size)", () => {
+  test("loopback, private and link-local addresses, IPv4, IPv6 and IPv4-mapped", () => {
+    for (const ip of ["127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.254", "192.168.1.5"]) {
+      expect(onLocalNetwork(ip)).toBe(true);
+    }
+    for (const ip of ["169.254.10.1", "::1", "fd12:3456::1", "fe80::1", "::ffff:192.168.1.5"]) {
+      expect(onLocalNetwork(ip)).toBe(true);
+    }
+  });
+
+  test("public addresses, and what is not an address, are remote", () => {
+    for (const ip of ["8.8.8.8", "172.32.0.1", "203.0.113.7", "2001:db8::1", "::ffff:8.8.8.8"]) {
+      expect(onLocalNetwork(ip)).toBe(false);
+    }
+    for (const ip of ["unknown", "", "localhost"]) expect(onLocalNetwork(ip)).toBe(false);
   });
 });

@@ -1,6 +1,11 @@
 /** zstd frames holding small replies uncompressed decode like any other frame. */
 import { expect, test } from "bun:test";
-import { decompressSmall, zstdOutputBound, zstdStoredFrame } from "../../src/compression.ts";
+import {
+  compressStream,
+  decompressSmall,
+  zstdOutputBound,
+  zstdStoredFrame,
+} from "../../src/compression.ts";
 
 test("a stored frame decodes to its payload, at every content-size field width", () => {
   for (const size of [0, 1, 255, 256, 257, 1024, 65791]) {
@@ -72,4 +77,29 @@ test("corrupt content in a well-formed frame throws", () => {
   broken[broken.byteLength - 10] = (broken[broken.byteLength - 10] as number) ^ 0xff;
   expect(zstdOutputBound(broken)).not.toBeNull();
   expect(() => decompressSmall(broken, "zstd", 1 << 20)).toThrow();
+});
+
+test("a stream compressed fast or small decodes the same; small is smaller on text", async () => {
+  // Word-like text from a fixed pseudo-random sequence (compresses like a collection's notes).
+  let seed = 20261207;
+  const next = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed;
+  };
+  const letters = "etaoinshrdlucmfwypvbgkjqxz";
+  const vocabulary = Array.from({ length: 3000 }, () =>
+    Array.from({ length: 2 + (next() % 9) }, () => letters[next() % 13]).join(""),
+  );
+  const text = new TextEncoder().encode(
+    Array.from({ length: 150_000 }, () => vocabulary[next() % vocabulary.length]).join(" "),
+  );
+  const sizes: Record<string, number> = {};
+  for (const effort of ["fast", "small"] as const) {
+    const body = await new Response(
+      compressStream(new Blob([text]).stream(), "zstd", effort),
+    ).bytes();
+    expect(new Uint8Array(Bun.zstdDecompressSync(body))).toEqual(text);
+    sizes[effort] = body.byteLength;
+  }
+  expect(sizes.small as number).toBeLessThan(sizes.fast as number);
 });
