@@ -1,9 +1,10 @@
 /**
  * Makes a user's full download ahead after each full upload (sync/collection/readyDownload.ts)
  * once the user has been quiet for `READY_AFTER_MS`: a copy of the collection under the user's
- * lock, then the rest on a task thread at the task threads' lowered priority. A download in that time is the one the making was for: it takes the usual
- * path and the making is called off, so its CPU and disk writes are not spent beside that
- * download's (and the usual download's bump would make it stale anyway). A download arriving
+ * lock, then the rest on a task thread at the task threads' lowered priority. A download in
+ * that time is the one the making was for: it takes the usual path and the making is called
+ * off, so its CPU and disk writes are not spent beside that download's (and the usual
+ * download's bump would make it stale anyway). A download arriving
  * later but before it is published takes the usual path rather than wait (the making yields to
  * every other user's work, and the usual path costs about as much as what is left of it).
  */

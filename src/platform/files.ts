@@ -187,7 +187,6 @@ export async function readSmallOrToFile(
   return { path };
 }
 
-/** The chunks as one array (the one chunk itself, uncopied, when there is only one). */
 /**
  * Copies the file open at `fd` to a new file at `target`, leaving `fd` open. Closing any
  * descriptor of a file drops every POSIX lock this process holds on it, SQLite's included, so a
@@ -210,6 +209,7 @@ export function copyFromDescriptor(fd: number, target: string): void {
   }
 }
 
+/** The chunks as one array (the one chunk itself, uncopied, when there is only one). */
 export function joinChunks(chunks: Uint8Array[], total: number): Uint8Array {
   if (chunks.length === 1) return chunks[0] as Uint8Array;
   return concatBytes(chunks, total);
