@@ -15,8 +15,8 @@ import { collectSoon } from "../platform/memory.ts";
 import type { Integrity } from "../storage/collection/integrity.ts";
 import { mediaTempPath, sqliteLeftovers, tempPathBeside, userPaths } from "../storage/paths.ts";
 import { temporaryBytes } from "../storage/temporaries.ts";
-import type { UploadOutcome } from "../sync/collection/upload.ts";
-import { UPLOAD_TOO_LARGE } from "../sync/collection/uploadReplies.ts";
+import type { KeptUpload, UploadOutcome } from "../sync/collection/upload.ts";
+import { UPLOAD_OK, UPLOAD_TOO_LARGE } from "../sync/collection/uploadReplies.ts";
 import { badRequest, conflict } from "../sync/errors.ts";
 import { IN_PLACE_MAX_BYTES } from "../sync/media/limits.ts";
 import type { MediaOp } from "../sync/media/ops.ts";
@@ -48,25 +48,55 @@ export interface Upload {
   compression: Compression;
 }
 
-/** A full upload. The reply is OK, or the sentence Anki shows (corrupt, too large). */
-export function receiveCollectionUpload(site: UploadSite, upload: Upload): Promise<UploadOutcome> {
+/**
+ * A full upload. The reply is OK, or the sentence Anki shows (corrupt, too large). With
+ * `keepForReady`, a schema 18 file is also kept as received; an OK outcome then names it
+ * (`readySource`), and it is the caller's to use and remove.
+ */
+export async function receiveCollectionUpload(
+  site: UploadSite,
+  upload: Upload,
+  keepForReady = false,
+): Promise<UploadOutcome> {
   const paths = userPaths(site.dataDir, upload.user.uuid);
   const preparedPath = tempPathBeside(paths.collection, ".upload");
+  const keepAt = keepForReady ? tempPathBeside(paths.collection, ".ready-source") : undefined;
   const max = site.limits.maxUncompressedBytes;
-  return receive<Of<Task, "prepareUpload">, Of<Job, "upload">>(site, upload, paths.dir, {
-    incomingPath: preparedPath,
-    // Anki refuses a collection of exactly the limit too, hence the minus one.
-    unpack: { maxBodyBytes: max, maxBytes: max - 1 },
-    tooLarge: (err) => ({ reply: UPLOAD_TOO_LARGE, detail: err.message }),
-    task: { kind: "prepareUpload", input: { preparedPath } },
-    checked: (task, integrity) => ({ ...task, input: { ...task.input, integrity } }),
-    ahead: { kind: "rest", user: upload.user },
-    taskTemporaries: [preparedPath, ...sqliteLeftovers(preparedPath)],
-    install: (prepared) =>
-      prepared.ready
-        ? { job: { kind: "upload", user: upload.user, preparedPath }, temporaries: [preparedPath] }
-        : { answer: { reply: prepared.reply, detail: prepared.detail } },
-  });
+  let readySource: KeptUpload | undefined;
+  let outcome: UploadOutcome;
+  try {
+    outcome = await receive<Of<Task, "prepareUpload">, Of<Job, "upload">>(site, upload, paths.dir, {
+      incomingPath: preparedPath,
+      // Anki refuses a collection of exactly the limit too, hence the minus one.
+      unpack: { maxBodyBytes: max, maxBytes: max - 1 },
+      tooLarge: (err) => ({ reply: UPLOAD_TOO_LARGE, detail: err.message }),
+      task: {
+        kind: "prepareUpload",
+        input: keepAt ? { preparedPath, readySourcePath: keepAt } : { preparedPath },
+      },
+      checked: (task, integrity) => ({ ...task, input: { ...task.input, integrity } }),
+      ahead: { kind: "rest", user: upload.user },
+      taskTemporaries: [
+        preparedPath,
+        ...sqliteLeftovers(preparedPath),
+        ...(keepAt ? [keepAt] : []),
+      ],
+      install: (prepared) => {
+        if (!prepared.ready) return { answer: { reply: prepared.reply, detail: prepared.detail } };
+        readySource = prepared.readySource;
+        return {
+          job: { kind: "upload", user: upload.user, preparedPath },
+          temporaries: [preparedPath],
+        };
+      },
+    });
+  } catch (err) {
+    if (keepAt) rmSync(keepAt, { force: true });
+    throw err;
+  }
+  if (outcome.reply === UPLOAD_OK && readySource) return { ...outcome, readySource };
+  if (keepAt) rmSync(keepAt, { force: true });
+  return outcome;
 }
 
 /** A media batch: `[entries processed, media usn after it]`. */

@@ -72,6 +72,12 @@ export interface Readiness {
   freeBytes?: number;
 }
 
+/** Bytes an unprivileged writer may still use on the filesystem holding `dir`. */
+export function freeBytes(dir: string): number {
+  const fs = statfsSync(dir);
+  return fs.bavail * fs.bsize;
+}
+
 /** Cheap enough for a health check every few seconds: two system calls, no writes. */
 export function readiness(
   dataDir: string,
@@ -84,21 +90,20 @@ export function readiness(
   } catch (err) {
     return { ready: false, reason: `not writable: ${reason(err)}` };
   }
-  let freeBytes: number;
+  let free: number;
   try {
-    const fs = statfsSync(dataDir);
-    freeBytes = fs.bavail * fs.bsize;
+    free = freeBytes(dataDir);
   } catch (err) {
     return { ready: false, reason: `cannot read free space of ${dataDir}: ${reason(err)}` };
   }
-  if (freeBytes < minFreeBytes) {
+  if (free < minFreeBytes) {
     return {
       ready: false,
-      freeBytes,
-      reason: `${dataDir} has ${mib(freeBytes)} MiB free, under ANKISYNCD_MIN_FREE_MEGS=${mib(minFreeBytes)}`,
+      freeBytes: free,
+      reason: `${dataDir} has ${mib(free)} MiB free, under ANKISYNCD_MIN_FREE_MEGS=${mib(minFreeBytes)}`,
     };
   }
-  return { ready: true, freeBytes };
+  return { ready: true, freeBytes: free };
 }
 
 const mib = (bytes: number) => Math.floor(bytes / (1024 * 1024));

@@ -380,11 +380,11 @@ def test_passwords_hashed(server_factory, device):
 
 
 def test_download_made_ahead(server_factory, server_kind: str, device):
-    """ANKISYNCD_READY_DOWNLOADS=1: the download made after an upload is what B gets, and both
-    devices and the server agree afterwards (normal syncs both ways)."""
-    if server_kind != "ours":
+    """The download made from A's upload (on by default) is what B gets, and both devices and
+    the server agree afterwards (normal syncs both ways)."""
+    if not server_kind.startswith("ours"):
         pytest.skip("ankisyncd's own option")
-    srv = server_factory(env={"ANKISYNCD_READY_DOWNLOADS": "1"})
+    srv = server_factory()
     a, auth_a, snap_a = upload_rich(device, srv)
     records = lambda: list(Path(srv.base).glob("collections/*/collection.anki2.ready-download.json"))  # noqa: E731
     deadline = time.monotonic() + 30
@@ -401,3 +401,44 @@ def test_download_made_ahead(server_factory, server_kind: str, device):
     assert ac.sync(b, ac.login(b, srv, "user1", USERS["user1"])).action == "normal"
     assert ac.sync(a, auth_a).action == "normal"
     ac.assert_same(ac.snapshot(b), ac.snapshot(a), "A and B after normal syncs both ways")
+
+
+def test_download_right_after_upload_waits_for_the_one_made(server_factory, server_kind: str, device):
+    """B downloads the moment A's upload is answered: it gets the download being made from A's
+    upload (waiting for it), not a second one made beside it."""
+    if not server_kind.startswith("ours"):
+        pytest.skip("ankisyncd's own option")
+    srv = server_factory()
+    a = device("user1-A")
+    ac.populate(a)
+    b = device("B")
+    auth_b = ac.login(b, srv, "user1", USERS["user1"])
+    auth_a = ac.login(a, srv, "user1", USERS["user1"])
+    assert ac.sync(a, auth_a).action == "upload"
+    res = ac.sync(b, auth_b)
+    assert (res.required, res.action) == ("FULL_DOWNLOAD", "download"), res
+    assert "ready=true" in srv.log_path.read_text(), "B's download was made again on demand"
+    ac.assert_same(ac.snapshot(a), ac.snapshot(b), "uploader A vs B, who downloaded at once")
+    assert ac.sync(b, auth_b).action == "none"
+    # The download's usn bump changed the server's collection: A's next sync is a normal one.
+    assert ac.sync(a, auth_a).action in ("none", "normal")
+    ac.assert_same(ac.snapshot(a), ac.snapshot(b), "A and B after A's next sync")
+
+
+def test_changes_after_upload_reach_the_next_download(server_factory, server_kind: str, device):
+    """A uploads, then changes notes, reviews and a deck option and syncs them: a new device's
+    download has all of it, never the file as uploaded (the download made from the upload is
+    stale by then)."""
+    srv = server_factory()
+    a, auth_a, _ = upload_rich(device, srv)
+    _add_own_notes(a, "after-upload", n=4)
+    ac.add_reviews(a, n=5)
+    conf = a.decks.get_config(1)
+    conf["new"]["perDay"] = 37
+    a.decks.update_config(conf)
+    assert ac.sync(a, auth_a).action == "normal"
+    b = download_fresh(device, srv, "B")
+    ac.assert_same(ac.snapshot(a), ac.snapshot(b), "A after its changes vs B's download")
+    assert b.decks.get_config(1)["new"]["perDay"] == 37
+    if server_kind.startswith("ours"):
+        assert "ready=true" not in srv.log_path.read_text(), "a stale download made ahead was sent"

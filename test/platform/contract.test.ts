@@ -14,6 +14,7 @@ import * as zlib from "node:zlib";
 import { Elysia } from "elysia";
 import { loadEnvFile } from "../../src/platform/env.ts";
 import { consumeTempFile, StreamTooLarge, writeStreamToFile } from "../../src/platform/files.ts";
+import { newFingerprinter } from "../../src/platform/fingerprint.ts";
 import { releaseStartupMemory } from "../../src/platform/memory.ts";
 import { hashPassword, verifyArgon2 } from "../../src/platform/password.ts";
 import { clientAddress, listen } from "../../src/platform/serve.ts";
@@ -160,6 +161,26 @@ describe("sql", () => {
     const db = openDatabase(":memory:", { unicase: true });
     assert.deepEqual(db.query("select 'Ä' = 'ä' collate unicase").values(), [[1]]);
     db.close();
+  });
+});
+
+describe("fingerprint", () => {
+  const digestOf = (bytes: Uint8Array, piece: number) => {
+    const f = newFingerprinter();
+    for (let at = 0; at < bytes.byteLength; at += piece) f.update(bytes.subarray(at, at + piece));
+    return f.digest();
+  };
+  const bytes = new Uint8Array(3 * 1024 * 1024 + 17).map((_, i) => (i * 31) % 251);
+
+  test("does not depend on how the bytes are fed; one changed byte changes it", () => {
+    const whole = digestOf(bytes, bytes.byteLength);
+    assert.equal(digestOf(bytes, 1000), whole);
+    assert.equal(digestOf(bytes, 1024 * 1024), whole);
+    const changed = bytes.slice();
+    changed.set([(bytes[2 * 1024 * 1024 + 5] ?? 0) ^ 1], 2 * 1024 * 1024 + 5);
+    assert.notEqual(digestOf(changed, 4096), whole);
+    assert.notEqual(digestOf(bytes.subarray(1), 4096), whole);
+    assert.match(newFingerprinter().digest(), /^[a-z0-9]+:[0-9a-f]+$/);
   });
 });
 

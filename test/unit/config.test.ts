@@ -15,9 +15,9 @@ describe("loadConfig", () => {
     expect(config.ipHeader).toBeNull();
   });
 
-  test("downloads are made ahead after an upload only with ANKISYNCD_READY_DOWNLOADS=1", () => {
-    expect(loadConfig({}).readyDownloads).toBe(false);
-    expect(loadConfig({ ANKISYNCD_READY_DOWNLOADS: "1" }).readyDownloads).toBe(true);
+  test("downloads are made ahead after an upload unless ANKISYNCD_READY_DOWNLOADS=0", () => {
+    expect(loadConfig({}).readyDownloads).toBe(true);
+    expect(loadConfig({ ANKISYNCD_READY_DOWNLOADS: "0" }).readyDownloads).toBe(false);
   });
 
   test("reads SYNC_USERn until the first gap, splitting at the first colon", () => {

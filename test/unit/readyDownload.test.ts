@@ -15,9 +15,13 @@ import type { Task } from "../../src/executor/tasks.ts";
 import { createLogger } from "../../src/log.ts";
 import { openDatabase } from "../../src/platform/sqlite.ts";
 import { createEmptyCollection } from "../../src/storage/collection/collectionFile.ts";
+import { upgradeToSchema18 } from "../../src/storage/collection/convert/upgrade.ts";
+import { collectionFingerprint } from "../../src/storage/collection/readyDownload.ts";
 import { tempPathBeside, userPaths } from "../../src/storage/paths.ts";
 import { loadUpgrade, makeClientCopy } from "../../src/sync/collection/download.ts";
+import { prepareUpload } from "../../src/sync/collection/prepareUpload.ts";
 import { makeReadyDownload, READY_PLAN } from "../../src/sync/collection/readyDownload.ts";
+import type { KeptUpload } from "../../src/sync/collection/upload.ts";
 import { normalSyncJobs, testUserHost } from "../helpers/userHost.ts";
 
 const user = { uuid: "user-1" };
@@ -156,6 +160,86 @@ describe("a ready download", () => {
   });
 });
 
+/** A current client's upload (schema 18, one note), prepared as the server does: what was kept. */
+function preparedUpload(keep = true): { prepared: string; sent: Buffer; kept?: KeptUpload } {
+  const prepared = tempPathBeside(stored(), ".upload");
+  createEmptyCollection(prepared);
+  const db = openDatabase(prepared, { create: false, unicase: true });
+  upgradeToSchema18(db);
+  db.exec("update col set usn = 7, mod = 1700000000000");
+  db.close();
+  const sent = readFileSync(prepared);
+  const readySourcePath = keep ? tempPathBeside(stored(), ".ready-source") : undefined;
+  const out = prepareUpload(
+    readySourcePath ? { preparedPath: prepared, readySourcePath } : { preparedPath: prepared },
+  );
+  if (!out.ready) throw new Error(out.detail);
+  return out.readySource ? { prepared, sent, kept: out.readySource } : { prepared, sent };
+}
+
+async function installAndMake(keep = true): Promise<{ sent: Buffer; now: number }> {
+  const { prepared, sent, kept } = preparedUpload(keep);
+  expect((await host.handle({ kind: "upload", user, preparedPath: prepared })).reply).toBe("OK");
+  if (!kept) throw new Error("nothing kept");
+  const input = { collection: stored(), source: kept.path, storedFingerprint: kept.fingerprint };
+  expect(await makeReadyDownload(input)).toBe(true);
+  const record = JSON.parse(readFileSync(`${stored()}.ready-download.json`, "utf8"));
+  return { sent, now: record.now as number };
+}
+
+describe("a ready download from a kept upload", () => {
+  beforeEach(() => createEmptyCollection(stored()));
+
+  test("the upload is kept as sent when it is schema 18, with the installed file's fingerprint", () => {
+    const { prepared, sent, kept } = preparedUpload();
+    expect(kept?.fingerprint).toBe(collectionFingerprint(prepared));
+    expect(Buffer.compare(readFileSync(kept?.path ?? ""), sent)).toBe(0);
+    expect(col(prepared).ver).toBe(11);
+    // Schema 11 (an older client's) is not kept.
+    rmSync(kept?.path ?? "");
+    rmSync(prepared);
+    createEmptyCollection(prepared);
+    const keepAt = tempPathBeside(stored(), ".ready-source");
+    const out = prepareUpload({ preparedPath: prepared, readySourcePath: keepAt });
+    expect(out.ready && out.readySource).toBeUndefined();
+    rmSync(prepared);
+    expect(leftovers()).toEqual([]);
+  });
+
+  test("a corrupt upload keeps nothing", () => {
+    const prepared = tempPathBeside(stored(), ".upload");
+    writeFileSync(prepared, "not a database at all, not even close".repeat(200));
+    const keepAt = tempPathBeside(stored(), ".ready-source");
+    expect(prepareUpload({ preparedPath: prepared, readySourcePath: keepAt }).ready).toBe(false);
+    rmSync(prepared, { force: true });
+    expect(leftovers()).toEqual([]);
+  });
+
+  test("is the uploaded file with the download's bump, and the stored file ends alike", async () => {
+    const { sent, now } = await installAndMake();
+    const { snapshot, file } = await download();
+    expect(snapshot.compressed).toBe(true);
+    expect(snapshot.schema).toBe(18);
+    const expected = `${dataDir}/expected.anki2`;
+    writeFileSync(expected, sent);
+    makeClientCopy(expected, READY_PLAN, null, now);
+    expect(Buffer.compare(file, readFileSync(expected))).toBe(0);
+    const got = storedCopy(file);
+    expect(col(got)).toEqual({ usn: 8, mod: now, ver: 18 });
+    expect(col(stored())).toEqual({ usn: 8, mod: now, ver: 11 });
+    expect(leftovers()).toEqual([]);
+  });
+
+  test("is not served once the stored file changed after the upload", async () => {
+    await installAndMake();
+    writeBehind();
+    const { snapshot, file } = await download();
+    expect(snapshot.compressed).toBeUndefined();
+    expect(col(storedCopy(file)).usn).toBe(8);
+    expect(leftovers()).toEqual([]);
+  });
+});
+
 let copies = 0;
 function storedCopy(file: Uint8Array): string {
   const path = `${dataDir}/copy-${copies++}.anki2`;
@@ -197,5 +281,47 @@ describe("ReadyDownloads (the making's schedule)", () => {
     ready.close();
     await Bun.sleep(60);
     expect(tasks).toHaveLength(1);
+  });
+
+  test("from a kept upload: made at once, and a current client's download waits for it", async () => {
+    tasks.length = 0;
+    jobs.length = 0;
+    let finish: (() => void) | undefined;
+    const slow = {
+      run: executor.run,
+      runTask: (task: Task) => {
+        tasks.push(task);
+        return new Promise<never>((resolve) => {
+          finish = () => resolve(true as never);
+        });
+      },
+    };
+    const ready = new ReadyDownloads(slow, "/data", log, 20, 5_000);
+    const kept = { path: "/data/kept", fingerprint: "xxh3:1" };
+    ready.afterUpload(user, kept);
+    const collection = userPaths("/data", user.uuid).collection;
+    expect(tasks).toEqual([
+      {
+        kind: "makeReadyDownload",
+        input: { collection, source: "/data/kept", storedFingerprint: "xxh3:1", effort: "small" },
+      },
+    ]);
+    // Another plan does not wait; this one does, until the making ends.
+    await ready.beforeDownload(user, { schema: 11 });
+    let waited = false;
+    const waiting = ready.beforeDownload(user, READY_PLAN).then(() => {
+      waited = true;
+    });
+    await Bun.sleep(30);
+    expect(waited).toBe(false);
+    finish?.();
+    await waiting;
+    expect(jobs).toEqual([]);
+    // Bounded: a making that never ends is waited for only so long.
+    const stuck = new ReadyDownloads(slow, "/data", log, 20, 30);
+    stuck.afterUpload(user, kept);
+    const started = Date.now();
+    await stuck.beforeDownload(user, READY_PLAN);
+    expect(Date.now() - started).toBeLessThan(2_000);
   });
 });

@@ -74,16 +74,27 @@ async function meta(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<Re
   return jsonResponse(result, req.legacy);
 }
 
-async function upload(deps: AppDeps, req: SyncRequest, user: SyncUser): Promise<Response> {
-  const outcome = await receiveCollectionUpload(uploadSite(deps), {
-    user,
-    body: req.body,
-    compression: req.compression,
-  });
+async function upload(
+  deps: AppDeps,
+  req: SyncRequest,
+  user: SyncUser,
+  ip: string,
+): Promise<Response> {
+  // A current client sends schema 18: kept as received, it is what its other devices download.
+  const keepForReady = deps.readyDownloads !== undefined && !req.legacy;
+  const outcome = await receiveCollectionUpload(
+    uploadSite(deps),
+    { user, body: req.body, compression: req.compression },
+    keepForReady,
+  );
   if (outcome.reply === UPLOAD_OK) {
     deps.identity.recordSync(user);
-    // The user's other devices download it next.
-    deps.readyDownloads?.afterUpload(user);
+    // The user's other devices download it next. Made as a download is compressed for the
+    // uploader (the best guess for where those devices are), and a download of the next few
+    // moments waits for it: level 1 makes it in about the time a download would take to
+    // arrive, level 3 gives a remote device the fewest bytes.
+    const effort = onLocalNetwork(ip) ? "fast" : "small";
+    deps.readyDownloads?.afterUpload(user, outcome.readySource, effort);
   }
   deps.log.info("full upload", { uuid: user.uuid, reply: outcome.reply, detail: outcome.detail });
   return textResponse(outcome.reply, req.legacy);
@@ -97,7 +108,8 @@ async function download(
 ): Promise<Response> {
   await readJsonBody(req, SMALL_BODY_BYTES);
   const plan = downloadPlan(req.legacy, req.clientVersion);
-  deps.readyDownloads?.userActive(user);
+  // A download being made ahead for this client is waited for: it is most of the work.
+  await deps.readyDownloads?.beforeDownload(user, plan);
   const snapshot = await deps.executor.run({ kind: "download", user, plan });
   // The stored file's usn bump is committed while the copy streams (download.ts says why it
   // may); the body ends only once that commit is durable.
@@ -172,7 +184,11 @@ export function collectionSyncRoutes(deps: AppDeps) {
     .use(syncEndpoint(deps))
     .post("/sync/hostKey", ({ req, syncCall }) => login(deps, req, syncCall.ip), loginRoute)
     .post("/sync/meta", ({ req, user }) => meta(deps, req, user), syncRoute("meta"))
-    .post("/sync/upload", ({ req, user }) => upload(deps, req, user), syncRoute("upload"))
+    .post(
+      "/sync/upload",
+      ({ req, user, syncCall }) => upload(deps, req, user, syncCall.ip),
+      syncRoute("upload"),
+    )
     .post(
       "/sync/download",
       ({ req, user, syncCall }) => download(deps, req, user, syncCall.ip),

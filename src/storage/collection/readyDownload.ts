@@ -5,15 +5,14 @@
  * last and naming that body, so a record never pairs with another making's body.
  *
  * Serving it is allowed only while the stored file holds exactly the bytes the body was made
- * from: the record keeps a SHA-256 of the source file and it is compared with the stored file's
- * before serving. That proof does not depend on who wrote the file since (a normal sync, an
+ * from: the record keeps a fingerprint of the source file (platform/fingerprint.ts) and it is
+ * compared with the stored file's before serving. That proof does not depend on who wrote the file since (a normal sync, an
  * admin command or restore in another process, another program sharing the folder): removing
  * the ready download on our own write paths only keeps the disk tidy and the check short.
  * Only SQLite's own counters in the header are left out of the hash (the file change counter
  * and the version-valid-for number): opening a file in WAL mode and putting it back at rest,
  * as `meta` does, changes them and nothing else.
  */
-import { createHash } from "node:crypto";
 import {
   closeSync,
   existsSync,
@@ -26,13 +25,14 @@ import {
   writeFileSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { newFingerprinter } from "../../platform/fingerprint.ts";
 import { namesIn } from "../dirNames.ts";
 import { tempPathBeside } from "../paths.ts";
 import { fsyncPath } from "./replace.ts";
 
 /** What the body is, and what it was made from. */
 export interface ReadyRecord {
-  /** SHA-256 (hex) of the stored file the body was made from, header counters left out. */
+  /** The fingerprint of the stored file the body was made from, header counters left out. */
   source: string;
   /** Which clients it is for (downloadSchema.ts's plan, as a string). */
   plan: string;
@@ -160,9 +160,9 @@ const COUNTERS: ReadonlyArray<readonly [number, number]> = [
 
 const READ_BYTES = 1024 * 1024;
 
-/** SHA-256 of a database file, its header's counters zeroed. */
+/** The fingerprint of a database file, its header's counters zeroed. */
 export function collectionFingerprint(path: string): string {
-  const hash = createHash("sha256");
+  const hash = newFingerprinter();
   const buffer = Buffer.allocUnsafe(READ_BYTES);
   const fd = openSync(path, "r");
   try {
@@ -177,5 +177,5 @@ export function collectionFingerprint(path: string): string {
   } finally {
     closeSync(fd);
   }
-  return hash.digest("hex");
+  return hash.digest();
 }

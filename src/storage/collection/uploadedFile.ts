@@ -4,9 +4,12 @@
  * never touched by this module.
  */
 
+import { copyFileSync, rmSync, statSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Db } from "../../platform/sqlite.ts";
 import { openDatabase } from "../../platform/sqlite.ts";
 import { storageFault } from "../ioErrors.ts";
+import { freeBytes } from "../writable.ts";
 import { downgradeToSchema11 } from "./convert/downgrade.ts";
 import { type Integrity, integrityOf } from "./integrity.ts";
 import { REQUIRED_TABLES, SCHEMA11_VERSION } from "./schema11.ts";
@@ -23,12 +26,14 @@ export class CorruptCollection extends Error {
 
 /**
  * `checked`: the integrity check's verdict when it was made already, as the body was received
- * (it is a full read of the file, the longest part of the preparation).
+ * (it is a full read of the file, the longest part of the preparation). `keepAt`: where to
+ * copy a schema 18 file before it is converted (`kept`); a schema 11 one is not copied.
  */
 export function prepareReceivedCollection(
   path: string,
   checked?: Integrity,
-): { convertedFrom: number } {
+  keepAt?: string,
+): { convertedFrom: number; kept: boolean } {
   if (checked && !checked.ok) throw new CorruptCollection(checked.detail);
   let db: Db;
   try {
@@ -42,15 +47,35 @@ export function prepareReceivedCollection(
     // conversion needs its own syncs (which would also flush the whole file at once).
     db.exec("PRAGMA synchronous = OFF");
     const version = checkCollection(db, checked === undefined);
+    // The file as the client sent it, checked: what a current client's download would be
+    // (Anki's server stores and sends the uploaded file). Copied by path: nothing holds a lock
+    // on this temporary, so closing the copy's descriptor drops none.
+    const kept = version === SCHEMA18_VERSION && keepAt !== undefined && keepCopy(path, keepAt);
     if (version === SCHEMA18_VERSION) downgradeToSchema11(db);
     db.exec("PRAGMA journal_mode = DELETE");
-    return { convertedFrom: version };
+    return { convertedFrom: version, kept };
   } catch (err) {
     // A full disk while converting says nothing about the upload.
     if (err instanceof CorruptCollection || storageFault(err)) throw err;
     throw new CorruptCollection((err as Error).message, { cause: err });
   } finally {
     db.close();
+  }
+}
+
+/**
+ * The copy is a cache: never taken when the disk is short (it and the body made from it may
+ * take twice the file for a moment; as much again is left for syncs), and a copy that fails
+ * leaves the upload as it would be without it.
+ */
+function keepCopy(path: string, keepAt: string): boolean {
+  try {
+    if (freeBytes(dirname(path)) < 3 * statSync(path).size) return false;
+    copyFileSync(path, keepAt);
+    return true;
+  } catch {
+    rmSync(keepAt, { force: true });
+    return false;
   }
 }
 

@@ -15,6 +15,13 @@ export type DownloadPlan =
   /** `unknownKeys`: whether legacy keys without a native field may go to `other` blobs. */
   | { schema: 18; unknownKeys: "keep" | "refuse" };
 
+/** The plan a download made ahead is for (readyDownload.ts): that of Anki 25.09 to 26.09. */
+export const READY_PLAN: DownloadPlan = { schema: 18, unknownKeys: "keep" };
+
+export function planKey(plan: DownloadPlan): string {
+  return JSON.stringify(plan);
+}
+
 type Version = readonly [number, number, number];
 
 /** The first release whose blob layout is the one convert/proto.ts describes. */

@@ -5,6 +5,7 @@
  */
 import { rmSync } from "node:fs";
 import { warmUpConversion } from "../../storage/collection/convert/warmUp.ts";
+import { collectionFingerprint } from "../../storage/collection/readyDownload.ts";
 import { fsyncPath } from "../../storage/collection/replace.ts";
 import {
   CorruptCollection,
@@ -16,14 +17,26 @@ import { UPLOAD_CORRUPT } from "./uploadReplies.ts";
 
 export function prepareUpload(input: UploadInput): PreparedUpload {
   const prepared = input.preparedPath;
+  const keepAt = input.readySourcePath;
   let ready = false;
+  let kept = false;
   try {
-    const { convertedFrom } = prepareReceivedCollection(prepared, input.integrity);
+    const received = prepareReceivedCollection(prepared, input.integrity, keepAt);
+    kept = received.kept;
+    // What the stored file will hold once this is installed (a rename): the download made from
+    // the kept file is served only while the stored file still has this fingerprint.
+    const readySource =
+      kept && keepAt ? { path: keepAt, fingerprint: collectionFingerprint(prepared) } : undefined;
     // On disk now, on this task thread: the install on the user's worker (which other users
     // share) then syncs a file that is already written, instead of waiting for all of it.
     fsyncPath(prepared);
     ready = true;
-    return { ready, preparedPath: prepared, convertedFrom };
+    const out = {
+      ready: true as const,
+      preparedPath: prepared,
+      convertedFrom: received.convertedFrom,
+    };
+    return readySource ? { ...out, readySource } : out;
   } catch (err) {
     if (err instanceof CorruptCollection) {
       return { ready: false, reply: UPLOAD_CORRUPT, detail: err.message };
@@ -31,6 +44,7 @@ export function prepareUpload(input: UploadInput): PreparedUpload {
     throw err;
   } finally {
     removeSqliteLeftovers(prepared, !ready);
+    if (keepAt && !(ready && kept)) rmSync(keepAt, { force: true });
   }
 }
 

@@ -3,19 +3,23 @@
  * next, and each download's copy, upgrade to schema 18 and zstd compression (the 100 MB body:
  * 1-2 s of CPU here) then happen while a client waits. Instead, right after the upload:
  *
- * 1. `copyForReadyDownload`, a job under the user's lock once the user has been quiet a moment:
- *    a copy of the stored file at rest, as a download takes it;
- * 2. `makeReadyDownload`, on a task thread (low priority, no lock): that copy made into what a
+ * 1. the source. From a current client, the file it uploaded, kept as received (schema 18, as
+ *    Anki's server would send it; prepareUpload.ts), with the fingerprint of the stored file
+ *    that upload became. Otherwise (an older client's schema 11 upload), `copyForReadyDownload`,
+ *    a job under the user's lock once the user has been quiet a moment: a copy of the stored
+ *    file at rest, as a download takes it, fingerprinted and upgraded in step 2;
+ * 2. `makeReadyDownload`, on a task thread (low priority, no lock): the source made into what a
  *    current client gets (download.ts `makeClientCopy`) with the time its download bump will
- *    carry, compressed as it is sent, and published with a record of the source's hash
- *    (storage/collection/readyDownload.ts);
+ *    carry, compressed as it is sent, and published with a record of the stored file's
+ *    fingerprint (storage/collection/readyDownload.ts);
  * 3. `takeReadyForDownload`, in a download under the lock: served as it is when the stored file
- *    still hashes the same, with the stored file's bump of the record's time, so the client's
- *    copy and the stored file end alike, as in any download. Any mismatch: the usual path.
+ *    still has that fingerprint, with the stored file's bump of the record's time, so the
+ *    client's copy and the stored file end alike, as in any download. Any mismatch: the usual
+ *    path.
  *
  * Made for one plan only, that of current Anki clients; others keep the usual path.
  */
-import { copyFileSync, existsSync, renameSync, rmSync, statfsSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import { compressStream } from "../../compression.ts";
 import {
@@ -24,6 +28,7 @@ import {
   WRITE_BEHIND_BYTES,
   writeStreamToFile,
 } from "../../platform/files.ts";
+import type { ZstdEffort } from "../../platform/zstd.ts";
 import {
   collectionFingerprint,
   hasReadyDownload,
@@ -33,21 +38,25 @@ import {
 } from "../../storage/collection/readyDownload.ts";
 import { fsyncPath } from "../../storage/collection/replace.ts";
 import { sqliteLeftovers, tempPathBeside } from "../../storage/paths.ts";
+import { freeBytes } from "../../storage/writable.ts";
 import { type DownloadSnapshot, loadUpgrade, makeClientCopy } from "./download.ts";
-import type { DownloadPlan } from "./downloadSchema.ts";
+import { type DownloadPlan, planKey, READY_PLAN } from "./downloadSchema.ts";
 import type { SyncState } from "./syncState.ts";
 
-/** The plan a ready download is made for: Anki 25.09 to 26.09 (downloadSchema.ts). */
-export const READY_PLAN: DownloadPlan = { schema: 18, unknownKeys: "keep" };
+export { READY_PLAN };
 
-function planKey(plan: DownloadPlan): string {
-  return JSON.stringify(plan);
-}
-
-/** Which collection to make the ready download of, from which copy of it (the task's to remove). */
+/** Which collection to make the ready download of, from which file (the task's to remove). */
 export interface ReadySource {
   collection: string;
+  /**
+   * Without `storedFingerprint`: a copy of the stored file (step 1), fingerprinted and upgraded
+   * here. With it: the file a current client uploaded, kept as received (schema 18 already),
+   * and the fingerprint of the stored file that upload became.
+   */
   source: string;
+  storedFingerprint?: string;
+  /** How hard the body is compressed (default "small", level 3: the fewest bytes). */
+  effort?: ZstdEffort;
 }
 
 /**
@@ -73,15 +82,21 @@ export function copyForReadyDownload(user: SyncState, target: string): boolean {
  * meanwhile only makes this one unused. Every temporary is gone afterwards, the source included,
  * whatever happens.
  */
-export async function makeReadyDownload({ collection, source }: ReadySource): Promise<boolean> {
+export async function makeReadyDownload({
+  collection,
+  source,
+  storedFingerprint,
+  effort = "small",
+}: ReadySource): Promise<boolean> {
   const sourcePath = source;
   const bodyTemp = tempPathBeside(collection, ".ready-body");
   try {
     const now = Date.now();
-    const hash = collectionFingerprint(sourcePath);
-    const made = makeClientCopy(sourcePath, READY_PLAN, await loadUpgrade(), now);
+    const hash = storedFingerprint ?? collectionFingerprint(sourcePath);
+    const upgrade = storedFingerprint === undefined ? await loadUpgrade() : null;
+    const made = makeClientCopy(sourcePath, READY_PLAN, upgrade, now);
     const originalSize = await fileSize(sourcePath);
-    const compressed = compressStream(fileStream(sourcePath), "zstd");
+    const compressed = compressStream(fileStream(sourcePath), "zstd", effort);
     // Flushed as it goes: one sync of the whole body at the end would hold up every other
     // user's commit on the same disk for as long (platform/files.ts).
     const bodySize = await writeStreamToFile(compressed, bodyTemp, Number.POSITIVE_INFINITY, {
@@ -106,11 +121,6 @@ export async function makeReadyDownload({ collection, source }: ReadySource): Pr
       rmSync(leftover, { force: true });
     }
   }
-}
-
-function freeBytes(dir: string): number {
-  const fs = statfsSync(dir);
-  return fs.bavail * fs.bsize;
 }
 
 /**

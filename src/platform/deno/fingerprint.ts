@@ -1,0 +1,13 @@
+/** Content fingerprints on Deno: SHA-256 (node:crypto); see bun/fingerprint.ts for their use. */
+import { createHash } from "node:crypto";
+import type { Fingerprinter } from "../fingerprint.ts";
+
+export function newFingerprinter(): Fingerprinter {
+  const hash = createHash("sha256");
+  return {
+    update(bytes) {
+      hash.update(bytes);
+    },
+    digest: () => `sha256:${hash.digest("hex")}`,
+  };
+}
