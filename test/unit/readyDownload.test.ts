@@ -1,10 +1,12 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import {
   copyFileSync,
+  existsSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,6 +24,7 @@ import { loadUpgrade, makeClientCopy } from "../../src/sync/collection/download.
 import { prepareUpload } from "../../src/sync/collection/prepareUpload.ts";
 import { makeReadyDownload, READY_PLAN } from "../../src/sync/collection/readyDownload.ts";
 import type { KeptUpload } from "../../src/sync/collection/upload.ts";
+import { cannotMount, SmallFs } from "../helpers/smallFs.ts";
 import { normalSyncJobs, testUserHost } from "../helpers/userHost.ts";
 
 const user = { uuid: "user-1" };
@@ -237,6 +240,32 @@ describe("a ready download from a kept upload", () => {
     expect(snapshot.compressed).toBeUndefined();
     expect(col(storedCopy(file)).usn).toBe(8);
     expect(leftovers()).toEqual([]);
+  });
+});
+
+describe.skipIf(cannotMount() !== null)("keeping an upload on a disk short of space", () => {
+  test("the upload is prepared as usual and nothing is kept", () => {
+    const fs = new SmallFs(16);
+    try {
+      const prepared = join(fs.dir, "collection.anki2.upload");
+      createEmptyCollection(prepared);
+      const db = openDatabase(prepared, { create: false, unicase: true });
+      upgradeToSchema18(db);
+      db.exec("create table filler (b blob); insert into filler values (zeroblob(2000000))");
+      db.close();
+      const size = statSync(prepared).size;
+      fs.fill();
+      // Room for the conversion's journal, not for a copy and a body beside it.
+      fs.leave(2 * size);
+      const keepAt = join(fs.dir, "collection.anki2.ready-source");
+      const out = prepareUpload({ preparedPath: prepared, readySourcePath: keepAt });
+      expect(out.ready && out.readySource).toBeUndefined();
+      expect(out.ready).toBe(true);
+      expect(existsSync(keepAt)).toBe(false);
+      expect(col(prepared).ver).toBe(11);
+    } finally {
+      fs.dispose();
+    }
   });
 });
 

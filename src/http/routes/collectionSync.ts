@@ -11,7 +11,7 @@ import { receiveCollectionUpload } from "../../executor/receiveUpload.ts";
 import type { SyncUser } from "../../identity/service.ts";
 import { Elysia } from "../../platform/elysia.ts";
 import { consumeTempFile } from "../../platform/files.ts";
-import { downloadPlan } from "../../sync/collection/downloadSchema.ts";
+import { downloadPlan, planKey, READY_PLAN } from "../../sync/collection/downloadSchema.ts";
 import { NORMAL_SYNC_METHODS, type NormalSyncMethod } from "../../sync/collection/methods.ts";
 import { UPLOAD_OK } from "../../sync/collection/uploadReplies.ts";
 import { badRequest } from "../../sync/errors.ts";
@@ -81,7 +81,12 @@ async function upload(
   ip: string,
 ): Promise<Response> {
   // A current client sends schema 18: kept as received, it is what its other devices download.
-  const keepForReady = deps.readyDownloads !== undefined && !req.legacy;
+  // Only from a client with the blob layout our conversion writes (downloadSchema.ts): an older
+  // v11 client's file keeps some settings where a current client does not read them, and the
+  // usual path converts them into their fields.
+  const keepForReady =
+    deps.readyDownloads !== undefined &&
+    planKey(downloadPlan(req.legacy, req.clientVersion)) === planKey(READY_PLAN);
   const outcome = await receiveCollectionUpload(
     uploadSite(deps),
     { user, body: req.body, compression: req.compression },
