@@ -1,8 +1,7 @@
 /** Content fingerprints on Deno: SHA-256 (node:crypto); see bun/fingerprint.ts for their use. */
 import { createHash } from "node:crypto";
-import type { Fingerprinter } from "../fingerprint.ts";
 
-export function newFingerprinter(): Fingerprinter {
+export function newFingerprinter(): { update(bytes: Uint8Array): void; digest(): string } {
   const hash = createHash("sha256");
   return {
     update(bytes) {
