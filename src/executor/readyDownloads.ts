@@ -16,7 +16,7 @@ import { rmSync } from "node:fs";
 import type { Logger } from "../log.ts";
 import type { ZstdEffort } from "../platform/zstd.ts";
 import { tempPathBeside, userPaths } from "../storage/paths.ts";
-import { type DownloadPlan, planKey, READY_PLAN } from "../sync/collection/downloadSchema.ts";
+import { type DownloadPlan, isReadyPlan } from "../sync/collection/downloadSchema.ts";
 import type { ReadySource } from "../sync/collection/readyDownload.ts";
 import type { KeptUpload } from "../sync/collection/upload.ts";
 import type { CollectionExecutor } from "./executor.ts";
@@ -77,7 +77,7 @@ export class ReadyDownloads {
   async beforeDownload(user: UserRef, plan: DownloadPlan): Promise<void> {
     this.userActive(user);
     const making = this.making.get(user.uuid);
-    if (!making || planKey(plan) !== planKey(READY_PLAN)) return;
+    if (!making || !isReadyPlan(plan)) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const waited = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.waitMs);

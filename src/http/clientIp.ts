@@ -6,6 +6,7 @@
  * setting, so an existing .env keeps working.
  */
 import { BlockList, isIP } from "node:net";
+import type { ZstdEffort } from "../platform/zstd.ts";
 
 const ANKI_SERVER_NAMES: Record<string, string | null> = {
   ConnectInfo: null,
@@ -83,4 +84,9 @@ export function onLocalNetwork(ip: string): boolean {
   const version = isIP(ip);
   if (version === 0) return false;
   return LOCAL_NETWORKS.check(ip, version === 4 ? "ipv4" : "ipv6");
+}
+
+/** How hard a full download for a client at `ip` is compressed: for speed on the local network. */
+export function zstdEffortFor(ip: string): ZstdEffort {
+  return onLocalNetwork(ip) ? "fast" : "small";
 }

@@ -11,6 +11,7 @@ import {
   openSync,
   rmSync,
   statfsSync,
+  statSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { instanceTag } from "./instance.ts";
@@ -76,6 +77,15 @@ export interface Readiness {
 export function freeBytes(dir: string): number {
   const fs = statfsSync(dir);
   return fs.bavail * fs.bsize;
+}
+
+/**
+ * Whether a cache made from `file` may be written beside it: the cache's copy of the file and
+ * what it makes from it may take twice the file for a moment, and as much again is left for
+ * syncs, so a cache is never what fills the disk.
+ */
+export function roomForCache(file: string): boolean {
+  return freeBytes(dirname(file)) >= 3 * statSync(file).size;
 }
 
 /** Cheap enough for a health check every few seconds: two system calls, no writes. */

@@ -11,11 +11,11 @@ import { receiveCollectionUpload } from "../../executor/receiveUpload.ts";
 import type { SyncUser } from "../../identity/service.ts";
 import { Elysia } from "../../platform/elysia.ts";
 import { consumeTempFile } from "../../platform/files.ts";
-import { downloadPlan, planKey, READY_PLAN } from "../../sync/collection/downloadSchema.ts";
+import { downloadPlan, isReadyPlan } from "../../sync/collection/downloadSchema.ts";
 import { NORMAL_SYNC_METHODS, type NormalSyncMethod } from "../../sync/collection/methods.ts";
 import { UPLOAD_OK } from "../../sync/collection/uploadReplies.ts";
 import { badRequest } from "../../sync/errors.ts";
-import { onLocalNetwork } from "../clientIp.ts";
+import { zstdEffortFor } from "../clientIp.ts";
 import { type AppDeps, uploadSite } from "../deps.ts";
 import {
   derived,
@@ -85,8 +85,7 @@ async function upload(
   // v11 client's file keeps some settings where a current client does not read them, and the
   // usual path converts them into their fields.
   const keepForReady =
-    deps.readyDownloads !== undefined &&
-    planKey(downloadPlan(req.legacy, req.clientVersion)) === planKey(READY_PLAN);
+    deps.readyDownloads !== undefined && isReadyPlan(downloadPlan(req.legacy, req.clientVersion));
   const outcome = await receiveCollectionUpload(
     uploadSite(deps),
     { user, body: req.body, compression: req.compression },
@@ -98,8 +97,7 @@ async function upload(
     // uploader (the best guess for where those devices are), and a download of the next few
     // moments waits for it: level 1 makes it in about the time a download would take to
     // arrive, level 3 gives a remote device the fewest bytes.
-    const effort = onLocalNetwork(ip) ? "fast" : "small";
-    deps.readyDownloads?.afterUpload(user, outcome.readySource, effort);
+    deps.readyDownloads?.afterUpload(user, outcome.readySource, zstdEffortFor(ip));
   }
   deps.log.info("full upload", { uuid: user.uuid, reply: outcome.reply, detail: outcome.detail });
   return textResponse(outcome.reply, req.legacy);
@@ -136,8 +134,8 @@ async function download(
   // snapshot exists. For the fewest bytes, unless the client is on the local network, whose
   // link usually outpaces level 3 (platform/zstdStreams.ts).
   const file = consumeTempFile(snapshot.path);
-  const effort = onLocalNetwork(ip) ? "fast" : "small";
-  const body = req.legacy || snapshot.compressed ? file : compressStream(file, "zstd", effort);
+  const body =
+    req.legacy || snapshot.compressed ? file : compressStream(file, "zstd", zstdEffortFor(ip));
   return streamResponse(endingAfter(body, committed), snapshot.originalSize, req.legacy);
 }
 

@@ -6,7 +6,8 @@
  *
  * Serving it is allowed only while the stored file holds exactly the bytes the body was made
  * from: the record keeps a fingerprint of the source file (platform/fingerprint.ts) and it is
- * compared with the stored file's before serving. That proof does not depend on who wrote the file since (a normal sync, an
+ * compared with the stored file's before serving. That proof does not depend on who wrote the
+ * file since (a normal sync, an
  * admin command or restore in another process, another program sharing the folder): removing
  * the ready download on our own write paths only keeps the disk tidy and the check short.
  * Only SQLite's own counters in the header are left out of the hash (the file change counter

@@ -4,12 +4,11 @@
  * never touched by this module.
  */
 
-import { copyFileSync, rmSync, statSync } from "node:fs";
-import { dirname } from "node:path";
+import { copyFileSync, rmSync } from "node:fs";
 import type { Db } from "../../platform/sqlite.ts";
 import { openDatabase } from "../../platform/sqlite.ts";
 import { storageFault } from "../ioErrors.ts";
-import { freeBytes } from "../writable.ts";
+import { roomForCache } from "../writable.ts";
 import { downgradeToSchema11 } from "./convert/downgrade.ts";
 import { type Integrity, integrityOf } from "./integrity.ts";
 import { REQUIRED_TABLES, SCHEMA11_VERSION } from "./schema11.ts";
@@ -63,14 +62,10 @@ export function prepareReceivedCollection(
   }
 }
 
-/**
- * The copy is a cache: never taken when the disk is short (it and the body made from it may
- * take twice the file for a moment; as much again is left for syncs), and a copy that fails
- * leaves the upload as it would be without it.
- */
+/** The copy is a cache: not taken when the disk is short, and one that fails changes nothing. */
 function keepCopy(path: string, keepAt: string): boolean {
   try {
-    if (freeBytes(dirname(path)) < 3 * statSync(path).size) return false;
+    if (!roomForCache(path)) return false;
     copyFileSync(path, keepAt);
     return true;
   } catch {

@@ -22,6 +22,10 @@ export function planKey(plan: DownloadPlan): string {
   return JSON.stringify(plan);
 }
 
+export function isReadyPlan(plan: DownloadPlan): boolean {
+  return planKey(plan) === planKey(READY_PLAN);
+}
+
 type Version = readonly [number, number, number];
 
 /** The first release whose blob layout is the one convert/proto.ts describes. */

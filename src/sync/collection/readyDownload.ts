@@ -19,8 +19,8 @@
  *
  * Made for one plan only, that of current Anki clients; others keep the usual path.
  */
-import { copyFileSync, existsSync, renameSync, rmSync, statSync } from "node:fs";
-import { basename, dirname } from "node:path";
+import { copyFileSync, existsSync, renameSync, rmSync } from "node:fs";
+import { basename } from "node:path";
 import { compressStream } from "../../compression.ts";
 import {
   fileSize,
@@ -38,9 +38,9 @@ import {
 } from "../../storage/collection/readyDownload.ts";
 import { fsyncPath } from "../../storage/collection/replace.ts";
 import { sqliteLeftovers, tempPathBeside } from "../../storage/paths.ts";
-import { freeBytes } from "../../storage/writable.ts";
+import { roomForCache } from "../../storage/writable.ts";
 import { type DownloadSnapshot, loadUpgrade, makeClientCopy } from "./download.ts";
-import { type DownloadPlan, planKey, READY_PLAN } from "./downloadSchema.ts";
+import { type DownloadPlan, isReadyPlan, planKey, READY_PLAN } from "./downloadSchema.ts";
 import type { SyncState } from "./syncState.ts";
 
 export { READY_PLAN };
@@ -64,13 +64,11 @@ export interface ReadySource {
  * Under the lock because the copy opens and closes a descriptor of the file, and that drops
  * every POSIX lock the process holds on it: a copy beside a job of the user that has it open
  * would take SQLite's locks from under that job. Skipped (false) during a normal sync, and when
- * the disk is short: a cache must not be what fills it (the copy and the body may take twice the
- * file for a moment; as much again is left for syncs).
+ * the disk is short (`roomForCache`).
  */
 export function copyForReadyDownload(user: SyncState, target: string): boolean {
   const collection = user.paths.collection;
-  if (user.session || !existsSync(collection)) return false;
-  if (freeBytes(dirname(collection)) < 3 * statSync(collection).size) return false;
+  if (user.session || !existsSync(collection) || !roomForCache(collection)) return false;
   user.collection.closeForCopy();
   copyFileSync(collection, target);
   return true;
@@ -132,7 +130,7 @@ export function takeReadyForDownload(
   plan: DownloadPlan,
 ): { snapshot: DownloadSnapshot; now: number } | null {
   const collection = user.paths.collection;
-  if (planKey(plan) !== planKey(READY_PLAN) || !hasReadyDownload(collection)) return null;
+  if (!isReadyPlan(plan) || !hasReadyDownload(collection)) return null;
   user.abortSession();
   user.collection.closeForCopy();
   const path = tempPathBeside(collection, ".download");
