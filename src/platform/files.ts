@@ -5,7 +5,7 @@
 import { closeSync, fdatasync, openSync, readSync, rmSync, writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { promisify } from "node:util";
-import { fileStream } from "#platform/files.ts";
+import { BLOCKING_WRITES, fileStream } from "#platform/files.ts";
 
 export { fileSize, fileStream } from "#platform/files.ts";
 
@@ -35,7 +35,8 @@ export interface WriteOptions {
   /**
    * Plain blocking writes on the calling thread, for worker threads: an awaited write is a
    * round trip to the runtime's thread pool per chunk, and runs at the pool's priority rather
-   * than the (lowered) priority of a task thread. Never on the main thread.
+   * than the (lowered) priority of a task thread. Never asked for on the main thread; on Deno
+   * every write is made this way (#platform/files.ts `BLOCKING_WRITES` says why).
    */
   blocking?: boolean;
 }
@@ -51,7 +52,7 @@ interface Sink {
 const datasyncFd = promisify(fdatasync);
 
 async function openSink(path: string, blocking: boolean): Promise<Sink> {
-  if (blocking) {
+  if (blocking || BLOCKING_WRITES) {
     const fd = openSync(path, "wx");
     return {
       write(chunk) {

@@ -6,3 +6,6 @@ export function fileStream(path: string): ReadableStream<Uint8Array> {
 export async function fileSize(path: string): Promise<number> {
   return Bun.file(path).size;
 }
+
+/** Writes on the main thread are awaited (the thread pool's); see deno/files.ts for Deno. */
+export const BLOCKING_WRITES = false;
