@@ -68,8 +68,9 @@ function readBody(source: ReadableStream<Uint8Array>, limit: number): ReadableSt
         if (!chunk) return controller.close();
         total += chunk.byteLength;
         if (total <= limit) return controller.enqueue(chunk);
-        controller.error(new ListenerCapExceeded(limit));
-        next.cancel(new ListenerCapExceeded(limit));
+        const over = new ListenerCapExceeded(limit);
+        controller.error(over);
+        next.cancel(over);
       },
       cancel: (reason) => next.cancel(reason),
     },
