@@ -182,7 +182,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     name: "ANKISYNCD_READY_DOWNLOADS",
     default: "1",
-    doc: "`1`: after a full upload, the file a current client's download gets is made and compressed ahead on a task thread, so the user's other devices download a file read instead of a conversion and compression each. From a current client's upload it is made at once from the file as received (a download arriving meanwhile waits for it); from an older client's, 3 s after the upload from a copy of the collection. Kept beside the collection (about a third of its size) until a download or sync uses or replaces it. `0`: every download converts and compresses on demand, and an upload costs no such CPU and disk writes.",
+    doc: "`1`: after a full upload, the file a current client's download gets is made and compressed ahead on a task thread, so the user's other devices download a file read instead of a conversion and compression each. From a current client's upload it is made from the file as received while the upload is checked (a download arriving before it is ready waits for it); from an older client's, 3 s after the upload from a copy of the collection. Kept beside the collection (about a third of its size) until a download or sync uses or replaces it. `0`: every download converts and compresses on demand, and an upload costs no such CPU and disk writes.",
   },
   {
     name: "ANKISYNCD_COLLECTION_WAL",

@@ -1,10 +1,11 @@
 /**
  * Makes a user's full download ahead after each full upload (sync/collection/readyDownload.ts).
  *
- * A current client's upload leaves the file it sent: the making starts at once, on a task thread
- * at the task threads' lowered priority, and a download for that plan arriving meanwhile waits
- * for it (at most `READY_WAIT_MS`): the making is most of what the download would do again, and
- * what is left of it costs less than starting over beside it.
+ * A current client's upload is made into the download's body while it is received and checked
+ * (receiveUpload.ts): once it is installed, the body is published as soon as it is made, on a
+ * task thread, and a download for that plan arriving meanwhile waits for it (at most
+ * `READY_WAIT_MS`): the making is most of what the download would do again, and what is left of
+ * it costs less than starting over beside it.
  *
  * An older client's (schema 11) upload leaves nothing to start from: once the user has been
  * quiet for `READY_AFTER_MS`, a copy of the collection is taken under the user's lock, then the
@@ -14,13 +15,12 @@
  */
 import { rmSync } from "node:fs";
 import type { Logger } from "../log.ts";
-import type { ZstdEffort } from "../platform/zstd.ts";
 import { tempPathBeside, userPaths } from "../storage/paths.ts";
 import { type DownloadPlan, isReadyPlan } from "../sync/collection/downloadSchema.ts";
 import type { ReadySource } from "../sync/collection/readyDownload.ts";
-import type { KeptUpload } from "../sync/collection/upload.ts";
 import type { CollectionExecutor } from "./executor.ts";
 import type { UserRef } from "./jobs.ts";
+import type { MadeAhead } from "./receiveUpload.ts";
 
 /** As long as a worker keeps a collection in WAL mode after a sync (host.ts `WAL_REST_MS`). */
 export const READY_AFTER_MS = 3000;
@@ -45,13 +45,13 @@ export class ReadyDownloads {
   ) {}
 
   /**
-   * After a full upload: made now from `kept` (the uploaded file, the caller's no more), its
-   * body compressed with `effort`, or scheduled (again: a later upload restarts the wait).
+   * After a full upload: the body made from it published (`made`, the caller's no more), or a
+   * making scheduled (again: a later upload restarts the wait).
    */
-  afterUpload(user: UserRef, kept?: KeptUpload, effort: ZstdEffort = "small"): void {
+  afterUpload(user: UserRef, made?: MadeAhead): void {
     this.userActive(user);
-    if (kept) {
-      this.makeFromUpload(user, kept, effort);
+    if (made) {
+      this.publishWhenMade(user, made);
       return;
     }
     const timer = setTimeout(() => {
@@ -92,15 +92,23 @@ export class ReadyDownloads {
     this.timers.clear();
   }
 
-  private makeFromUpload(user: UserRef, kept: KeptUpload, effort: ZstdEffort): void {
+  private publishWhenMade(user: UserRef, made: MadeAhead): void {
     const collection = userPaths(this.dataDir, user.uuid).collection;
-    const input = { collection, source: kept.path, storedFingerprint: kept.fingerprint, effort };
-    const making: Promise<void> = this.run(user, input, () =>
-      this.executor.runTask({ kind: "makeReadyDownload", input }),
-    ).then(() => {
-      if (this.making.get(user.uuid) === making) this.making.delete(user.uuid);
-    });
-    this.making.set(user.uuid, making);
+    const publishing: Promise<void> = made.body
+      .then(async (body) => {
+        if (!body) return;
+        const input = { collection, body, fingerprint: made.fingerprint };
+        try {
+          await this.executor.runTask({ kind: "publishReadyBody", input });
+        } finally {
+          rmSync(body.path, { force: true });
+        }
+      })
+      .catch((err: unknown) => this.notMade(user, err))
+      .then(() => {
+        if (this.making.get(user.uuid) === publishing) this.making.delete(user.uuid);
+      });
+    this.making.set(user.uuid, publishing);
   }
 
   private make(user: UserRef): void {
@@ -115,11 +123,15 @@ export class ReadyDownloads {
       await steps();
     } catch (err) {
       rmSync(input.source, { force: true });
-      this.log.warn("ready download not made", {
-        uuid: user.uuid,
-        error: err instanceof Error ? err.message : String(err),
-      });
+      this.notMade(user, err);
     }
+  }
+
+  private notMade(user: UserRef, err: unknown): void {
+    this.log.warn("ready download not made", {
+      uuid: user.uuid,
+      error: err instanceof Error ? err.message : String(err),
+    });
   }
 
   private async copyAndMake(user: UserRef, input: ReadySource): Promise<void> {

@@ -12,10 +12,11 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import type { Compression } from "../compression.ts";
 import { readSmallOrToFile, StreamTooLarge, writeStreamToFile } from "../platform/files.ts";
 import { collectSoon } from "../platform/memory.ts";
-import type { Integrity } from "../storage/collection/integrity.ts";
+import type { ZstdEffort } from "../platform/zstd.ts";
 import { mediaTempPath, sqliteLeftovers, tempPathBeside, userPaths } from "../storage/paths.ts";
 import { temporaryBytes } from "../storage/temporaries.ts";
-import type { KeptUpload, UploadOutcome } from "../sync/collection/upload.ts";
+import type { ReadyBody } from "../sync/collection/readyDownload.ts";
+import type { UploadOutcome } from "../sync/collection/upload.ts";
 import { UPLOAD_OK, UPLOAD_TOO_LARGE } from "../sync/collection/uploadReplies.ts";
 import { badRequest, conflict } from "../sync/errors.ts";
 import { IN_PLACE_MAX_BYTES } from "../sync/media/limits.ts";
@@ -25,7 +26,7 @@ import type { CollectionExecutor } from "./executor.ts";
 import type { Job, JobResult, UserRef } from "./jobs.ts";
 import type { Task, TaskResult } from "./tasks.ts";
 import { UndecodableBody, type UnpackLimits } from "./unpackBody.ts";
-import { receiveUnpacked } from "./unpackOnTask.ts";
+import { type KeepForReady, receiveUnpacked, type Unpacked } from "./unpackOnTask.ts";
 
 export interface UploadLimits {
   /** Bound on the body as sent and on what it decompresses to. */
@@ -48,55 +49,73 @@ export interface Upload {
   compression: Compression;
 }
 
+/** An installed upload's ready download in the making, and what the stored file is now. */
+export interface MadeAhead {
+  body: Promise<ReadyBody | undefined>;
+  fingerprint: string;
+}
+
 /**
  * A full upload. The reply is OK, or the sentence Anki shows (corrupt, too large). With
- * `keepForReady`, a schema 18 file is also kept as received; an OK outcome then names it
- * (`readySource`), and it is the caller's to use and remove.
+ * `readyEffort`, the download a current client gets is made from a schema 18 file as received
+ * meanwhile (unpackOnTask.ts), compressed with that effort: an OK outcome then has it (`ready`),
+ * the caller's to publish; otherwise it is removed here.
  */
 export async function receiveCollectionUpload(
   site: UploadSite,
   upload: Upload,
-  keepForReady = false,
-): Promise<UploadOutcome> {
+  readyEffort?: ZstdEffort,
+): Promise<UploadOutcome & { ready?: MadeAhead }> {
   const paths = userPaths(site.dataDir, upload.user.uuid);
   const preparedPath = tempPathBeside(paths.collection, ".upload");
-  const keepAt = keepForReady ? tempPathBeside(paths.collection, ".ready-source") : undefined;
+  const keep = readyEffort && {
+    at: tempPathBeside(paths.collection, ".ready-source"),
+    body: tempPathBeside(paths.collection, ".ready-body"),
+    effort: readyEffort,
+  };
   const max = site.limits.maxUncompressedBytes;
-  let readySource: KeptUpload | undefined;
-  let outcome: UploadOutcome;
+  let made: Promise<ReadyBody | undefined> | undefined;
+  let fingerprint: string | undefined;
+  let outcome: UploadOutcome | undefined;
   try {
     outcome = await receive<Of<Task, "prepareUpload">, Of<Job, "upload">>(site, upload, paths.dir, {
       incomingPath: preparedPath,
       // Anki refuses a collection of exactly the limit too, hence the minus one.
-      unpack: { maxBodyBytes: max, maxBytes: max - 1 },
+      unpack: { limits: { maxBodyBytes: max, maxBytes: max - 1 }, checkIntegrity: !keep, keep },
       tooLarge: (err) => ({ reply: UPLOAD_TOO_LARGE, detail: err.message }),
-      task: {
-        kind: "prepareUpload",
-        input: keepAt ? { preparedPath, readySourcePath: keepAt } : { preparedPath },
+      task: { kind: "prepareUpload", input: { preparedPath } },
+      received: (task, unpacked) => {
+        made = unpacked.made;
+        const input = { ...task.input, fingerprint: made !== undefined };
+        const integrity = unpacked.integrity;
+        return { ...task, input: integrity ? { ...input, integrity } : input };
       },
-      checked: (task, integrity) => ({ ...task, input: { ...task.input, integrity } }),
       ahead: { kind: "rest", user: upload.user },
-      taskTemporaries: [
-        preparedPath,
-        ...sqliteLeftovers(preparedPath),
-        ...(keepAt ? [keepAt] : []),
-      ],
+      taskTemporaries: [preparedPath, ...sqliteLeftovers(preparedPath)],
       install: (prepared) => {
         if (!prepared.ready) return { answer: { reply: prepared.reply, detail: prepared.detail } };
-        readySource = prepared.readySource;
+        fingerprint = prepared.fingerprint;
         return {
           job: { kind: "upload", user: upload.user, preparedPath },
           temporaries: [preparedPath],
         };
       },
     });
-  } catch (err) {
-    if (keepAt) rmSync(keepAt, { force: true });
-    throw err;
+    if (outcome.reply === UPLOAD_OK && made && fingerprint) {
+      return { ...outcome, ready: { body: made, fingerprint } };
+    }
+    return outcome;
+  } finally {
+    // Not for the caller to publish: whatever the making leaves is removed once it ends.
+    if (keep && !(outcome?.reply === UPLOAD_OK && made && fingerprint)) discard(keep, made);
   }
-  if (outcome.reply === UPLOAD_OK && readySource) return { ...outcome, readySource };
-  if (keepAt) rmSync(keepAt, { force: true });
-  return outcome;
+}
+
+/** A making's files, once it ends (a body made, or what a thread that died left). */
+function discard(keep: KeepForReady, made?: Promise<ReadyBody | undefined>): void {
+  const remove = () => removeAll([keep.at, ...sqliteLeftovers(keep.at), keep.body]);
+  if (made) made.then(remove, remove);
+  else remove();
 }
 
 /** A media batch: `[entries processed, media usn after it]`. */
@@ -147,18 +166,20 @@ interface UploadPlan<T extends Task, J extends Job> {
   /**
    * The body is decompressed on its way to `incomingPath` (then one of the task's temporaries,
    * which the task takes over), rather than written as sent; a task worker is started meanwhile.
+   * The receiving thread then checks a collection's integrity, or makes a ready download from
+   * it (unpackOnTask.ts).
    */
-  unpack?: UnpackLimits;
+  unpack?: { limits: UnpackLimits; checkIntegrity?: boolean; keep?: KeepForReady | undefined };
   /** A body past the limit: the answer, or a thrown refusal. */
   tooLarge(err: StreamTooLarge): JobResult<J>;
   /** A body of at most `maxBytes` is first offered, in memory, to `job`: its null means "not small". */
   inPlace?: { maxBytes: number; job(body: Uint8Array): Job };
   task: T;
   /**
-   * The body is a collection file, checked by the thread that unpacked it (unpackOnTask.ts):
-   * the task, told the verdict, need not check it again.
+   * The task as told what the receiving thread learnt or started (unpackOnTask.ts): told the
+   * integrity check's verdict, it need not check again.
    */
-  checked?(task: T, integrity: Integrity): T;
+  received?(task: T, unpacked: Unpacked): T;
   /**
    * A job for the user's worker while the task runs: work the install would otherwise do after
    * the task, on the request's critical path. Sent once the body is in (a body that fails
@@ -195,7 +216,7 @@ async function receive<T extends Task, J extends Job>(
       if (err instanceof UndecodableBody) throw badRequest(err.message, { cause: err });
       throw err;
     }
-    const { small, integrity } = received;
+    const { small, ...unpacked } = received;
     if (small) {
       incomingWritten = false;
       const inPlace = plan.inPlace as NonNullable<typeof plan.inPlace>;
@@ -209,7 +230,7 @@ async function receive<T extends Task, J extends Job>(
     // heap grows by a share of its size, i.e. for the next few large batches too.
     collectSoon();
     if (plan.ahead) executor.run(plan.ahead).catch(() => undefined);
-    const task = integrity && plan.checked ? plan.checked(plan.task, integrity) : plan.task;
+    const task = plan.received ? plan.received(plan.task, unpacked) : plan.task;
     prepared = await executor.runTask(task);
   } catch (err) {
     // The task removes what it made; this covers a task thread that died first.
@@ -233,10 +254,9 @@ async function receive<T extends Task, J extends Job>(
   }
 }
 
-/** A small body in memory, or what was learnt of the one written (its integrity, if checked). */
-interface Received {
+/** A small body in memory, or what became of the one written. */
+interface Received extends Unpacked {
   small?: Uint8Array;
-  integrity?: Integrity;
 }
 
 /**
@@ -251,17 +271,8 @@ async function receiveBody(
   maxBytes: number,
 ): Promise<Received> {
   if (plan.unpack) {
-    const check = plan.checked !== undefined;
-    return {
-      integrity: await receiveUnpacked(
-        executor,
-        body,
-        compression,
-        plan.incomingPath,
-        plan.unpack,
-        check,
-      ),
-    };
+    const { limits, ...after } = plan.unpack;
+    return await receiveUnpacked(executor, body, compression, plan.incomingPath, limits, after);
   }
   if (!plan.inPlace) {
     await writeStreamToFile(body, plan.incomingPath, maxBytes, { drainOnError: true });

@@ -10,7 +10,7 @@
  * for the burst it serves.
  */
 import { dirname } from "node:path";
-import type { ReadySource } from "../sync/collection/readyDownload.ts";
+import type { ReadyBody, ReadySource } from "../sync/collection/readyDownload.ts";
 import type { PreparedUpload, UploadInput } from "../sync/collection/upload.ts";
 import type {
   MediaStagingPaths,
@@ -31,13 +31,22 @@ export type Task =
       limits: MediaUploadLimits;
     }
   /** A full download made ahead after a full upload (sync/collection/readyDownload.ts). */
-  | { kind: "makeReadyDownload"; input: ReadySource };
+  | { kind: "makeReadyDownload"; input: ReadySource }
+  /** One made from the upload as received, once that upload is installed. */
+  | { kind: "publishReadyBody"; input: PublishReadyInput };
+
+export interface PublishReadyInput {
+  collection: string;
+  body: ReadyBody;
+  fingerprint: string;
+}
 
 export interface TaskResults {
   unpackUpload: UnpackOutcome;
   prepareUpload: PreparedUpload;
   stageMediaUpload: StagedMediaUpload;
   makeReadyDownload: boolean;
+  publishReadyBody: undefined;
 }
 
 export type TaskResult<T extends Task> = TaskResults[T["kind"]];
@@ -47,6 +56,7 @@ const loaders = {
   prepareUpload: () => import("../sync/collection/prepareUpload.ts"),
   stageMediaUpload: () => import("../sync/media/upload.ts"),
   makeReadyDownload: () => import("../sync/collection/readyDownload.ts"),
+  publishReadyBody: () => import("../sync/collection/readyDownload.ts"),
 };
 
 /** Loads the code of tasks of `kind` ahead of the first one. */
@@ -68,6 +78,11 @@ export async function runTask(task: Task): Promise<unknown> {
       }
       case "makeReadyDownload":
         return await (await loaders.makeReadyDownload()).makeReadyDownload(task.input);
+      case "publishReadyBody": {
+        const { collection, body, fingerprint } = task.input;
+        (await loaders.publishReadyBody()).publishReadyBody(collection, body, fingerprint);
+        return undefined;
+      }
     }
   } catch (err) {
     throw asStorageError(err, dirname(taskFile(task)));
@@ -84,6 +99,7 @@ function taskFile(task: Task): string {
     case "stageMediaUpload":
       return task.input.incomingPath;
     case "makeReadyDownload":
+    case "publishReadyBody":
       return task.input.collection;
   }
 }

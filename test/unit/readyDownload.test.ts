@@ -18,12 +18,19 @@ import { createLogger } from "../../src/log.ts";
 import { openDatabase } from "../../src/platform/sqlite.ts";
 import { createEmptyCollection } from "../../src/storage/collection/collectionFile.ts";
 import { upgradeToSchema18 } from "../../src/storage/collection/convert/upgrade.ts";
-import { collectionFingerprint } from "../../src/storage/collection/readyDownload.ts";
+import {
+  collectionFingerprint,
+  copyReadySource,
+} from "../../src/storage/collection/readyDownload.ts";
 import { tempPathBeside, userPaths } from "../../src/storage/paths.ts";
 import { loadUpgrade, makeClientCopy } from "../../src/sync/collection/download.ts";
 import { prepareUpload } from "../../src/sync/collection/prepareUpload.ts";
-import { makeReadyDownload, READY_PLAN } from "../../src/sync/collection/readyDownload.ts";
-import type { KeptUpload } from "../../src/sync/collection/upload.ts";
+import {
+  makeReadyBody,
+  makeReadyDownload,
+  publishReadyBody,
+  READY_PLAN,
+} from "../../src/sync/collection/readyDownload.ts";
 import { cannotMount, SmallFs } from "../helpers/smallFs.ts";
 import { normalSyncJobs, testUserHost } from "../helpers/userHost.ts";
 
@@ -163,8 +170,16 @@ describe("a ready download", () => {
   });
 });
 
-/** A current client's upload (schema 18, one note), prepared as the server does: what was kept. */
-function preparedUpload(keep = true): { prepared: string; sent: Buffer; kept?: KeptUpload } {
+/**
+ * A current client's upload (schema 18), as the server takes it: copied as received, then
+ * prepared, with the fingerprint of what it became.
+ */
+function preparedUpload(): {
+  prepared: string;
+  sent: Buffer;
+  source: string;
+  fingerprint?: string;
+} {
   const prepared = tempPathBeside(stored(), ".upload");
   createEmptyCollection(prepared);
   const db = openDatabase(prepared, { create: false, unicase: true });
@@ -172,48 +187,46 @@ function preparedUpload(keep = true): { prepared: string; sent: Buffer; kept?: K
   db.exec("update col set usn = 7, mod = 1700000000000");
   db.close();
   const sent = readFileSync(prepared);
-  const readySourcePath = keep ? tempPathBeside(stored(), ".ready-source") : undefined;
-  const out = prepareUpload(
-    readySourcePath ? { preparedPath: prepared, readySourcePath } : { preparedPath: prepared },
-  );
+  const source = tempPathBeside(stored(), ".ready-source");
+  expect(copyReadySource(prepared, source)).toBe(true);
+  const out = prepareUpload({ preparedPath: prepared, fingerprint: true });
   if (!out.ready) throw new Error(out.detail);
-  return out.readySource ? { prepared, sent, kept: out.readySource } : { prepared, sent };
+  return out.fingerprint
+    ? { prepared, sent, source, fingerprint: out.fingerprint }
+    : { prepared, sent, source };
 }
 
-async function installAndMake(keep = true): Promise<{ sent: Buffer; now: number }> {
-  const { prepared, sent, kept } = preparedUpload(keep);
+async function installAndMake(): Promise<{ sent: Buffer; now: number }> {
+  const { prepared, sent, source, fingerprint } = preparedUpload();
+  const body = tempPathBeside(stored(), ".ready-body");
+  const made = await makeReadyBody({ source, body, effort: "fast" });
   expect((await host.handle({ kind: "upload", user, preparedPath: prepared })).reply).toBe("OK");
-  if (!kept) throw new Error("nothing kept");
-  const input = { collection: stored(), source: kept.path, storedFingerprint: kept.fingerprint };
-  expect(await makeReadyDownload(input)).toBe(true);
-  const record = JSON.parse(readFileSync(`${stored()}.ready-download.json`, "utf8"));
-  return { sent, now: record.now as number };
+  publishReadyBody(stored(), made, fingerprint ?? "");
+  return { sent, now: made.now };
 }
 
-describe("a ready download from a kept upload", () => {
+describe("a ready download from an upload as received", () => {
   beforeEach(() => createEmptyCollection(stored()));
 
-  test("the upload is kept as sent when it is schema 18, with the installed file's fingerprint", () => {
-    const { prepared, sent, kept } = preparedUpload();
-    expect(kept?.fingerprint).toBe(collectionFingerprint(prepared));
-    expect(Buffer.compare(readFileSync(kept?.path ?? ""), sent)).toBe(0);
+  test("the preparation gives the fingerprint of the file installed, for schema 18 only", () => {
+    const { prepared, sent, source, fingerprint } = preparedUpload();
+    expect(fingerprint).toBe(collectionFingerprint(prepared));
+    expect(Buffer.compare(readFileSync(source), sent)).toBe(0);
     expect(col(prepared).ver).toBe(11);
-    // Schema 11 (an older client's) is not kept.
-    rmSync(kept?.path ?? "");
+    rmSync(source);
     rmSync(prepared);
+    // Schema 11 (an older client's): no fingerprint, so nothing made from it is published.
     createEmptyCollection(prepared);
-    const keepAt = tempPathBeside(stored(), ".ready-source");
-    const out = prepareUpload({ preparedPath: prepared, readySourcePath: keepAt });
-    expect(out.ready && out.readySource).toBeUndefined();
+    const out = prepareUpload({ preparedPath: prepared, fingerprint: true });
+    expect(out.ready && out.fingerprint).toBeUndefined();
     rmSync(prepared);
     expect(leftovers()).toEqual([]);
   });
 
-  test("a corrupt upload keeps nothing", () => {
+  test("a corrupt upload is refused and leaves nothing", () => {
     const prepared = tempPathBeside(stored(), ".upload");
     writeFileSync(prepared, "not a database at all, not even close".repeat(200));
-    const keepAt = tempPathBeside(stored(), ".ready-source");
-    expect(prepareUpload({ preparedPath: prepared, readySourcePath: keepAt }).ready).toBe(false);
+    expect(prepareUpload({ preparedPath: prepared, fingerprint: true }).ready).toBe(false);
     rmSync(prepared, { force: true });
     expect(leftovers()).toEqual([]);
   });
@@ -241,28 +254,32 @@ describe("a ready download from a kept upload", () => {
     expect(col(storedCopy(file)).usn).toBe(8);
     expect(leftovers()).toEqual([]);
   });
+
+  test("a making that fails leaves neither its source nor a body", async () => {
+    const source = tempPathBeside(stored(), ".ready-source");
+    writeFileSync(source, "not a database");
+    const body = tempPathBeside(stored(), ".ready-body");
+    await expect(makeReadyBody({ source, body, effort: "fast" })).rejects.toThrow();
+    expect(leftovers()).toEqual([]);
+  });
 });
 
-describe.skipIf(cannotMount() !== null)("keeping an upload on a disk short of space", () => {
-  test("the upload is prepared as usual and nothing is kept", () => {
+describe.skipIf(cannotMount() !== null)("copying an upload on a disk short of space", () => {
+  test("no copy is taken, and none is left", () => {
     const fs = new SmallFs(16);
     try {
-      const prepared = join(fs.dir, "collection.anki2.upload");
-      createEmptyCollection(prepared);
-      const db = openDatabase(prepared, { create: false, unicase: true });
-      upgradeToSchema18(db);
+      const received = join(fs.dir, "collection.anki2.upload");
+      createEmptyCollection(received);
+      const db = openDatabase(received, { create: false, unicase: true });
       db.exec("create table filler (b blob); insert into filler values (zeroblob(2000000))");
       db.close();
-      const size = statSync(prepared).size;
+      const size = statSync(received).size;
       fs.fill();
       // Room for the conversion's journal, not for a copy and a body beside it.
       fs.leave(2 * size);
       const keepAt = join(fs.dir, "collection.anki2.ready-source");
-      const out = prepareUpload({ preparedPath: prepared, readySourcePath: keepAt });
-      expect(out.ready && out.readySource).toBeUndefined();
-      expect(out.ready).toBe(true);
+      expect(copyReadySource(received, keepAt)).toBe(false);
       expect(existsSync(keepAt)).toBe(false);
-      expect(col(prepared).ver).toBe(11);
     } finally {
       fs.dispose();
     }
@@ -312,7 +329,7 @@ describe("ReadyDownloads (the making's schedule)", () => {
     expect(tasks).toHaveLength(1);
   });
 
-  test("from a kept upload: made at once, and a current client's download waits for it", async () => {
+  test("from an upload: published once made, and a current client's download waits for it", async () => {
     tasks.length = 0;
     jobs.length = 0;
     let finish: (() => void) | undefined;
@@ -320,21 +337,17 @@ describe("ReadyDownloads (the making's schedule)", () => {
       run: executor.run,
       runTask: (task: Task) => {
         tasks.push(task);
-        return new Promise<never>((resolve) => {
-          finish = () => resolve(true as never);
-        });
+        return Promise.resolve(undefined as never);
       },
     };
     const ready = new ReadyDownloads(slow, "/data", log, 20, 5_000);
-    const kept = { path: "/data/kept", fingerprint: "xxh3:1" };
-    ready.afterUpload(user, kept);
+    const body = { path: "/data/body", now: 1, schema: 18 as const, originalSize: 9, bodySize: 3 };
+    const making = new Promise<typeof body>((resolve) => {
+      finish = () => resolve(body);
+    });
+    const made = { body: making, fingerprint: "xxh3:1" };
+    ready.afterUpload(user, made);
     const collection = userPaths("/data", user.uuid).collection;
-    expect(tasks).toEqual([
-      {
-        kind: "makeReadyDownload",
-        input: { collection, source: "/data/kept", storedFingerprint: "xxh3:1", effort: "small" },
-      },
-    ]);
     // Another plan does not wait; this one does, until the making ends.
     await ready.beforeDownload(user, { schema: 11 });
     let waited = false;
@@ -343,12 +356,16 @@ describe("ReadyDownloads (the making's schedule)", () => {
     });
     await Bun.sleep(30);
     expect(waited).toBe(false);
+    expect(tasks).toEqual([]);
     finish?.();
     await waiting;
+    expect(tasks).toEqual([
+      { kind: "publishReadyBody", input: { collection, body, fingerprint: "xxh3:1" } },
+    ]);
     expect(jobs).toEqual([]);
     // Bounded: a making that never ends is waited for only so long.
     const stuck = new ReadyDownloads(slow, "/data", log, 20, 30);
-    stuck.afterUpload(user, kept);
+    stuck.afterUpload(user, { body: new Promise(() => {}), fingerprint: "xxh3:1" });
     const started = Date.now();
     await stuck.beforeDownload(user, READY_PLAN);
     expect(Date.now() - started).toBeLessThan(2_000);

@@ -15,7 +15,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { CollectionExecutor } from "../../src/executor/executor.ts";
 import type { Job } from "../../src/executor/jobs.ts";
 import {
@@ -133,7 +133,11 @@ const site = (exec: CollectionExecutor, maxTempBytes = 1 << 30): UploadSite => (
 
 /** What a task thread that dies half-way leaves: part of its output, then the crash. */
 function dyingTask(task: Task): never {
-  if (task.kind === "unpackUpload" || task.kind === "makeReadyDownload")
+  if (
+    task.kind === "unpackUpload" ||
+    task.kind === "makeReadyDownload" ||
+    task.kind === "publishReadyBody"
+  )
     throw new Error("unexpected");
   if (task.kind === "prepareUpload") {
     writeFileSync(task.input.preparedPath, "half a collection");
@@ -187,6 +191,56 @@ for (const onTask of [false, true]) {
       expect(outcome.reply).toBe("OK");
       // Unpacked on the main thread, the task checks the file itself.
       expect(told).toEqual([onTask ? { ok: true } : undefined]);
+    });
+
+    test("a current client's upload: its download made meanwhile by the receiving thread", async () => {
+      const told: unknown[] = [];
+      const exec = executor((task) => {
+        if (task.kind !== "prepareUpload") throw new Error("unexpected");
+        told.push({ ...task.input, preparedPath: "" });
+        return { ...prepareUpload(task.input), fingerprint: "xxh3:1" };
+      });
+      const upload = {
+        user,
+        body: compressed(collectionBytes(false)),
+        compression: "zstd" as const,
+      };
+      const outcome = await receiveCollectionUpload(site(exec), upload, "fast");
+      expect(outcome.reply).toBe("OK");
+      if (!onTask) {
+        // Unpacked on the main thread: nothing made, the task checks the file itself.
+        expect(told).toEqual([{ preparedPath: "", fingerprint: false }]);
+        expect(outcome.ready).toBeUndefined();
+        expect(leftovers()).toEqual([]);
+        return;
+      }
+      // The receiving thread made the body instead of checking: the preparation checks.
+      expect(told).toEqual([{ preparedPath: "", fingerprint: true }]);
+      expect(outcome.ready?.fingerprint).toBe("xxh3:1");
+      const body = await outcome.ready?.body;
+      expect(body?.schema).toBe(18);
+      expect(Bun.zstdDecompressSync(readFileSync(body?.path ?? "")).byteLength).toBe(
+        body?.originalSize ?? -1,
+      );
+      // The body is the caller's to publish; nothing else is left.
+      expect(leftovers()).toEqual([basename(body?.path ?? "")]);
+    });
+
+    test("a refused upload's download in the making is removed once made", async () => {
+      const exec = executor((task) => {
+        if (task.kind !== "prepareUpload") throw new Error("unexpected");
+        return { ready: false, reply: UPLOAD_CORRUPT, detail: "refused" };
+      });
+      const upload = {
+        user,
+        body: compressed(collectionBytes(false)),
+        compression: "zstd" as const,
+      };
+      const outcome = await receiveCollectionUpload(site(exec), upload, "fast");
+      expect(outcome.reply).toBe(UPLOAD_CORRUPT);
+      expect(outcome.ready).toBeUndefined();
+      for (let i = 0; i < 100 && leftovers().length > 0; i++) await Bun.sleep(10);
+      expect(leftovers()).toEqual([]);
     });
 
     test("a collection whose index disagrees with its table is refused as corrupt", async () => {
@@ -373,6 +427,30 @@ describe("full upload, the body on a task thread", () => {
     expect(exec.received).toBe(1);
     expect(seen.byteLength).toBe(bytes.byteLength);
     expect(Buffer.compare(seen, bytes)).toBe(0);
+    expect(leftovers()).toEqual([]);
+  });
+
+  test("a making that fails while the upload is prepared waits for the answer, unhandled by none", async () => {
+    const exec = executor(async (task) => {
+      if (task.kind !== "prepareUpload") throw new Error("unexpected");
+      await Bun.sleep(100);
+      return prepareUpload(task.input);
+    });
+    // The receiving thread's side: the file written and said so, the making failing soon after.
+    exec.tryReceiveOnTask = (task) => {
+      if (task.kind !== "unpackUpload") return null;
+      const { port, path } = task.input;
+      port.onmessage = (event) => {
+        if (event.data !== "end") return;
+        writeFileSync(path, "not a database");
+        port.postMessage("written");
+      };
+      return Bun.sleep(30).then(() => ({ ok: true, notMade: "file is not a database" })) as never;
+    };
+    const upload = { user, body: zstdBody(1000), compression: "zstd" as const };
+    const outcome = await receiveCollectionUpload(site(exec), upload, "fast");
+    expect(outcome.reply).toBe(UPLOAD_CORRUPT);
+    expect(outcome.ready).toBeUndefined();
     expect(leftovers()).toEqual([]);
   });
 

@@ -80,24 +80,25 @@ async function upload(
   user: SyncUser,
   ip: string,
 ): Promise<Response> {
-  // A current client sends schema 18: kept as received, it is what its other devices download.
-  // Only from a client with the blob layout our conversion writes (downloadSchema.ts): an older
-  // v11 client's file keeps some settings where a current client does not read them, and the
-  // usual path converts them into their fields.
+  // A current client sends schema 18: as received, it is what its other devices download, and
+  // that download is made while the upload is checked. Only from a client with the blob layout
+  // our conversion writes (downloadSchema.ts): an older v11 client's file keeps some settings
+  // where a current client does not read them, and the usual path converts them into their
+  // fields. Compressed as for the uploader (the best guess for where those devices are): level
+  // 1 makes it in about the time the upload's check takes, level 3 gives a remote device the
+  // fewest bytes.
   const keepForReady =
     deps.readyDownloads !== undefined && isReadyPlan(downloadPlan(req.legacy, req.clientVersion));
   const outcome = await receiveCollectionUpload(
     uploadSite(deps),
     { user, body: req.body, compression: req.compression },
-    keepForReady,
+    keepForReady ? zstdEffortFor(ip) : undefined,
   );
   if (outcome.reply === UPLOAD_OK) {
     deps.identity.recordSync(user);
-    // The user's other devices download it next. Made as a download is compressed for the
-    // uploader (the best guess for where those devices are), and a download of the next few
-    // moments waits for it: level 1 makes it in about the time a download would take to
-    // arrive, level 3 gives a remote device the fewest bytes.
-    deps.readyDownloads?.afterUpload(user, outcome.readySource, zstdEffortFor(ip));
+    // The user's other devices download it next; a download of the next few moments waits
+    // for the body being made.
+    deps.readyDownloads?.afterUpload(user, outcome.ready);
   }
   deps.log.info("full upload", { uuid: user.uuid, reply: outcome.reply, detail: outcome.detail });
   return textResponse(outcome.reply, req.legacy);

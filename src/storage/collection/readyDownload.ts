@@ -16,6 +16,7 @@
  */
 import {
   closeSync,
+  copyFileSync,
   existsSync,
   openSync,
   readFileSync,
@@ -29,6 +30,7 @@ import { basename, dirname, join } from "node:path";
 import { newFingerprinter } from "../../platform/fingerprint.ts";
 import { namesIn } from "../dirNames.ts";
 import { tempPathBeside } from "../paths.ts";
+import { roomForCache } from "../writable.ts";
 import { fsyncPath } from "./replace.ts";
 
 /** What the body is, and what it was made from. */
@@ -69,6 +71,22 @@ export function removeReadyDownload(collection: string): void {
   const prefix = `${basename(collection)}${BODY_INFIX}`;
   for (const name of namesIn(dir)) {
     if (name.startsWith(prefix)) rmSync(join(dir, name), { force: true });
+  }
+}
+
+/**
+ * A copy of a received file, the source of a ready download. It is a cache: not taken when the
+ * disk is short, and one that fails changes nothing (false). Copied by path: nothing holds a
+ * lock on a received temporary, so closing the copy's descriptor drops none.
+ */
+export function copyReadySource(path: string, to: string): boolean {
+  try {
+    if (!roomForCache(path)) return false;
+    copyFileSync(path, to);
+    return true;
+  } catch {
+    rmSync(to, { force: true });
+    return false;
   }
 }
 

@@ -4,17 +4,15 @@
  * never touched by this module.
  */
 
-import { copyFileSync, rmSync } from "node:fs";
 import type { Db } from "../../platform/sqlite.ts";
 import { openDatabase } from "../../platform/sqlite.ts";
 import { storageFault } from "../ioErrors.ts";
-import { roomForCache } from "../writable.ts";
 import { downgradeToSchema11 } from "./convert/downgrade.ts";
 import { type Integrity, integrityOf } from "./integrity.ts";
 import { REQUIRED_TABLES, SCHEMA11_VERSION } from "./schema11.ts";
 
 /** The schema Anki writes at rest today; 12 and 13 were abandoned, 14-17 are transitional. */
-const SCHEMA18_VERSION = 18;
+export const SCHEMA18_VERSION = 18;
 
 export class CorruptCollection extends Error {
   constructor(detail: string, options?: ErrorOptions) {
@@ -25,14 +23,12 @@ export class CorruptCollection extends Error {
 
 /**
  * `checked`: the integrity check's verdict when it was made already, as the body was received
- * (it is a full read of the file, the longest part of the preparation). `keepAt`: where to
- * copy a schema 18 file before it is converted (`kept`); a schema 11 one is not copied.
+ * (it is a full read of the file, the longest part of the preparation).
  */
 export function prepareReceivedCollection(
   path: string,
   checked?: Integrity,
-  keepAt?: string,
-): { convertedFrom: number; kept: boolean } {
+): { convertedFrom: number } {
   if (checked && !checked.ok) throw new CorruptCollection(checked.detail);
   let db: Db;
   try {
@@ -46,31 +42,15 @@ export function prepareReceivedCollection(
     // conversion needs its own syncs (which would also flush the whole file at once).
     db.exec("PRAGMA synchronous = OFF");
     const version = checkCollection(db, checked === undefined);
-    // The file as the client sent it, checked: what a current client's download would be
-    // (Anki's server stores and sends the uploaded file). Copied by path: nothing holds a lock
-    // on this temporary, so closing the copy's descriptor drops none.
-    const kept = version === SCHEMA18_VERSION && keepAt !== undefined && keepCopy(path, keepAt);
     if (version === SCHEMA18_VERSION) downgradeToSchema11(db);
     db.exec("PRAGMA journal_mode = DELETE");
-    return { convertedFrom: version, kept };
+    return { convertedFrom: version };
   } catch (err) {
     // A full disk while converting says nothing about the upload.
     if (err instanceof CorruptCollection || storageFault(err)) throw err;
     throw new CorruptCollection((err as Error).message, { cause: err });
   } finally {
     db.close();
-  }
-}
-
-/** The copy is a cache: not taken when the disk is short, and one that fails changes nothing. */
-function keepCopy(path: string, keepAt: string): boolean {
-  try {
-    if (!roomForCache(path)) return false;
-    copyFileSync(path, keepAt);
-    return true;
-  } catch {
-    rmSync(keepAt, { force: true });
-    return false;
   }
 }
 

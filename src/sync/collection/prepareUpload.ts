@@ -10,6 +10,7 @@ import { fsyncPath } from "../../storage/collection/replace.ts";
 import {
   CorruptCollection,
   prepareReceivedCollection,
+  SCHEMA18_VERSION,
 } from "../../storage/collection/uploadedFile.ts";
 import { sqliteLeftovers } from "../../storage/paths.ts";
 import type { PreparedUpload, UploadInput } from "./upload.ts";
@@ -17,26 +18,21 @@ import { UPLOAD_CORRUPT } from "./uploadReplies.ts";
 
 export function prepareUpload(input: UploadInput): PreparedUpload {
   const prepared = input.preparedPath;
-  const keepAt = input.readySourcePath;
   let ready = false;
-  let kept = false;
   try {
-    const received = prepareReceivedCollection(prepared, input.integrity, keepAt);
-    kept = received.kept;
+    const { convertedFrom } = prepareReceivedCollection(prepared, input.integrity);
     // What the stored file will hold once this is installed (a rename): the download made from
-    // the kept file is served only while the stored file still has this fingerprint.
-    const readySource =
-      kept && keepAt ? { path: keepAt, fingerprint: collectionFingerprint(prepared) } : undefined;
+    // the file as received is served only while the stored file still has this fingerprint.
+    const fingerprint =
+      input.fingerprint && convertedFrom === SCHEMA18_VERSION
+        ? collectionFingerprint(prepared)
+        : undefined;
     // On disk now, on this task thread: the install on the user's worker (which other users
     // share) then syncs a file that is already written, instead of waiting for all of it.
     fsyncPath(prepared);
     ready = true;
-    const out = {
-      ready: true as const,
-      preparedPath: prepared,
-      convertedFrom: received.convertedFrom,
-    };
-    return readySource ? { ...out, readySource } : out;
+    const out = { ready: true as const, preparedPath: prepared, convertedFrom };
+    return fingerprint ? { ...out, fingerprint } : out;
   } catch (err) {
     if (err instanceof CorruptCollection) {
       return { ready: false, reply: UPLOAD_CORRUPT, detail: err.message };
@@ -44,7 +40,6 @@ export function prepareUpload(input: UploadInput): PreparedUpload {
     throw err;
   } finally {
     removeSqliteLeftovers(prepared, !ready);
-    if (keepAt && !(ready && kept)) rmSync(keepAt, { force: true });
   }
 }
 

@@ -3,15 +3,18 @@
  * next, and each download's copy, upgrade to schema 18 and zstd compression (the 100 MB body:
  * 1-2 s of CPU here) then happen while a client waits. Instead, right after the upload:
  *
- * 1. the source. From a current client, the file it uploaded, kept as received (schema 18, as
- *    Anki's server would send it; prepareUpload.ts), with the fingerprint of the stored file
- *    that upload became. Otherwise (an older client's schema 11 upload), `copyForReadyDownload`,
- *    a job under the user's lock once the user has been quiet a moment: a copy of the stored
- *    file at rest, as a download takes it, fingerprinted and upgraded in step 2;
- * 2. `makeReadyDownload`, on a task thread (low priority, no lock): the source made into what a
+ * 1. the source. From a current client, the file it uploaded, copied as received (schema 18,
+ *    as Anki's server would send it) by the thread that received it, as soon as it is written
+ *    (executor/unpackOnTask.ts). Otherwise (an older client's schema 11 upload),
+ *    `copyForReadyDownload`, a job under the user's lock once the user has been quiet a moment:
+ *    a copy of the stored file at rest, as a download takes it, fingerprinted and upgraded in
+ *    step 2;
+ * 2. `makeReadyBody`, on a task thread (low priority, no lock): the source made into what a
  *    current client gets (download.ts `makeClientCopy`) with the time its download bump will
- *    carry, compressed as it is sent, and published with a record of the stored file's
- *    fingerprint (storage/collection/readyDownload.ts);
+ *    carry, compressed as it is sent; then `publishReadyBody` with the fingerprint of the stored
+ *    file it stands for (storage/collection/readyDownload.ts). An upload's body is made while
+ *    the upload is checked and converted, and published only once it is installed, with the
+ *    fingerprint of the file installed; a refused upload's is removed;
  * 3. `takeReadyForDownload`, in a download under the lock: served as it is when the stored file
  *    still has that fingerprint, with the stored file's bump of the record's time, so the
  *    client's copy and the stored file end alike, as in any download. Any mismatch: the usual
@@ -39,24 +42,38 @@ import {
 import { fsyncPath } from "../../storage/collection/replace.ts";
 import { sqliteLeftovers, tempPathBeside } from "../../storage/paths.ts";
 import { roomForCache } from "../../storage/writable.ts";
-import { type DownloadSnapshot, loadUpgrade, makeClientCopy } from "./download.ts";
+import { type DownloadSnapshot, loadUpgrade, makeClientCopy, type Upgrade } from "./download.ts";
 import { type DownloadPlan, isReadyPlan, planKey, READY_PLAN } from "./downloadSchema.ts";
 import type { SyncState } from "./syncState.ts";
 
 export { READY_PLAN };
 
-/** Which collection to make the ready download of, from which file (the task's to remove). */
+/** Which collection to make the ready download of, from which copy (the task's to remove). */
 export interface ReadySource {
   collection: string;
-  /**
-   * Without `storedFingerprint`: a copy of the stored file (step 1), fingerprinted and upgraded
-   * here. With it: the file a current client uploaded, kept as received (schema 18 already),
-   * and the fingerprint of the stored file that upload became.
-   */
+  /** A copy of the stored file (step 1), fingerprinted and upgraded here. */
   source: string;
-  storedFingerprint?: string;
-  /** How hard the body is compressed (default "small", level 3: the fewest bytes). */
-  effort?: ZstdEffort;
+}
+
+/** Where a body is made from a file already in the current clients' schema, and how. */
+export interface ReadyBodyInput {
+  /** The file (the task's to remove), and where the compressed body is written. */
+  source: string;
+  body: string;
+  /** How hard the body is compressed (level 1 or 3). */
+  effort: ZstdEffort;
+  /** Given for a copy of the stored file (schema 11): upgraded first. */
+  upgrade?: Upgrade | null;
+}
+
+/** A body made and synced, not yet published: what its record will say of it. */
+export interface ReadyBody {
+  path: string;
+  now: number;
+  schema: 11 | 18;
+  notUpgraded?: string;
+  originalSize: number;
+  bodySize: number;
 }
 
 /**
@@ -75,49 +92,81 @@ export function copyForReadyDownload(user: SyncState, target: string): boolean {
 }
 
 /**
- * Step 2, on a task thread, without the user's lock: only a copy whose bytes equal the stored
- * file's at the time of a download is ever served, so a job of the user that changes the file
- * meanwhile only makes this one unused. Every temporary is gone afterwards, the source included,
- * whatever happens.
+ * Step 2 for a copy of the stored file, on a task thread, without the user's lock: only a copy
+ * whose bytes equal the stored file's at the time of a download is ever served, so a job of the
+ * user that changes the file meanwhile only makes this one unused.
  */
-export async function makeReadyDownload({
-  collection,
+export async function makeReadyDownload({ collection, source }: ReadySource): Promise<boolean> {
+  const body = tempPathBeside(collection, ".ready-body");
+  try {
+    const fingerprint = collectionFingerprint(source);
+    const made = await makeReadyBody({
+      source,
+      body,
+      effort: "small",
+      upgrade: await loadUpgrade(),
+    });
+    publishReadyBody(collection, made, fingerprint);
+    return true;
+  } finally {
+    removeWithLeftovers(source);
+    rmSync(body, { force: true });
+  }
+}
+
+/**
+ * The body a current client's download of `source` would get, with the time its bump carries,
+ * written to `body` and synced. The source is gone afterwards, and the body too if it fails.
+ */
+export async function makeReadyBody({
   source,
-  storedFingerprint,
-  effort = "small",
-}: ReadySource): Promise<boolean> {
-  const sourcePath = source;
-  const bodyTemp = tempPathBeside(collection, ".ready-body");
+  body,
+  effort,
+  upgrade = null,
+}: ReadyBodyInput): Promise<ReadyBody> {
   try {
     const now = Date.now();
-    const hash = storedFingerprint ?? collectionFingerprint(sourcePath);
-    const upgrade = storedFingerprint === undefined ? await loadUpgrade() : null;
-    const made = makeClientCopy(sourcePath, READY_PLAN, upgrade, now);
-    const originalSize = await fileSize(sourcePath);
-    const compressed = compressStream(fileStream(sourcePath), "zstd", effort);
+    const made = makeClientCopy(source, READY_PLAN, upgrade, now);
+    const originalSize = await fileSize(source);
+    const compressed = compressStream(fileStream(source), "zstd", effort);
     // Flushed as it goes: one sync of the whole body at the end would hold up every other
     // user's commit on the same disk for as long (platform/files.ts).
-    const bodySize = await writeStreamToFile(compressed, bodyTemp, Number.POSITIVE_INFINITY, {
+    const bodySize = await writeStreamToFile(compressed, body, Number.POSITIVE_INFINITY, {
       blocking: true,
       writeBehindBytes: WRITE_BEHIND_BYTES,
     });
-    fsyncPath(bodyTemp);
-    const body = readyBodyPath(collection);
-    renameSync(bodyTemp, body);
-    publishReadyDownload(collection, {
-      source: hash,
-      plan: planKey(READY_PLAN),
-      now,
-      ...made,
-      originalSize,
-      body: basename(body),
-      bodySize,
-    });
-    return true;
+    fsyncPath(body);
+    return { path: body, now, ...made, originalSize, bodySize };
+  } catch (err) {
+    rmSync(body, { force: true });
+    throw err;
   } finally {
-    for (const leftover of [sourcePath, ...sqliteLeftovers(sourcePath), bodyTemp]) {
-      rmSync(leftover, { force: true });
-    }
+    removeWithLeftovers(source);
+  }
+}
+
+function removeWithLeftovers(path: string): void {
+  for (const file of [path, ...sqliteLeftovers(path)]) rmSync(file, { force: true });
+}
+
+/**
+ * The body becomes the collection's ready download, for as long as the stored file's
+ * fingerprint is `fingerprint`: moved to its own name, then the record naming it published.
+ */
+export function publishReadyBody(collection: string, made: ReadyBody, fingerprint: string): void {
+  const { path, ...described } = made;
+  const body = readyBodyPath(collection);
+  try {
+    renameSync(path, body);
+    publishReadyDownload(collection, {
+      source: fingerprint,
+      plan: planKey(READY_PLAN),
+      ...described,
+      body: basename(body),
+    });
+  } catch (err) {
+    for (const file of [path, body]) rmSync(file, { force: true });
+    throw err;
   }
 }
 

@@ -28,29 +28,21 @@ export interface UploadInput {
   /** The integrity check's verdict, when the thread that received the body made it already. */
   integrity?: Integrity;
   /**
-   * Where to keep the file as received, if it is schema 18 (a current client's), for the
-   * download made ahead from it (readyDownload.ts); removed unless the preparation is ready.
+   * A download is being made from the file as received: the fingerprint of the prepared file
+   * is wanted, if it was schema 18 (the file the body is made from is then what it stands for).
    */
-  readySourcePath?: string;
-}
-
-/** The received file kept for the download made ahead, and the fingerprint of what is stored. */
-export interface KeptUpload {
-  path: string;
-  fingerprint: string;
+  fingerprint?: boolean;
 }
 
 /** Either a file ready to install, or the reply that refuses the upload. */
 export type PreparedUpload =
-  | { ready: true; preparedPath: string; convertedFrom: number; readySource?: KeptUpload }
+  | { ready: true; preparedPath: string; convertedFrom: number; fingerprint?: string }
   | { ready: false; reply: string; detail: string };
 
 export interface UploadOutcome {
   reply: string;
   /** For the log: why a reply other than OK was given, what was converted, where the backup went. */
   detail: string;
-  /** Installed, with the received file kept: the caller makes the download ahead from it. */
-  readySource?: KeptUpload;
 }
 
 /**
