@@ -169,14 +169,15 @@ async function feed(
   } finally {
     reader.releaseLock();
   }
-  // A task that makes a ready download says when the file is written; the making goes on.
-  if ((await Promise.race([outcome, fileWritten])) === WRITTEN) {
+  // A task that makes a ready download says when the file is written; the making goes on. Its
+  // answer may come first all the same (the two travel apart): it then has the making's end.
+  const result = await Promise.race([outcome, fileWritten]);
+  if (result === WRITTEN || "made" in result || "notMade" in result) {
     const made = outcome.then(madeOf);
     // Handled later, when the upload has its answer: not a rejection nobody handles meanwhile.
     made.catch(() => {});
     return { made };
   }
-  const result = await outcome;
   if ("tooLarge" in result) throw new StreamTooLarge(result.tooLarge);
   if ("undecodable" in result) {
     throw new UndecodableBody({ cause: new Error(result.undecodable) });

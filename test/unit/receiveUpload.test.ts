@@ -454,6 +454,37 @@ describe("full upload, the body on a task thread", () => {
     expect(leftovers()).toEqual([]);
   });
 
+  test("a making whose answer comes before the word that the file is written is still had", async () => {
+    const exec = executor((task) => {
+      if (task.kind !== "prepareUpload") throw new Error("unexpected");
+      return {
+        ready: true,
+        preparedPath: task.input.preparedPath,
+        convertedFrom: 18,
+        fingerprint: "f",
+      };
+    });
+    exec.tryReceiveOnTask = (task) => {
+      if (task.kind !== "unpackUpload" || !task.input.keep) return null;
+      const { port, path, keep } = task.input;
+      return new Promise((resolve) => {
+        port.onmessage = (event) => {
+          if (event.data !== "end") return;
+          writeFileSync(path, "a collection");
+          writeFileSync(keep.body, "a body");
+          const made = { path: keep.body, now: 1, schema: 18, originalSize: 12, bodySize: 6 };
+          resolve({ ok: true, made });
+        };
+      }) as never;
+    };
+    const upload = { user, body: zstdBody(1000), compression: "zstd" as const };
+    const outcome = await receiveCollectionUpload(site(exec), upload, "fast");
+    expect(outcome.reply).toBe("OK");
+    expect(outcome.ready?.fingerprint).toBe("f");
+    const body = await outcome.ready?.body;
+    expect(readFileSync(body?.path ?? "", "utf8")).toBe("a body");
+  });
+
   test("a receiving task whose thread dies mid-body leaves no temporary", async () => {
     const exec = executor(noTask);
     exec.tryReceiveOnTask = (task) => {
