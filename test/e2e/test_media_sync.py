@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from anki.collection import Collection
+from anki.errors import NetworkError
 from anki.sync import SyncAuth
 
 import anki_client as ac
@@ -227,7 +228,14 @@ def test_large_library_in_many_batches(server: SyncServer, device):
     add_files(a, files)
     expected = digest(files)
     del files, small, large  # keep the test's memory small
-    sync_media(a, auth_a)
+    try:
+        sync_media(a, auth_a)
+    except NetworkError as err:
+        # The reference, not the subject: on a slow host Anki's own server has taken longer than
+        # its client's 30 s timeout over this batch (CI, 2026-12-07); ours must not.
+        if server.kind == "official" and "timed out" in str(err):
+            pytest.xfail(f"Anki's server outlasted its client's timeout: {err}")
+        raise
     assert media_usn(server, auth_a.hkey) == len(expected)
 
     b, auth_b = device_with_login(device, server, "B")
