@@ -97,21 +97,20 @@ export function copyForReadyDownload(user: SyncState, target: string): boolean {
  * user that changes the file meanwhile only makes this one unused.
  */
 export async function makeReadyDownload({ collection, source }: ReadySource): Promise<boolean> {
-  const body = tempPathBeside(collection, ".ready-body");
+  // Until makeReadyBody takes the source over (it removes it whatever happens), it is ours.
+  let fingerprint: string;
+  let upgrade: Upgrade;
   try {
-    const fingerprint = collectionFingerprint(source);
-    const made = await makeReadyBody({
-      source,
-      body,
-      effort: "small",
-      upgrade: await loadUpgrade(),
-    });
-    publishReadyBody(collection, made, fingerprint);
-    return true;
-  } finally {
+    fingerprint = collectionFingerprint(source);
+    upgrade = await loadUpgrade();
+  } catch (err) {
     removeWithLeftovers(source);
-    rmSync(body, { force: true });
+    throw err;
   }
+  const body = tempPathBeside(collection, ".ready-body");
+  const made = await makeReadyBody({ source, body, effort: "small", upgrade });
+  publishReadyBody(collection, made, fingerprint);
+  return true;
 }
 
 /**
