@@ -130,7 +130,7 @@ class SyncServer:
             deno = REPO_ROOT / "node_modules" / "deno" / "deno"
             if not deno.exists():
                 raise RuntimeError(f"{deno} missing (E2E_SERVER=ours-deno): run `bun install`")
-            perms = ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys"]
+            perms = ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-ffi", "--allow-sys", "--allow-run=sync"]
             return [str(deno), "run", *perms, "src/main.ts"], REPO_ROOT
         bun = shutil.which("bun")
         if bun is None:

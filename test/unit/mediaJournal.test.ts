@@ -539,6 +539,58 @@ describe("media.db's unsynced commits (power loss)", () => {
   });
 });
 
+describe("a checkpoint of many files", () => {
+  /** The store with a stand-in for the filesystem sync, answering `answers` in turn. */
+  function storeSyncingWith(answers: boolean[], networkFs = false) {
+    const calls: string[] = [];
+    store.close();
+    store = new MediaStore(paths(), {
+      networkFs,
+      syncFilesystem: async (dir) => {
+        calls.push(dir);
+        return answers.shift() ?? true;
+      },
+    });
+    return calls;
+  }
+  /** Batches of 25 files (the client's), `count` files in all, named from `from`. */
+  async function putMany(count: number, from: number) {
+    for (let i = 0; i < count; i += 25) {
+      const batch = Array.from(
+        { length: Math.min(25, count - i) },
+        (_, k): UploadItem => [`m${from + i + k}.txt`, `file ${from + i + k}`],
+      );
+      await put(batch);
+    }
+  }
+
+  test("syncs their filesystem at once, file by file when that cannot be done, a few always file by file", async () => {
+    const calls = storeSyncingWith([true, false]);
+    await putMany(150, 0);
+    expect(await store.checkpoint()).toBe(true);
+    expect(calls).toEqual([paths().media]);
+    expect(journalSize()).toBe(0);
+    await putMany(150, 1000);
+    // Refused (no `sync` command, not Linux): the same checkpoint, file by file.
+    expect(await store.checkpoint()).toBe(true);
+    expect(calls.length).toBe(2);
+    expect(journalSize()).toBe(0);
+    await putMany(20, 2000);
+    expect(await store.checkpoint()).toBe(true);
+    expect(calls.length).toBe(2);
+    expect(journalSize()).toBe(0);
+    expect(mediaFiles().length).toBe(320);
+  });
+
+  test("never on a network filesystem", async () => {
+    const calls = storeSyncingWith([], true);
+    await putMany(150, 0);
+    expect(await store.checkpoint()).toBe(true);
+    expect(calls).toEqual([]);
+    expect(journalSize()).toBe(0);
+  });
+});
+
 describe("the worker", () => {
   /** One small batch (`a.jpg`) for user-1, through the worker's in-place path. */
   const uploadOneFile = (host: ReturnType<typeof testUserHost>) =>

@@ -22,6 +22,7 @@ import {
 } from "node:fs";
 import { setImmediate } from "node:timers";
 import { promisify } from "node:util";
+import { syncFilesystem } from "../../platform/filesystemSync.ts";
 import { fsyncPath, fsyncPathAsync } from "../collection/replace.ts";
 import { resolveNetworkFs } from "../networkFs.ts";
 import { journalPath, mediaTempPath, type UserPaths } from "../paths.ts";
@@ -36,6 +37,8 @@ import { MediaDb } from "./mediaDb.ts";
 
 export interface MediaStoreOptions {
   networkFs: "auto" | boolean;
+  /** Instead of syncing many files one by one (platform/filesystemSync.ts); false: cannot. */
+  syncFilesystem?: (dir: string) => Promise<boolean>;
 }
 
 /** Past this much journal, the upload that passed it also syncs the files and empties it. */
@@ -43,10 +46,19 @@ export const JOURNAL_CHECKPOINT_BYTES = 16 * 1024 * 1024;
 
 const SYNCS_AT_ONCE = 64;
 
+/**
+ * From this many files a checkpoint syncs the whole (local) filesystem at once: about where
+ * one-by-one syncs, a few at a time on the file thread pool, start to take longer than one
+ * filesystem commit (tens of milliseconds), which also writes out whatever else is pending.
+ */
+const FILESYSTEM_SYNC_FROM = 128;
+
 const datasync = promisify(fdatasync);
 
 export class MediaStore {
   private mediaDb: MediaDb | undefined;
+  /** Known once the database is opened. */
+  private networkFs: boolean | undefined;
   private readonly journal: MediaJournal;
   /** Files put in place since the journal was last emptied; their syncs are still owed. */
   private readonly unsynced = new Set<string>();
@@ -79,6 +91,7 @@ export class MediaStore {
     if (!this.mediaDb) {
       mkdirSync(this.paths.media, { recursive: true });
       const networkFs = resolveNetworkFs(this.options.networkFs, this.paths.dir);
+      this.networkFs = networkFs;
       this.mediaDb = MediaDb.open(this.paths.mediaDb, { networkFs });
       this.replayNeeded = this.journal.leftOver;
     }
@@ -215,13 +228,15 @@ export class MediaStore {
     const generation = this.generation;
     try {
       const names = [...this.unsynced];
-      // A bounded number at once: issued together the filesystem can commit them together,
-      // but a journal of tiny files could name thousands.
-      for (let i = 0; i < names.length; i += SYNCS_AT_ONCE) {
-        const some = names.slice(i, i + SYNCS_AT_ONCE);
-        await Promise.all(some.map((name) => syncIfPresent(this.paths.media, name)));
+      if (!(await this.syncedAtOnce(names.length))) {
+        // A bounded number at once: issued together the filesystem can commit them together,
+        // but a journal of tiny files could name thousands.
+        for (let i = 0; i < names.length; i += SYNCS_AT_ONCE) {
+          const some = names.slice(i, i + SYNCS_AT_ONCE);
+          await Promise.all(some.map((name) => syncIfPresent(this.paths.media, name)));
+        }
+        await fsyncPathAsync(this.paths.media);
       }
-      await fsyncPathAsync(this.paths.media);
       // The journal holds the rows of commits media.db has not synced.
       await this.mediaDb?.sync();
     } catch (err) {
@@ -233,6 +248,16 @@ export class MediaStore {
     this.journal.clear();
     this.unsynced.clear();
     return true;
+  }
+
+  /**
+   * Many placed files on a local disk: synced, with their folder, by one sync of the filesystem
+   * holding them. Never on a network filesystem, where what a client-side sync of the whole
+   * mount guarantees is less clear than a file's own fsync.
+   */
+  private syncedAtOnce(files: number): Promise<boolean> {
+    if (files < FILESYSTEM_SYNC_FROM || this.networkFs !== false) return Promise.resolve(false);
+    return (this.options.syncFilesystem ?? syncFilesystem)(this.paths.media);
   }
 
   /** Closes the database; a journal not emptied yet stays and is replayed at the next open. */
