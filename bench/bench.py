@@ -298,6 +298,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--multi-devices", choices=("tmpfs", "disk"),
                     help="where `multi`'s client devices live: tmpfs (/dev/shm, default), as on machines of "
                          "their own, or disk, beside the servers' data")
+    ap.add_argument("--media-devices", choices=("tmpfs", "disk"),
+                    help="where the media workloads' client devices live: disk (beside the servers' data, "
+                         "default, as in every round so far) or tmpfs (/dev/shm), as on machines of their own")
     return ap.parse_args(argv)
 
 
@@ -312,12 +315,15 @@ def main(argv: list[str]) -> int:
         params = replace(params, many_client=args.many_client)
     if args.multi_devices:
         params = replace(params, multi_devices=args.multi_devices)
+    if args.media_devices:
+        params = replace(params, media_devices=args.media_devices)
     if args.many_procs:
         params = replace(params, many_procs=max(1, args.many_procs))
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="ankisyncd-bench-"))
     try:
         return bench(params, workdir, args)
     finally:
+        shutil.rmtree(wl.TMPFS_DEVICES, ignore_errors=True)
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -61,6 +61,10 @@ class Params:
     # Where `multi`'s two client devices keep their collections: "tmpfs" (/dev/shm), as on
     # machines of their own, or "disk", beside the servers' data.
     multi_devices: str = "tmpfs"
+    # Where the media workloads' client devices live. "disk" (beside the servers' data) is how
+    # every round so far measured them; "tmpfs" keeps the clients' own writes and syncs (their
+    # media folders and media databases) off the servers' disk, as on devices of their own.
+    media_devices: str = "disk"
     idle_users: int = 1000
     idle_close_secs: int = 5  # ours: ANKISYNCD_IDLE_CLOSE_SECS for `idle users`
 
@@ -272,11 +276,12 @@ class MediaSync(Workload):
 
     def round(self, ctx: Ctx, srv: BenchServer, state: dict, r: int, measure: Measure) -> None:
         user = f"{self.key}{r}"
-        with ctx.device(user, media=self.folder) as a:
+        root = tmpfs_devices(ctx.params.media_devices)
+        with ctx.device(user, media=self.folder, root=root) as a:
             auth = login(a, srv, user)
             with measure(self.up):
                 sync_media(a, auth)
-        with ctx.device(user) as b:
+        with ctx.device(user, root=root) as b:
             auth = login(b, srv, user)
             with measure(self.down):
                 sync_media(b, auth)
@@ -306,12 +311,7 @@ class MultiUser(Workload):
         stalls every commit on the machine, B's client's and the server's alike, whichever
         server runs; on tmpfs the clients behave as on devices of their own, and what B waits
         for is the server."""
-        shm = Path("/dev/shm")
-        if ctx.params.multi_devices != "tmpfs" or not shm.is_dir():
-            return None
-        root = shm / f"ankisyncd-bench-{os.getpid()}"
-        root.mkdir(exist_ok=True)
-        return root
+        return tmpfs_devices(ctx.params.multi_devices)
 
     def setup(self, ctx: Ctx, srv: BenchServer) -> dict:
         stack = contextlib.ExitStack()
@@ -372,6 +372,17 @@ def same_worker_note(log: Path, *users: str) -> str:
     pins = {fnv1a(uuids[u]) % workers for u in users}
     same = "the same worker" if len(pins) == 1 else "different workers"
     return f"ours: {' and '.join(users)} were pinned to {same}"
+
+
+TMPFS_DEVICES = Path("/dev/shm") / f"ankisyncd-bench-{os.getpid()}"
+
+
+def tmpfs_devices(setting: str) -> Path | None:
+    """Client devices' root for "tmpfs" (/dev/shm, where there is one); None: the workdir's."""
+    if setting != "tmpfs" or not TMPFS_DEVICES.parent.is_dir():
+        return None
+    TMPFS_DEVICES.mkdir(exist_ok=True)
+    return TMPFS_DEVICES
 
 
 def fnv1a(text: str) -> int:
