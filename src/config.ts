@@ -197,7 +197,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     name: "ANKISYNCD_MAX_TEMP_MEGS",
     default: "2048",
-    doc: "Uploads of a user are refused with 409 (the client retries later) while that user's temporary files take this much (MiB).",
+    doc: "Uploads of a user that would be written to disk are refused with 409 (the client retries later) while that user's temporary files take this much (MiB); a small media batch, kept in memory, is not refused.",
   },
   {
     name: "ANKISYNCD_UNICASE_EXTENSION",

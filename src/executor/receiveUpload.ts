@@ -1,7 +1,8 @@
 /**
  * Receiving an upload: the one pipeline behind a full upload (`/sync/upload`) and a media batch
- * (`/msync/uploadChanges`). Refuse while the user's temporaries are at their limit (409: the
- * client tries again later, so a retrying client cannot fill the disk); stream the body to a
+ * (`/msync/uploadChanges`). Refuse a body that would be written to the user's folder while the
+ * user's temporaries are at their limit (409: the client tries again later, so a retrying
+ * client cannot fill the disk; a small media batch kept in memory is none); stream the body to a
  * temporary in the user's folder (a full upload's decompressed on the way, on a task thread:
  * unpackOnTask.ts); prepare it on a task worker (check and convert, or stage: the heavy part,
  * off the user's worker); install the result with a job on the user's worker. Every temporary
@@ -199,9 +200,10 @@ async function receive<T extends Task, J extends Job>(
   plan: UploadPlan<T, J>,
 ): Promise<JobResult<J>> {
   const { executor, limits } = site;
-  // One stat: a recursive mkdir of a folder that exists costs two system calls and more JS.
-  if (!existsSync(userDir)) mkdirSync(userDir, { recursive: true });
-  checkTemporarySpace(userDir, limits.maxTempBytes);
+  const makeRoom = () => makeRoomForTemporaries(userDir, limits.maxTempBytes);
+  // A body small enough to be kept in memory is not a temporary: the usual media batch then
+  // costs the main thread no look at the user's folder (makeRoom runs once it is not small).
+  if (!plan.inPlace) makeRoom();
   // Its thread starts while the body arrives, rather than after it.
   if (plan.unpack) executor.warmTasks(plan.task.kind);
   let prepared: TaskResult<T>;
@@ -210,7 +212,7 @@ async function receive<T extends Task, J extends Job>(
   try {
     let received: Received;
     try {
-      received = await receiveBody(executor, upload, plan, limits.maxUncompressedBytes);
+      received = await receiveBody(executor, upload, plan, limits.maxUncompressedBytes, makeRoom);
     } catch (err) {
       if (err instanceof StreamTooLarge) return plan.tooLarge(err);
       if (err instanceof UndecodableBody) throw badRequest(err.message, { cause: err });
@@ -223,6 +225,7 @@ async function receive<T extends Task, J extends Job>(
       // The in-place job answers for J, or null to hand the body on to the task.
       const answer = (await executor.run(inPlace.job(small))) as JobResult<J> | null;
       if (answer !== null) return answer;
+      makeRoom();
       incomingWritten = true;
       writeFileSync(plan.incomingPath, small, { flag: "wx" });
     }
@@ -261,7 +264,8 @@ interface Received extends Unpacked {
 
 /**
  * Streams the body to `plan.incomingPath` (decompressed if the plan says so); returns it in
- * memory instead (nothing written) when the plan takes small bodies in place and this one is.
+ * memory instead (nothing written) when the plan takes small bodies in place and this one is,
+ * and otherwise calls `makeRoom` before writing it.
  * Past the limit: StreamTooLarge, with the body read on so the client gets the answer.
  */
 async function receiveBody(
@@ -269,6 +273,7 @@ async function receiveBody(
   { body, compression }: Upload,
   plan: UploadPlan<Task, Job>,
   maxBytes: number,
+  makeRoom: () => void,
 ): Promise<Received> {
   if (plan.unpack) {
     const { limits, ...after } = plan.unpack;
@@ -283,12 +288,18 @@ async function receiveBody(
     plan.inPlace.maxBytes,
     plan.incomingPath,
     maxBytes,
+    makeRoom,
   );
   return "bytes" in received ? { small: received.bytes } : {};
 }
 
-/** Refused with 409 while the user's temporaries already take `maxTempBytes`. */
-function checkTemporarySpace(userDir: string, maxTempBytes: number): void {
+/**
+ * Before a body is written to the user's folder: the folder made, and a 409 while the user's
+ * temporaries already take `maxTempBytes`.
+ */
+function makeRoomForTemporaries(userDir: string, maxTempBytes: number): void {
+  // One stat: a recursive mkdir of a folder that exists costs two system calls and more JS.
+  if (!existsSync(userDir)) mkdirSync(userDir, { recursive: true });
   const used = temporaryBytes(userDir);
   if (used >= maxTempBytes) {
     throw conflict(

@@ -151,13 +151,16 @@ export async function drainStream(reader: ReadableStreamDefaultReader<Uint8Array
 
 /**
  * Reads a stream into memory while it stays within `smallBytes`; past that, everything goes
- * to a new file at `path` instead (as writeStreamToFile, bounded by `maxBytes`).
+ * to a new file at `path` instead (as writeStreamToFile, bounded by `maxBytes`), once
+ * `beforeWriting` has not thrown (what it throws is thrown, the stream read on to the bound so
+ * the client gets the answer).
  */
 export async function readSmallOrToFile(
   stream: ReadableStream<Uint8Array>,
   smallBytes: number,
   path: string,
   maxBytes = Number.POSITIVE_INFINITY,
+  beforeWriting?: () => void,
 ): Promise<{ bytes: Uint8Array } | { path: string }> {
   const reader = stream.getReader();
   const head: Uint8Array[] = [];
@@ -172,6 +175,14 @@ export async function readSmallOrToFile(
     }
     head.push(value);
     if (total > smallBytes) break;
+  }
+  if (beforeWriting) {
+    try {
+      beforeWriting();
+    } catch (err) {
+      await drainStream(reader, maxBytes);
+      throw err;
+    }
   }
   const rest = new ReadableStream<Uint8Array>({
     start(controller) {

@@ -46,7 +46,9 @@ afterEach(() => {
 });
 
 const userDir = () => userPaths(dataDir, user.uuid).dir;
-const leftovers = () => readdirSync(userDir()).filter((name) => name.includes(".tmp-"));
+/** The upload's temporaries in the user's folder (which a small media batch never makes). */
+const leftovers = () =>
+  existsSync(userDir()) ? readdirSync(userDir()).filter((name) => name.includes(".tmp-")) : [];
 const body = (bytes: number) => new Blob([new Uint8Array(bytes).fill(1)]).stream();
 /** A body as a v11 client sends it: `bytes` bytes, zstd-compressed. */
 const zstdBody = (bytes: number) =>
@@ -525,6 +527,53 @@ describe("media upload", () => {
     expect(exec.tasks.map((t) => t.kind)).toEqual(["stageMediaUpload"]);
     expect(leftovers()).toEqual([]);
     expect(existsSync(join(userDir(), "media"))).toBe(false);
+  });
+
+  describe("temporaries at their limit", () => {
+    /** A temporary of 100 bytes already in the user's folder, and a limit of 100. */
+    const full = (exec: CollectionExecutor): UploadSite => {
+      mkdirSync(userDir(), { recursive: true });
+      writeFileSync(
+        tempPathBeside(join(userDir(), "collection.anki2"), ".incoming"),
+        "x".repeat(100),
+      );
+      return { ...site(exec, 100), limits: { maxUncompressedBytes: 4 << 20, maxTempBytes: 100 } };
+    };
+
+    test("a small batch, kept in memory, is still done in place", async () => {
+      const exec = executor(noTask, () => [2, 7]);
+      const upload = { user, body: body(100), compression: "zstd" as const };
+      expect(await receiveMediaUpload(full(exec), upload)).toEqual([2, 7]);
+    });
+
+    test("a body too large to keep in memory is a 409, nothing written or run", async () => {
+      const exec = executor(noTask);
+      const stream = body(2 << 20);
+      const fullSite = full(exec);
+      const before = leftovers();
+      const err = await receiveMediaUpload(fullSite, {
+        user,
+        body: stream,
+        compression: "zstd",
+      }).catch((e) => e);
+      expect((err as SyncError).kind).toBe("conflict");
+      expect(exec.jobs).toEqual([]);
+      expect(leftovers()).toEqual(before);
+    });
+
+    test("a small body that is not small after all is a 409 before it is written", async () => {
+      const exec = executor(noTask, () => null);
+      const fullSite = full(exec);
+      const before = leftovers();
+      const err = await receiveMediaUpload(fullSite, {
+        user,
+        body: body(100),
+        compression: "zstd",
+      }).catch((e) => e);
+      expect((err as SyncError).kind).toBe("conflict");
+      expect(exec.tasks).toEqual([]);
+      expect(leftovers()).toEqual(before);
+    });
   });
 
   test("a body past the limit is a 400, nothing run", async () => {

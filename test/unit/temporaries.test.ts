@@ -125,9 +125,14 @@ describe("temporaries", () => {
       expect(temporaryBytes(dir)).toBe(1024 * 1024);
       const body = new Uint8Array(10);
       expect((await v11(server.url, "upload", body, { hkey })).status).toBe(409);
-      expect((await v11(server.url, "uploadChanges", body, { hkey, path: "msync" })).status).toBe(
+      // A media batch too large to be done in memory would be a temporary too.
+      const batch = new Uint8Array(2 * 1024 * 1024);
+      expect((await v11(server.url, "uploadChanges", batch, { hkey, path: "msync" })).status).toBe(
         409,
       );
+      // A small one is not: it is refused for what it is (not a zip), not for room.
+      const small = await v11(server.url, "uploadChanges", body, { hkey, path: "msync" });
+      expect(small.status).not.toBe(409);
       rmSync(inFlight);
       // Past the cap check now: refused for what it is (not a collection), not for room.
       const after = await v11(server.url, "upload", body, { hkey });
