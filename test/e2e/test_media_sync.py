@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from anki.collection import Collection
-from anki.errors import NetworkError
+from anki.errors import NetworkError, SyncError
 from anki.sync import SyncAuth
 
 import anki_client as ac
@@ -403,3 +403,40 @@ def test_data_folder_moves_between_servers(server_kind: str, tmp_path: Path, dev
     auth_a = ac.login(a, official, "user1", USERS["user1"])
     sync_media(a, auth_a)
     assert folder_digest(a) == digest(files)
+
+
+def test_temporaries_cap_holds_large_batches_not_small_ones(server_kind: str, device, server_factory):
+    """ANKISYNCD_MAX_TEMP_MEGS (ours): while a user's temporaries fill the cap, a small batch
+    (kept in memory) still goes through; a batch that would be written to disk waits (409)
+    and goes through once there is room, nothing lost."""
+    if server_kind == "official":
+        pytest.skip("ours only: Anki's server has no cap on temporaries")
+    server = server_factory(env={"ANKISYNCD_MAX_TEMP_MEGS": "1"})
+    a, auth_a = device_with_login(device, server, "A")
+    sync_media(a, auth_a)  # the user's folder exists from here on
+    (user_dir,) = list((server.base / "collections").iterdir())
+    # An upload in flight looks like this: named with the tag of the live server process.
+    (lock,) = [p for p in (server.base / ".instances").iterdir() if p.name.endswith(".lock")]
+    held = user_dir / f"collection.anki2.tmp-{lock.name.removesuffix('.lock')}-1.incoming"
+    held.write_bytes(b"\0" * (1024 * 1024))
+
+    small = {f"small-{i}.txt": f"small {i}\n".encode() * 50 for i in range(5)}
+    add_files(a, small)
+    sync_media(a, auth_a)
+    assert media_usn(server, auth_a.hkey) == len(small)
+
+    large = {"large.bin": os.urandom(3 * 1024 * 1024 // 2)}  # incompressible: past the 1 MiB
+    add_files(a, large)
+    # The client shows its "try again later" for a 409.
+    with pytest.raises(SyncError, match="try again"):
+        sync_media(a, auth_a)
+    assert media_usn(server, auth_a.hkey) == len(small)
+    assert "method=msync/uploadChanges status=409" in server.log_path.read_text()
+
+    held.unlink()
+    sync_media(a, auth_a)
+    expected = digest({**small, **large})
+    assert media_usn(server, auth_a.hkey) == len(expected)
+    b, auth_b = device_with_login(device, server, "B")
+    sync_media(b, auth_b)
+    assert folder_digest(b) == expected
