@@ -141,6 +141,9 @@ def db_bytes(col: Collection) -> int:
 def build_collection(path: Path, target_mb: float) -> dict:
     """Create `path` holding about `target_mb` MB of notes; checked by Anki."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    # A reused --workdir holds last run's file: adding to it would repeat its ids.
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-journal")):
+        stale.unlink(missing_ok=True)
     col = Collection(str(path))
     try:
         rng = random.Random(SEED)
